@@ -1,0 +1,545 @@
+//! Typed decoding of the spanned tree into `Env`, with defaults, collecting every error.
+
+use super::diag::{suggest, At, Diags};
+use super::model::*;
+use super::node::{Key, Node, Pos, Value};
+use std::collections::BTreeMap;
+
+pub const API_VERSION: &str = "bootstrap/v1alpha1";
+pub const DEFAULT_CLUSTER_NAME: &str = "bootstrap";
+pub const DEFAULT_DOMAIN: &str = "localtest.me";
+pub const INGRESS_NGINX_REPO: &str = "https://kubernetes.github.io/ingress-nginx";
+pub const INGRESS_NGINX_VERSION: &str = "4.13.3";
+pub const VCLUSTER_REPO: &str = "https://charts.loft.sh";
+pub const VCLUSTER_VERSION: &str = "0.26.0";
+
+const TOP: &[&str] = &["apiVersion", "cluster", "router", "vclusters", "access", "kubeconfig", "argocd"];
+const CLUSTER: &[&str] = &[
+    "provider",
+    "name",
+    "context",
+    "nodeImage",
+    "apiServer",
+    "portMappings",
+    "nodeLabels",
+    "extraCertSANs",
+];
+const API_SERVER: &[&str] = &["address", "port"];
+const PORT_MAPPING: &[&str] = &["containerPort", "hostPort", "listenAddress", "protocol"];
+const ROUTER: &[&str] = &["kind", "passthrough", "domain", "httpsPort", "namespace", "release", "chart", "values"];
+const CHART: &[&str] = &["repo", "name", "version", "path"];
+const VCLUSTER: &[&str] = &[
+    "name",
+    "namespace",
+    "release",
+    "chart",
+    "hostname",
+    "context",
+    "access",
+    "localPort",
+    "values",
+];
+const ACCESS: &[&str] = &["mode", "insecureSkipTLSVerify"];
+const KUBECONFIG: &[&str] = &["path", "currentContext"];
+const ARGOCD: &[&str] = &["register", "namespace", "labels"];
+
+/// Where each decoded field came from, so semantic checks can point at it.
+#[derive(Debug, Default, Clone)]
+pub struct Origins {
+    map: BTreeMap<String, At>,
+}
+
+impl Origins {
+    pub fn get(&self, field: &str) -> At {
+        // A defaulted field points at its closest written parent, so the user sees where to add it.
+        let mut f = field;
+        loop {
+            if let Some(at) = self.map.get(f) {
+                return at.clone();
+            }
+            match f.rfind(['.', '[']) {
+                Some(i) => f = &f[..i],
+                None => return At::default(),
+            }
+        }
+    }
+}
+
+pub(crate) fn at(n: &Node) -> At {
+    At {
+        pos: n.pos,
+        from: n.from.clone(),
+    }
+}
+
+struct Fields<'n> {
+    entries: &'n [(Key, Node)],
+}
+
+impl<'n> Fields<'n> {
+    fn get(&self, key: &str) -> Option<&'n Node> {
+        self.entries
+            .iter()
+            .find(|(k, _)| k.name == key)
+            .map(|(_, v)| v)
+            .filter(|v| v.value != Value::Null)
+    }
+}
+
+struct Decoder<'d> {
+    d: &'d mut Diags,
+    origins: Origins,
+}
+
+fn join(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+impl Decoder<'_> {
+    fn note(&mut self, path: &str, n: &Node) {
+        self.origins.map.insert(path.to_owned(), at(n));
+    }
+
+    fn type_error(&mut self, n: &Node, path: &str, expected: &str) {
+        self.d.error(
+            &at(n),
+            path,
+            format!("expected {expected}, found {}", n.value.type_name()),
+            None,
+        );
+    }
+
+    /// A mapping with only the given keys; a missing or empty section reads as empty.
+    fn fields<'n>(&mut self, n: Option<&'n Node>, path: &str, keys: &[&str]) -> Fields<'n> {
+        let Some(n) = n else { return Fields { entries: &[] } };
+        self.note(path, n);
+        match &n.value {
+            Value::Map(entries) => {
+                for (k, _) in entries {
+                    if !keys.contains(&k.name.as_str()) {
+                        let hint = match suggest(&k.name, keys) {
+                            Some(s) => format!("did you mean `{s}`? valid keys here: {}", keys.join(", ")),
+                            None => format!("valid keys here: {}", keys.join(", ")),
+                        };
+                        self.d.error(
+                            &At::file(k.pos),
+                            &join(path, &k.name),
+                            format!("unknown key `{}`", k.name),
+                            Some(hint),
+                        );
+                    }
+                }
+                Fields { entries }
+            }
+            Value::Null => Fields { entries: &[] },
+            _ => {
+                self.type_error(n, if path.is_empty() { "(top level)" } else { path }, "a mapping");
+                Fields { entries: &[] }
+            }
+        }
+    }
+
+    fn string(&mut self, n: Option<&Node>, path: &str) -> Option<String> {
+        let n = n?;
+        self.note(path, n);
+        match &n.value {
+            Value::Str(s) if s.trim().is_empty() => {
+                self.d.error(&at(n), path, "must not be empty", None);
+                None
+            }
+            Value::Str(s) => Some(s.clone()),
+            _ => {
+                self.type_error(n, path, "a string");
+                None
+            }
+        }
+    }
+
+    /// Label values and the like: Kubernetes wants strings, but `true` or `3` is what was meant.
+    fn scalar_string(&mut self, n: &Node, path: &str) -> Option<String> {
+        self.note(path, n);
+        match &n.value {
+            Value::Str(s) => Some(s.clone()),
+            Value::Bool(b) => Some(b.to_string()),
+            Value::Int(i) => Some(i.to_string()),
+            Value::Float(f) => Some(f.to_string()),
+            _ => {
+                self.type_error(n, path, "a string");
+                None
+            }
+        }
+    }
+
+    fn port(&mut self, n: Option<&Node>, path: &str) -> Option<u16> {
+        let n = n?;
+        self.note(path, n);
+        let v = match &n.value {
+            Value::Int(i) => *i,
+            // Variables arrive as text; a quoted number in the file is still a number to a person.
+            Value::Str(s) if s.trim().parse::<i64>().is_ok() => s.trim().parse().unwrap_or(-1),
+            _ => {
+                self.type_error(n, path, "a port number (1-65535)");
+                return None;
+            }
+        };
+        if !(1..=65535).contains(&v) {
+            self.d.error(
+                &at(n),
+                path,
+                format!("port {v} is out of range"),
+                Some("a port is a whole number from 1 to 65535".into()),
+            );
+            return None;
+        }
+        Some(v as u16)
+    }
+
+    fn boolean(&mut self, n: Option<&Node>, path: &str) -> Option<bool> {
+        let n = n?;
+        self.note(path, n);
+        match &n.value {
+            Value::Bool(b) => Some(*b),
+            Value::Str(s) if n.from.is_some() && (s == "true" || s == "false") => Some(s == "true"),
+            Value::Str(s) => {
+                self.d.error(
+                    &at(n),
+                    path,
+                    format!("expected true or false, found the string `{s}`"),
+                    Some("only `true` and `false` are booleans here (not yes/no/on/off)".into()),
+                );
+                None
+            }
+            _ => {
+                self.type_error(n, path, "true or false");
+                None
+            }
+        }
+    }
+
+    fn choice(&mut self, n: Option<&Node>, path: &str, valid: &[&'static str]) -> Option<&'static str> {
+        let n = n?;
+        let s = self.string(Some(n), path)?;
+        if let Some(v) = valid.iter().find(|v| **v == s) {
+            return Some(v);
+        }
+        let hint = match suggest(&s, valid) {
+            Some(g) => format!("did you mean `{g}`? valid values: {}", valid.join(", ")),
+            None => format!("valid values: {}", valid.join(", ")),
+        };
+        self.d.error(&at(n), path, format!("`{s}` is not a valid value"), Some(hint));
+        None
+    }
+
+    fn list<'n>(&mut self, n: Option<&'n Node>, path: &str) -> &'n [Node] {
+        let Some(n) = n else { return &[] };
+        self.note(path, n);
+        match &n.value {
+            Value::Seq(items) => items,
+            _ => {
+                self.type_error(n, path, "a list");
+                &[]
+            }
+        }
+    }
+
+    fn string_list(&mut self, n: Option<&Node>, path: &str) -> Vec<String> {
+        let items = self.list(n, path);
+        items
+            .iter()
+            .enumerate()
+            .filter_map(|(i, item)| self.string(Some(item), &format!("{path}[{i}]")))
+            .collect()
+    }
+
+    fn string_map(&mut self, n: Option<&Node>, path: &str) -> BTreeMap<String, String> {
+        let mut out = BTreeMap::new();
+        let Some(n) = n else { return out };
+        self.note(path, n);
+        match &n.value {
+            Value::Map(entries) => {
+                for (k, v) in entries {
+                    if let Some(s) = self.scalar_string(v, &join(path, &k.name)) {
+                        out.insert(k.name.clone(), s);
+                    }
+                }
+            }
+            _ => self.type_error(n, path, "a mapping of strings"),
+        }
+        out
+    }
+
+    fn values(&mut self, n: Option<&Node>, path: &str) -> serde_json::Value {
+        let Some(n) = n else {
+            return serde_json::Value::Object(Default::default());
+        };
+        self.note(path, n);
+        match &n.value {
+            Value::Map(_) => n.to_json(),
+            _ => {
+                self.type_error(n, path, "a mapping of chart values");
+                serde_json::Value::Object(Default::default())
+            }
+        }
+    }
+
+    fn chart(&mut self, n: Option<&Node>, path: &str, repo: &str, name: &str, version: &str) -> Chart {
+        let f = self.fields(n, path, CHART);
+        let path_ = self.string(f.get("path"), &join(path, "path"));
+        let explicit_repo = self.string(f.get("repo"), &join(path, "repo"));
+        Chart {
+            repo: if path_.is_some() { explicit_repo } else { explicit_repo.or(Some(repo.into())) },
+            name: self.string(f.get("name"), &join(path, "name")).unwrap_or_else(|| name.into()),
+            version: match self.string(f.get("version"), &join(path, "version")) {
+                Some(v) => Some(v),
+                None if path_.is_some() => None,
+                None => Some(version.into()),
+            },
+            path: path_,
+        }
+    }
+
+    fn cluster(&mut self, n: Option<&Node>) -> Cluster {
+        let f = self.fields(n, "cluster", CLUSTER);
+        let provider = match self.choice(f.get("provider"), "cluster.provider", &["kind", "existing"]) {
+            Some("existing") => Provider::Existing,
+            _ => Provider::Kind,
+        };
+        let name = self
+            .string(f.get("name"), "cluster.name")
+            .unwrap_or_else(|| DEFAULT_CLUSTER_NAME.into());
+        let context = self
+            .string(f.get("context"), "cluster.context")
+            .unwrap_or_else(|| format!("kind-{name}"));
+        let api = self.fields(f.get("apiServer"), "cluster.apiServer", API_SERVER);
+        let api_server = ApiServer {
+            address: self
+                .string(api.get("address"), "cluster.apiServer.address")
+                .unwrap_or_else(|| "127.0.0.1".into()),
+            port: self.port(api.get("port"), "cluster.apiServer.port").unwrap_or(6443),
+        };
+        let mut port_mappings = Vec::new();
+        for (i, item) in self.list(f.get("portMappings"), "cluster.portMappings").iter().enumerate() {
+            let p = format!("cluster.portMappings[{i}]");
+            let m = self.fields(Some(item), &p, PORT_MAPPING);
+            let container_port = self.port(m.get("containerPort"), &format!("{p}.containerPort"));
+            let host_port = self.port(m.get("hostPort"), &format!("{p}.hostPort"));
+            let listen_address = self
+                .string(m.get("listenAddress"), &format!("{p}.listenAddress"))
+                .unwrap_or_else(|| "0.0.0.0".into());
+            let protocol = match self.choice(m.get("protocol"), &format!("{p}.protocol"), &["TCP", "UDP", "SCTP"]) {
+                Some("UDP") => Protocol::Udp,
+                Some("SCTP") => Protocol::Sctp,
+                _ => Protocol::Tcp,
+            };
+            for (key, v) in [("containerPort", container_port), ("hostPort", host_port)] {
+                if v.is_none() && m.get(key).is_none() {
+                    self.d.error(
+                        &at(item),
+                        &format!("{p}.{key}"),
+                        format!("`{key}` is required"),
+                        Some("a port mapping needs containerPort and hostPort".into()),
+                    );
+                }
+            }
+            if let (Some(container_port), Some(host_port)) = (container_port, host_port) {
+                port_mappings.push(PortMapping {
+                    container_port,
+                    host_port,
+                    listen_address,
+                    protocol,
+                });
+            }
+        }
+        Cluster {
+            provider,
+            context,
+            node_image: self.string(f.get("nodeImage"), "cluster.nodeImage"),
+            api_server,
+            port_mappings,
+            node_labels: self.string_map(f.get("nodeLabels"), "cluster.nodeLabels"),
+            extra_cert_sans: self.string_list(f.get("extraCertSANs"), "cluster.extraCertSANs"),
+            name,
+        }
+    }
+
+    fn router(&mut self, n: Option<&Node>) -> Router {
+        let f = self.fields(n, "router", ROUTER);
+        let kind = match self.choice(f.get("kind"), "router.kind", &["ingress-nginx", "gateway-api"]) {
+            Some("gateway-api") => RouterKind::GatewayApi,
+            _ => RouterKind::IngressNginx,
+        };
+        Router {
+            kind,
+            passthrough: self.boolean(f.get("passthrough"), "router.passthrough").unwrap_or(true),
+            domain: self
+                .string(f.get("domain"), "router.domain")
+                .map(|d| d.trim_end_matches('.').to_ascii_lowercase())
+                .unwrap_or_else(|| DEFAULT_DOMAIN.into()),
+            https_port: self.port(f.get("httpsPort"), "router.httpsPort").unwrap_or(8443),
+            namespace: self
+                .string(f.get("namespace"), "router.namespace")
+                .unwrap_or_else(|| "ingress-nginx".into()),
+            release: self
+                .string(f.get("release"), "router.release")
+                .unwrap_or_else(|| "ingress-nginx".into()),
+            chart: self.chart(
+                f.get("chart"),
+                "router.chart",
+                INGRESS_NGINX_REPO,
+                "ingress-nginx",
+                INGRESS_NGINX_VERSION,
+            ),
+            values: self.values(f.get("values"), "router.values"),
+        }
+    }
+
+    fn vcluster(&mut self, i: usize, item: &Node, domain: &str) -> Option<Vcluster> {
+        let p = format!("vclusters[{i}]");
+        let f = self.fields(Some(item), &p, VCLUSTER);
+        if !matches!(item.value, Value::Map(_)) {
+            return None;
+        }
+        let name = self.string(f.get("name"), &format!("{p}.name"));
+        if name.is_none() && f.get("name").is_none() {
+            self.d.error(
+                &at(item),
+                &format!("{p}.name"),
+                "`name` is required",
+                Some("every vcluster needs a name, such as `dev`".into()),
+            );
+        }
+        let name = name?;
+        let context = self
+            .string(f.get("context"), &format!("{p}.context"))
+            .unwrap_or_else(|| format!("{name}-vcluster"));
+        let access = match self.choice(f.get("access"), &format!("{p}.access"), &["ingress", "port-forward"]) {
+            Some("port-forward") => VclusterAccess::PortForward,
+            _ => VclusterAccess::Ingress,
+        };
+        let local_port = self.port(f.get("localPort"), &format!("{p}.localPort"));
+        if access == VclusterAccess::PortForward && local_port.is_none() && f.get("localPort").is_none() {
+            self.d.error(
+                &at(item),
+                &format!("{p}.localPort"),
+                "`access: port-forward` needs a `localPort`",
+                Some("choose a free local port, for example `localPort: 9443`".into()),
+            );
+        }
+        Some(Vcluster {
+            namespace: self
+                .string(f.get("namespace"), &format!("{p}.namespace"))
+                .unwrap_or_else(|| format!("{name}-vcluster")),
+            release: self
+                .string(f.get("release"), &format!("{p}.release"))
+                .unwrap_or_else(|| format!("vcluster-{name}")),
+            chart: self.chart(f.get("chart"), &format!("{p}.chart"), VCLUSTER_REPO, "vcluster", VCLUSTER_VERSION),
+            hostname: self
+                .string(f.get("hostname"), &format!("{p}.hostname"))
+                .map(|h| h.trim_end_matches('.').to_ascii_lowercase())
+                .unwrap_or_else(|| format!("{context}.{domain}")),
+            context,
+            access,
+            local_port,
+            values: self.values(f.get("values"), &format!("{p}.values")),
+            name,
+        })
+    }
+
+    fn env(&mut self, root: &Node) -> Env {
+        let top = self.fields(Some(root), "", TOP);
+        if let Some(v) = top.get("apiVersion") {
+            self.choice(Some(v), "apiVersion", &[API_VERSION]);
+        }
+        let cluster = self.cluster(top.get("cluster"));
+        let router = self.router(top.get("router"));
+        let items = self.list(top.get("vclusters"), "vclusters");
+        let vclusters = items
+            .iter()
+            .enumerate()
+            .filter_map(|(i, item)| self.vcluster(i, item, &router.domain))
+            .collect();
+        let a = self.fields(top.get("access"), "access", ACCESS);
+        let mode = self
+            .choice(a.get("mode"), "access.mode", &AccessMode::ALL)
+            .and_then(AccessMode::parse)
+            .unwrap_or(AccessMode::Auto);
+        let access = Access {
+            mode,
+            insecure_skip_tls_verify: self
+                .boolean(a.get("insecureSkipTLSVerify"), "access.insecureSkipTLSVerify")
+                .unwrap_or(false),
+        };
+        let k = self.fields(top.get("kubeconfig"), "kubeconfig", KUBECONFIG);
+        let kubeconfig = KubeconfigTarget {
+            path: self.string(k.get("path"), "kubeconfig.path"),
+            current_context: self.string(k.get("currentContext"), "kubeconfig.currentContext"),
+        };
+        let g = self.fields(top.get("argocd"), "argocd", ARGOCD);
+        let argocd = Argocd {
+            register: self.boolean(g.get("register"), "argocd.register").unwrap_or(false),
+            namespace: self
+                .string(g.get("namespace"), "argocd.namespace")
+                .unwrap_or_else(|| "argocd".into()),
+            labels: self.string_map(g.get("labels"), "argocd.labels"),
+        };
+        Env {
+            cluster,
+            router,
+            vclusters,
+            access,
+            kubeconfig,
+            argocd,
+        }
+    }
+}
+
+/// Decode the whole tree; type and key errors land in `diags`, defaults fill the rest.
+pub fn decode(root: &Node, diags: &mut Diags) -> (Env, Origins) {
+    let mut d = Decoder {
+        d: diags,
+        origins: Origins::default(),
+    };
+    let env = d.env(root);
+    (env, d.origins)
+}
+
+/// Set `path` in the tree to a value from a variable or flag, creating sections as needed.
+pub fn set_override(root: &mut Node, path: &[&str], value: Value, from: &str) {
+    let mut cur = root;
+    for (i, key) in path.iter().enumerate() {
+        if !matches!(cur.value, Value::Map(_)) {
+            cur.value = Value::Map(Vec::new());
+        }
+        let Value::Map(entries) = &mut cur.value else { unreachable!() };
+        let idx = match entries.iter().position(|(k, _)| k.name == *key) {
+            Some(idx) => idx,
+            None => {
+                entries.push((
+                    Key {
+                        name: (*key).to_owned(),
+                        pos: Pos::default(),
+                    },
+                    Node {
+                        value: Value::Null,
+                        pos: Pos::default(),
+                        from: None,
+                    },
+                ));
+                entries.len() - 1
+            }
+        };
+        cur = &mut entries[idx].1;
+        if i == path.len() - 1 {
+            *cur = Node {
+                value,
+                pos: Pos::default(),
+                from: Some(from.to_owned()),
+            };
+            return;
+        }
+    }
+}

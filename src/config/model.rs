@@ -1,0 +1,190 @@
+//! The resolved environment: what `envs.yaml` means once defaults, the file, variables and flags
+//! are layered. Everything downstream (render, plan, drivers) reads only this.
+
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Env {
+    pub cluster: Cluster,
+    pub router: Router,
+    pub vclusters: Vec<Vcluster>,
+    pub access: Access,
+    pub kubeconfig: KubeconfigTarget,
+    pub argocd: Argocd,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Provider {
+    Kind,
+    Existing,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Cluster {
+    pub provider: Provider,
+    pub name: String,
+    /// The kube context of the host cluster: `kind-<name>` for kind, the user's own for existing.
+    pub context: String,
+    pub node_image: Option<String>,
+    pub api_server: ApiServer,
+    pub port_mappings: Vec<PortMapping>,
+    pub node_labels: BTreeMap<String, String>,
+    pub extra_cert_sans: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiServer {
+    pub address: String,
+    pub port: u16,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Protocol {
+    Tcp,
+    Udp,
+    Sctp,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PortMapping {
+    pub container_port: u16,
+    pub host_port: u16,
+    pub listen_address: String,
+    pub protocol: Protocol,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum RouterKind {
+    IngressNginx,
+    GatewayApi,
+}
+
+impl RouterKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RouterKind::IngressNginx => "ingress-nginx",
+            RouterKind::GatewayApi => "gateway-api",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Router {
+    pub kind: RouterKind,
+    pub passthrough: bool,
+    pub domain: String,
+    /// Host port that reaches the router's 443 (through a kind port mapping).
+    pub https_port: u16,
+    pub namespace: String,
+    pub release: String,
+    pub chart: Chart,
+    pub values: serde_json::Value,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Chart {
+    pub repo: Option<String>,
+    pub name: String,
+    pub version: Option<String>,
+    /// A local chart folder or archive, for offline use; wins over repo and name.
+    pub path: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum VclusterAccess {
+    Ingress,
+    PortForward,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Vcluster {
+    pub name: String,
+    pub namespace: String,
+    pub release: String,
+    pub chart: Chart,
+    pub hostname: String,
+    pub context: String,
+    pub access: VclusterAccess,
+    pub local_port: Option<u16>,
+    /// Extra chart values, merged under ours (ours win only where access depends on them).
+    pub values: serde_json::Value,
+}
+
+impl Vcluster {
+    /// The secret vcluster writes its kubeconfig to.
+    pub fn secret_name(&self) -> String {
+        format!("vc-{}", self.release)
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum AccessMode {
+    Auto,
+    Host,
+    Devcontainer,
+    Wsl2,
+    KindNetwork,
+}
+
+impl AccessMode {
+    pub const ALL: [&'static str; 5] = ["auto", "host", "devcontainer", "wsl2", "kind-network"];
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "auto" => AccessMode::Auto,
+            "host" => AccessMode::Host,
+            "devcontainer" => AccessMode::Devcontainer,
+            "wsl2" => AccessMode::Wsl2,
+            "kind-network" => AccessMode::KindNetwork,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccessMode::Auto => "auto",
+            AccessMode::Host => "host",
+            AccessMode::Devcontainer => "devcontainer",
+            AccessMode::Wsl2 => "wsl2",
+            AccessMode::KindNetwork => "kind-network",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Access {
+    pub mode: AccessMode,
+    /// Only ever true when the user wrote it; reported as a warning on every run.
+    pub insecure_skip_tls_verify: bool,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct KubeconfigTarget {
+    /// None: the first existing file of $KUBECONFIG, else ~/.kube/config (as kind does).
+    pub path: Option<String>,
+    /// Context to make current after `up`; None leaves current-context alone.
+    pub current_context: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Argocd {
+    pub register: bool,
+    pub namespace: String,
+    pub labels: BTreeMap<String, String>,
+}

@@ -1,0 +1,323 @@
+//! Semantic checks on a decoded `Env`: things that are each well-typed but wrong together.
+
+use super::decode::Origins;
+use super::diag::Diags;
+use super::model::*;
+use std::collections::BTreeMap;
+
+/// RFC 1123 label: what Kubernetes accepts for namespaces, and kind for cluster names.
+pub fn is_rfc1123_label(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
+fn is_dns_name(s: &str) -> bool {
+    s.len() <= 253 && s.split('.').all(is_rfc1123_label)
+}
+
+fn label_hint(s: &str) -> String {
+    let fixed: String = s
+        .to_ascii_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    let fixed = fixed.trim_matches('-');
+    format!(
+        "use lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63 characters{}",
+        if is_rfc1123_label(fixed) && fixed != s { format!(" (for example `{fixed}`)") } else { String::new() }
+    )
+}
+
+struct Check<'a> {
+    o: &'a Origins,
+    d: &'a mut Diags,
+}
+
+impl Check<'_> {
+    fn err(&mut self, field: &str, msg: String, hint: Option<String>) {
+        let at = self.o.get(field);
+        self.d.error(&at, field, msg, hint);
+    }
+
+    fn warn(&mut self, field: &str, msg: String, hint: Option<String>) {
+        let at = self.o.get(field);
+        self.d.warn(&at, field, msg, hint);
+    }
+
+    fn label(&mut self, field: &str, value: &str, what: &str, max: usize) {
+        if !is_rfc1123_label(value) || value.len() > max {
+            self.err(
+                field,
+                format!("`{value}` is not a valid {what} (an RFC 1123 label of at most {max} characters)"),
+                Some(label_hint(value)),
+            );
+        }
+    }
+
+    /// Report every value seen twice, pointing at the second and naming the first.
+    fn unique(&mut self, what: &str, items: &[(String, String)], hint: &str) {
+        let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
+        for (field, value) in items {
+            if let Some(first) = seen.get(value.as_str()) {
+                let at = self.o.get(first);
+                let line = if at.pos.line > 0 {
+                    format!(" (line {})", at.pos.line)
+                } else {
+                    String::new()
+                };
+                self.err(
+                    field,
+                    format!("duplicate {what} `{value}`, already used by {first}{line}"),
+                    Some(hint.to_owned()),
+                );
+            } else {
+                seen.insert(value, field);
+            }
+        }
+    }
+}
+
+pub fn validate(env: &Env, o: &Origins, d: &mut Diags) {
+    let mut c = Check { o, d };
+    let cl = &env.cluster;
+
+    if cl.provider == Provider::Kind {
+        // kind names its node containers `<name>-control-plane`; Docker and DNS both need a label.
+        c.label("cluster.name", &cl.name, "kind cluster name", 50);
+    }
+    if cl.provider == Provider::Existing {
+        for (field, set) in [
+            ("cluster.portMappings", !cl.port_mappings.is_empty()),
+            ("cluster.nodeImage", cl.node_image.is_some()),
+            ("cluster.extraCertSANs", !cl.extra_cert_sans.is_empty()),
+        ] {
+            if set {
+                c.warn(
+                    field,
+                    "ignored with `provider: existing` (bootstrap does not create that cluster)".into(),
+                    None,
+                );
+            }
+        }
+    }
+    for (i, san) in cl.extra_cert_sans.iter().enumerate() {
+        if san.parse::<std::net::IpAddr>().is_err() && !is_dns_name(san.trim_start_matches("*.")) {
+            c.err(
+                &format!("cluster.extraCertSANs[{i}]"),
+                format!("`{san}` is neither an IP address nor a DNS name"),
+                None,
+            );
+        }
+    }
+    if cl.api_server.address.parse::<std::net::IpAddr>().is_err() {
+        c.err(
+            "cluster.apiServer.address",
+            format!("`{}` is not an IP address", cl.api_server.address),
+            Some("kind publishes the API server on an IP address, such as 127.0.0.1".into()),
+        );
+    }
+    for (i, m) in cl.port_mappings.iter().enumerate() {
+        if m.listen_address.parse::<std::net::IpAddr>().is_err() {
+            c.err(
+                &format!("cluster.portMappings[{i}].listenAddress"),
+                format!("`{}` is not an IP address", m.listen_address),
+                Some("use 0.0.0.0 (all addresses, kind's default) or 127.0.0.1".into()),
+            );
+        }
+    }
+
+    // Host ports: the API port and every mapped port are bound on the host at once.
+    let mut host_ports = Vec::new();
+    if cl.provider == Provider::Kind {
+        host_ports.push(("cluster.apiServer.port".to_owned(), cl.api_server.port.to_string()));
+        for (i, m) in cl.port_mappings.iter().enumerate() {
+            host_ports.push((
+                format!("cluster.portMappings[{i}].hostPort"),
+                format!("{}/{:?}", m.host_port, m.protocol).to_uppercase(),
+            ));
+        }
+    }
+    for (i, v) in env.vclusters.iter().enumerate() {
+        if let Some(p) = v.local_port {
+            host_ports.push((format!("vclusters[{i}].localPort"), format!("{p}/TCP")));
+        }
+    }
+    // The API port is TCP; compare it on the same footing as the rest.
+    if let Some(first) = host_ports.first_mut() {
+        if first.0 == "cluster.apiServer.port" {
+            first.1 = format!("{}/TCP", cl.api_server.port);
+        }
+    }
+    c.unique(
+        "host port",
+        &host_ports,
+        "each host port can be bound once: choose another hostPort or localPort",
+    );
+    for (field, port) in &host_ports {
+        let n: u16 = port.split('/').next().and_then(|p| p.parse().ok()).unwrap_or(1024);
+        if n < 1024 {
+            c.warn(
+                field,
+                format!("host port {n} is privileged (below 1024)"),
+                Some("binding it needs root or CAP_NET_BIND_SERVICE on Linux; a port above 1024 avoids that".into()),
+            );
+        }
+    }
+
+    // The router.
+    let r = &env.router;
+    if r.kind == RouterKind::GatewayApi {
+        c.err(
+            "router.kind",
+            "`gateway-api` is reserved for the Gateway API TLSRoute router, which this version does not install yet"
+                .into(),
+            Some("use `ingress-nginx` for now".into()),
+        );
+    }
+    if !is_dns_name(&r.domain) {
+        c.err(
+            "router.domain",
+            format!("`{}` is not a DNS name", r.domain),
+            Some("for example `cnoe.localtest.me` (every name under localtest.me resolves to 127.0.0.1)".into()),
+        );
+    }
+    c.label("router.namespace", &r.namespace, "namespace", 63);
+    c.label("router.release", &r.release, "Helm release name", 53);
+    let needs_router = env.vclusters.iter().any(|v| v.access == VclusterAccess::Ingress);
+    if needs_router && !r.passthrough {
+        c.err(
+            "router.passthrough",
+            "vclusters reached through the router need TLS passthrough".into(),
+            Some("set `passthrough: true`, or give each vcluster `access: port-forward`".into()),
+        );
+    }
+    if cl.provider == Provider::Kind {
+        match cl.port_mappings.iter().position(|m| m.container_port == 443) {
+            Some(i) if cl.port_mappings[i].host_port != r.https_port => c.err(
+                &format!("cluster.portMappings[{i}].hostPort"),
+                format!(
+                    "node port 443 is mapped to host port {}, but router.httpsPort is {}",
+                    cl.port_mappings[i].host_port, r.https_port
+                ),
+                Some("make them equal: the router listens on the node's 443, users dial the httpsPort".into()),
+            ),
+            _ => {}
+        }
+    }
+
+    // vclusters.
+    for (i, v) in env.vclusters.iter().enumerate() {
+        let p = format!("vclusters[{i}]");
+        c.label(&format!("{p}.name"), &v.name, "vcluster name", 63);
+        c.label(&format!("{p}.namespace"), &v.namespace, "namespace", 63);
+        c.label(&format!("{p}.release"), &v.release, "Helm release name", 53);
+        if !is_dns_name(&v.hostname) {
+            c.err(
+                &format!("{p}.hostname"),
+                format!("`{}` is not a DNS name", v.hostname),
+                None,
+            );
+        } else if v.access == VclusterAccess::Ingress
+            && !v.hostname.ends_with(&format!(".{}", r.domain))
+        {
+            c.err(
+                &format!("{p}.hostname"),
+                format!(
+                    "`{}` is outside the router's domain `{}`, so it would not resolve to the router",
+                    v.hostname, r.domain
+                ),
+                Some(format!(
+                    "use a name under the domain, such as `{}.{}`, or `access: port-forward`",
+                    v.context, r.domain
+                )),
+            );
+        }
+        if v.access == VclusterAccess::Ingress && v.local_port.is_some() {
+            c.warn(
+                &format!("{p}.localPort"),
+                "ignored with `access: ingress` (only port-forward uses a local port)".into(),
+                None,
+            );
+        }
+        if v.values.get("controlPlane").and_then(|c| c.get("proxy")).and_then(|p| p.get("extraSANs")).is_some() {
+            c.warn(
+                &format!("{p}.values.controlPlane.proxy.extraSANs"),
+                "bootstrap adds the vcluster's hostname and service names here itself; yours are kept too".into(),
+                None,
+            );
+        }
+    }
+    let names: Vec<_> = env
+        .vclusters
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (format!("vclusters[{i}].name"), v.name.clone()))
+        .collect();
+    c.unique("vcluster name", &names, "each vcluster needs its own name");
+    let mut contexts = vec![("cluster.context".to_owned(), cl.context.clone())];
+    contexts.extend(
+        env.vclusters
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (format!("vclusters[{i}].context"), v.context.clone())),
+    );
+    c.unique("context", &contexts, "each context name must be unique in the kubeconfig");
+    let hosts: Vec<_> = env
+        .vclusters
+        .iter()
+        .enumerate()
+        .filter(|(_, v)| v.access == VclusterAccess::Ingress)
+        .map(|(i, v)| (format!("vclusters[{i}].hostname"), v.hostname.clone()))
+        .collect();
+    c.unique("hostname", &hosts, "the router sends each hostname to one vcluster only");
+    let releases: Vec<_> = env
+        .vclusters
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (format!("vclusters[{i}].release"), format!("{}/{}", v.namespace, v.release)))
+        .collect();
+    c.unique("Helm release", &releases, "each vcluster needs its own release or namespace");
+
+    if env.access.insecure_skip_tls_verify {
+        c.warn(
+            "access.insecureSkipTLSVerify",
+            "certificates will NOT be verified for the contexts bootstrap writes".into(),
+            Some("bootstrap sets tls-server-name and the cluster's CA so this is never needed; remove it".into()),
+        );
+    }
+    if let Some(cur) = &env.kubeconfig.current_context {
+        if !contexts.iter().any(|(_, c)| c == cur) {
+            c.err(
+                "kubeconfig.currentContext",
+                format!("`{cur}` is not one of the contexts this file defines"),
+                Some(format!(
+                    "valid values: {}",
+                    contexts.iter().map(|(_, c)| c.as_str()).collect::<Vec<_>>().join(", ")
+                )),
+            );
+        }
+    }
+    if env.argocd.register {
+        c.label("argocd.namespace", &env.argocd.namespace, "namespace", 63);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels() {
+        assert!(is_rfc1123_label("dev-vcluster"));
+        assert!(is_rfc1123_label("a1"));
+        assert!(!is_rfc1123_label("Dev"));
+        assert!(!is_rfc1123_label("-a"));
+        assert!(!is_rfc1123_label("a_b"));
+        assert!(!is_rfc1123_label(&"a".repeat(64)));
+        assert!(is_dns_name("dev-vcluster.cnoe.localtest.me"));
+        assert!(!is_dns_name("dev..me"));
+    }
+}
