@@ -4,3 +4,6 @@
 //! unit-tested; the shell (docker, kind, helm, kube, files, network) is thin around it.
 
 pub mod config;
+pub mod app;
+pub mod cli;
+pub mod commands;

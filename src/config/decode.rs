@@ -9,7 +9,7 @@ pub const API_VERSION: &str = "bootstrap/v1alpha1";
 pub const DEFAULT_CLUSTER_NAME: &str = "bootstrap";
 pub const DEFAULT_DOMAIN: &str = "localtest.me";
 pub const INGRESS_NGINX_REPO: &str = "https://kubernetes.github.io/ingress-nginx";
-pub const INGRESS_NGINX_VERSION: &str = "4.13.3";
+pub const INGRESS_NGINX_VERSION: &str = "4.14.1";
 pub const VCLUSTER_REPO: &str = "https://charts.loft.sh";
 pub const VCLUSTER_VERSION: &str = "0.26.0";
 

@@ -1,0 +1,152 @@
+//! Command-line surface. Exit codes: 0 ok, 1 an operation or check failed, 2 invalid input/usage.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "bootstrap",
+    version,
+    about = "Bring up, verify and tear down a local Kubernetes platform from one file",
+    long_about = "Bring up, verify and tear down a local Kubernetes platform (a kind cluster, an SSL-passthrough \
+router, vclusters and kube contexts) from one declarative file, envs.yaml.\n\n\
+Settings layer as: built-in defaults < the file < BOOTSTRAP_* variables < flags.",
+    after_help = "Examples:\n  bootstrap plan -f envs/localdev.yaml\n  bootstrap up\n  bootstrap verify -o json\n  bootstrap render kind-config\n  bootstrap down\n\n\
+Exit codes: 0 ok, 1 an operation or check failed, 2 invalid input or usage.\n\
+Variables: BOOTSTRAP_FILE, BOOTSTRAP_CLUSTER_NAME, BOOTSTRAP_NODE_IMAGE, BOOTSTRAP_API_PORT,\n\
+  BOOTSTRAP_HTTPS_PORT, BOOTSTRAP_DOMAIN, BOOTSTRAP_ACCESS, BOOTSTRAP_KUBECONFIG, BOOTSTRAP_KIND, BOOTSTRAP_HELM"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct Global {
+    /// The environment file
+    #[arg(short = 'f', long = "file", env = "BOOTSTRAP_FILE", default_value = "envs.yaml", global = true)]
+    pub file: PathBuf,
+    /// Kubeconfig file to read and write (default: first existing file of $KUBECONFIG, else ~/.kube/config)
+    #[arg(long, global = true)]
+    pub kubeconfig: Option<String>,
+    /// Where you stand, which decides the routes written to the kubeconfig
+    #[arg(long, global = true, value_parser = ["auto", "host", "devcontainer", "wsl2", "kind-network"])]
+    pub access: Option<String>,
+    /// Output format for commands that print data
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = Output::Table, global = true)]
+    pub output: Output,
+    /// More detail (repeat for more)
+    #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Reconcile: create or repair what the file describes, then verify it
+    #[command(after_help = "Examples:\n  bootstrap up\n  bootstrap up -f envs/localdev.yaml --recreate\n  BOOTSTRAP_API_PORT=7443 bootstrap up")]
+    Up(UpArgs),
+    /// Prove every context works, layer by layer (dns, tcp, tls, auth, api)
+    #[command(after_help = "Examples:\n  bootstrap verify\n  bootstrap verify --context dev-vcluster --context kind-localdev\n  bootstrap verify -o json --timeout 5s")]
+    Verify(VerifyArgs),
+    /// Remove what `up` made, and nothing else
+    #[command(after_help = "Examples:\n  bootstrap down\n  bootstrap down --keep-cluster")]
+    Down(DownArgs),
+    /// Show what `up` would do, changing nothing
+    #[command(after_help = "Examples:\n  bootstrap plan\n  bootstrap plan -f envs/localdev.yaml -o json")]
+    Plan,
+    /// Show where you stand (zone), Docker, the cluster and the contexts
+    #[command(after_help = "Examples:\n  bootstrap status\n  bootstrap status -o json")]
+    Status,
+    /// Print what the file implies, as YAML
+    #[command(after_help = "Examples:\n  bootstrap render kind-config\n  bootstrap render vcluster dev\n  bootstrap render contexts --access devcontainer")]
+    Render(RenderArgs),
+    /// Print or manage kubeconfig entries bootstrap owns
+    #[command(after_help = "Examples:\n  bootstrap kubeconfig dev-vcluster --print > dev.kubeconfig\n  KUBECONFIG=dev.kubeconfig kubectl get ns")]
+    Kubeconfig(KubeconfigArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// Recreate the cluster when it drifted in something that cannot change in place
+    #[arg(long)]
+    pub recreate: bool,
+    /// Skip the final verify
+    #[arg(long)]
+    pub no_verify: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Check this context (repeatable); works without an envs.yaml
+    #[arg(long = "context")]
+    pub contexts: Vec<String>,
+    /// Per-layer timeout, such as 2s or 500ms
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    pub timeout: std::time::Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct DownArgs {
+    /// Keep the kind cluster; remove only what was installed into it and the contexts
+    #[arg(long)]
+    pub keep_cluster: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    #[command(subcommand)]
+    pub what: RenderWhat,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RenderWhat {
+    /// kind's cluster configuration (kind.x-k8s.io/v1alpha4)
+    KindConfig,
+    /// The router's Helm release and values
+    Router,
+    /// A vcluster's Helm release and chart values
+    Vcluster {
+        /// The vcluster's name in the file
+        name: String,
+    },
+    /// The passthrough routes (Ingress objects)
+    Routes,
+    /// Each context's server, tls-server-name and CA source for the access mode
+    Contexts,
+}
+
+#[derive(Debug, Args)]
+pub struct KubeconfigArgs {
+    /// The context to print
+    pub context: String,
+    /// Print a standalone kubeconfig for the context (never hangs, unlike `vcluster connect`)
+    #[arg(long)]
+    pub print: bool,
+}
+
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let s = s.trim();
+    let (num, unit) = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .map(|i| s.split_at(i))
+        .unwrap_or((s, "s"));
+    let n: f64 = num.parse().map_err(|_| format!("`{s}` is not a duration (try 2s or 500ms)"))?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "s" | "" => n,
+        "m" => n * 60.0,
+        _ => return Err(format!("`{s}`: unknown unit `{unit}` (use ms, s or m)")),
+    };
+    if !(secs > 0.0 && secs < 3600.0) {
+        return Err(format!("`{s}` must be between 0 and 1h"));
+    }
+    Ok(std::time::Duration::from_secs_f64(secs))
+}
