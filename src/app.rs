@@ -25,10 +25,10 @@ pub fn run(cli: Cli) -> ExitCode {
     let result = match &cli.command {
         Command::Plan => crate::commands::plan::run(&cli.global),
         Command::Render(args) => crate::commands::render::run(&cli.global, args),
-        Command::Up(args) => crate::commands::not_yet("up", "the reconcile (issues #3, #4, #6)", &cli.global, args),
-        Command::Down(args) => crate::commands::not_yet("down", "teardown (issues #3, #4, #6)", &cli.global, args),
+        Command::Up(args) => crate::commands::up::run(&cli.global, args),
+        Command::Down(args) => crate::commands::down::run(&cli.global, args),
         Command::Verify(args) => crate::commands::not_yet("verify", "the layered checks (issue #5)", &cli.global, args),
-        Command::Status => crate::commands::not_yet("status", "observation (issue #3)", &cli.global, &()),
+        Command::Status => crate::commands::status::run(&cli.global),
         Command::Kubeconfig(args) => {
             crate::commands::not_yet("kubeconfig", "the kubeconfig work (issue #4)", &cli.global, args)
         }

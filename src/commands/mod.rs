@@ -1,7 +1,10 @@
 //! One module per subcommand; each is a thin shell over the pure core.
 
+pub mod down;
 pub mod plan;
 pub mod render;
+pub mod status;
+pub mod up;
 
 use crate::app::{Failure, Outcome};
 use crate::cli::Global;
@@ -15,4 +18,12 @@ pub fn not_yet<A: std::fmt::Debug>(name: &str, what: &str, g: &Global, _args: &A
         "`bootstrap {name}` is not implemented in this build: {what} has not landed yet. \
 `bootstrap plan` shows what it would do."
     )))
+}
+
+/// One small runtime per command: the work is a handful of I/O calls, so one thread starts fastest.
+pub fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::Failed(format!("starting the async runtime: {e}")))
 }

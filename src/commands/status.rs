@@ -1,0 +1,189 @@
+//! `bootstrap status`: where you stand (zone, with its evidence), Docker, and the cluster as
+//! observed against the file. Reads only.
+
+use crate::app::{Failure, Outcome};
+use crate::cli::{Global, Output};
+use crate::cluster_diff::Verdict;
+use crate::config::{Env, Provider};
+use crate::docker::ObservedNode;
+use crate::zone::{Evidence, ZoneVerdict};
+use serde::Serialize;
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Report {
+    zone: ZoneReport,
+    docker: DockerReport,
+    cluster: ClusterReport,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ZoneReport {
+    #[serde(flatten)]
+    verdict: ZoneVerdict,
+    evidence: Evidence,
+}
+
+#[derive(Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct DockerReport {
+    endpoint: String,
+    source: String,
+    reachable: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    api_version: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    server_version: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    operating_system: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ClusterReport {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
+    /// absent, converged, stopped, drifted; `unknown` without Docker or a file.
+    state: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    differences: Vec<String>,
+    nodes: Vec<ObservedNode>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    note: Option<String>,
+}
+
+pub fn run(g: &Global) -> Outcome {
+    // status works anywhere: without the file it still shows the zone and Docker.
+    let env = if g.file.exists() { Some(crate::app::load_env(g)?) } else { None };
+    let report = super::runtime()?.block_on(gather(g, env.as_ref()));
+    match g.output {
+        Output::Json => println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default()),
+        Output::Table => print_table(&report),
+    }
+    if !report.docker.reachable {
+        return Err(Failure::Failed(String::new()));
+    }
+    Ok(())
+}
+
+async fn gather(g: &Global, env: Option<&Env>) -> Report {
+    let mut docker = DockerReport::default();
+    let mut cluster = ClusterReport {
+        name: env.map(|e| e.cluster.name.clone()),
+        state: "unknown".into(),
+        differences: vec![],
+        nodes: vec![],
+        note: None,
+    };
+    let conn = crate::docker::connect().await;
+    let mut docker_os = None;
+    match &conn {
+        Err(e) => {
+            let ep = crate::docker::connect::resolve(
+                std::env::var("DOCKER_HOST").ok().as_deref(),
+                std::env::var_os("HOME").map(std::path::PathBuf::from).as_deref(),
+                |p| p.exists(),
+            );
+            docker.endpoint = ep.uri;
+            docker.source = ep.source.describe().into();
+            docker.error = Some(e.to_string());
+        }
+        Ok(c) => {
+            docker.endpoint = c.endpoint.uri.clone();
+            docker.source = c.endpoint.source.describe().into();
+            docker.reachable = true;
+            docker.api_version = Some(c.api_version.clone());
+            match c.docker.info().await {
+                Ok(info) => {
+                    docker.server_version = info.server_version;
+                    docker.operating_system = info.operating_system.clone();
+                    docker_os = info.operating_system;
+                }
+                Err(e) => docker.error = Some(c.error("reading /info", e).to_string()),
+            }
+        }
+    }
+    match (env, &conn) {
+        (None, _) => cluster.note = Some(format!("no environment file at {}", g.file.display())),
+        (Some(e), _) if e.cluster.provider == Provider::Existing => {
+            cluster.note = Some(format!("provider `existing`: context `{}`, not managed here", e.cluster.context))
+        }
+        (Some(_), Err(_)) => cluster.note = Some("Docker is unreachable".into()),
+        (Some(e), Ok(c)) => match crate::cluster::assess(e, c, false).await {
+            Ok((seen, verdict, _)) => {
+                cluster.state = verdict.word().into();
+                match verdict {
+                    Verdict::Drifted { differences } => cluster.differences = differences,
+                    Verdict::Stopped { .. } | Verdict::Absent | Verdict::Converged => {}
+                }
+                cluster.nodes = seen.nodes;
+            }
+            Err(err) => cluster.note = Some(format!("{err:#}")),
+        },
+    }
+    let evidence = crate::zone::gather(docker_os, docker.reachable.then(|| docker.endpoint.clone()));
+    Report {
+        zone: ZoneReport {
+            verdict: crate::zone::classify(&evidence),
+            evidence,
+        },
+        docker,
+        cluster,
+    }
+}
+
+fn print_table(r: &Report) {
+    let z = &r.zone.verdict;
+    println!(
+        "ZONE     {}{}  (access auto -> {})",
+        z.zone.as_str(),
+        if z.docker_desktop { " + Docker Desktop" } else { "" },
+        z.access.map(|a| a.as_str()).unwrap_or("none: no local route to a remote engine")
+    );
+    for reason in &z.reasons {
+        println!("         because {reason}");
+    }
+    let d = &r.docker;
+    if d.reachable {
+        println!(
+            "DOCKER   {} ({}), engine {} API {}, {}",
+            d.endpoint,
+            d.source,
+            d.server_version.as_deref().unwrap_or("?"),
+            d.api_version.as_deref().unwrap_or("?"),
+            d.operating_system.as_deref().unwrap_or("?")
+        );
+    } else {
+        println!("DOCKER   {} ({}): unreachable", d.endpoint, d.source);
+    }
+    if let Some(e) = &d.error {
+        for line in e.lines() {
+            println!("         {line}");
+        }
+    }
+    let c = &r.cluster;
+    println!("CLUSTER  {} {}", c.name.as_deref().unwrap_or("-"), c.state);
+    if let Some(n) = &c.note {
+        println!("         {n}");
+    }
+    for diff in &c.differences {
+        println!("         differs: {diff}");
+    }
+    if !c.nodes.is_empty() {
+        println!("  {:<32} {:<14} {:<10} {:<28} {:<12} PORTS", "NODE", "ROLE", "STATE", "IMAGE", "NETWORKS");
+        for n in &c.nodes {
+            println!(
+                "  {:<32} {:<14} {:<10} {:<28} {:<12} {}",
+                n.name,
+                n.role,
+                n.status,
+                n.image,
+                n.networks.join(","),
+                n.ports.iter().map(ToString::to_string).collect::<Vec<_>>().join(" ")
+            );
+        }
+    }
+}

@@ -1,0 +1,8 @@
+//! Docker through bollard: connecting, observing kind's nodes, and the few writes we make.
+
+pub mod connect;
+pub mod nodes;
+pub mod observe;
+
+pub use connect::{connect, Conn, DockerError, Endpoint};
+pub use observe::{ObservedCluster, ObservedNode, PortHolder, PublishedPort};

@@ -1,0 +1,185 @@
+//! The kind executable: create and delete clusters. kind owns node bootstrapping; we hand it a
+//! rendered config and a private kubeconfig path, so it never edits the user's kubeconfig (the
+//! kubeconfig work owns that file).
+
+use crate::config::{Env, Protocol};
+use crate::progress::Step;
+use anyhow::{bail, Context, Result};
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+/// kind pulls a ~1 GB node image on first use; past this something is stuck.
+const CREATE_TIMEOUT: Duration = Duration::from_secs(15 * 60);
+const DELETE_TIMEOUT: Duration = Duration::from_secs(3 * 60);
+
+/// What `kind create cluster` left us: the cluster's admin kubeconfig, for the kubeconfig step.
+#[derive(Debug, Clone)]
+pub struct Created {
+    pub kubeconfig: String,
+}
+
+/// INTERIM renderer, kept private to this driver until `crate::render::kind_config(&Env)` lands on
+/// main; then `create` calls that instead and this goes. It writes only what kind needs for the
+/// fields the cluster step compares (name, API address/port, node image, port mappings), plus node
+/// labels and certificate SANs.
+pub fn render_kind_config(env: &Env) -> String {
+    let c = &env.cluster;
+    let q = |s: &str| serde_json::to_string(s).unwrap_or_default();
+    let mut y = String::new();
+    y.push_str("kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\n");
+    y.push_str(&format!("name: {}\n", q(&c.name)));
+    y.push_str("networking:\n");
+    y.push_str(&format!("  apiServerAddress: {}\n", q(&c.api_server.address)));
+    y.push_str(&format!("  apiServerPort: {}\n", c.api_server.port));
+    y.push_str("nodes:\n  - role: control-plane\n");
+    if let Some(image) = &c.node_image {
+        y.push_str(&format!("    image: {}\n", q(image)));
+    }
+    if !c.node_labels.is_empty() {
+        y.push_str("    labels:\n");
+        for (k, v) in &c.node_labels {
+            y.push_str(&format!("      {}: {}\n", q(k), q(v)));
+        }
+    }
+    if !c.port_mappings.is_empty() {
+        y.push_str("    extraPortMappings:\n");
+        for m in &c.port_mappings {
+            let proto = match m.protocol {
+                Protocol::Tcp => "TCP",
+                Protocol::Udp => "UDP",
+                Protocol::Sctp => "SCTP",
+            };
+            y.push_str(&format!(
+                "      - containerPort: {}\n        hostPort: {}\n        listenAddress: {}\n        protocol: {proto}\n",
+                m.container_port,
+                m.host_port,
+                q(&m.listen_address)
+            ));
+        }
+    }
+    if !c.extra_cert_sans.is_empty() {
+        y.push_str("kubeadmConfigPatches:\n  - |\n    kind: ClusterConfiguration\n    apiServer:\n      certSANs:\n");
+        for san in &c.extra_cert_sans {
+            y.push_str(&format!("        - {}\n", q(san)));
+        }
+    }
+    y
+}
+
+/// `kind create cluster --config <rendered> --name <name> --kubeconfig <private file>`.
+pub async fn create(kind: &Path, env: &Env, step: &Step) -> Result<Created> {
+    let dir = tempfile::Builder::new()
+        .prefix("bootstrap-kind-")
+        .tempdir()
+        .context("creating a private temporary folder for kind")?;
+    let config = dir.path().join("kind-config.yaml");
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(&config, render_kind_config(env)).with_context(|| format!("writing {}", config.display()))?;
+    let name = env.cluster.name.as_str();
+    let args = [
+        "create".as_ref(),
+        "cluster".as_ref(),
+        "--config".as_ref(),
+        config.as_os_str(),
+        "--name".as_ref(),
+        name.as_ref(),
+        "--kubeconfig".as_ref(),
+        kubeconfig.as_os_str(),
+    ];
+    run(kind, &args, &kubeconfig, step, CREATE_TIMEOUT).await?;
+    let text = std::fs::read_to_string(&kubeconfig)
+        .with_context(|| format!("kind succeeded but wrote no kubeconfig at {}", kubeconfig.display()))?;
+    Ok(Created { kubeconfig: text })
+}
+
+/// `kind delete cluster --name <name>`, with a throwaway kubeconfig: kind would otherwise remove
+/// its entries from the user's file, which is the kubeconfig work's job.
+pub async fn delete(kind: &Path, name: &str, step: &Step) -> Result<()> {
+    let dir = tempfile::Builder::new()
+        .prefix("bootstrap-kind-")
+        .tempdir()
+        .context("creating a private temporary folder for kind")?;
+    let kubeconfig = dir.path().join("kubeconfig");
+    let args = [
+        "delete".as_ref(),
+        "cluster".as_ref(),
+        "--name".as_ref(),
+        name.as_ref(),
+        "--kubeconfig".as_ref(),
+        kubeconfig.as_os_str(),
+    ];
+    run(kind, &args, &kubeconfig, step, DELETE_TIMEOUT).await
+}
+
+async fn run(kind: &Path, args: &[&std::ffi::OsStr], kubeconfig: &Path, step: &Step, limit: Duration) -> Result<()> {
+    let shown = args.iter().map(|a| a.to_string_lossy()).collect::<Vec<_>>().join(" ");
+    let mut child = tokio::process::Command::new(kind)
+        .args(args)
+        // Belt and braces: kind honours --kubeconfig, and KUBECONFIG too where a flag is missed.
+        .env("KUBECONFIG", kubeconfig)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("starting {}", kind.display()))?;
+    let mut out = BufReader::new(child.stdout.take().context("kind's stdout")?).lines();
+    let mut err = BufReader::new(child.stderr.take().context("kind's stderr")?).lines();
+    let mut tail: Vec<String> = Vec::new();
+    let work = async {
+        let (mut out_open, mut err_open) = (true, true);
+        while out_open || err_open {
+            let line = tokio::select! {
+                l = out.next_line(), if out_open => l.map(|l| { if l.is_none() { out_open = false } l }),
+                l = err.next_line(), if err_open => l.map(|l| { if l.is_none() { err_open = false } l }),
+            };
+            if let Some(line) = line.context("reading kind's output")? {
+                step.note(&line);
+                tail.push(line);
+                if tail.len() > 20 {
+                    tail.remove(0);
+                }
+            }
+        }
+        child.wait().await.context("waiting for kind")
+    };
+    let status = match tokio::time::timeout(limit, work).await {
+        Ok(s) => s?,
+        Err(_) => bail!("`kind {shown}` did not finish within {}s and was stopped", limit.as_secs()),
+    };
+    if !status.success() {
+        bail!(
+            "`{} {shown}` failed ({status}); its last lines:\n  {}",
+            kind.display(),
+            tail.join("\n  ")
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rendered_config_carries_what_the_diff_compares() {
+        let loaded = crate::config::load_str(
+            "apiVersion: bootstrap/v1alpha1\ncluster:\n  name: localdev\n  nodeImage: kindest/node:v1.34.0\n  apiServer: {address: 127.0.0.1, port: 6443}\n  portMappings:\n    - {containerPort: 443, hostPort: 8443}\n",
+            "t.yaml",
+            &[],
+        );
+        let env = loaded.env.unwrap_or_else(|| panic!("{:?}", loaded.diags.items));
+        let y = render_kind_config(&env);
+        for want in [
+            "name: \"localdev\"",
+            "apiServerAddress: \"127.0.0.1\"",
+            "apiServerPort: 6443",
+            "image: \"kindest/node:v1.34.0\"",
+            "containerPort: 443\n        hostPort: 8443\n        listenAddress: \"0.0.0.0\"\n        protocol: TCP",
+        ] {
+            assert!(y.contains(want), "missing {want:?} in\n{y}");
+        }
+    }
+}
