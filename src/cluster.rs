@@ -26,7 +26,7 @@ pub async fn assess(env: &Env, conn: &Conn, recreate: bool) -> Result<(ObservedC
     Ok((seen, verdict, action))
 }
 
-pub async fn up(env: &Env, conn: &Conn, zone: Zone, recreate: bool, progress: &Progress) -> Result<UpOutcome> {
+pub async fn up(env: &Env, conn: &Conn, recreate: bool, progress: &Progress) -> Result<UpOutcome> {
     let name = env.cluster.name.as_str();
     let step = progress.begin("observe");
     let (seen, verdict, action) = match assess(env, conn, recreate).await {
@@ -64,7 +64,9 @@ hint: run `bootstrap up --recreate` to delete and recreate it (what runs inside 
         },
         _ => None,
     };
-    let conflicts = port_conflicts(env, conn, zone, &step).await?;
+    let zone = crate::zone::detect(conn).await;
+    step.note(&format!("zone: {}", zone.zone.as_str()));
+    let conflicts = port_conflicts(env, conn, zone.zone, &step).await?;
     if !conflicts.is_empty() {
         step.fail("host ports are taken");
         bail!(

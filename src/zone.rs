@@ -20,6 +20,10 @@ pub struct Evidence {
     pub kernel_release: Option<String>,
     /// The engine's `OperatingSystem` from Docker's /info, when Docker answered.
     pub docker_os: Option<String>,
+    /// The engine's `Name` from /info: the hostname of the machine dockerd runs on.
+    pub docker_name: Option<String>,
+    /// This process's hostname; equal to `docker_name` when dockerd runs right here.
+    pub hostname: Option<String>,
     /// `DOCKER_HOST`, when set.
     pub docker_host: Option<String>,
     /// The endpoint we actually use, such as unix:///var/run/docker.sock.
@@ -80,6 +84,12 @@ pub fn classify(e: &Evidence) -> ZoneVerdict {
             e.docker_host.as_deref().unwrap_or_default()
         ));
         Zone::RemoteDocker
+    } else if in_container && engine_is_here(e) {
+        reasons.push(format!(
+            "the engine's name `{}` equals this machine's hostname: dockerd runs here, so published ports are on this network",
+            e.hostname.as_deref().unwrap_or_default()
+        ));
+        Zone::NativeHost
     } else if in_container {
         match &e.docker_endpoint {
             Some(ep) => reasons.push(format!("Docker is reached through {ep}, the host's engine")),
@@ -111,6 +121,12 @@ pub fn classify(e: &Evidence) -> ZoneVerdict {
     }
 }
 
+/// A container that runs its own dockerd (a CI VM image, docker-in-docker) is a host for our
+/// purposes: the engine's hostname is ours.
+fn engine_is_here(e: &Evidence) -> bool {
+    matches!((&e.docker_name, &e.hostname), (Some(d), Some(h)) if !d.is_empty() && d == h)
+}
+
 /// The host part of a DOCKER_HOST that names another machine, else None. Loopback is local; from
 /// inside a container `host.docker.internal` and the like are this machine's host.
 fn remote_host(docker_host: &str, in_container: bool) -> Option<String> {
@@ -132,7 +148,7 @@ fn remote_host(docker_host: &str, in_container: bool) -> Option<String> {
 
 /// The shell: read the files and variables. Docker's answers are passed in by the caller, which
 /// has asked Docker anyway.
-pub fn gather(docker_os: Option<String>, docker_endpoint: Option<String>) -> Evidence {
+pub fn gather(docker: Option<&bollard::models::SystemInfo>, docker_endpoint: Option<String>) -> Evidence {
     let container_marker = ["/.dockerenv", "/run/.containerenv"]
         .into_iter()
         .find(|p| std::path::Path::new(p).exists())
@@ -145,10 +161,40 @@ pub fn gather(docker_os: Option<String>, docker_endpoint: Option<String>) -> Evi
         container_marker,
         container_vars,
         kernel_release: std::fs::read_to_string("/proc/sys/kernel/osrelease").ok().map(|s| s.trim().to_owned()),
-        docker_os,
+        docker_os: docker.and_then(|i| i.operating_system.clone()),
+        docker_name: docker.and_then(|i| i.name.clone()),
+        hostname: hostname(),
         docker_host: std::env::var("DOCKER_HOST").ok().filter(|h| !h.is_empty()),
         docker_endpoint,
     }
+}
+
+/// Gather and classify, asking Docker's /info only when it can change the verdict.
+pub async fn detect(conn: &crate::docker::Conn) -> ZoneVerdict {
+    let mut e = gather(None, Some(conn.endpoint.uri.clone()));
+    if needs_engine_info(&e) {
+        if let Ok(info) = conn.docker.info().await {
+            e = gather(Some(&info), Some(conn.endpoint.uri.clone()));
+        }
+    }
+    classify(&e)
+}
+
+fn hostname() -> Option<String> {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for its length; gethostname writes at most that many bytes.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return None;
+    }
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    Some(String::from_utf8_lossy(&buf[..end]).into_owned()).filter(|h| !h.is_empty())
+}
+
+/// Whether the verdict could change with Docker's /info: only inside a container does the engine's
+/// name matter, so elsewhere the call is saved.
+pub fn needs_engine_info(e: &Evidence) -> bool {
+    e.container_marker.is_some() || !e.container_vars.is_empty()
 }
 
 #[cfg(test)]
@@ -181,6 +227,29 @@ mod tests {
         assert_eq!(v.zone, Zone::Devcontainer);
         assert_eq!(v.access, Some(AccessMode::Devcontainer));
         assert!(v.reasons.iter().any(|r| r.contains("/.dockerenv")));
+    }
+
+    #[test]
+    fn a_container_running_its_own_dockerd_is_a_host() {
+        let v = classify(&Evidence {
+            container_marker: Some("/.dockerenv".into()),
+            docker_name: Some("vm".into()),
+            hostname: Some("vm".into()),
+            ..base()
+        });
+        assert_eq!(v.zone, Zone::NativeHost);
+        assert!(v.reasons.iter().any(|r| r.contains("dockerd runs here")), "{:?}", v.reasons);
+    }
+
+    #[test]
+    fn devcontainer_hostname_differs_from_the_engines() {
+        let v = classify(&Evidence {
+            container_marker: Some("/.dockerenv".into()),
+            docker_name: Some("laptop".into()),
+            hostname: Some("3f2a9c1b7d4e".into()),
+            ..base()
+        });
+        assert_eq!(v.zone, Zone::Devcontainer);
     }
 
     #[test]

@@ -79,7 +79,7 @@ async fn gather(g: &Global, env: Option<&Env>) -> Report {
         note: None,
     };
     let conn = crate::docker::connect().await;
-    let mut docker_os = None;
+    let mut info = None;
     match &conn {
         Err(e) => {
             let ep = crate::docker::connect::resolve(
@@ -97,10 +97,10 @@ async fn gather(g: &Global, env: Option<&Env>) -> Report {
             docker.reachable = true;
             docker.api_version = Some(c.api_version.clone());
             match c.docker.info().await {
-                Ok(info) => {
-                    docker.server_version = info.server_version;
-                    docker.operating_system = info.operating_system.clone();
-                    docker_os = info.operating_system;
+                Ok(i) => {
+                    docker.server_version = i.server_version.clone();
+                    docker.operating_system = i.operating_system.clone();
+                    info = Some(i);
                 }
                 Err(e) => docker.error = Some(c.error("reading /info", e).to_string()),
             }
@@ -124,7 +124,7 @@ async fn gather(g: &Global, env: Option<&Env>) -> Report {
             Err(err) => cluster.note = Some(format!("{err:#}")),
         },
     }
-    let evidence = crate::zone::gather(docker_os, docker.reachable.then(|| docker.endpoint.clone()));
+    let evidence = crate::zone::gather(info.as_ref(), docker.reachable.then(|| docker.endpoint.clone()));
     Report {
         zone: ZoneReport {
             verdict: crate::zone::classify(&evidence),

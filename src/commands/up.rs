@@ -26,8 +26,7 @@ pub fn run(g: &Global, args: &UpArgs) -> Outcome {
             }
         };
         step.finish(&format!("{} (API {})", conn.endpoint.uri, conn.api_version));
-        let zone = crate::zone::classify(&crate::zone::gather(None, Some(conn.endpoint.uri.clone()))).zone;
-        let out = crate::cluster::up(&env, &conn, zone, args.recreate, &progress).await?;
+        let out = crate::cluster::up(&env, &conn, args.recreate, &progress).await?;
         let what = match &out.action {
             Action::Nothing => "converged, nothing to do".to_owned(),
             Action::Create => "created".to_owned(),
