@@ -1,0 +1,223 @@
+//! Shared helpers for the tests on a real Docker engine: images, the kind double, unique names,
+//! free ports, environment files, bounded runs of the binary, and cleanup by label.
+#![allow(dead_code)]
+
+pub mod proxy;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Once;
+use std::time::{Duration, Instant};
+
+pub const CLUSTER_LABEL: &str = "io.x-k8s.kind.cluster";
+
+/// Docker must answer. Under CI its absence is a failure; elsewhere the test is skipped, loudly.
+pub fn docker_or_skip(test: &str) -> bool {
+    let ok = Command::new("docker")
+        .args(["version", "--format", "{{.Server.APIVersion}}"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if !ok {
+        if std::env::var_os("CI").is_some() {
+            panic!("{test}: Docker is required under CI but `docker version` failed: start dockerd and make /var/run/docker.sock reachable");
+        }
+        eprintln!("SKIPPED {test}: no Docker engine answers (`docker version` failed)");
+        return false;
+    }
+    static IMAGES: Once = Once::new();
+    IMAGES.call_once(|| {
+        let out = Command::new(repo().join("tests/support/make-images.sh")).output().expect("run make-images.sh");
+        assert!(out.status.success(), "make-images.sh failed: {}", String::from_utf8_lossy(&out.stderr));
+    });
+    true
+}
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_bootstrap"))
+}
+
+pub fn kind_double() -> PathBuf {
+    repo().join("tests/doubles/kind")
+}
+
+/// A cluster name no other test (or engineer on this engine) uses; short, since kind names
+/// `<name>-control-plane` and the file's validation caps the length.
+pub fn unique(prefix: &str) -> String {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    format!("bt{prefix}{}x{}", std::process::id() % 100_000, N.fetch_add(1, Ordering::SeqCst))
+}
+
+/// A port free on all addresses right now (the kernel's pick).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("0.0.0.0:0").unwrap().local_addr().unwrap().port()
+}
+
+/// The cluster part of an environment: API on 127.0.0.1:<api>, node 443 on 0.0.0.0:<https>.
+pub struct Spec {
+    pub name: String,
+    pub api_port: u16,
+    pub https_port: u16,
+    pub image: Option<String>,
+}
+
+impl Spec {
+    pub fn new(name: &str) -> Spec {
+        Spec {
+            name: name.into(),
+            api_port: free_port(),
+            https_port: free_port(),
+            image: Some("bootstrap-test/busybox:latest".into()),
+        }
+    }
+
+    pub fn yaml(&self) -> String {
+        let image = self.image.as_ref().map(|i| format!("  nodeImage: {i}\n")).unwrap_or_default();
+        format!(
+            "apiVersion: bootstrap/v1alpha1\nrouter:\n  httpsPort: {https}\ncluster:\n  name: {name}\n{image}  apiServer:\n    address: 127.0.0.1\n    port: {api}\n  portMappings:\n    - containerPort: 443\n      hostPort: {https}\n",
+            https = self.https_port,
+            name = self.name,
+            api = self.api_port,
+        )
+    }
+
+    pub fn write(&self, dir: &Path) -> PathBuf {
+        let p = dir.join(format!("{}.yaml", self.name));
+        std::fs::write(&p, self.yaml()).unwrap();
+        p
+    }
+}
+
+/// Removes every container labelled with the cluster's name when the test ends, pass or fail.
+pub struct Cleanup(pub Vec<String>);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        for name in &self.0 {
+            remove_cluster(name);
+        }
+    }
+}
+
+pub fn remove_cluster(name: &str) {
+    let ids = docker(&["ps", "-aq", "--filter", &format!("label={CLUSTER_LABEL}={name}")]);
+    for id in ids.split_whitespace() {
+        let _ = docker_status(&["rm", "-f", "-v", id]);
+    }
+}
+
+/// Removes named containers at the end of a test.
+pub struct Containers(pub Vec<String>);
+
+impl Drop for Containers {
+    fn drop(&mut self) {
+        for c in &self.0 {
+            let _ = docker_status(&["rm", "-f", c]);
+        }
+    }
+}
+
+pub fn docker(args: &[&str]) -> String {
+    let out = Command::new("docker").args(args).output().expect("run docker");
+    assert!(out.status.success(), "docker {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+pub fn docker_status(args: &[&str]) -> bool {
+    Command::new("docker")
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+/// The node containers of a cluster, by name.
+pub fn nodes(name: &str) -> Vec<String> {
+    let out = docker(&["ps", "-a", "--filter", &format!("label={CLUSTER_LABEL}={name}"), "--format", "{{.Names}}"]);
+    out.lines().map(str::to_owned).filter(|l| !l.is_empty()).collect()
+}
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn text(&self) -> String {
+        format!("exit {}\n--- stdout\n{}\n--- stderr\n{}", self.code, self.stdout, self.stderr)
+    }
+}
+
+/// Run bootstrap with the kind double, a private HOME and KUBECONFIG, bounded in time.
+pub fn bootstrap(args: &[&str], envs: &[(&str, &str)]) -> Run {
+    let home = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(bin());
+    cmd.args(args)
+        .env("BOOTSTRAP_KIND", kind_double())
+        .env("HOME", home.path())
+        .env("KUBECONFIG", home.path().join("kubeconfig"))
+        .env_remove("DOCKER_HOST")
+        .env_remove("BOOTSTRAP_API_PORT")
+        .env_remove("BOOTSTRAP_NODE_IMAGE")
+        .env_remove("BOOTSTRAP_CLUSTER_NAME");
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let out = run_bounded(cmd, Duration::from_secs(120));
+    // kind must never have written the user's kubeconfig.
+    assert!(
+        !home.path().join("kubeconfig").exists() && !home.path().join(".kube/config").exists(),
+        "something wrote the user's kubeconfig"
+    );
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+pub fn run_bounded(mut cmd: Command, limit: Duration) -> Output {
+    use std::io::Read;
+    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn");
+    // Drain both pipes while waiting, so a chatty child never blocks on a full pipe.
+    let mut so = child.stdout.take().unwrap();
+    let mut se = child.stderr.take().unwrap();
+    let t_out = std::thread::spawn(move || {
+        let mut b = Vec::new();
+        let _ = so.read_to_end(&mut b);
+        b
+    });
+    let t_err = std::thread::spawn(move || {
+        let mut b = Vec::new();
+        let _ = se.read_to_end(&mut b);
+        b
+    });
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            let err = t_err.join().unwrap_or_default();
+            panic!("{cmd:?} did not finish within {limit:?}\n{}", String::from_utf8_lossy(&err));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    Output {
+        status,
+        stdout: t_out.join().unwrap_or_default(),
+        stderr: t_err.join().unwrap_or_default(),
+    }
+}
