@@ -19,7 +19,11 @@ pub struct UpOutcome {
 }
 
 /// Observe and decide, changing nothing: what `plan` and `status` show and `up` starts from.
-pub async fn assess(env: &Env, conn: &Conn, recreate: bool) -> Result<(ObservedCluster, Verdict, Action)> {
+pub async fn assess(
+    env: &Env,
+    conn: &Conn,
+    recreate: bool,
+) -> Result<(ObservedCluster, Verdict, Action)> {
     let seen = observe::observe_cluster(conn, &env.cluster.name).await?;
     let verdict = cluster_diff::diff(&cluster_diff::desired(env), &seen);
     let action = cluster_diff::action(&verdict, recreate);
@@ -88,14 +92,22 @@ hint: stop what holds the port, or choose other ports in the file (cluster.apiSe
                 Ok(None)
             }
             Action::Create => {
-                let kind = kind.as_deref().ok_or_else(|| anyhow!("kind was not located"))?;
-                Ok(Some(crate::kind::create(kind, env, &step).await?.kubeconfig))
+                let kind = kind
+                    .as_deref()
+                    .ok_or_else(|| anyhow!("kind was not located"))?;
+                Ok(Some(
+                    crate::kind::create(kind, env, &step).await?.kubeconfig,
+                ))
             }
             Action::Recreate { differences } => {
-                let kind = kind.as_deref().ok_or_else(|| anyhow!("kind was not located"))?;
+                let kind = kind
+                    .as_deref()
+                    .ok_or_else(|| anyhow!("kind was not located"))?;
                 step.note(&format!("recreating: {}", differences.join("; ")));
                 crate::kind::delete(kind, name, &step).await?;
-                Ok(Some(crate::kind::create(kind, env, &step).await?.kubeconfig))
+                Ok(Some(
+                    crate::kind::create(kind, env, &step).await?.kubeconfig,
+                ))
             }
             Action::Nothing | Action::Refuse { .. } => Ok(None),
         }
@@ -118,7 +130,10 @@ hint: stop what holds the port, or choose other ports in the file (cluster.apiSe
         }),
         other => {
             step.fail("not converged");
-            bail!("after the cluster step, cluster `{name}` is still {}: {other:?}", other.word());
+            bail!(
+                "after the cluster step, cluster `{name}` is still {}: {other:?}",
+                other.word()
+            );
         }
     }
     Ok(UpOutcome {
@@ -128,7 +143,12 @@ hint: stop what holds the port, or choose other ports in the file (cluster.apiSe
     })
 }
 
-async fn port_conflicts(env: &Env, conn: &Conn, zone: Zone, step: &crate::progress::Step) -> Result<Vec<PortConflict>> {
+async fn port_conflicts(
+    env: &Env,
+    conn: &Conn,
+    zone: Zone,
+    step: &crate::progress::Step,
+) -> Result<Vec<PortConflict>> {
     let needed = cluster_diff::desired(env).ports;
     let holders = observe::port_holders(conn).await?;
     let mut conflicts = preflight::container_conflicts(&needed, &env.cluster.name, &holders);
@@ -151,7 +171,10 @@ async fn port_conflicts(env: &Env, conn: &Conn, zone: Zone, step: &crate::progre
 pub enum DownOutcome {
     NotManaged,
     AlreadyAbsent,
-    Deleted { nodes: Vec<String>, by: &'static str },
+    Deleted {
+        nodes: Vec<String>,
+        by: &'static str,
+    },
 }
 
 pub async fn down(env: &Env, conn: &Conn, progress: &Progress) -> Result<DownOutcome> {
@@ -175,7 +198,11 @@ pub async fn down(env: &Env, conn: &Conn, progress: &Progress) -> Result<DownOut
             "kind"
         }
         Err(e) => {
-            step.note(&format!("{}; removing the nodes labelled {}={name} through Docker", first_line(&e.to_string()), observe::CLUSTER_LABEL));
+            step.note(&format!(
+                "{}; removing the nodes labelled {}={name} through Docker",
+                first_line(&e.to_string()),
+                observe::CLUSTER_LABEL
+            ));
             nodes::remove_nodes(conn, &seen).await?;
             "docker"
         }
@@ -185,7 +212,11 @@ pub async fn down(env: &Env, conn: &Conn, progress: &Progress) -> Result<DownOut
         step.fail("nodes remain");
         bail!(
             "after deleting cluster `{name}`, these nodes remain: {}",
-            left.nodes.iter().map(|n| n.name.as_str()).collect::<Vec<_>>().join(", ")
+            left.nodes
+                .iter()
+                .map(|n| n.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         );
     }
     step.finish(&format!("deleted {} (through {by})", names.join(", ")));

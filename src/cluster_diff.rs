@@ -86,11 +86,15 @@ pub fn diff(want: &DesiredCluster, seen: &ObservedCluster) -> Verdict {
         .iter()
         .filter(|p| p.container_port == API_CONTAINER_PORT && p.protocol == "tcp")
         .collect();
-    if !api_seen.iter().any(|p| *p == api_want) {
+    if !api_seen.contains(&api_want) {
         let found = if api_seen.is_empty() {
             "not published".to_owned()
         } else {
-            api_seen.iter().map(|p| format!("{}:{}", p.host_ip, p.host_port)).collect::<Vec<_>>().join(", ")
+            api_seen
+                .iter()
+                .map(|p| format!("{}:{}", p.host_ip, p.host_port))
+                .collect::<Vec<_>>()
+                .join(", ")
         };
         differences.push(format!(
             "API server: the file wants {}:{}, the node publishes {found}",
@@ -107,13 +111,19 @@ pub fn diff(want: &DesiredCluster, seen: &ObservedCluster) -> Verdict {
             continue;
         }
         if !want.ports.contains(p) {
-            differences.push(format!("{} publishes {p}, which the file does not ask for", cp.name));
+            differences.push(format!(
+                "{} publishes {p}, which the file does not ask for",
+                cp.name
+            ));
         }
     }
     if let Some(image) = &want.node_image {
         for n in &seen.nodes {
             if !same_image(image, &n.image) {
-                differences.push(format!("node image of {}: the file wants {image}, the node runs {}", n.name, n.image));
+                differences.push(format!(
+                    "node image of {}: the file wants {image}, the node runs {}",
+                    n.name, n.image
+                ));
             }
         }
     }
@@ -146,17 +156,25 @@ fn same_image(want: &str, seen: &str) -> bool {
 pub enum Action {
     Create,
     Nothing,
-    Start { nodes: Vec<String> },
-    Recreate { differences: Vec<String> },
+    Start {
+        nodes: Vec<String>,
+    },
+    Recreate {
+        differences: Vec<String>,
+    },
     /// Drifted and `--recreate` not given: stop and explain.
-    Refuse { differences: Vec<String> },
+    Refuse {
+        differences: Vec<String>,
+    },
 }
 
 pub fn action(v: &Verdict, recreate: bool) -> Action {
     match v {
         Verdict::Absent => Action::Create,
         Verdict::Converged => Action::Nothing,
-        Verdict::Stopped { nodes } => Action::Start { nodes: nodes.clone() },
+        Verdict::Stopped { nodes } => Action::Start {
+            nodes: nodes.clone(),
+        },
         Verdict::Drifted { differences } if recreate => Action::Recreate {
             differences: differences.clone(),
         },
@@ -220,14 +238,22 @@ mod tests {
 
     #[test]
     fn converged_when_everything_matches() {
-        let s = seen(vec![node(NodeState::Running, good_ports(), "kindest/node:v1.34.0@sha256:abc")]);
+        let s = seen(vec![node(
+            NodeState::Running,
+            good_ports(),
+            "kindest/node:v1.34.0@sha256:abc",
+        )]);
         assert_eq!(diff(&want(), &s), Verdict::Converged);
         assert_eq!(action(&Verdict::Converged, true), Action::Nothing);
     }
 
     #[test]
     fn stopped_when_a_matching_node_is_not_running() {
-        let s = seen(vec![node(NodeState::Stopped, good_ports(), "kindest/node:v1.34.0")]);
+        let s = seen(vec![node(
+            NodeState::Stopped,
+            good_ports(),
+            "kindest/node:v1.34.0",
+        )]);
         let v = diff(&want(), &s);
         assert_eq!(
             v,
@@ -245,7 +271,9 @@ mod tests {
             vec![port(443, "0.0.0.0", 8443), port(6443, "127.0.0.1", 7443)],
             "kindest/node:v1.34.0",
         )]);
-        let Verdict::Drifted { differences } = diff(&want(), &s) else { panic!("expected drift") };
+        let Verdict::Drifted { differences } = diff(&want(), &s) else {
+            panic!("expected drift")
+        };
         assert_eq!(
             differences,
             ["API server: the file wants 127.0.0.1:6443, the node publishes 127.0.0.1:7443"]
@@ -259,7 +287,9 @@ mod tests {
             vec![port(443, "0.0.0.0", 9443), port(6443, "127.0.0.1", 6443)],
             "kindest/node:v1.34.0",
         )]);
-        let Verdict::Drifted { differences } = diff(&want(), &s) else { panic!("expected drift") };
+        let Verdict::Drifted { differences } = diff(&want(), &s) else {
+            panic!("expected drift")
+        };
         assert_eq!(differences.len(), 2, "{differences:?}");
         assert!(differences[0].contains("0.0.0.0:8443->443/tcp is missing"));
         assert!(differences[1].contains("publishes 0.0.0.0:9443->443/tcp"));
@@ -267,10 +297,17 @@ mod tests {
 
     #[test]
     fn drifted_image_wins_over_stopped_and_needs_recreate() {
-        let s = seen(vec![node(NodeState::Stopped, good_ports(), "kindest/node:v1.31.0")]);
+        let s = seen(vec![node(
+            NodeState::Stopped,
+            good_ports(),
+            "kindest/node:v1.31.0",
+        )]);
         let v = diff(&want(), &s);
-        let Verdict::Drifted { differences } = &v else { panic!("expected drift") };
-        assert!(differences[0].contains("wants kindest/node:v1.34.0, the node runs kindest/node:v1.31.0"));
+        let Verdict::Drifted { differences } = &v else {
+            panic!("expected drift")
+        };
+        assert!(differences[0]
+            .contains("wants kindest/node:v1.34.0, the node runs kindest/node:v1.31.0"));
         assert!(matches!(action(&v, false), Action::Refuse { .. }));
         assert!(matches!(action(&v, true), Action::Recreate { .. }));
     }
@@ -279,7 +316,11 @@ mod tests {
     fn no_image_in_the_file_accepts_kinds_default() {
         let mut w = want();
         w.node_image = None;
-        let s = seen(vec![node(NodeState::Running, good_ports(), "kindest/node:anything")]);
+        let s = seen(vec![node(
+            NodeState::Running,
+            good_ports(),
+            "kindest/node:anything",
+        )]);
         assert_eq!(diff(&w, &s), Verdict::Converged);
     }
 
@@ -287,7 +328,10 @@ mod tests {
     fn labelled_workers_without_control_plane_are_drift() {
         let mut n = node(NodeState::Running, good_ports(), "kindest/node:v1.34.0");
         n.role = "worker".into();
-        assert!(matches!(diff(&want(), &seen(vec![n])), Verdict::Drifted { .. }));
+        assert!(matches!(
+            diff(&want(), &seen(vec![n])),
+            Verdict::Drifted { .. }
+        ));
     }
 
     #[test]
@@ -297,8 +341,13 @@ mod tests {
             "t.yaml",
             &[],
         );
-        let env = loaded.env.unwrap_or_else(|| panic!("{:?}", loaded.diags.items));
+        let env = loaded
+            .env
+            .unwrap_or_else(|| panic!("{:?}", loaded.diags.items));
         let d = desired(&env);
-        assert_eq!(d.ports, vec![port(6443, "127.0.0.1", 7443), port(443, "0.0.0.0", 8443)]);
+        assert_eq!(
+            d.ports,
+            vec![port(6443, "127.0.0.1", 7443), port(443, "0.0.0.0", 8443)]
+        );
     }
 }

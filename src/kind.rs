@@ -31,7 +31,10 @@ pub fn render_kind_config(env: &Env) -> String {
     y.push_str("kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\n");
     y.push_str(&format!("name: {}\n", q(&c.name)));
     y.push_str("networking:\n");
-    y.push_str(&format!("  apiServerAddress: {}\n", q(&c.api_server.address)));
+    y.push_str(&format!(
+        "  apiServerAddress: {}\n",
+        q(&c.api_server.address)
+    ));
     y.push_str(&format!("  apiServerPort: {}\n", c.api_server.port));
     y.push_str("nodes:\n  - role: control-plane\n");
     if let Some(image) = &c.node_image {
@@ -76,7 +79,8 @@ pub async fn create(kind: &Path, env: &Env, step: &Step) -> Result<Created> {
         .context("creating a private temporary folder for kind")?;
     let config = dir.path().join("kind-config.yaml");
     let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(&config, render_kind_config(env)).with_context(|| format!("writing {}", config.display()))?;
+    std::fs::write(&config, render_kind_config(env))
+        .with_context(|| format!("writing {}", config.display()))?;
     let name = env.cluster.name.as_str();
     let args = [
         "create".as_ref(),
@@ -89,8 +93,12 @@ pub async fn create(kind: &Path, env: &Env, step: &Step) -> Result<Created> {
         kubeconfig.as_os_str(),
     ];
     run(kind, &args, &kubeconfig, step, CREATE_TIMEOUT).await?;
-    let text = std::fs::read_to_string(&kubeconfig)
-        .with_context(|| format!("kind succeeded but wrote no kubeconfig at {}", kubeconfig.display()))?;
+    let text = std::fs::read_to_string(&kubeconfig).with_context(|| {
+        format!(
+            "kind succeeded but wrote no kubeconfig at {}",
+            kubeconfig.display()
+        )
+    })?;
     Ok(Created { kubeconfig: text })
 }
 
@@ -113,8 +121,18 @@ pub async fn delete(kind: &Path, name: &str, step: &Step) -> Result<()> {
     run(kind, &args, &kubeconfig, step, DELETE_TIMEOUT).await
 }
 
-async fn run(kind: &Path, args: &[&std::ffi::OsStr], kubeconfig: &Path, step: &Step, limit: Duration) -> Result<()> {
-    let shown = args.iter().map(|a| a.to_string_lossy()).collect::<Vec<_>>().join(" ");
+async fn run(
+    kind: &Path,
+    args: &[&std::ffi::OsStr],
+    kubeconfig: &Path,
+    step: &Step,
+    limit: Duration,
+) -> Result<()> {
+    let shown = args
+        .iter()
+        .map(|a| a.to_string_lossy())
+        .collect::<Vec<_>>()
+        .join(" ");
     let mut child = tokio::process::Command::new(kind)
         .args(args)
         // Belt and braces: kind honours --kubeconfig, and KUBECONFIG too where a flag is missed.
@@ -132,8 +150,8 @@ async fn run(kind: &Path, args: &[&std::ffi::OsStr], kubeconfig: &Path, step: &S
         let (mut out_open, mut err_open) = (true, true);
         while out_open || err_open {
             let line = tokio::select! {
-                l = out.next_line(), if out_open => l.map(|l| { if l.is_none() { out_open = false } l }),
-                l = err.next_line(), if err_open => l.map(|l| { if l.is_none() { err_open = false } l }),
+                l = out.next_line(), if out_open => l.inspect(|l| if l.is_none() { out_open = false }),
+                l = err.next_line(), if err_open => l.inspect(|l| if l.is_none() { err_open = false }),
             };
             if let Some(line) = line.context("reading kind's output")? {
                 step.note(&line);
@@ -147,7 +165,10 @@ async fn run(kind: &Path, args: &[&std::ffi::OsStr], kubeconfig: &Path, step: &S
     };
     let status = match tokio::time::timeout(limit, work).await {
         Ok(s) => s?,
-        Err(_) => bail!("`kind {shown}` did not finish within {}s and was stopped", limit.as_secs()),
+        Err(_) => bail!(
+            "`kind {shown}` did not finish within {}s and was stopped",
+            limit.as_secs()
+        ),
     };
     if !status.success() {
         bail!(
@@ -170,7 +191,9 @@ mod tests {
             "t.yaml",
             &[],
         );
-        let env = loaded.env.unwrap_or_else(|| panic!("{:?}", loaded.diags.items));
+        let env = loaded
+            .env
+            .unwrap_or_else(|| panic!("{:?}", loaded.diags.items));
         let y = render_kind_config(&env);
         for want in [
             "name: \"localdev\"",

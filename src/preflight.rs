@@ -23,21 +23,34 @@ https://kind.sigs.k8s.io/dl/v0.31.0/kind-linux-amd64 (kind-darwin-arm64 on Apple
 pub const HELM: Tool = Tool {
     name: "helm",
     var: "BOOTSTRAP_HELM",
-    hint: "install helm v3.19.3 (known to work): https://get.helm.sh/helm-v3.19.3-linux-amd64.tar.gz \
+    hint:
+        "install helm v3.19.3 (known to work): https://get.helm.sh/helm-v3.19.3-linux-amd64.tar.gz \
 (helm-v3.19.3-darwin-arm64.tar.gz on Apple silicon), or `brew install helm`",
 };
 
 #[derive(Debug, thiserror::Error)]
 pub enum ToolError {
     #[error("`{name}` was not found in PATH\n  hint: {hint}; or set {var} to its path")]
-    NotInPath { name: &'static str, var: &'static str, hint: &'static str },
+    NotInPath {
+        name: &'static str,
+        var: &'static str,
+        hint: &'static str,
+    },
     #[error("{var}={value} does not name an executable ({cause})\n  hint: point {var} at the {name} binary, or unset it to search PATH")]
-    BadOverride { name: &'static str, var: &'static str, value: String, cause: String },
+    BadOverride {
+        name: &'static str,
+        var: &'static str,
+        value: String,
+        cause: String,
+    },
 }
 
 /// Find a tool: its override variable first (a path, or a name looked up in PATH), else PATH.
 pub fn locate(tool: Tool) -> Result<PathBuf, ToolError> {
-    match std::env::var(tool.var).ok().filter(|v| !v.trim().is_empty()) {
+    match std::env::var(tool.var)
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+    {
         Some(value) => which::which(&value).map_err(|e| ToolError::BadOverride {
             name: tool.name,
             var: tool.var,
@@ -56,14 +69,25 @@ pub fn locate(tool: Tool) -> Result<PathBuf, ToolError> {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "holder", rename_all = "kebab-case")]
 pub enum PortConflict {
-    Container { port: PublishedPort, container: String, cluster: Option<String> },
-    Process { port: PublishedPort, cause: String },
+    Container {
+        port: PublishedPort,
+        container: String,
+        cluster: Option<String>,
+    },
+    Process {
+        port: PublishedPort,
+        cause: String,
+    },
 }
 
 impl std::fmt::Display for PortConflict {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            PortConflict::Container { port, container, cluster } => {
+            PortConflict::Container {
+                port,
+                container,
+                cluster,
+            } => {
                 write!(
                     f,
                     "host port {}:{}/{} is held by container `{container}`",
@@ -93,11 +117,17 @@ fn overlaps(a_ip: &str, b_ip: &str) -> bool {
 }
 
 /// Pure: the ports held by a container other than this cluster's own nodes.
-pub fn container_conflicts(needed: &[PublishedPort], cluster: &str, holders: &[PortHolder]) -> Vec<PortConflict> {
+pub fn container_conflicts(
+    needed: &[PublishedPort],
+    cluster: &str,
+    holders: &[PortHolder],
+) -> Vec<PortConflict> {
     let mut out = Vec::new();
     for p in needed {
         let held = holders.iter().find(|h| {
-            h.host_port == p.host_port && h.protocol == p.protocol && overlaps(&h.host_ip, &p.host_ip)
+            h.host_port == p.host_port
+                && h.protocol == p.protocol
+                && overlaps(&h.host_ip, &p.host_ip)
         });
         if let Some(h) = held {
             if h.cluster.as_deref() == Some(cluster) {
@@ -124,9 +154,11 @@ pub fn held_by_containers(needed: &[PublishedPort], holders: &[PortHolder]) -> V
     needed
         .iter()
         .filter(|p| {
-            holders
-                .iter()
-                .any(|h| h.host_port == p.host_port && h.protocol == p.protocol && overlaps(&h.host_ip, &p.host_ip))
+            holders.iter().any(|h| {
+                h.host_port == p.host_port
+                    && h.protocol == p.protocol
+                    && overlaps(&h.host_ip, &p.host_ip)
+            })
         })
         .cloned()
         .collect()
@@ -148,14 +180,21 @@ pub fn process_conflicts(needed: &[PublishedPort], skip: &[PublishedPort]) -> Ve
                 }
                 _ => format!("cannot bind {}:{}: {e}", p.host_ip, p.host_port),
             };
-            out.push(PortConflict::Process { port: p.clone(), cause });
+            out.push(PortConflict::Process {
+                port: p.clone(),
+                cause,
+            });
         }
     }
     out
 }
 
 fn try_bind(p: &PublishedPort) -> std::io::Result<()> {
-    let ip = if p.host_ip.is_empty() { "0.0.0.0" } else { p.host_ip.as_str() };
+    let ip = if p.host_ip.is_empty() {
+        "0.0.0.0"
+    } else {
+        p.host_ip.as_str()
+    };
     let addr = (ip, p.host_port);
     match p.protocol.as_str() {
         "udp" => std::net::UdpSocket::bind(addr).map(drop),
@@ -197,12 +236,20 @@ mod tests {
         let h = [holder("web", None, "0.0.0.0", 8443)];
         let c = container_conflicts(&[port("127.0.0.1", 8443)], "dev", &h);
         assert_eq!(c.len(), 1);
-        assert_eq!(c[0].to_string(), "host port 127.0.0.1:8443/tcp is held by container `web`");
+        assert_eq!(
+            c[0].to_string(),
+            "host port 127.0.0.1:8443/tcp is held by container `web`"
+        );
     }
 
     #[test]
     fn another_kind_cluster_is_named_as_such() {
-        let h = [holder("other-control-plane", Some("other"), "127.0.0.1", 6443)];
+        let h = [holder(
+            "other-control-plane",
+            Some("other"),
+            "127.0.0.1",
+            6443,
+        )];
         let c = container_conflicts(&[port("127.0.0.1", 6443)], "dev", &h);
         assert!(c[0].to_string().contains("node of kind cluster `other`"));
     }
@@ -231,7 +278,11 @@ mod tests {
         let taken = l.local_addr().unwrap().port();
         let c = process_conflicts(&[port("127.0.0.1", taken)], &[]);
         assert_eq!(c.len(), 1);
-        assert!(c[0].to_string().contains("a process on this host"), "{}", c[0]);
+        assert!(
+            c[0].to_string().contains("a process on this host"),
+            "{}",
+            c[0]
+        );
         drop(l);
         assert!(process_conflicts(&[port("127.0.0.1", taken)], &[]).is_empty());
     }
@@ -246,6 +297,10 @@ mod tests {
         std::env::set_var(t.var, "/nonexistent/kind");
         let e = locate(t).unwrap_err();
         std::env::remove_var(t.var);
-        assert!(e.to_string().contains("BOOTSTRAP_TEST_NO_SUCH_TOOL_VAR=/nonexistent/kind"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("BOOTSTRAP_TEST_NO_SUCH_TOOL_VAR=/nonexistent/kind"),
+            "{e}"
+        );
     }
 }

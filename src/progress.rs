@@ -30,7 +30,8 @@ pub struct Step {
 impl Progress {
     /// Live when stderr is a terminal that can redraw a line.
     pub fn auto() -> Self {
-        let live = std::io::stderr().is_terminal() && std::env::var("TERM").map(|t| t != "dumb").unwrap_or(true);
+        let live = std::io::stderr().is_terminal()
+            && std::env::var("TERM").map(|t| t != "dumb").unwrap_or(true);
         Self::new(live)
     }
 
@@ -44,7 +45,10 @@ impl Progress {
     pub fn begin(&self, name: &str) -> Step {
         let bar = self.live.then(|| {
             let b = ProgressBar::new_spinner();
-            b.set_style(ProgressStyle::with_template("{spinner} {prefix}: {wide_msg} {elapsed}").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+            b.set_style(
+                ProgressStyle::with_template("{spinner} {prefix}: {wide_msg} {elapsed}")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
             b.set_prefix(name.to_owned());
             b.enable_steady_tick(Duration::from_millis(120));
             b
@@ -68,7 +72,14 @@ impl Progress {
         }
         let parts: Vec<String> = records
             .iter()
-            .map(|r| format!("{} {}{}", r.name, secs(r.took), if r.ok { "" } else { " (failed)" }))
+            .map(|r| {
+                format!(
+                    "{} {}{}",
+                    r.name,
+                    secs(r.took),
+                    if r.ok { "" } else { " (failed)" }
+                )
+            })
             .collect();
         eprintln!("steps: {}", parts.join(", "));
     }
@@ -108,7 +119,12 @@ impl Step {
         match self.bar.take() {
             Some(b) => {
                 b.finish_and_clear();
-                eprintln!("{} {}: {msg} ({})", if ok { "✓" } else { "✗" }, self.name, secs(took));
+                eprintln!(
+                    "{} {}: {msg} ({})",
+                    if ok { "✓" } else { "✗" },
+                    self.name,
+                    secs(took)
+                );
             }
             None => eprintln!("{} {}: {mark}: {msg} ({})", stamp(), self.name, secs(took)),
         }
@@ -134,7 +150,9 @@ fn secs(d: Duration) -> String {
 
 /// UTC wall-clock time of day, HH:MM:SS.mmm: enough to line our steps up with other logs.
 fn stamp() -> String {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
     format_stamp(now)
 }
 

@@ -77,7 +77,10 @@ pub fn classify(e: &Evidence) -> ZoneVerdict {
     for v in &e.container_vars {
         reasons.push(format!("{v} is set (devcontainer variable)"));
     }
-    let remote = e.docker_host.as_deref().and_then(|h| remote_host(h, in_container));
+    let remote = e
+        .docker_host
+        .as_deref()
+        .and_then(|h| remote_host(h, in_container));
     let zone = if let Some(host) = remote {
         reasons.push(format!(
             "DOCKER_HOST={} names another machine ({host}); its published ports are not on this one",
@@ -104,7 +107,10 @@ pub fn classify(e: &Evidence) -> ZoneVerdict {
         reasons.push(format!("kernel release `{}` is a WSL kernel", k.trim()));
         Zone::Wsl2
     } else {
-        reasons.push("no container marker, devcontainer variable, WSL kernel or remote DOCKER_HOST".to_owned());
+        reasons.push(
+            "no container marker, devcontainer variable, WSL kernel or remote DOCKER_HOST"
+                .to_owned(),
+        );
         Zone::NativeHost
     };
     let access = match zone {
@@ -141,26 +147,39 @@ fn remote_host(docker_host: &str, in_container: bool) -> Option<String> {
         authority.split(':').next().unwrap_or(authority)
     };
     let local = host == "localhost"
-        || host.parse::<std::net::IpAddr>().map(|ip| ip.is_loopback()).unwrap_or(false)
+        || host
+            .parse::<std::net::IpAddr>()
+            .map(|ip| ip.is_loopback())
+            .unwrap_or(false)
         || (in_container && (host == "host.docker.internal" || host == "gateway.docker.internal"));
     (!local).then(|| host.to_owned())
 }
 
 /// The shell: read the files and variables. Docker's answers are passed in by the caller, which
 /// has asked Docker anyway.
-pub fn gather(docker: Option<&bollard::models::SystemInfo>, docker_endpoint: Option<String>) -> Evidence {
+pub fn gather(
+    docker: Option<&bollard::models::SystemInfo>,
+    docker_endpoint: Option<String>,
+) -> Evidence {
     let container_marker = ["/.dockerenv", "/run/.containerenv"]
         .into_iter()
         .find(|p| std::path::Path::new(p).exists())
         .map(str::to_owned);
     let container_vars = CONTAINER_VARS
         .iter()
-        .filter_map(|v| std::env::var(v).ok().filter(|x| !x.is_empty()).map(|x| format!("{v}={x}")))
+        .filter_map(|v| {
+            std::env::var(v)
+                .ok()
+                .filter(|x| !x.is_empty())
+                .map(|x| format!("{v}={x}"))
+        })
         .collect();
     Evidence {
         container_marker,
         container_vars,
-        kernel_release: std::fs::read_to_string("/proc/sys/kernel/osrelease").ok().map(|s| s.trim().to_owned()),
+        kernel_release: std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .ok()
+            .map(|s| s.trim().to_owned()),
         docker_os: docker.and_then(|i| i.operating_system.clone()),
         docker_name: docker.and_then(|i| i.name.clone()),
         hostname: hostname(),
@@ -238,7 +257,11 @@ mod tests {
             ..base()
         });
         assert_eq!(v.zone, Zone::NativeHost);
-        assert!(v.reasons.iter().any(|r| r.contains("dockerd runs here")), "{:?}", v.reasons);
+        assert!(
+            v.reasons.iter().any(|r| r.contains("dockerd runs here")),
+            "{:?}",
+            v.reasons
+        );
     }
 
     #[test]
@@ -301,7 +324,12 @@ mod tests {
 
     #[test]
     fn loopback_and_unix_docker_hosts_are_local() {
-        for h in ["tcp://127.0.0.1:2375", "tcp://localhost:2375", "tcp://[::1]:2375", "unix:///tmp/d.sock"] {
+        for h in [
+            "tcp://127.0.0.1:2375",
+            "tcp://localhost:2375",
+            "tcp://[::1]:2375",
+            "unix:///tmp/d.sock",
+        ] {
             let v = classify(&Evidence {
                 docker_host: Some(h.into()),
                 ..base()

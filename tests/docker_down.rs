@@ -20,11 +20,27 @@ fn down_leaves_foreign_clusters_and_containers_alone() {
     let prefixed = format!("{}x", ours.name);
     let _c = Containers(vec![lookalike.clone()]);
     let _p = Cleanup(vec![prefixed.clone()]);
-    docker(&["run", "-d", "--name", &lookalike, "bootstrap-test/busybox:latest", "/bin/busybox", "sleep", "600"]);
     docker(&[
-        "run", "-d", "--name", &format!("{prefixed}-control-plane"),
-        "--label", &format!("{CLUSTER_LABEL}={prefixed}"),
-        "bootstrap-test/busybox:latest", "/bin/busybox", "sleep", "600",
+        "run",
+        "-d",
+        "--name",
+        &lookalike,
+        "bootstrap-test/busybox:latest",
+        "/bin/busybox",
+        "sleep",
+        "600",
+    ]);
+    docker(&[
+        "run",
+        "-d",
+        "--name",
+        &format!("{prefixed}-control-plane"),
+        "--label",
+        &format!("{CLUSTER_LABEL}={prefixed}"),
+        "bootstrap-test/busybox:latest",
+        "/bin/busybox",
+        "sleep",
+        "600",
     ]);
     let f_ours = ours.write(dir.path());
     let f_theirs = theirs.write(dir.path());
@@ -37,10 +53,19 @@ fn down_leaves_foreign_clusters_and_containers_alone() {
     assert_eq!(down.code, 0, "{}", down.text());
     assert!(down.stderr.contains("through kind"), "{}", down.text());
     assert!(nodes(&ours.name).is_empty());
-    assert_eq!(nodes(&theirs.name), vec![format!("{}-control-plane", theirs.name)]);
+    assert_eq!(
+        nodes(&theirs.name),
+        vec![format!("{}-control-plane", theirs.name)]
+    );
     assert_eq!(nodes(&prefixed), vec![format!("{prefixed}-control-plane")]);
-    assert!(docker_status(&["inspect", &lookalike]), "the unlabelled lookalike must survive");
-    assert!(docker_status(&["network", "inspect", "kind"]), "the kind network is shared and stays");
+    assert!(
+        docker_status(&["inspect", &lookalike]),
+        "the unlabelled lookalike must survive"
+    );
+    assert!(
+        docker_status(&["network", "inspect", "kind"]),
+        "the kind network is shared and stays"
+    );
 
     let again = bootstrap(&["-f", f_ours.to_str().unwrap(), "down"], &[]);
     assert_eq!(again.code, 0, "{}", again.text());
@@ -57,18 +82,34 @@ fn down_without_kind_removes_by_label_through_docker() {
     let other = unique("dko");
     let _clean = Cleanup(vec![spec.name.clone(), other.clone()]);
     let f = spec.write(dir.path());
-    assert!(bootstrap(&["-f", f.to_str().unwrap(), "up"], &[]).stderr.contains("created"));
+    assert!(bootstrap(&["-f", f.to_str().unwrap(), "up"], &[])
+        .stderr
+        .contains("created"));
     docker(&[
-        "run", "-d", "--name", &format!("{other}-control-plane"),
-        "--label", &format!("{CLUSTER_LABEL}={other}"),
-        "bootstrap-test/busybox:latest", "/bin/busybox", "sleep", "600",
+        "run",
+        "-d",
+        "--name",
+        &format!("{other}-control-plane"),
+        "--label",
+        &format!("{CLUSTER_LABEL}={other}"),
+        "bootstrap-test/busybox:latest",
+        "/bin/busybox",
+        "sleep",
+        "600",
     ]);
     let down = bootstrap(
         &["-f", f.to_str().unwrap(), "down"],
-        &[("BOOTSTRAP_KIND", "/nonexistent/kind"), ("PATH", "/usr/bin:/bin")],
+        &[
+            ("BOOTSTRAP_KIND", "/nonexistent/kind"),
+            ("PATH", "/usr/bin:/bin"),
+        ],
     );
     assert_eq!(down.code, 0, "{}", down.text());
     assert!(down.stderr.contains("through docker"), "{}", down.text());
     assert!(nodes(&spec.name).is_empty());
-    assert_eq!(nodes(&other).len(), 1, "another cluster's node must survive");
+    assert_eq!(
+        nodes(&other).len(),
+        1,
+        "another cluster's node must survive"
+    );
 }

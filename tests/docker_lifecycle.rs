@@ -23,26 +23,62 @@ fn create_then_converged_up_makes_no_docker_writes() {
 
     let first = bootstrap(&["-f", f, "up"], &[("KIND_DOUBLE_LOG", kind_log_s)]);
     assert_eq!(first.code, 1, "{}", first.text());
-    assert!(first.stderr.contains(&format!("cluster `{}`: created", spec.name)), "{}", first.text());
-    assert!(first.stderr.contains("Ensuring node image"), "kind's output is folded in:\n{}", first.text());
+    assert!(
+        first
+            .stderr
+            .contains(&format!("cluster `{}`: created", spec.name)),
+        "{}",
+        first.text()
+    );
+    assert!(
+        first.stderr.contains("Ensuring node image"),
+        "kind's output is folded in:\n{}",
+        first.text()
+    );
     assert!(first.stderr.contains(NOT_IN_BUILD), "{}", first.text());
-    assert_eq!(nodes(&spec.name), vec![format!("{}-control-plane", spec.name)]);
+    assert_eq!(
+        nodes(&spec.name),
+        vec![format!("{}-control-plane", spec.name)]
+    );
     let ports = docker(&["port", &format!("{}-control-plane", spec.name)]);
-    assert!(ports.contains(&format!("6443/tcp -> 127.0.0.1:{}", spec.api_port)), "{ports}");
-    assert!(ports.contains(&format!("443/tcp -> 0.0.0.0:{}", spec.https_port)), "{ports}");
+    assert!(
+        ports.contains(&format!("6443/tcp -> 127.0.0.1:{}", spec.api_port)),
+        "{ports}"
+    );
+    assert!(
+        ports.contains(&format!("443/tcp -> 0.0.0.0:{}", spec.https_port)),
+        "{ports}"
+    );
     let calls_after_create = std::fs::read_to_string(&kind_log).unwrap();
-    assert!(calls_after_create.contains("--kubeconfig"), "{calls_after_create}");
+    assert!(
+        calls_after_create.contains("--kubeconfig"),
+        "{calls_after_create}"
+    );
 
     let sock = dir.path().join("docker.sock");
     let proxy = Proxy::start(&sock);
     let again = bootstrap(
         &["-f", f, "up"],
-        &[("DOCKER_HOST", &proxy.docker_host()), ("KIND_DOUBLE_LOG", kind_log_s)],
+        &[
+            ("DOCKER_HOST", &proxy.docker_host()),
+            ("KIND_DOUBLE_LOG", kind_log_s),
+        ],
     );
-    assert!(again.stderr.contains("converged, nothing to do"), "{}", again.text());
+    assert!(
+        again.stderr.contains("converged, nothing to do"),
+        "{}",
+        again.text()
+    );
     let requests = proxy.requests();
-    assert!(!requests.is_empty(), "the run must have gone through the proxy");
-    assert_eq!(proxy.writes(), Vec::<String>::new(), "a converged up wrote to Docker; all calls: {requests:?}");
+    assert!(
+        !requests.is_empty(),
+        "the run must have gone through the proxy"
+    );
+    assert_eq!(
+        proxy.writes(),
+        Vec::<String>::new(),
+        "a converged up wrote to Docker; all calls: {requests:?}"
+    );
     assert_eq!(
         std::fs::read_to_string(&kind_log).unwrap(),
         calls_after_create,
@@ -64,7 +100,8 @@ fn stopped_node_is_started_and_status_agrees() {
     docker(&["kill", &format!("{}-control-plane", spec.name)]);
 
     let st = bootstrap(&["-f", f, "status", "-o", "json"], &[]);
-    let doc: serde_json::Value = serde_json::from_str(&st.stdout).unwrap_or_else(|e| panic!("{e}\n{}", st.text()));
+    let doc: serde_json::Value =
+        serde_json::from_str(&st.stdout).unwrap_or_else(|e| panic!("{e}\n{}", st.text()));
     assert_eq!(doc["cluster"]["state"], "stopped", "{}", st.text());
 
     let sock = dir.path().join("docker.sock");
@@ -73,7 +110,10 @@ fn stopped_node_is_started_and_status_agrees() {
     assert!(up.stderr.contains("started"), "{}", up.text());
     let writes = proxy.writes();
     assert_eq!(writes.len(), 1, "only the start is a write: {writes:?}");
-    assert!(writes[0].starts_with("POST ") && writes[0].contains("/start"), "{writes:?}");
+    assert!(
+        writes[0].starts_with("POST ") && writes[0].contains("/start"),
+        "{writes:?}"
+    );
 
     let st = bootstrap(&["-f", f, "status", "-o", "json"], &[]);
     let doc: serde_json::Value = serde_json::from_str(&st.stdout).unwrap();
@@ -91,7 +131,12 @@ fn drift_is_explained_and_only_recreate_fixes_it() {
     let _clean = Cleanup(vec![spec.name.clone()]);
     let f = spec.write(dir.path()).to_str().unwrap().to_owned();
     assert!(bootstrap(&["-f", &f, "up"], &[]).stderr.contains("created"));
-    let old_id = docker(&["inspect", "-f", "{{.Id}}", &format!("{}-control-plane", spec.name)]);
+    let old_id = docker(&[
+        "inspect",
+        "-f",
+        "{{.Id}}",
+        &format!("{}-control-plane", spec.name),
+    ]);
 
     // The file now wants another node image and another HTTPS host port.
     let old_https = spec.https_port;
@@ -105,18 +150,32 @@ fn drift_is_explained_and_only_recreate_fixes_it() {
     assert_eq!(up.code, 1, "{}", up.text());
     assert!(up.stderr.contains("needs to be recreated"), "{}", up.text());
     assert!(
-        up.stderr.contains(&format!("port mapping 0.0.0.0:{}->443/tcp is missing", spec.https_port)),
+        up.stderr.contains(&format!(
+            "port mapping 0.0.0.0:{}->443/tcp is missing",
+            spec.https_port
+        )),
         "{}",
         up.text()
     );
-    assert!(up.stderr.contains(&format!("publishes 0.0.0.0:{old_https}->443/tcp")), "{}", up.text());
     assert!(
-        up.stderr.contains("the file wants bootstrap-test/node:v2, the node runs bootstrap-test/busybox:latest"),
+        up.stderr
+            .contains(&format!("publishes 0.0.0.0:{old_https}->443/tcp")),
+        "{}",
+        up.text()
+    );
+    assert!(
+        up.stderr.contains(
+            "the file wants bootstrap-test/node:v2, the node runs bootstrap-test/busybox:latest"
+        ),
         "{}",
         up.text()
     );
     assert!(up.stderr.contains("--recreate"), "{}", up.text());
-    assert_eq!(proxy.writes(), Vec::<String>::new(), "drift without --recreate must change nothing");
+    assert_eq!(
+        proxy.writes(),
+        Vec::<String>::new(),
+        "drift without --recreate must change nothing"
+    );
 
     let st = bootstrap(&["-f", &f, "status"], &[]);
     assert!(st.stdout.contains("drifted"), "{}", st.text());
@@ -124,10 +183,20 @@ fn drift_is_explained_and_only_recreate_fixes_it() {
 
     let re = bootstrap(&["-f", &f, "up", "--recreate"], &[]);
     assert!(re.stderr.contains("recreated"), "{}", re.text());
-    let new_id = docker(&["inspect", "-f", "{{.Id}}", &format!("{}-control-plane", spec.name)]);
+    let new_id = docker(&[
+        "inspect",
+        "-f",
+        "{{.Id}}",
+        &format!("{}-control-plane", spec.name),
+    ]);
     assert_ne!(old_id, new_id, "the node must be a new container");
     assert_eq!(
-        docker(&["inspect", "-f", "{{.Config.Image}}", &format!("{}-control-plane", spec.name)]),
+        docker(&[
+            "inspect",
+            "-f",
+            "{{.Config.Image}}",
+            &format!("{}-control-plane", spec.name)
+        ]),
         "bootstrap-test/node:v2"
     );
     let st = bootstrap(&["-f", &f, "status", "-o", "json"], &[]);

@@ -18,22 +18,41 @@ fn port_held_by_a_foreign_container_is_named_and_nothing_changes() {
     let foreign = format!("{}-web", spec.name);
     let _c = Containers(vec![foreign.clone()]);
     docker(&[
-        "run", "-d", "--name", &foreign,
-        "-p", &format!("127.0.0.1:{}:80", spec.api_port),
-        "bootstrap-test/busybox:latest", "/bin/busybox", "httpd", "-f", "-p", "80",
+        "run",
+        "-d",
+        "--name",
+        &foreign,
+        "-p",
+        &format!("127.0.0.1:{}:80", spec.api_port),
+        "bootstrap-test/busybox:latest",
+        "/bin/busybox",
+        "httpd",
+        "-f",
+        "-p",
+        "80",
     ]);
     let f = spec.write(dir.path());
     let log = dir.path().join("kind.log");
-    let up = bootstrap(&["-f", f.to_str().unwrap(), "up"], &[("KIND_DOUBLE_LOG", log.to_str().unwrap())]);
+    let up = bootstrap(
+        &["-f", f.to_str().unwrap(), "up"],
+        &[("KIND_DOUBLE_LOG", log.to_str().unwrap())],
+    );
     assert_eq!(up.code, 1, "{}", up.text());
     assert!(
-        up.stderr.contains(&format!("host port 127.0.0.1:{}/tcp is held by container `{foreign}`", spec.api_port)),
+        up.stderr.contains(&format!(
+            "host port 127.0.0.1:{}/tcp is held by container `{foreign}`",
+            spec.api_port
+        )),
         "{}",
         up.text()
     );
     assert!(up.stderr.contains("nothing was changed"), "{}", up.text());
     assert!(nodes(&spec.name).is_empty(), "no node may be created");
-    assert!(!log.exists(), "kind must not be called: {:?}", std::fs::read_to_string(&log));
+    assert!(
+        !log.exists(),
+        "kind must not be called: {:?}",
+        std::fs::read_to_string(&log)
+    );
 }
 
 #[test]
@@ -48,7 +67,10 @@ fn port_held_by_a_process_is_named_and_nothing_changes() {
     let _clean = Cleanup(vec![spec.name.clone()]);
     let f = spec.write(dir.path());
     let log = dir.path().join("kind.log");
-    let up = bootstrap(&["-f", f.to_str().unwrap(), "up"], &[("KIND_DOUBLE_LOG", log.to_str().unwrap())]);
+    let up = bootstrap(
+        &["-f", f.to_str().unwrap(), "up"],
+        &[("KIND_DOUBLE_LOG", log.to_str().unwrap())],
+    );
     assert_eq!(up.code, 1, "{}", up.text());
     assert!(
         up.stderr.contains(&format!(
@@ -69,13 +91,30 @@ fn daemon_absent_is_one_clear_error() {
     let spec = Spec::new(&unique("na"));
     let f = spec.write(dir.path());
     let host = format!("unix://{}/docker.sock", dir.path().display());
-    let up = bootstrap(&["-f", f.to_str().unwrap(), "up"], &[("DOCKER_HOST", &host)]);
+    let up = bootstrap(
+        &["-f", f.to_str().unwrap(), "up"],
+        &[("DOCKER_HOST", &host)],
+    );
     assert_eq!(up.code, 1, "{}", up.text());
-    let errors: Vec<&str> = up.stderr.lines().filter(|l| l.starts_with("error:")).collect();
+    let errors: Vec<&str> = up
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("error:"))
+        .collect();
     assert_eq!(errors.len(), 1, "{}", up.text());
-    assert!(errors[0].contains(&format!("no Docker socket at {}/docker.sock (from DOCKER_HOST)", dir.path().display())), "{}", up.text());
+    assert!(
+        errors[0].contains(&format!(
+            "no Docker socket at {}/docker.sock (from DOCKER_HOST)",
+            dir.path().display()
+        )),
+        "{}",
+        up.text()
+    );
     assert!(up.stderr.contains("hint: start Docker"), "{}", up.text());
-    let st = bootstrap(&["-f", f.to_str().unwrap(), "status", "-o", "json"], &[("DOCKER_HOST", &host)]);
+    let st = bootstrap(
+        &["-f", f.to_str().unwrap(), "status", "-o", "json"],
+        &[("DOCKER_HOST", &host)],
+    );
     assert_eq!(st.code, 1, "{}", st.text());
     let doc: serde_json::Value = serde_json::from_str(&st.stdout).unwrap();
     assert_eq!(doc["docker"]["reachable"], false);
@@ -93,18 +132,35 @@ fn daemon_gone_mid_way_is_one_clear_error_and_creates_nothing() {
     // The proxy answers the version negotiation, then stops like a daemon that went away.
     let sock = dir.path().join("docker.sock");
     let proxy = Proxy::dying_after(&sock, 1);
-    let up = bootstrap(&["-f", f.to_str().unwrap(), "up"], &[("DOCKER_HOST", &proxy.docker_host())]);
+    let up = bootstrap(
+        &["-f", f.to_str().unwrap(), "up"],
+        &[("DOCKER_HOST", &proxy.docker_host())],
+    );
     assert_eq!(up.code, 1, "{}", up.text());
     let reqs = proxy.requests();
-    assert!(reqs.len() >= 2 && reqs[0].contains("/version"), "the daemon must vanish after answering: {reqs:?}");
-    let errors: Vec<&str> = up.stderr.lines().filter(|l| l.starts_with("error:")).collect();
+    assert!(
+        reqs.len() >= 2 && reqs[0].contains("/version"),
+        "the daemon must vanish after answering: {reqs:?}"
+    );
+    let errors: Vec<&str> = up
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("error:"))
+        .collect();
     assert_eq!(errors.len(), 1, "{}", up.text());
     assert!(
-        errors[0].contains(&format!("the Docker daemon at {} is not answering while listing kind's node containers", proxy.docker_host())),
+        errors[0].contains(&format!(
+            "the Docker daemon at {} is not answering while listing kind's node containers",
+            proxy.docker_host()
+        )),
         "{}",
         up.text()
     );
-    assert!(up.stderr.contains("hint: is Docker running?"), "{}", up.text());
+    assert!(
+        up.stderr.contains("hint: is Docker running?"),
+        "{}",
+        up.text()
+    );
     assert!(!up.stderr.contains("panicked"), "{}", up.text());
     assert!(nodes(&spec.name).is_empty());
 }

@@ -13,7 +13,9 @@ pub fn run(g: &Global, args: &DownArgs) -> Outcome {
     }
     let progress = Progress::auto();
     let result = super::runtime()?.block_on(async {
-        let conn = crate::docker::connect().await.map_err(|e| Failure::Failed(e.to_string()))?;
+        let conn = crate::docker::connect()
+            .await
+            .map_err(|e| Failure::Failed(e.to_string()))?;
         Ok::<_, Failure>(crate::cluster::down(&env, &conn, &progress).await?)
     });
     progress.summary();
@@ -23,7 +25,11 @@ pub fn run(g: &Global, args: &DownArgs) -> Outcome {
         ),
         DownOutcome::AlreadyAbsent => eprintln!("cluster `{}`: already absent", env.cluster.name),
         DownOutcome::Deleted { nodes, by } => {
-            eprintln!("cluster `{}`: deleted {} through {by}", env.cluster.name, nodes.join(", "))
+            eprintln!(
+                "cluster `{}`: deleted {} through {by}",
+                env.cluster.name,
+                nodes.join(", ")
+            )
         }
     }
     Ok(())

@@ -57,10 +57,17 @@ struct ClusterReport {
 
 pub fn run(g: &Global) -> Outcome {
     // status works anywhere: without the file it still shows the zone and Docker.
-    let env = if g.file.exists() { Some(crate::app::load_env(g)?) } else { None };
+    let env = if g.file.exists() {
+        Some(crate::app::load_env(g)?)
+    } else {
+        None
+    };
     let report = super::runtime()?.block_on(gather(g, env.as_ref()));
     match g.output {
-        Output::Json => println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default()),
+        Output::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        ),
         Output::Table => print_table(&report),
     }
     if !report.docker.reachable {
@@ -84,7 +91,9 @@ async fn gather(g: &Global, env: Option<&Env>) -> Report {
         Err(e) => {
             let ep = crate::docker::connect::resolve(
                 std::env::var("DOCKER_HOST").ok().as_deref(),
-                std::env::var_os("HOME").map(std::path::PathBuf::from).as_deref(),
+                std::env::var_os("HOME")
+                    .map(std::path::PathBuf::from)
+                    .as_deref(),
                 |p| p.exists(),
             );
             docker.endpoint = ep.uri;
@@ -109,7 +118,10 @@ async fn gather(g: &Global, env: Option<&Env>) -> Report {
     match (env, &conn) {
         (None, _) => cluster.note = Some(format!("no environment file at {}", g.file.display())),
         (Some(e), _) if e.cluster.provider == Provider::Existing => {
-            cluster.note = Some(format!("provider `existing`: context `{}`, not managed here", e.cluster.context))
+            cluster.note = Some(format!(
+                "provider `existing`: context `{}`, not managed here",
+                e.cluster.context
+            ))
         }
         (Some(_), Err(_)) => cluster.note = Some("Docker is unreachable".into()),
         (Some(e), Ok(c)) => match crate::cluster::assess(e, c, false).await {
@@ -124,7 +136,10 @@ async fn gather(g: &Global, env: Option<&Env>) -> Report {
             Err(err) => cluster.note = Some(format!("{err:#}")),
         },
     }
-    let evidence = crate::zone::gather(info.as_ref(), docker.reachable.then(|| docker.endpoint.clone()));
+    let evidence = crate::zone::gather(
+        info.as_ref(),
+        docker.reachable.then(|| docker.endpoint.clone()),
+    );
     Report {
         zone: ZoneReport {
             verdict: crate::zone::classify(&evidence),
@@ -140,8 +155,14 @@ fn print_table(r: &Report) {
     println!(
         "ZONE     {}{}  (access auto -> {})",
         z.zone.as_str(),
-        if z.docker_desktop { " + Docker Desktop" } else { "" },
-        z.access.map(|a| a.as_str()).unwrap_or("none: no local route to a remote engine")
+        if z.docker_desktop {
+            " + Docker Desktop"
+        } else {
+            ""
+        },
+        z.access
+            .map(|a| a.as_str())
+            .unwrap_or("none: no local route to a remote engine")
     );
     for reason in &z.reasons {
         println!("         because {reason}");
@@ -173,7 +194,10 @@ fn print_table(r: &Report) {
         println!("         differs: {diff}");
     }
     if !c.nodes.is_empty() {
-        println!("  {:<32} {:<14} {:<10} {:<28} {:<12} PORTS", "NODE", "ROLE", "STATE", "IMAGE", "NETWORKS");
+        println!(
+            "  {:<32} {:<14} {:<10} {:<28} {:<12} PORTS",
+            "NODE", "ROLE", "STATE", "IMAGE", "NETWORKS"
+        );
         for n in &c.nodes {
             println!(
                 "  {:<32} {:<14} {:<10} {:<28} {:<12} {}",
@@ -182,7 +206,11 @@ fn print_table(r: &Report) {
                 n.status,
                 n.image,
                 n.networks.join(","),
-                n.ports.iter().map(ToString::to_string).collect::<Vec<_>>().join(" ")
+                n.ports
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(" ")
             );
         }
     }

@@ -7,14 +7,18 @@ use crate::config::Provider;
 use crate::progress::Progress;
 
 /// The steps after the cluster that other issues deliver; `up` names them rather than pretend.
-const LATER_STEPS: &str = "kubeconfig contexts (issue #4), the router and vclusters, and the final verify (issue #5)";
+const LATER_STEPS: &str =
+    "kubeconfig contexts (issue #4), the router and vclusters, and the final verify (issue #5)";
 
 pub fn run(g: &Global, args: &UpArgs) -> Outcome {
     let env = crate::app::load_env(g)?;
     let progress = Progress::auto();
     let result = super::runtime()?.block_on(async {
         if env.cluster.provider == Provider::Existing {
-            eprintln!("cluster: provider `existing` (context `{}`): bootstrap does not create it", env.cluster.context);
+            eprintln!(
+                "cluster: provider `existing` (context `{}`): bootstrap does not create it",
+                env.cluster.context
+            );
             return Ok(());
         }
         let step = progress.begin("docker");

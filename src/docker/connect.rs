@@ -44,7 +44,11 @@ impl Endpoint {
 }
 
 /// Pure: choose the endpoint from `DOCKER_HOST`, the default socket, or Docker Desktop's socket.
-pub fn resolve(docker_host: Option<&str>, home: Option<&Path>, exists: impl Fn(&Path) -> bool) -> Endpoint {
+pub fn resolve(
+    docker_host: Option<&str>,
+    home: Option<&Path>,
+    exists: impl Fn(&Path) -> bool,
+) -> Endpoint {
     if let Some(h) = docker_host.map(str::trim).filter(|h| !h.is_empty()) {
         return Endpoint {
             uri: h.to_owned(),
@@ -72,15 +76,27 @@ pub fn resolve(docker_host: Option<&str>, home: Option<&Path>, exists: impl Fn(&
 #[derive(Debug, thiserror::Error)]
 pub enum DockerError {
     #[error("no Docker socket at {path} ({source_desc})\n  hint: start Docker (Linux: `sudo systemctl start docker`; macOS/Windows: open Docker Desktop), or point DOCKER_HOST at your engine, such as unix:///path/docker.sock or tcp://host:2375")]
-    SocketMissing { path: String, source_desc: &'static str },
+    SocketMissing {
+        path: String,
+        source_desc: &'static str,
+    },
     #[error("cannot open the Docker socket {path}: permission denied\n  hint: add yourself to the `docker` group (`sudo usermod -aG docker $USER`, then log in again), or in a devcontainer make the mounted socket readable by your user")]
     PermissionDenied { path: String },
     #[error("the Docker daemon at {uri} is not answering while {during}: {cause}\n  hint: is Docker running? Start it (Linux: `sudo systemctl start docker`; macOS/Windows: open Docker Desktop) and run again; `docker version` shows the same from the docker CLI")]
-    Unreachable { uri: String, during: String, cause: String },
+    Unreachable {
+        uri: String,
+        during: String,
+        cause: String,
+    },
     #[error("DOCKER_HOST={uri} is not an address bootstrap can use\n  hint: use unix:///path/to/docker.sock or tcp://host:port")]
     BadHost { uri: String },
     #[error("Docker at {uri} refused {during}: {message}")]
-    Api { uri: String, during: String, status: u16, message: String },
+    Api {
+        uri: String,
+        during: String,
+        status: u16,
+        message: String,
+    },
 }
 
 /// A connected, version-negotiated client and what we know about the engine.
@@ -113,7 +129,9 @@ pub async fn connect_to(endpoint: Endpoint) -> Result<Conn, DockerError> {
     } else if endpoint.uri.starts_with("tcp://") || endpoint.uri.starts_with("http://") {
         Docker::connect_with_http(&endpoint.uri, REQUEST_TIMEOUT_SECS, API_DEFAULT_VERSION)
     } else {
-        return Err(DockerError::BadHost { uri: endpoint.uri.clone() });
+        return Err(DockerError::BadHost {
+            uri: endpoint.uri.clone(),
+        });
     }
     .map_err(|e| classify(&endpoint, "connecting", e))?;
     let docker = docker
@@ -158,7 +176,10 @@ fn io_error(endpoint: &Endpoint, during: &str, e: &std::io::Error) -> DockerErro
 pub fn classify(endpoint: &Endpoint, during: &str, e: bollard::errors::Error) -> DockerError {
     use bollard::errors::Error as B;
     match e {
-        B::DockerResponseServerError { status_code, message } => DockerError::Api {
+        B::DockerResponseServerError {
+            status_code,
+            message,
+        } => DockerError::Api {
             uri: endpoint.uri.clone(),
             during: during.to_owned(),
             status: status_code,
@@ -197,7 +218,11 @@ mod tests {
 
     #[test]
     fn docker_host_wins() {
-        let e = resolve(Some("tcp://10.0.0.2:2375"), Some(Path::new("/home/u")), |_| true);
+        let e = resolve(
+            Some("tcp://10.0.0.2:2375"),
+            Some(Path::new("/home/u")),
+            |_| true,
+        );
         assert_eq!(e.uri, "tcp://10.0.0.2:2375");
         assert_eq!(e.source, EndpointSource::DockerHost);
     }
@@ -216,7 +241,9 @@ mod tests {
 
     #[test]
     fn desktop_socket_when_default_absent() {
-        let e = resolve(None, Some(Path::new("/Users/u")), |p| p == Path::new("/Users/u/.docker/run/docker.sock"));
+        let e = resolve(None, Some(Path::new("/Users/u")), |p| {
+            p == Path::new("/Users/u/.docker/run/docker.sock")
+        });
         assert_eq!(e.uri, "unix:///Users/u/.docker/run/docker.sock");
         assert_eq!(e.source, EndpointSource::DesktopUserSocket);
     }
@@ -234,12 +261,21 @@ mod tests {
             source: EndpointSource::DockerHost,
         };
         let missing = std::io::Error::from(std::io::ErrorKind::NotFound);
-        assert!(matches!(io_error(&ep, "x", &missing), DockerError::SocketMissing { .. }));
+        assert!(matches!(
+            io_error(&ep, "x", &missing),
+            DockerError::SocketMissing { .. }
+        ));
         let denied = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
-        assert!(matches!(io_error(&ep, "x", &denied), DockerError::PermissionDenied { .. }));
+        assert!(matches!(
+            io_error(&ep, "x", &denied),
+            DockerError::PermissionDenied { .. }
+        ));
         let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
         let msg = io_error(&ep, "listing containers", &refused).to_string();
-        assert!(msg.contains("not answering while listing containers"), "{msg}");
+        assert!(
+            msg.contains("not answering while listing containers"),
+            "{msg}"
+        );
     }
 
     #[tokio::test]

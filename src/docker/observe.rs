@@ -35,7 +35,11 @@ pub struct PublishedPort {
 
 impl std::fmt::Display for PublishedPort {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}:{}->{}/{}", self.host_ip, self.host_port, self.container_port, self.protocol)
+        write!(
+            f,
+            "{}:{}->{}/{}",
+            self.host_ip, self.host_port, self.container_port, self.protocol
+        )
     }
 }
 
@@ -74,7 +78,10 @@ pub struct PortHolder {
 }
 
 fn label_filter(cluster: &str) -> HashMap<String, Vec<String>> {
-    HashMap::from([("label".to_owned(), vec![format!("{CLUSTER_LABEL}={cluster}")])])
+    HashMap::from([(
+        "label".to_owned(),
+        vec![format!("{CLUSTER_LABEL}={cluster}")],
+    )])
 }
 
 /// List (all states) the containers carrying this cluster's label, then inspect each: inspect
@@ -92,10 +99,16 @@ pub async fn observe_cluster(conn: &Conn, cluster: &str) -> Result<ObservedClust
     let mut nodes = Vec::with_capacity(list.len());
     for c in list {
         let Some(id) = c.id else { continue };
-        match conn.docker.inspect_container(&id, None::<InspectContainerOptions>).await {
+        match conn
+            .docker
+            .inspect_container(&id, None::<InspectContainerOptions>)
+            .await
+        {
             Ok(i) => nodes.push(node_from_inspect(i)),
             // Removed between the list and the inspect: it is gone, which is what we report.
-            Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => {}
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => {}
             Err(e) => return Err(conn.error(&format!("inspecting container {id}"), e)),
         }
     }
@@ -134,7 +147,11 @@ pub fn node_from_inspect(i: ContainerInspectResponse) -> ObservedNode {
     networks.sort();
     ObservedNode {
         id: i.id.unwrap_or_default(),
-        name: i.name.unwrap_or_default().trim_start_matches('/').to_owned(),
+        name: i
+            .name
+            .unwrap_or_default()
+            .trim_start_matches('/')
+            .to_owned(),
         role: labels.get(ROLE_LABEL).cloned().unwrap_or_default(),
         state: node_state,
         status,
@@ -150,9 +167,13 @@ pub fn ports_from_bindings(map: PortMap) -> Vec<PublishedPort> {
     let mut out = Vec::new();
     for (key, bindings) in map {
         let (port, proto) = key.split_once('/').unwrap_or((key.as_str(), "tcp"));
-        let Ok(container_port) = port.parse::<u16>() else { continue };
+        let Ok(container_port) = port.parse::<u16>() else {
+            continue;
+        };
         for b in bindings.unwrap_or_default() {
-            let Some(host_port) = b.host_port.as_deref().and_then(|p| p.parse::<u16>().ok()) else { continue };
+            let Some(host_port) = b.host_port.as_deref().and_then(|p| p.parse::<u16>().ok()) else {
+                continue;
+            };
             let host_ip = match b.host_ip.as_deref() {
                 None | Some("") => "0.0.0.0".to_owned(),
                 Some(ip) => ip.to_owned(),
@@ -191,13 +212,23 @@ pub fn holders_from_summaries(list: &[ContainerSummary]) -> Vec<PortHolder> {
             .map(|n| n.trim_start_matches('/').to_owned())
             .or_else(|| c.id.clone())
             .unwrap_or_default();
-        let cluster = c.labels.as_ref().and_then(|l| l.get(CLUSTER_LABEL)).cloned();
+        let cluster = c
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(CLUSTER_LABEL))
+            .cloned();
         for p in c.ports.iter().flatten() {
-            let Some(host_port) = p.public_port else { continue };
+            let Some(host_port) = p.public_port else {
+                continue;
+            };
             out.push(PortHolder {
                 container: name.clone(),
                 cluster: cluster.clone(),
-                host_ip: p.ip.clone().filter(|ip| !ip.is_empty()).unwrap_or_else(|| "0.0.0.0".into()),
+                host_ip: p
+                    .ip
+                    .clone()
+                    .filter(|ip| !ip.is_empty())
+                    .unwrap_or_else(|| "0.0.0.0".into()),
                 host_port,
                 protocol: p.typ.map(|t| t.to_string()).unwrap_or_else(|| "tcp".into()),
             });
@@ -209,7 +240,9 @@ pub fn holders_from_summaries(list: &[ContainerSummary]) -> Vec<PortHolder> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bollard::models::{ContainerConfig, ContainerState, ContainerStateStatusEnum, HostConfig, PortBinding};
+    use bollard::models::{
+        ContainerConfig, ContainerState, ContainerStateStatusEnum, HostConfig, PortBinding,
+    };
 
     fn bind(ip: &str, port: &str) -> PortBinding {
         PortBinding {
@@ -239,7 +272,10 @@ mod tests {
             name: Some("/dev-control-plane".into()),
             config: Some(ContainerConfig {
                 image: Some("kindest/node:v1.34.0".into()),
-                labels: Some(HashMap::from([(ROLE_LABEL.to_owned(), "control-plane".to_owned())])),
+                labels: Some(HashMap::from([(
+                    ROLE_LABEL.to_owned(),
+                    "control-plane".to_owned(),
+                )])),
                 ..Default::default()
             }),
             state: Some(ContainerState {

@@ -30,8 +30,14 @@ pub fn docker_or_skip(test: &str) -> bool {
     }
     static IMAGES: Once = Once::new();
     IMAGES.call_once(|| {
-        let out = Command::new(repo().join("tests/support/make-images.sh")).output().expect("run make-images.sh");
-        assert!(out.status.success(), "make-images.sh failed: {}", String::from_utf8_lossy(&out.stderr));
+        let out = Command::new(repo().join("tests/support/make-images.sh"))
+            .output()
+            .expect("run make-images.sh");
+        assert!(
+            out.status.success(),
+            "make-images.sh failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     });
     true
 }
@@ -52,12 +58,20 @@ pub fn kind_double() -> PathBuf {
 /// `<name>-control-plane` and the file's validation caps the length.
 pub fn unique(prefix: &str) -> String {
     static N: AtomicUsize = AtomicUsize::new(0);
-    format!("bt{prefix}{}x{}", std::process::id() % 100_000, N.fetch_add(1, Ordering::SeqCst))
+    format!(
+        "bt{prefix}{}x{}",
+        std::process::id() % 100_000,
+        N.fetch_add(1, Ordering::SeqCst)
+    )
 }
 
 /// A port free on all addresses right now (the kernel's pick).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("0.0.0.0:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("0.0.0.0:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// The cluster part of an environment: API on 127.0.0.1:<api>, node 443 on 0.0.0.0:<https>.
@@ -79,7 +93,11 @@ impl Spec {
     }
 
     pub fn yaml(&self) -> String {
-        let image = self.image.as_ref().map(|i| format!("  nodeImage: {i}\n")).unwrap_or_default();
+        let image = self
+            .image
+            .as_ref()
+            .map(|i| format!("  nodeImage: {i}\n"))
+            .unwrap_or_default();
         format!(
             "apiVersion: bootstrap/v1alpha1\nrouter:\n  httpsPort: {https}\ncluster:\n  name: {name}\n{image}  apiServer:\n    address: 127.0.0.1\n    port: {api}\n  portMappings:\n    - containerPort: 443\n      hostPort: {https}\n",
             https = self.https_port,
@@ -107,7 +125,12 @@ impl Drop for Cleanup {
 }
 
 pub fn remove_cluster(name: &str) {
-    let ids = docker(&["ps", "-aq", "--filter", &format!("label={CLUSTER_LABEL}={name}")]);
+    let ids = docker(&[
+        "ps",
+        "-aq",
+        "--filter",
+        &format!("label={CLUSTER_LABEL}={name}"),
+    ]);
     for id in ids.split_whitespace() {
         let _ = docker_status(&["rm", "-f", "-v", id]);
     }
@@ -125,8 +148,15 @@ impl Drop for Containers {
 }
 
 pub fn docker(args: &[&str]) -> String {
-    let out = Command::new("docker").args(args).output().expect("run docker");
-    assert!(out.status.success(), "docker {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new("docker")
+        .args(args)
+        .output()
+        .expect("run docker");
+    assert!(
+        out.status.success(),
+        "docker {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
@@ -142,8 +172,18 @@ pub fn docker_status(args: &[&str]) -> bool {
 
 /// The node containers of a cluster, by name.
 pub fn nodes(name: &str) -> Vec<String> {
-    let out = docker(&["ps", "-a", "--filter", &format!("label={CLUSTER_LABEL}={name}"), "--format", "{{.Names}}"]);
-    out.lines().map(str::to_owned).filter(|l| !l.is_empty()).collect()
+    let out = docker(&[
+        "ps",
+        "-a",
+        "--filter",
+        &format!("label={CLUSTER_LABEL}={name}"),
+        "--format",
+        "{{.Names}}",
+    ]);
+    out.lines()
+        .map(str::to_owned)
+        .filter(|l| !l.is_empty())
+        .collect()
 }
 
 pub struct Run {
@@ -154,7 +194,10 @@ pub struct Run {
 
 impl Run {
     pub fn text(&self) -> String {
-        format!("exit {}\n--- stdout\n{}\n--- stderr\n{}", self.code, self.stdout, self.stderr)
+        format!(
+            "exit {}\n--- stdout\n{}\n--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
     }
 }
 
@@ -188,7 +231,11 @@ pub fn bootstrap(args: &[&str], envs: &[(&str, &str)]) -> Run {
 
 pub fn run_bounded(mut cmd: Command, limit: Duration) -> Output {
     use std::io::Read;
-    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn");
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
     // Drain both pipes while waiting, so a chatty child never blocks on a full pipe.
     let mut so = child.stdout.take().unwrap();
     let mut se = child.stderr.take().unwrap();
@@ -211,7 +258,10 @@ pub fn run_bounded(mut cmd: Command, limit: Duration) -> Output {
             let _ = child.kill();
             let _ = child.wait();
             let err = t_err.join().unwrap_or_default();
-            panic!("{cmd:?} did not finish within {limit:?}\n{}", String::from_utf8_lossy(&err));
+            panic!(
+                "{cmd:?} did not finish within {limit:?}\n{}",
+                String::from_utf8_lossy(&err)
+            );
         }
         std::thread::sleep(Duration::from_millis(10));
     };

@@ -33,13 +33,17 @@ impl Proxy {
 
     fn start_with(path: &Path, limit: Option<usize>) -> Proxy {
         let _ = std::fs::remove_file(path);
-        let std_listener = std::os::unix::net::UnixListener::bind(path).expect("bind the proxy socket");
+        let std_listener =
+            std::os::unix::net::UnixListener::bind(path).expect("bind the proxy socket");
         std_listener.set_nonblocking(true).unwrap();
         let log = Arc::new(Mutex::new(Vec::new()));
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let (log2, path2) = (log.clone(), path.to_owned());
         let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
             rt.block_on(serve(std_listener, log2, limit, stopped, path2));
             // Dropping the runtime cancels every connection still in flight.
             rt.shutdown_background();
@@ -118,7 +122,9 @@ async fn serve(
                     };
                     if limit.is_some_and(|lim| n > lim) {
                         let _ = die_tx.try_send(());
-                        return Err::<Response<Body>, std::io::Error>(std::io::Error::other("proxy stopped"));
+                        return Err::<Response<Body>, std::io::Error>(std::io::Error::other(
+                            "proxy stopped",
+                        ));
                     }
                     forward(req).await
                 }
@@ -137,7 +143,10 @@ async fn forward(req: Request<Incoming>) -> Result<Response<Body>, std::io::Erro
         .await
         .map_err(std::io::Error::other)?;
     tokio::spawn(conn.with_upgrades());
-    let resp = sender.send_request(req).await.map_err(std::io::Error::other)?;
+    let resp = sender
+        .send_request(req)
+        .await
+        .map_err(std::io::Error::other)?;
     let (parts, body) = resp.into_parts();
     let body = if parts.status == hyper::StatusCode::NO_CONTENT {
         Empty::new().map_err(|never| match never {}).boxed()
