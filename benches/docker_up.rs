@@ -16,11 +16,20 @@ const RUNS: usize = 30;
 fn main() {
     let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let bin = PathBuf::from(env!("CARGO_BIN_EXE_bootstrap"));
-    if !Command::new("docker").arg("version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success()) {
+    if !Command::new("docker")
+        .arg("version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+    {
         eprintln!("docker_up bench skipped: no Docker engine answers");
         return;
     }
-    let ok = Command::new(repo.join("tests/support/make-images.sh")).stdout(Stdio::null()).status().unwrap();
+    let ok = Command::new(repo.join("tests/support/make-images.sh"))
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
     assert!(ok.success(), "make-images.sh failed");
 
     let dir = tempfile::tempdir().unwrap();
@@ -40,7 +49,11 @@ fn main() {
     std::fs::create_dir_all(&home).unwrap();
     let bootstrap = |args: &[&str], docker_host: Option<&str>| {
         let mut c = Command::new(&bin);
-        c.args(["-f", &f]).args(args).env("BOOTSTRAP_KIND", &kind).env("HOME", &home).env("KUBECONFIG", home.join("kc"));
+        c.args(["-f", &f])
+            .args(args)
+            .env("BOOTSTRAP_KIND", &kind)
+            .env("HOME", &home)
+            .env("KUBECONFIG", home.join("kc"));
         match docker_host {
             Some(h) => c.env("DOCKER_HOST", h),
             None => c.env_remove("DOCKER_HOST"),
@@ -50,12 +63,18 @@ fn main() {
 
     let created = bootstrap(&["up"], None).output().unwrap();
     let text = String::from_utf8_lossy(&created.stderr).into_owned();
-    assert!(text.contains("created"), "could not create the bench cluster:\n{text}");
+    assert!(
+        text.contains("created"),
+        "could not create the bench cluster:\n{text}"
+    );
 
     let converged = |c: &mut Command| {
         let out = c.output().unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains("converged, nothing to do"), "not converged:\n{err}");
+        assert!(
+            err.contains("converged, nothing to do"),
+            "not converged:\n{err}"
+        );
     };
 
     // Calls per converged `up`, counted outside the program.
@@ -72,7 +91,11 @@ fn main() {
     let up = time(|| converged(&mut bootstrap(&["up"], None)));
     let status = time(|| {
         let out = bootstrap(&["status"], None).output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     });
     let status_json = time(|| {
         let out = bootstrap(&["status", "-o", "json"], None).output().unwrap();
@@ -83,17 +106,33 @@ fn main() {
         assert!(out.status.success());
     });
     let docker_inspect = time(|| {
-        let out = Command::new("docker").args(["inspect", &format!("{name}-control-plane")]).output().unwrap();
+        let out = Command::new("docker")
+            .args(["inspect", &format!("{name}-control-plane")])
+            .output()
+            .unwrap();
         assert!(out.status.success());
     });
 
     let down = bootstrap(&["down"], None).output().unwrap();
-    assert!(down.status.success(), "{}", String::from_utf8_lossy(&down.stderr));
+    assert!(
+        down.status.success(),
+        "{}",
+        String::from_utf8_lossy(&down.stderr)
+    );
 
     println!("docker_up bench: {RUNS} runs each, release build, same machine, same engine");
-    println!("converged `up`: {} Docker calls, {} writes: {}", calls.len(), writes.len(), calls.join(", "));
+    println!(
+        "converged `up`: {} Docker calls, {} writes: {}",
+        calls.len(),
+        writes.len(),
+        calls.join(", ")
+    );
     report("bootstrap up (converged)", &up, &docker_ps);
-    report("bootstrap up (converged, via counting proxy)", &via_proxy, &docker_ps);
+    report(
+        "bootstrap up (converged, via counting proxy)",
+        &via_proxy,
+        &docker_ps,
+    );
     report("bootstrap status", &status, &docker_ps);
     report("bootstrap status -o json", &status_json, &docker_ps);
     report("docker inspect <node>", &docker_inspect, &docker_ps);
@@ -101,7 +140,11 @@ fn main() {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("0.0.0.0:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("0.0.0.0:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn time(mut f: impl FnMut()) -> Vec<Duration> {
@@ -132,4 +175,3 @@ fn report(what: &str, v: &[Duration], baseline: &[Duration]) {
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
-
