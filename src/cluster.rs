@@ -68,6 +68,13 @@ hint: run `bootstrap up --recreate` to delete and recreate it (what runs inside 
         },
         _ => None,
     };
+    if let Err(e) = preflight::locate(preflight::HELM) {
+        // Not needed by the cluster step; said now so the later steps do not surprise.
+        step.note(&format!(
+            "warning: the router and vcluster steps will need helm: {}",
+            first_line(&e.to_string())
+        ));
+    }
     let zone = crate::zone::detect(conn).await;
     step.note(&format!("zone: {}", zone.zone.as_str()));
     let conflicts = port_conflicts(env, conn, zone.zone, &step).await?;

@@ -164,3 +164,51 @@ fn daemon_gone_mid_way_is_one_clear_error_and_creates_nothing() {
     assert!(!up.stderr.contains("panicked"), "{}", up.text());
     assert!(nodes(&spec.name).is_empty());
 }
+
+#[test]
+fn missing_kind_is_named_with_an_install_hint_before_any_change() {
+    if !docker_or_skip("missing_kind_is_named_with_an_install_hint_before_any_change") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let spec = Spec::new(&unique("nk"));
+    let _clean = Cleanup(vec![spec.name.clone()]);
+    let f = spec.write(dir.path());
+    let empty_path = dir.path().join("bin");
+    std::fs::create_dir(&empty_path).unwrap();
+    let up = bootstrap(
+        &["-f", f.to_str().unwrap(), "up"],
+        &[
+            ("BOOTSTRAP_KIND", ""),
+            ("PATH", empty_path.to_str().unwrap()),
+        ],
+    );
+    assert_eq!(up.code, 1, "{}", up.text());
+    assert!(
+        up.stderr.contains("`kind` was not found in PATH"),
+        "{}",
+        up.text()
+    );
+    assert!(up.stderr.contains("kind v0.31.0"), "{}", up.text());
+    assert!(up.stderr.contains("BOOTSTRAP_KIND"), "{}", up.text());
+    assert!(up.stderr.contains("nothing was changed"), "{}", up.text());
+    assert!(nodes(&spec.name).is_empty());
+
+    let st = bootstrap(
+        &["-f", f.to_str().unwrap(), "status", "-o", "json"],
+        &[
+            ("BOOTSTRAP_KIND", ""),
+            ("PATH", empty_path.to_str().unwrap()),
+        ],
+    );
+    let doc: serde_json::Value = serde_json::from_str(&st.stdout).unwrap();
+    assert_eq!(doc["tools"][0]["name"], "kind");
+    assert!(
+        doc["tools"][0]["problem"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("not found"),
+        "{}",
+        st.text()
+    );
+}

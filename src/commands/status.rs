@@ -14,7 +14,36 @@ use serde::Serialize;
 struct Report {
     zone: ZoneReport,
     docker: DockerReport,
+    tools: Vec<ToolReport>,
     cluster: ClusterReport,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ToolReport {
+    name: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    path: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    problem: Option<String>,
+}
+
+fn tools() -> Vec<ToolReport> {
+    [crate::preflight::KIND, crate::preflight::HELM]
+        .into_iter()
+        .map(|t| match crate::preflight::locate(t) {
+            Ok(p) => ToolReport {
+                name: t.name,
+                path: Some(p.display().to_string()),
+                problem: None,
+            },
+            Err(e) => ToolReport {
+                name: t.name,
+                path: None,
+                problem: Some(e.to_string()),
+            },
+        })
+        .collect()
 }
 
 #[derive(Debug, Serialize)]
@@ -146,6 +175,7 @@ async fn gather(g: &Global, env: Option<&Env>) -> Report {
             evidence,
         },
         docker,
+        tools: tools(),
         cluster,
     }
 }
@@ -183,6 +213,18 @@ fn print_table(r: &Report) {
     if let Some(e) = &d.error {
         for line in e.lines() {
             println!("         {line}");
+        }
+    }
+    for t in &r.tools {
+        match (&t.path, &t.problem) {
+            (Some(p), _) => println!("TOOL     {} {p}", t.name),
+            (None, Some(problem)) => {
+                println!("TOOL     {} missing", t.name);
+                for line in problem.lines() {
+                    println!("         {}", line.trim());
+                }
+            }
+            (None, None) => {}
         }
     }
     let c = &r.cluster;
