@@ -39,6 +39,16 @@ pub fn desired(env: &Env) -> DesiredCluster {
             host_port: m.host_port,
         });
     }
+    // The same rule as the rendered kind config: the router listens on the node's 443, so it is
+    // published on the HTTPS port unless the file maps 443 itself.
+    if !c.port_mappings.iter().any(|m| m.container_port == 443) {
+        ports.push(PublishedPort {
+            container_port: 443,
+            protocol: "tcp".into(),
+            host_ip: "0.0.0.0".into(),
+            host_port: env.router.https_port,
+        });
+    }
     DesiredCluster {
         name: c.name.clone(),
         node_image: c.node_image.clone(),
@@ -349,5 +359,15 @@ mod tests {
             d.ports,
             vec![port(6443, "127.0.0.1", 7443), port(443, "0.0.0.0", 8443)]
         );
+    }
+
+    #[test]
+    fn the_router_port_is_published_when_the_file_maps_nothing() {
+        let loaded = crate::config::load_str("router: {httpsPort: 9443}\n", "t.yaml", &[]);
+        let env = loaded
+            .env
+            .unwrap_or_else(|| panic!("{:?}", loaded.diags.items));
+        let d = desired(&env);
+        assert_eq!(d.ports[1..], [port(443, "0.0.0.0", 9443)]);
     }
 }

@@ -46,19 +46,33 @@ pub fn render_kind_config(env: &Env) -> String {
             y.push_str(&format!("      {}: {}\n", q(k), q(v)));
         }
     }
-    if !c.port_mappings.is_empty() {
-        y.push_str("    extraPortMappings:\n");
-        for m in &c.port_mappings {
+    let mut mappings: Vec<(u16, u16, String, &str)> = c
+        .port_mappings
+        .iter()
+        .map(|m| {
             let proto = match m.protocol {
                 Protocol::Tcp => "TCP",
                 Protocol::Udp => "UDP",
                 Protocol::Sctp => "SCTP",
             };
-            y.push_str(&format!(
-                "      - containerPort: {}\n        hostPort: {}\n        listenAddress: {}\n        protocol: {proto}\n",
+            (
                 m.container_port,
                 m.host_port,
-                q(&m.listen_address)
+                m.listen_address.clone(),
+                proto,
+            )
+        })
+        .collect();
+    // As the lead's renderer does: the router's 443 is published on the HTTPS port by default.
+    if !c.port_mappings.iter().any(|m| m.container_port == 443) {
+        mappings.push((443, env.router.https_port, "0.0.0.0".into(), "TCP"));
+    }
+    if !mappings.is_empty() {
+        y.push_str("    extraPortMappings:\n");
+        for (container_port, host_port, listen, proto) in &mappings {
+            y.push_str(&format!(
+                "      - containerPort: {container_port}\n        hostPort: {host_port}\n        listenAddress: {}\n        protocol: {proto}\n",
+                q(listen)
             ));
         }
     }

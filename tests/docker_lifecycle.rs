@@ -203,3 +203,33 @@ fn drift_is_explained_and_only_recreate_fixes_it() {
     let doc: serde_json::Value = serde_json::from_str(&st.stdout).unwrap();
     assert_eq!(doc["cluster"]["state"], "converged", "{}", st.text());
 }
+
+#[test]
+fn file_without_port_mappings_publishes_the_router_port_and_converges() {
+    if !docker_or_skip("file_without_port_mappings_publishes_the_router_port_and_converges") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let spec = Spec::new(&unique("dflt"));
+    let _clean = Cleanup(vec![spec.name.clone()]);
+    let file = dir.path().join("envs.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            "apiVersion: bootstrap/v1alpha1\nrouter:\n  httpsPort: {}\ncluster:\n  name: {}\n  apiServer: {{port: {}}}\n",
+            spec.https_port, spec.name, spec.api_port
+        ),
+    )
+    .unwrap();
+    let f = file.to_str().unwrap();
+    let up = bootstrap(&["-f", f, "up"], &[]);
+    assert!(up.stderr.contains("created"), "{}", up.text());
+    let ports = docker(&["port", &format!("{}-control-plane", spec.name)]);
+    assert!(
+        ports.contains(&format!("443/tcp -> 0.0.0.0:{}", spec.https_port)),
+        "{ports}"
+    );
+    let st = bootstrap(&["-f", f, "status", "-o", "json"], &[]);
+    let doc: serde_json::Value = serde_json::from_str(&st.stdout).unwrap();
+    assert_eq!(doc["cluster"]["state"], "converged", "{}", st.text());
+}
