@@ -7,3 +7,6 @@ pub mod config;
 pub mod app;
 pub mod cli;
 pub mod commands;
+pub mod access;
+pub mod render;
+pub mod plan;
