@@ -201,6 +201,8 @@ pub fn parse(text: &str) -> Result<Node, SyntaxError> {
 /// serde-saphyr appends "at line X column Y"; we print positions our own way.
 fn strip_location(msg: &str) -> String {
     let first = msg.lines().next().unwrap_or(msg);
+    // The library's advice names its own option; ours is simply "write the key once".
+    let first = first.split(", set DuplicateKeyPolicy").next().unwrap_or(first);
     match first.find(" at line ") {
         Some(i) => first[..i].to_owned(),
         None => first.to_owned(),

@@ -77,3 +77,32 @@ pub fn kind_config_value(env: &Env) -> Value {
 pub fn kind_config(env: &Env) -> String {
     super::to_yaml(&kind_config_value(env))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::load_str;
+
+    #[test]
+    fn extra_names_keep_kinds_defaults() {
+        let env = load_str("cluster:\n  extraCertSANs: [host.docker.internal, 172.17.0.1]\n", "t", &[]).env.unwrap();
+        let v = kind_config_value(&env);
+        let patch = v["nodes"][0]["kubeadmConfigPatches"][0].as_str().unwrap();
+        let parsed: serde_json::Value = serde_saphyr::from_str(patch).unwrap();
+        assert_eq!(parsed["kind"], "ClusterConfiguration");
+        assert_eq!(
+            parsed["apiServer"]["certSANs"],
+            serde_json::json!(["localhost", "127.0.0.1", "host.docker.internal", "172.17.0.1"])
+        );
+    }
+
+    #[test]
+    fn router_port_is_published_when_the_file_maps_nothing() {
+        let env = load_str("router: {httpsPort: 9443}\n", "t", &[]).env.unwrap();
+        let v = kind_config_value(&env);
+        assert_eq!(v["nodes"][0]["extraPortMappings"][0]["hostPort"], 9443);
+        assert_eq!(v["nodes"][0]["extraPortMappings"][0]["containerPort"], 443);
+        assert_eq!(v["nodes"][0]["labels"]["ingress-ready"], "true");
+        assert!(v["nodes"][0].get("kubeadmConfigPatches").is_none());
+    }
+}
