@@ -8,7 +8,8 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 fn generated(n: usize) -> String {
-    let mut s = String::from("cluster:\n  name: big\nrouter:\n  domain: cnoe.localtest.me\nvclusters:\n");
+    let mut s =
+        String::from("cluster:\n  name: big\nrouter:\n  domain: cnoe.localtest.me\nvclusters:\n");
     for i in 0..n {
         s.push_str(&format!(
             "  - name: v{i}\n    values:\n      sync:\n        fromHost:\n          nodes: {{ enabled: true }}\n        toHost:\n          ingresses: {{ enabled: true }}\n"
@@ -25,7 +26,10 @@ fn full(text: &str) -> usize {
     for v in &env.vclusters {
         bytes += render::to_yaml(&render::vcluster_values(&env, v)).len();
     }
-    bytes += render::routes(&env).iter().map(|r| render::to_yaml(r).len()).sum::<usize>();
+    bytes += render::routes(&env)
+        .iter()
+        .map(|r| render::to_yaml(r).len())
+        .sum::<usize>();
     bytes += render::to_yaml(&render::contexts(&env, env.access.mode)).len();
     bytes
 }
@@ -51,10 +55,18 @@ fn measure(f: &dyn Fn() -> usize, iters: u32, rounds: u32) -> Duration {
 }
 
 fn main() {
-    let localdev = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/envs/localdev.yaml")).unwrap();
+    let localdev =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/envs/localdev.yaml"))
+            .unwrap();
     let big = generated(50);
-    println!("{:<34} {:>12} {:>14} {:>8}", "input", "full (µs)", "baseline (µs)", "ratio");
-    for (name, text, iters) in [("envs/localdev.yaml", &localdev, 200), ("generated, 50 vclusters", &big, 20)] {
+    println!(
+        "{:<34} {:>12} {:>14} {:>8}",
+        "input", "full (µs)", "baseline (µs)", "ratio"
+    );
+    for (name, text, iters) in [
+        ("envs/localdev.yaml", &localdev, 200),
+        ("generated, 50 vclusters", &big, 20),
+    ] {
         let f = measure(&|| full(text), iters, 15);
         let b = measure(&|| baseline(text), iters, 15);
         println!(

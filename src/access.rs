@@ -67,9 +67,15 @@ pub fn route_for(env: &Env, endpoint: Endpoint, zone: Zone) -> Option<Route> {
             let port = env.cluster.api_server.port;
             // kind's certificate holds localhost and the address it publishes on, not 127.0.0.1
             // when that address is something else.
-            let loopback_tls = (env.cluster.api_server.address != "127.0.0.1").then_some("localhost");
+            let loopback_tls =
+                (env.cluster.api_server.address != "127.0.0.1").then_some("localhost");
             Some(match zone {
-                Zone::Host => route(zone, format!("https://127.0.0.1:{port}"), loopback_tls, None),
+                Zone::Host => route(
+                    zone,
+                    format!("https://127.0.0.1:{port}"),
+                    loopback_tls,
+                    None,
+                ),
                 Zone::Devcontainer => route(
                     zone,
                     format!("https://{HOST_GATEWAY}:{port}"),
@@ -126,7 +132,10 @@ pub fn candidates(env: &Env, endpoint: Endpoint, mode: AccessMode) -> Vec<Route>
     let mut out: Vec<Route> = Vec::new();
     for zone in Zone::for_mode(mode) {
         if let Some(r) = route_for(env, endpoint, zone) {
-            if !out.iter().any(|o| o.server == r.server && o.tls_server_name == r.tls_server_name) {
+            if !out
+                .iter()
+                .any(|o| o.server == r.server && o.tls_server_name == r.tls_server_name)
+            {
                 out.push(r);
             }
         }
@@ -154,22 +163,43 @@ mod tests {
         let e = env();
         let dev = &e.vclusters[0];
         let r = |ep, z| route_for(&e, ep, z).unwrap();
-        assert_eq!(r(Endpoint::KindApi, Zone::Host).server, "https://127.0.0.1:6443");
+        assert_eq!(
+            r(Endpoint::KindApi, Zone::Host).server,
+            "https://127.0.0.1:6443"
+        );
         assert_eq!(r(Endpoint::KindApi, Zone::Host).tls_server_name, None);
         let d = r(Endpoint::KindApi, Zone::Devcontainer);
-        assert_eq!((d.server.as_str(), d.tls_server_name.as_deref()), ("https://host.docker.internal:6443", Some("localhost")));
-        assert_eq!(r(Endpoint::KindApi, Zone::KindNetwork).server, "https://localdev-control-plane:6443");
+        assert_eq!(
+            (d.server.as_str(), d.tls_server_name.as_deref()),
+            ("https://host.docker.internal:6443", Some("localhost"))
+        );
+        assert_eq!(
+            r(Endpoint::KindApi, Zone::KindNetwork).server,
+            "https://localdev-control-plane:6443"
+        );
         let v = r(Endpoint::Vcluster(dev), Zone::Host);
-        assert_eq!((v.server.as_str(), v.tls_server_name), ("https://dev-vcluster.cnoe.localtest.me:8443", None));
+        assert_eq!(
+            (v.server.as_str(), v.tls_server_name),
+            ("https://dev-vcluster.cnoe.localtest.me:8443", None)
+        );
         let v = r(Endpoint::Vcluster(dev), Zone::Devcontainer);
         assert_eq!(v.server, "https://host.docker.internal:8443");
         // Never localhost on a passthrough route: the router routes on SNI.
-        assert_eq!(v.tls_server_name.as_deref(), Some("dev-vcluster.cnoe.localtest.me"));
+        assert_eq!(
+            v.tls_server_name.as_deref(),
+            Some("dev-vcluster.cnoe.localtest.me")
+        );
         let v = r(Endpoint::Vcluster(dev), Zone::KindNetwork);
         assert_eq!(v.server, "https://localdev-control-plane:443");
-        assert_eq!(v.tls_server_name.as_deref(), Some("dev-vcluster.cnoe.localtest.me"));
+        assert_eq!(
+            v.tls_server_name.as_deref(),
+            Some("dev-vcluster.cnoe.localtest.me")
+        );
         let pf = r(Endpoint::Vcluster(&e.vclusters[1]), Zone::Devcontainer);
-        assert_eq!((pf.server.as_str(), pf.tls_server_name.as_deref()), ("https://127.0.0.1:9443", Some("localhost")));
+        assert_eq!(
+            (pf.server.as_str(), pf.tls_server_name.as_deref()),
+            ("https://127.0.0.1:9443", Some("localhost"))
+        );
     }
 
     #[test]
@@ -178,13 +208,18 @@ mod tests {
         let c = candidates(&e, Endpoint::Vcluster(&e.vclusters[1]), AccessMode::Auto);
         assert_eq!(c.len(), 1, "port-forward has one route whatever the zone");
         let c = candidates(&e, Endpoint::KindApi, AccessMode::Auto);
-        assert_eq!(c.iter().map(|r| r.zone).collect::<Vec<_>>(), vec![Zone::Host, Zone::Devcontainer, Zone::KindNetwork]);
+        assert_eq!(
+            c.iter().map(|r| r.zone).collect::<Vec<_>>(),
+            vec![Zone::Host, Zone::Devcontainer, Zone::KindNetwork]
+        );
         assert_eq!(candidates(&e, Endpoint::KindApi, AccessMode::Wsl2).len(), 1);
     }
 
     #[test]
     fn non_loopback_api_address_uses_localhost_name() {
-        let e = load_str("cluster: {apiServer: {address: 172.17.0.1}}\n", "t", &[]).env.unwrap();
+        let e = load_str("cluster: {apiServer: {address: 172.17.0.1}}\n", "t", &[])
+            .env
+            .unwrap();
         let r = route_for(&e, Endpoint::KindApi, Zone::Host).unwrap();
         assert_eq!(r.tls_server_name.as_deref(), Some("localhost"));
     }

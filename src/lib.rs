@@ -3,10 +3,12 @@
 //! The functional core (config, render, plan, access, kubeconfig edits, diagnosis) is pure and
 //! unit-tested; the shell (docker, kind, helm, kube, files, network) is thin around it.
 
-pub mod config;
+pub mod access;
 pub mod app;
+pub mod argocd;
 pub mod cli;
 pub mod commands;
-pub mod access;
-pub mod render;
+pub mod config;
+pub mod helm;
 pub mod plan;
+pub mod render;

@@ -74,7 +74,13 @@ fn chart_ref(c: &crate::config::Chart) -> String {
 
 pub fn plan(env: &Env, obs: &Observed) -> Plan {
     let mut a = Vec::new();
-    let absent = |_: bool| if obs.looked { "not found" } else { "not observed" };
+    let absent = |_: bool| {
+        if obs.looked {
+            "not found"
+        } else {
+            "not observed"
+        }
+    };
     let cl = &env.cluster;
     if cl.provider == Provider::Kind {
         let ports: Vec<String> = std::iter::once(cl.api_server.port)
@@ -84,14 +90,25 @@ pub fn plan(env: &Env, obs: &Observed) -> Plan {
         a.push(act(
             Op::Preflight,
             "host",
-            format!("Docker reachable; kind and helm found; host ports {} free or ours", ports.join(", ")),
+            format!(
+                "Docker reachable; kind and helm found; host ports {} free or ours",
+                ports.join(", ")
+            ),
             "always checked before any change",
         ));
-        let mapped: Vec<String> = crate::render::kind::kind_config_value(env)["nodes"][0]["extraPortMappings"]
+        let mapped: Vec<String> = crate::render::kind::kind_config_value(env)["nodes"][0]
+            ["extraPortMappings"]
             .as_array()
             .map(|ms| {
                 ms.iter()
-                    .map(|m| format!("{}:{}->{}", m["listenAddress"].as_str().unwrap_or(""), m["hostPort"], m["containerPort"]))
+                    .map(|m| {
+                        format!(
+                            "{}:{}->{}",
+                            m["listenAddress"].as_str().unwrap_or(""),
+                            m["hostPort"],
+                            m["containerPort"]
+                        )
+                    })
                     .collect()
             })
             .unwrap_or_default();
@@ -100,17 +117,30 @@ pub fn plan(env: &Env, obs: &Observed) -> Plan {
             cl.api_server.address,
             cl.api_server.port,
             mapped.join(", "),
-            cl.node_image.as_ref().map(|i| format!(", image {i}")).unwrap_or_default()
+            cl.node_image
+                .as_ref()
+                .map(|i| format!(", image {i}"))
+                .unwrap_or_default()
         );
         match obs.cluster_running {
-            None => a.push(act(Op::CreateCluster, format!("kind/{}", cl.name), detail, absent(false))),
+            None => a.push(act(
+                Op::CreateCluster,
+                format!("kind/{}", cl.name),
+                detail,
+                absent(false),
+            )),
             Some(_) if !obs.cluster_drift.is_empty() => a.push(act(
                 Op::RecreateCluster,
                 format!("kind/{}", cl.name),
                 obs.cluster_drift.join("; "),
                 "drifted in what cannot change in place (needs --recreate)",
             )),
-            Some(false) => a.push(act(Op::StartCluster, format!("kind/{}", cl.name), "start the node container", "stopped")),
+            Some(false) => a.push(act(
+                Op::StartCluster,
+                format!("kind/{}", cl.name),
+                "start the node container",
+                "stopped",
+            )),
             Some(true) => {}
         }
     } else {
@@ -123,7 +153,10 @@ pub fn plan(env: &Env, obs: &Observed) -> Plan {
     }
 
     let r = &env.router;
-    let needs_router = env.vclusters.iter().any(|v| v.access == VclusterAccess::Ingress);
+    let needs_router = env
+        .vclusters
+        .iter()
+        .any(|v| v.access == VclusterAccess::Ingress);
     if needs_router && !obs.converged_releases.contains(&r.release) {
         a.push(act(
             Op::InstallRouter,
@@ -143,7 +176,12 @@ pub fn plan(env: &Env, obs: &Observed) -> Plan {
             a.push(act(
                 Op::InstallVcluster,
                 format!("helm/{}/{}", v.namespace, v.release),
-                format!("vcluster `{}`, {}, extraSANs += {}", v.name, chart_ref(&v.chart), v.hostname),
+                format!(
+                    "vcluster `{}`, {}, extraSANs += {}",
+                    v.name,
+                    chart_ref(&v.chart),
+                    v.hostname
+                ),
                 absent(false),
             ));
         }
@@ -151,17 +189,26 @@ pub fn plan(env: &Env, obs: &Observed) -> Plan {
             a.push(act(
                 Op::ApplyRoute,
                 format!("ingress/{}/{}-api", v.namespace, v.release),
-                format!("https://{}:{} -> service {}:443 (passthrough)", v.hostname, r.https_port, v.release),
+                format!(
+                    "https://{}:{} -> service {}:443 (passthrough)",
+                    v.hostname, r.https_port, v.release
+                ),
                 absent(false),
             ));
         }
     }
     let mut contexts: Vec<(String, Vec<crate::access::Route>)> = Vec::new();
     if cl.provider == Provider::Kind {
-        contexts.push((cl.context.clone(), candidates(env, Endpoint::KindApi, env.access.mode)));
+        contexts.push((
+            cl.context.clone(),
+            candidates(env, Endpoint::KindApi, env.access.mode),
+        ));
     }
     for v in &env.vclusters {
-        contexts.push((v.context.clone(), candidates(env, Endpoint::Vcluster(v), env.access.mode)));
+        contexts.push((
+            v.context.clone(),
+            candidates(env, Endpoint::Vcluster(v), env.access.mode),
+        ));
     }
     for (name, routes) in &contexts {
         if obs.converged_contexts.contains(name) {
@@ -171,14 +218,25 @@ pub fn plan(env: &Env, obs: &Observed) -> Plan {
             [one] => format!(
                 "server {}{}",
                 one.server,
-                one.tls_server_name.as_ref().map(|t| format!(", tls-server-name {t}")).unwrap_or_default()
+                one.tls_server_name
+                    .as_ref()
+                    .map(|t| format!(", tls-server-name {t}"))
+                    .unwrap_or_default()
             ),
             many => format!(
                 "first verified of: {}",
-                many.iter().map(|r| r.server.as_str()).collect::<Vec<_>>().join(" | ")
+                many.iter()
+                    .map(|r| r.server.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" | ")
             ),
         };
-        a.push(act(Op::WriteContext, format!("context/{name}"), detail, absent(false)));
+        a.push(act(
+            Op::WriteContext,
+            format!("context/{name}"),
+            detail,
+            absent(false),
+        ));
     }
     if env.argocd.register {
         for v in &env.vclusters {
@@ -186,7 +244,10 @@ pub fn plan(env: &Env, obs: &Observed) -> Plan {
                 a.push(act(
                     Op::RegisterArgocd,
                     format!("secret/{}/cluster-{}", env.argocd.namespace, v.context),
-                    format!("ArgoCD cluster `{}` -> https://{}.{}.svc:443", v.context, v.release, v.namespace),
+                    format!(
+                        "ArgoCD cluster `{}` -> https://{}.{}.svc:443",
+                        v.context, v.release, v.namespace
+                    ),
                     absent(false),
                 ));
             }
@@ -195,11 +256,21 @@ pub fn plan(env: &Env, obs: &Observed) -> Plan {
     a.push(act(
         Op::Verify,
         "contexts",
-        contexts.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", "),
+        contexts
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
         "always, after converging",
     ));
-    let changes = a.iter().filter(|x| !matches!(x.op, Op::Preflight | Op::Verify)).count();
-    Plan { actions: a, changes }
+    let changes = a
+        .iter()
+        .filter(|x| !matches!(x.op, Op::Preflight | Op::Verify))
+        .count();
+    Plan {
+        actions: a,
+        changes,
+    }
 }
 
 impl Op {
@@ -222,7 +293,12 @@ impl Op {
 /// The plan as a person reads it.
 pub fn format_plan(p: &Plan) -> String {
     let mut s = String::new();
-    let width = p.actions.iter().map(|a| a.op.as_str().len()).max().unwrap_or(0);
+    let width = p
+        .actions
+        .iter()
+        .map(|a| a.op.as_str().len())
+        .max()
+        .unwrap_or(0);
     for (i, a) in p.actions.iter().enumerate() {
         s.push_str(&format!(
             "{:>2}. {:<width$}  {}\n    {}  ({})\n",
@@ -236,7 +312,11 @@ pub fn format_plan(p: &Plan) -> String {
     if p.changes == 0 {
         s.push_str("Nothing to change: the environment is converged.\n");
     } else {
-        s.push_str(&format!("{} change{} to make.\n", p.changes, if p.changes == 1 { "" } else { "s" }));
+        s.push_str(&format!(
+            "{} change{} to make.\n",
+            p.changes,
+            if p.changes == 1 { "" } else { "s" }
+        ));
     }
     s
 }
@@ -247,9 +327,13 @@ mod tests {
     use crate::config::load_str;
 
     fn env() -> Env {
-        load_str("cluster: {name: x}\nvclusters: [{name: dev}, {name: qa}]\nargocd: {register: true}\n", "t", &[])
-            .env
-            .unwrap()
+        load_str(
+            "cluster: {name: x}\nvclusters: [{name: dev}, {name: qa}]\nargocd: {register: true}\n",
+            "t",
+            &[],
+        )
+        .env
+        .unwrap()
     }
 
     #[test]
@@ -283,9 +367,13 @@ mod tests {
         let obs = Observed {
             looked: true,
             cluster_running: Some(true),
-            converged_releases: ["ingress-nginx", "vcluster-dev", "vcluster-qa"].map(String::from).into(),
+            converged_releases: ["ingress-nginx", "vcluster-dev", "vcluster-qa"]
+                .map(String::from)
+                .into(),
             converged_routes: e.vclusters.iter().map(|v| v.hostname.clone()).collect(),
-            converged_contexts: ["kind-x", "dev-vcluster", "qa-vcluster"].map(String::from).into(),
+            converged_contexts: ["kind-x", "dev-vcluster", "qa-vcluster"]
+                .map(String::from)
+                .into(),
             argocd_registered: ["dev", "qa"].map(String::from).into(),
             ..Default::default()
         };
@@ -297,11 +385,21 @@ mod tests {
     #[test]
     fn stopped_and_drifted() {
         let e = env();
-        let p = plan(&e, &Observed { cluster_running: Some(false), ..Default::default() });
+        let p = plan(
+            &e,
+            &Observed {
+                cluster_running: Some(false),
+                ..Default::default()
+            },
+        );
         assert_eq!(p.actions[1].op, Op::StartCluster);
         let p = plan(
             &e,
-            &Observed { cluster_running: Some(true), cluster_drift: vec!["API port 6443 -> 7443".into()], ..Default::default() },
+            &Observed {
+                cluster_running: Some(true),
+                cluster_drift: vec!["API port 6443 -> 7443".into()],
+                ..Default::default()
+            },
         );
         assert_eq!(p.actions[1].op, Op::RecreateCluster);
         assert!(p.actions[1].detail.contains("7443"));

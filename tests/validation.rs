@@ -79,7 +79,11 @@ fn run(case: &Case) -> (i32, String) {
         cmd.env(k, v);
     }
     let out = cmd.output().unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     (out.status.code().unwrap_or(-1), text)
 }
 
@@ -89,7 +93,10 @@ fn every_rule_reports_field_line_and_exit_code() {
     for case in CASES {
         let (code, text) = run(case);
         if code != case.code {
-            failures.push(format!("{}: exit {code}, expected {}\n{text}", case.name, case.code));
+            failures.push(format!(
+                "{}: exit {code}, expected {}\n{text}",
+                case.name, case.code
+            ));
             continue;
         }
         for e in case.expect {
@@ -115,7 +122,13 @@ fn all_errors_are_reported_at_once() {
     };
     let (code, text) = run(&case);
     assert_eq!(code, 2);
-    for e in [":1:1: clustr:", ":3:14: router.httpsPort", ":4:16: router.passthrough", ":7:5: vclusters[0].acess", "4 errors"] {
+    for e in [
+        ":1:1: clustr:",
+        ":3:14: router.httpsPort",
+        ":4:16: router.passthrough",
+        ":7:5: vclusters[0].acess",
+        "4 errors",
+    ] {
         assert!(text.contains(e), "lacks {e:?}:\n{text}");
     }
 }

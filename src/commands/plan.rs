@@ -20,7 +20,10 @@ pub fn run(g: &Global) -> Outcome {
             println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
         }
         Output::Table => {
-            println!("Plan for {} (nothing observed yet: every step is listed)\n", g.file.display());
+            println!(
+                "Plan for {} (nothing observed yet: every step is listed)\n",
+                g.file.display()
+            );
             print!("{}", format_plan(&p));
         }
     }

@@ -12,7 +12,11 @@ fn helm_comment(release: &str, namespace: &str, chart: &Chart) -> String {
         (None, Some(repo)) => format!("{} --repo {repo}", chart.name),
         (None, None) => chart.name.clone(),
     };
-    let version = chart.version.as_ref().map(|v| format!(" --version {v}")).unwrap_or_default();
+    let version = chart
+        .version
+        .as_ref()
+        .map(|v| format!(" --version {v}"))
+        .unwrap_or_default();
     format!("# helm upgrade --install {release} {source}{version} -n {namespace} --create-namespace -f -\n")
 }
 
@@ -30,7 +34,10 @@ pub fn run(g: &Global, args: &RenderArgs) -> Outcome {
         RenderWhat::KindConfig => print(&render::kind::kind_config_value(&env), String::new()),
         RenderWhat::Router => {
             let r = &env.router;
-            print(&render::router_values(&env), helm_comment(&r.release, &r.namespace, &r.chart));
+            print(
+                &render::router_values(&env),
+                helm_comment(&r.release, &r.namespace, &r.chart),
+            );
         }
         RenderWhat::Vcluster { name } => {
             let Some(v) = env.vclusters.iter().find(|v| &v.name == name) else {
@@ -38,15 +45,25 @@ pub fn run(g: &Global, args: &RenderArgs) -> Outcome {
                 return Err(Failure::Invalid(format!(
                     "no vcluster named `{name}` in {}; the file defines: {}",
                     g.file.display(),
-                    if names.is_empty() { "none".into() } else { names.join(", ") }
+                    if names.is_empty() {
+                        "none".into()
+                    } else {
+                        names.join(", ")
+                    }
                 )));
             };
-            print(&render::vcluster_values(&env, v), helm_comment(&v.release, &v.namespace, &v.chart));
+            print(
+                &render::vcluster_values(&env, v),
+                helm_comment(&v.release, &v.namespace, &v.chart),
+            );
         }
         RenderWhat::Routes => {
             let routes = render::routes(&env);
             if json {
-                println!("{}", serde_json::to_string_pretty(&routes).unwrap_or_default());
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&routes).unwrap_or_default()
+                );
             } else if routes.is_empty() {
                 println!("# no vcluster is reached through the router");
             } else {

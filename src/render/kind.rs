@@ -10,7 +10,10 @@ pub const INGRESS_READY_LABEL: &str = "ingress-ready";
 /// `certSANs: [localhost, <apiServerAddress>]`, and a kubeadm merge patch replaces that list
 /// instead of appending to it, so the patch repeats kind's defaults before the extra names.
 pub fn cert_sans(env: &Env) -> Vec<String> {
-    let mut sans = vec!["localhost".to_owned(), env.cluster.api_server.address.clone()];
+    let mut sans = vec![
+        "localhost".to_owned(),
+        env.cluster.api_server.address.clone(),
+    ];
     for s in &env.cluster.extra_cert_sans {
         if !sans.contains(s) {
             sans.push(s.clone());
@@ -28,7 +31,9 @@ pub fn kind_config_value(env: &Env) -> Value {
     }
     let mut labels = c.node_labels.clone();
     if env.router.kind == RouterKind::IngressNginx {
-        labels.entry(INGRESS_READY_LABEL.into()).or_insert_with(|| "true".into());
+        labels
+            .entry(INGRESS_READY_LABEL.into())
+            .or_insert_with(|| "true".into());
     }
     if !labels.is_empty() {
         node.insert("labels".into(), json!(labels));
@@ -58,8 +63,12 @@ pub fn kind_config_value(env: &Env) -> Value {
     if !c.extra_cert_sans.is_empty() {
         // kind matches merge patches by kind alone, so the patch carries no apiVersion and works
         // whichever kubeadm API version the node image uses.
-        let patch = json!({ "kind": "ClusterConfiguration", "apiServer": { "certSANs": cert_sans(env) } });
-        node.insert("kubeadmConfigPatches".into(), json!([super::to_yaml(&patch)]));
+        let patch =
+            json!({ "kind": "ClusterConfiguration", "apiServer": { "certSANs": cert_sans(env) } });
+        node.insert(
+            "kubeadmConfigPatches".into(),
+            json!([super::to_yaml(&patch)]),
+        );
     }
     json!({
         "kind": "Cluster",
@@ -85,20 +94,33 @@ mod tests {
 
     #[test]
     fn extra_names_keep_kinds_defaults() {
-        let env = load_str("cluster:\n  extraCertSANs: [host.docker.internal, 172.17.0.1]\n", "t", &[]).env.unwrap();
+        let env = load_str(
+            "cluster:\n  extraCertSANs: [host.docker.internal, 172.17.0.1]\n",
+            "t",
+            &[],
+        )
+        .env
+        .unwrap();
         let v = kind_config_value(&env);
         let patch = v["nodes"][0]["kubeadmConfigPatches"][0].as_str().unwrap();
         let parsed: serde_json::Value = serde_saphyr::from_str(patch).unwrap();
         assert_eq!(parsed["kind"], "ClusterConfiguration");
         assert_eq!(
             parsed["apiServer"]["certSANs"],
-            serde_json::json!(["localhost", "127.0.0.1", "host.docker.internal", "172.17.0.1"])
+            serde_json::json!([
+                "localhost",
+                "127.0.0.1",
+                "host.docker.internal",
+                "172.17.0.1"
+            ])
         );
     }
 
     #[test]
     fn router_port_is_published_when_the_file_maps_nothing() {
-        let env = load_str("router: {httpsPort: 9443}\n", "t", &[]).env.unwrap();
+        let env = load_str("router: {httpsPort: 9443}\n", "t", &[])
+            .env
+            .unwrap();
         let v = kind_config_value(&env);
         assert_eq!(v["nodes"][0]["extraPortMappings"][0]["hostPort"], 9443);
         assert_eq!(v["nodes"][0]["extraPortMappings"][0]["containerPort"], 443);

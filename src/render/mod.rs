@@ -45,6 +45,9 @@ mod tests {
     fn merge_is_deep_and_replaces_scalars_and_lists() {
         let mut a = json!({"a": {"b": 1, "c": [1, 2]}, "d": 1});
         merge(&mut a, &json!({"a": {"c": [3], "e": true}, "d": {"x": 1}}));
-        assert_eq!(a, json!({"a": {"b": 1, "c": [3], "e": true}, "d": {"x": 1}}));
+        assert_eq!(
+            a,
+            json!({"a": {"b": 1, "c": [3], "e": true}, "d": {"x": 1}})
+        );
     }
 }

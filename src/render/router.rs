@@ -27,7 +27,10 @@ pub fn router_values(env: &Env) -> Value {
         }
     });
     if !env.router.passthrough {
-        if let Some(args) = v.pointer_mut("/controller/extraArgs").and_then(Value::as_object_mut) {
+        if let Some(args) = v
+            .pointer_mut("/controller/extraArgs")
+            .and_then(Value::as_object_mut)
+        {
             args.remove("enable-ssl-passthrough");
         }
     }

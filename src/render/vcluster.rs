@@ -14,16 +14,25 @@ pub fn vcluster_values(_env: &Env, v: &Vcluster) -> Value {
     }
     let svc = format!("{}.{}.svc", v.release, v.namespace);
     let mut sans: Vec<Value> = vec![json!(svc), json!(v.hostname)];
-    if let Some(existing) = values.pointer("/controlPlane/proxy/extraSANs").and_then(Value::as_array) {
+    if let Some(existing) = values
+        .pointer("/controlPlane/proxy/extraSANs")
+        .and_then(Value::as_array)
+    {
         for s in existing {
             if !sans.contains(s) {
                 sans.push(s.clone());
             }
         }
     }
-    super::merge(&mut values, &json!({ "controlPlane": { "proxy": { "extraSANs": sans } } }));
+    super::merge(
+        &mut values,
+        &json!({ "controlPlane": { "proxy": { "extraSANs": sans } } }),
+    );
     if values.pointer("/exportKubeConfig/server").is_none() {
-        super::merge(&mut values, &json!({ "exportKubeConfig": { "server": format!("https://{svc}:443") } }));
+        super::merge(
+            &mut values,
+            &json!({ "exportKubeConfig": { "server": format!("https://{svc}:443") } }),
+        );
     }
     values
 }
