@@ -7,6 +7,7 @@ pub mod access;
 pub mod app;
 pub mod argocd;
 pub mod cli;
+pub mod cluster_api;
 pub mod commands;
 pub mod config;
 pub mod helm;
