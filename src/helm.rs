@@ -151,3 +151,105 @@ mod tests {
         assert!(!s.contains("--version"));
     }
 }
+
+/// The `helm` executable, driven for one cluster context.
+pub struct Helm {
+    pub bin: std::path::PathBuf,
+    pub kubeconfig: std::path::PathBuf,
+    pub context: String,
+}
+
+/// What `helm` says about one release.
+#[derive(Debug, Clone, Default)]
+pub struct Observed {
+    pub listed: Option<Value>,
+    pub values: Option<Value>,
+}
+
+impl Helm {
+    async fn run(&self, args: &[String]) -> anyhow::Result<String> {
+        use anyhow::Context;
+        let out = tokio::process::Command::new(&self.bin)
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .output()
+            .await
+            .with_context(|| format!("running {}", self.bin.display()))?;
+        if !out.status.success() {
+            anyhow::bail!(
+                "`helm {}` failed ({}): {}",
+                args.iter().take(3).cloned().collect::<Vec<_>>().join(" "),
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    fn scope(&self, namespace: &str) -> Vec<String> {
+        vec![
+            "--namespace".into(),
+            namespace.into(),
+            "--kube-context".into(),
+            self.context.clone(),
+            "--kubeconfig".into(),
+            self.kubeconfig.display().to_string(),
+        ]
+    }
+
+    /// Read-only: the release's row and its user-supplied values.
+    pub async fn observe(&self, r: &Release) -> anyhow::Result<Observed> {
+        let mut list = vec![
+            "list".into(),
+            "--all".into(),
+            "-o".into(),
+            "json".into(),
+            "--filter".into(),
+            format!("^{}$", r.name),
+        ];
+        list.extend(self.scope(&r.namespace));
+        let rows: Value =
+            serde_json::from_str(self.run(&list).await?.trim()).unwrap_or(Value::Null);
+        let listed = rows
+            .as_array()
+            .and_then(|a| a.iter().find(|row| row["name"] == r.name.as_str()))
+            .cloned();
+        if listed.is_none() {
+            return Ok(Observed::default());
+        }
+        let mut get = vec![
+            "get".into(),
+            "values".into(),
+            r.name.clone(),
+            "-o".into(),
+            "json".into(),
+        ];
+        get.extend(self.scope(&r.namespace));
+        let values = serde_json::from_str(self.run(&get).await?.trim()).ok();
+        Ok(Observed { listed, values })
+    }
+
+    pub async fn upgrade(&self, r: &Release, timeout_s: u64) -> anyhow::Result<()> {
+        let mut file = tempfile::NamedTempFile::new()?;
+        std::io::Write::write_all(&mut file, serde_json::to_string(&r.values)?.as_bytes())?;
+        let args = upgrade_args(
+            r,
+            &file.path().display().to_string(),
+            &self.context,
+            &self.kubeconfig.display().to_string(),
+            timeout_s,
+        );
+        self.run(&args).await.map(|_| ())
+    }
+
+    pub async fn uninstall(&self, r: &Release) -> anyhow::Result<()> {
+        self.run(&uninstall_args(
+            r,
+            &self.context,
+            &self.kubeconfig.display().to_string(),
+        ))
+        .await
+        .map(|_| ())
+    }
+}

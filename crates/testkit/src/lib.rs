@@ -99,10 +99,17 @@ pub struct Auth {
     pub deny_all: bool,
 }
 
+/// Objects the double holds, by API path (`/api/v1/namespaces/ns/secrets/name`).
+pub type Store = Arc<std::sync::Mutex<std::collections::BTreeMap<String, serde_json::Value>>>;
+
 pub struct ApiServer {
     pub addr: SocketAddr,
     /// Requests served, for tests that count calls.
     pub hits: Arc<AtomicUsize>,
+    /// Requests that would change state (anything but GET), for "converged makes no writes".
+    pub writes: Arc<AtomicUsize>,
+    /// What the double holds; tests may seed it with objects a real controller would create.
+    pub store: Store,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -137,6 +144,10 @@ impl ApiServer {
         let (tx, mut rx) = tokio::sync::oneshot::channel::<()>();
         let hits = Arc::new(AtomicUsize::new(0));
         let hits2 = hits.clone();
+        let writes = Arc::new(AtomicUsize::new(0));
+        let writes2 = writes.clone();
+        let store: Store = Default::default();
+        let store2 = store.clone();
         let auth = Arc::new(auth);
         let thread = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_multi_thread()
@@ -154,14 +165,20 @@ impl ApiServer {
                             let acceptor = acceptor.clone();
                             let auth = auth.clone();
                             let hits = hits2.clone();
+                            let writes = writes2.clone();
+                            let store = store2.clone();
                             tokio::spawn(async move {
                                 let Ok(tls) = acceptor.accept(tcp).await else { return };
                                 let has_client_cert = tls.get_ref().1.peer_certificates().is_some_and(|c| !c.is_empty());
                                 let io = hyper_util::rt::TokioIo::new(tls);
                                 let svc = hyper::service::service_fn(move |req| {
                                     hits.fetch_add(1, Ordering::Relaxed);
+                                    if req.method() != hyper::Method::GET {
+                                        writes.fetch_add(1, Ordering::Relaxed);
+                                    }
                                     let auth = auth.clone();
-                                    async move { Ok::<_, std::convert::Infallible>(answer(req, has_client_cert, &auth).await) }
+                                    let store = store.clone();
+                                    async move { Ok::<_, std::convert::Infallible>(answer(req, has_client_cert, &auth, &store).await) }
                                 });
                                 let _ = hyper::server::conn::http1::Builder::new().serve_connection(io, svc).await;
                             });
@@ -173,6 +190,8 @@ impl ApiServer {
         ApiServer {
             addr,
             hits,
+            writes,
+            store,
             shutdown: Some(tx),
             thread: Some(thread),
         }
@@ -180,6 +199,11 @@ impl ApiServer {
 
     pub fn port(&self) -> u16 {
         self.addr.port()
+    }
+
+    /// Put an object in the store at its API path, as a controller in a real cluster would.
+    pub fn seed(&self, path: &str, object: serde_json::Value) {
+        self.store.lock().unwrap().insert(path.to_owned(), object);
     }
 }
 
@@ -212,6 +236,7 @@ async fn answer(
     req: Request<hyper::body::Incoming>,
     has_client_cert: bool,
     auth: &Auth,
+    store: &Store,
 ) -> Response<Full<Bytes>> {
     let bearer_ok = match (&auth.token, req.headers().get("authorization")) {
         (Some(t), Some(h)) => h
@@ -223,7 +248,12 @@ async fn answer(
     let authed = bearer_ok || (has_client_cert && auth.client_ca_pem.is_some());
     let path = req.uri().path().to_owned();
     let method = req.method().clone();
-    let _ = req.into_body().collect().await;
+    let body = req
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
     if !authed {
         return json(
             StatusCode::UNAUTHORIZED,
@@ -246,7 +276,73 @@ async fn answer(
                 !auth.deny_all
             ),
         ),
-        _ => json(StatusCode::NOT_FOUND, status_body(404, "NotFound", "the server could not find the requested resource")),
+        ("GET", "/api/v1") => json(StatusCode::OK, discovery("v1", &[("secrets", "Secret", true), ("namespaces", "Namespace", false)])),
+        ("GET", "/apis/networking.k8s.io/v1") => json(
+            StatusCode::OK,
+            discovery("networking.k8s.io/v1", &[("ingresses", "Ingress", true)]),
+        ),
+        _ => object(method.as_str(), &path, &body, store),
+    }
+}
+
+fn discovery(gv: &str, resources: &[(&str, &str, bool)]) -> String {
+    let rs: Vec<String> = resources
+        .iter()
+        .map(|(plural, kind, ns)| {
+            format!(
+                r#"{{"name":"{plural}","singularName":"{}","namespaced":{ns},"kind":"{kind}","verbs":["create","delete","get","list","patch","update"]}}"#,
+                kind.to_lowercase()
+            )
+        })
+        .collect();
+    format!(
+        r#"{{"kind":"APIResourceList","apiVersion":"v1","groupVersion":"{gv}","resources":[{}]}}"#,
+        rs.join(",")
+    )
+}
+
+/// The object store: server-side apply (PATCH) stores the object, GET reads, DELETE removes.
+fn object(method: &str, path: &str, body: &[u8], store: &Store) -> Response<Full<Bytes>> {
+    let not_found = || {
+        json(
+            StatusCode::NOT_FOUND,
+            status_body(404, "NotFound", "not found"),
+        )
+    };
+    let mut objects = store.lock().unwrap();
+    match method {
+        "GET" => match objects.get(path) {
+            Some(v) => json(StatusCode::OK, v.to_string()),
+            None => not_found(),
+        },
+        "PATCH" => {
+            let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(body) else {
+                return json(
+                    StatusCode::BAD_REQUEST,
+                    status_body(400, "BadRequest", "body is not JSON"),
+                );
+            };
+            let created = !objects.contains_key(path);
+            v["metadata"]["uid"] = serde_json::json!(format!("uid-{}", objects.len()));
+            v["metadata"]["resourceVersion"] = serde_json::json!("1");
+            objects.insert(path.to_owned(), v.clone());
+            json(
+                if created {
+                    StatusCode::CREATED
+                } else {
+                    StatusCode::OK
+                },
+                v.to_string(),
+            )
+        }
+        "DELETE" => match objects.remove(path) {
+            Some(_) => json(
+                StatusCode::OK,
+                r#"{"kind":"Status","apiVersion":"v1","status":"Success"}"#.into(),
+            ),
+            None => not_found(),
+        },
+        _ => not_found(),
     }
 }
 
