@@ -28,8 +28,17 @@ fn bootstrap(kubeconfig: &std::path::Path, args: &[&str]) -> (i32, String) {
         .args(args)
         .output()
         .unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    eprintln!("$ bootstrap {} ({:.1}s, exit {:?})\n{text}", args.join(" "), t.elapsed().as_secs_f64(), out.status.code());
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!(
+        "$ bootstrap {} ({:.1}s, exit {:?})\n{text}",
+        args.join(" "),
+        t.elapsed().as_secs_f64(),
+        out.status.code()
+    );
     (out.status.code().unwrap_or(-1), text)
 }
 
@@ -40,7 +49,11 @@ fn localdev_up_verify_up_again_kubectl_down() {
     }
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = dir.path().join("config");
-    std::fs::write(&kubeconfig, "apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\nusers: []\n").unwrap();
+    std::fs::write(
+        &kubeconfig,
+        "apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\nusers: []\n",
+    )
+    .unwrap();
 
     let (code, out) = bootstrap(&kubeconfig, &["up"]);
     assert_eq!(code, 0, "first up failed:\n{out}");
@@ -50,7 +63,10 @@ fn localdev_up_verify_up_again_kubectl_down() {
     let t = Instant::now();
     let (code, out) = bootstrap(&kubeconfig, &["up"]);
     assert_eq!(code, 0, "second up failed:\n{out}");
-    assert!(out.contains("Nothing to change"), "second up was not a no-op:\n{out}");
+    assert!(
+        out.contains("Nothing to change"),
+        "second up was not a no-op:\n{out}"
+    );
     eprintln!("converged up: {:.2}s", t.elapsed().as_secs_f64());
 
     for ctx in ["kind-localdev", "dev-vcluster", "staging-vcluster"] {
@@ -59,13 +75,23 @@ fn localdev_up_verify_up_again_kubectl_down() {
             .args(["--context", ctx, "get", "namespaces"])
             .output()
             .unwrap();
-        assert!(out.status.success(), "kubectl --context {ctx}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "kubectl --context {ctx}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     let config = std::fs::read_to_string(&kubeconfig).unwrap();
-    assert!(!config.contains("insecure-skip-tls-verify: true"), "certificates must stay verified");
+    assert!(
+        !config.contains("insecure-skip-tls-verify: true"),
+        "certificates must stay verified"
+    );
 
     let (code, out) = bootstrap(&kubeconfig, &["down"]);
     assert_eq!(code, 0, "down failed:\n{out}");
     let config = std::fs::read_to_string(&kubeconfig).unwrap();
-    assert!(!config.contains("dev-vcluster"), "down left a context behind:\n{config}");
+    assert!(
+        !config.contains("dev-vcluster"),
+        "down left a context behind:\n{config}"
+    );
 }

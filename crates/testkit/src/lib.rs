@@ -3,6 +3,8 @@
 //! double, used only because no real kube-apiserver can run on our test machines; TLS, client
 //! certificates and bearer tokens are real.
 
+pub mod node;
+
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::{Request, Response, StatusCode};
@@ -62,6 +64,18 @@ impl Pki {
                 Ok(ip) => SanType::IpAddress(ip),
                 Err(_) => SanType::DnsName((*n).try_into().unwrap()),
             })
+            .collect();
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        self.sign(params)
+    }
+
+    /// A serving certificate with an explicit common name (such as ingress-nginx's fake one).
+    pub fn server_with_cn(&self, cn: &str, names: &[&str]) -> Leaf {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.distinguished_name.push(DnType::CommonName, cn);
+        params.subject_alt_names = names
+            .iter()
+            .map(|n| SanType::DnsName((*n).try_into().unwrap()))
             .collect();
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         self.sign(params)
