@@ -12,4 +12,6 @@ pub mod commands;
 pub mod config;
 pub mod helm;
 pub mod plan;
+pub mod reconcile;
 pub mod render;
+pub mod router;
