@@ -2,7 +2,7 @@
 //! it. Published ports, the API address and the node image are fixed when kind creates a node, so
 //! a difference there can only be fixed by recreating the cluster.
 
-use crate::config::{Env, Protocol};
+use crate::config::Env;
 use crate::docker::observe::{NodeState, ObservedCluster, API_CONTAINER_PORT};
 use crate::docker::PublishedPort;
 use serde::Serialize;
@@ -18,40 +18,48 @@ pub struct DesiredCluster {
     pub ports: Vec<PublishedPort>,
 }
 
+/// Read from the very kind config `up` hands to kind, so what we compare is what kind was asked
+/// for (defaults included, such as the router's 443 published on the HTTPS port).
 pub fn desired(env: &Env) -> DesiredCluster {
-    let c = &env.cluster;
+    from_kind_config(
+        &env.cluster.name,
+        &crate::render::kind::kind_config_value(env),
+    )
+}
+
+/// Pure: the published ports and image a kind.x-k8s.io/v1alpha4 Cluster asks of its control plane.
+pub fn from_kind_config(name: &str, cfg: &serde_json::Value) -> DesiredCluster {
+    let net = &cfg["networking"];
     let mut ports = vec![PublishedPort {
         container_port: API_CONTAINER_PORT,
         protocol: "tcp".into(),
-        host_ip: c.api_server.address.clone(),
-        host_port: c.api_server.port,
+        host_ip: net["apiServerAddress"]
+            .as_str()
+            .unwrap_or("127.0.0.1")
+            .to_owned(),
+        host_port: net["apiServerPort"].as_u64().unwrap_or(0) as u16,
     }];
-    for m in &c.port_mappings {
+    let control_plane = cfg["nodes"]
+        .as_array()
+        .and_then(|n| n.iter().find(|n| n["role"] == "control-plane"))
+        .cloned()
+        .unwrap_or_default();
+    for m in control_plane["extraPortMappings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
         ports.push(PublishedPort {
-            container_port: m.container_port,
-            protocol: match m.protocol {
-                Protocol::Tcp => "tcp",
-                Protocol::Udp => "udp",
-                Protocol::Sctp => "sctp",
-            }
-            .into(),
-            host_ip: m.listen_address.clone(),
-            host_port: m.host_port,
-        });
-    }
-    // The same rule as the rendered kind config: the router listens on the node's 443, so it is
-    // published on the HTTPS port unless the file maps 443 itself.
-    if !c.port_mappings.iter().any(|m| m.container_port == 443) {
-        ports.push(PublishedPort {
-            container_port: 443,
-            protocol: "tcp".into(),
-            host_ip: "0.0.0.0".into(),
-            host_port: env.router.https_port,
+            container_port: m["containerPort"].as_u64().unwrap_or(0) as u16,
+            protocol: m["protocol"].as_str().unwrap_or("TCP").to_ascii_lowercase(),
+            // kind's default listen address is all addresses.
+            host_ip: m["listenAddress"].as_str().unwrap_or("0.0.0.0").to_owned(),
+            host_port: m["hostPort"].as_u64().unwrap_or(0) as u16,
         });
     }
     DesiredCluster {
-        name: c.name.clone(),
-        node_image: c.node_image.clone(),
+        name: name.to_owned(),
+        node_image: control_plane["image"].as_str().map(str::to_owned),
         ports,
     }
 }
@@ -358,6 +366,30 @@ mod tests {
         assert_eq!(
             d.ports,
             vec![port(6443, "127.0.0.1", 7443), port(443, "0.0.0.0", 8443)]
+        );
+    }
+
+    #[test]
+    fn kind_config_defaults_are_kinds() {
+        let cfg = serde_json::json!({
+            "networking": {"apiServerAddress": "0.0.0.0", "apiServerPort": 7443},
+            "nodes": [
+                {"role": "worker"},
+                {"role": "control-plane", "image": "kindest/node:v1.34.0",
+                 "extraPortMappings": [{"containerPort": 53, "hostPort": 5353, "protocol": "UDP"}]}
+            ]
+        });
+        let d = from_kind_config("x", &cfg);
+        assert_eq!(d.node_image.as_deref(), Some("kindest/node:v1.34.0"));
+        assert_eq!(d.ports[0], port(6443, "0.0.0.0", 7443));
+        assert_eq!(
+            d.ports[1],
+            PublishedPort {
+                container_port: 53,
+                protocol: "udp".into(),
+                host_ip: "0.0.0.0".into(),
+                host_port: 5353
+            }
         );
     }
 

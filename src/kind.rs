@@ -2,7 +2,7 @@
 //! rendered config and a private kubeconfig path, so it never edits the user's kubeconfig (the
 //! kubeconfig work owns that file).
 
-use crate::config::{Env, Protocol};
+use crate::config::Env;
 use crate::progress::Step;
 use anyhow::{bail, Context, Result};
 use std::path::Path;
@@ -20,71 +20,6 @@ pub struct Created {
     pub kubeconfig: String,
 }
 
-/// INTERIM renderer, kept private to this driver until `crate::render::kind_config(&Env)` lands on
-/// main; then `create` calls that instead and this goes. It writes only what kind needs for the
-/// fields the cluster step compares (name, API address/port, node image, port mappings), plus node
-/// labels and certificate SANs.
-pub fn render_kind_config(env: &Env) -> String {
-    let c = &env.cluster;
-    let q = |s: &str| serde_json::to_string(s).unwrap_or_default();
-    let mut y = String::new();
-    y.push_str("kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\n");
-    y.push_str(&format!("name: {}\n", q(&c.name)));
-    y.push_str("networking:\n");
-    y.push_str(&format!(
-        "  apiServerAddress: {}\n",
-        q(&c.api_server.address)
-    ));
-    y.push_str(&format!("  apiServerPort: {}\n", c.api_server.port));
-    y.push_str("nodes:\n  - role: control-plane\n");
-    if let Some(image) = &c.node_image {
-        y.push_str(&format!("    image: {}\n", q(image)));
-    }
-    if !c.node_labels.is_empty() {
-        y.push_str("    labels:\n");
-        for (k, v) in &c.node_labels {
-            y.push_str(&format!("      {}: {}\n", q(k), q(v)));
-        }
-    }
-    let mut mappings: Vec<(u16, u16, String, &str)> = c
-        .port_mappings
-        .iter()
-        .map(|m| {
-            let proto = match m.protocol {
-                Protocol::Tcp => "TCP",
-                Protocol::Udp => "UDP",
-                Protocol::Sctp => "SCTP",
-            };
-            (
-                m.container_port,
-                m.host_port,
-                m.listen_address.clone(),
-                proto,
-            )
-        })
-        .collect();
-    // As the lead's renderer does: the router's 443 is published on the HTTPS port by default.
-    if !c.port_mappings.iter().any(|m| m.container_port == 443) {
-        mappings.push((443, env.router.https_port, "0.0.0.0".into(), "TCP"));
-    }
-    if !mappings.is_empty() {
-        y.push_str("    extraPortMappings:\n");
-        for (container_port, host_port, listen, proto) in &mappings {
-            y.push_str(&format!(
-                "      - containerPort: {container_port}\n        hostPort: {host_port}\n        listenAddress: {}\n        protocol: {proto}\n",
-                q(listen)
-            ));
-        }
-    }
-    if !c.extra_cert_sans.is_empty() {
-        y.push_str("kubeadmConfigPatches:\n  - |\n    kind: ClusterConfiguration\n    apiServer:\n      certSANs:\n");
-        for san in &c.extra_cert_sans {
-            y.push_str(&format!("        - {}\n", q(san)));
-        }
-    }
-    y
-}
-
 /// `kind create cluster --config <rendered> --name <name> --kubeconfig <private file>`.
 pub async fn create(kind: &Path, env: &Env, step: &Step) -> Result<Created> {
     let dir = tempfile::Builder::new()
@@ -93,7 +28,7 @@ pub async fn create(kind: &Path, env: &Env, step: &Step) -> Result<Created> {
         .context("creating a private temporary folder for kind")?;
     let config = dir.path().join("kind-config.yaml");
     let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(&config, render_kind_config(env))
+    std::fs::write(&config, crate::render::kind_config(env))
         .with_context(|| format!("writing {}", config.display()))?;
     let name = env.cluster.name.as_str();
     let args = [
@@ -192,31 +127,4 @@ async fn run(
         );
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rendered_config_carries_what_the_diff_compares() {
-        let loaded = crate::config::load_str(
-            "apiVersion: bootstrap/v1alpha1\ncluster:\n  name: localdev\n  nodeImage: kindest/node:v1.34.0\n  apiServer: {address: 127.0.0.1, port: 6443}\n  portMappings:\n    - {containerPort: 443, hostPort: 8443}\n",
-            "t.yaml",
-            &[],
-        );
-        let env = loaded
-            .env
-            .unwrap_or_else(|| panic!("{:?}", loaded.diags.items));
-        let y = render_kind_config(&env);
-        for want in [
-            "name: \"localdev\"",
-            "apiServerAddress: \"127.0.0.1\"",
-            "apiServerPort: 6443",
-            "image: \"kindest/node:v1.34.0\"",
-            "containerPort: 443\n        hostPort: 8443\n        listenAddress: \"0.0.0.0\"\n        protocol: TCP",
-        ] {
-            assert!(y.contains(want), "missing {want:?} in\n{y}");
-        }
-    }
 }

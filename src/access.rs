@@ -1,0 +1,226 @@
+//! The access table: which server and tls-server-name reach an endpoint from where the user
+//! stands. Certificates stay verified everywhere; `tls-server-name` carries the name the
+//! certificate holds whenever the dialed name is not in it (it sets both SNI and the name checked).
+
+use crate::config::{AccessMode, Env, Vcluster, VclusterAccess};
+use serde::Serialize;
+
+/// Where the user stands, as far as routing is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Zone {
+    /// Linux or macOS host, and WSL2 with Docker Desktop (which forwards published ports to it).
+    Host,
+    /// A container using the host's Docker socket: 127.0.0.1 is the container itself.
+    Devcontainer,
+    /// A container joined to kind's Docker network: node containers resolve by name.
+    KindNetwork,
+}
+
+impl Zone {
+    /// Zones tried, in order, for an access mode. `auto` tries all; the shell orders them by
+    /// the detected zone and keeps the first route that verifies.
+    pub fn for_mode(mode: AccessMode) -> Vec<Zone> {
+        match mode {
+            AccessMode::Host | AccessMode::Wsl2 => vec![Zone::Host],
+            AccessMode::Devcontainer => vec![Zone::Devcontainer, Zone::KindNetwork],
+            AccessMode::KindNetwork => vec![Zone::KindNetwork],
+            AccessMode::Auto => vec![Zone::Host, Zone::Devcontainer, Zone::KindNetwork],
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Route {
+    pub zone: Zone,
+    pub server: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_server_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// What a context points at.
+#[derive(Debug, Clone, Copy)]
+pub enum Endpoint<'a> {
+    KindApi,
+    Vcluster(&'a Vcluster),
+}
+
+pub const HOST_GATEWAY: &str = "host.docker.internal";
+
+fn route(zone: Zone, server: String, tls: Option<&str>, note: Option<&str>) -> Route {
+    Route {
+        zone,
+        server,
+        tls_server_name: tls.map(str::to_owned),
+        note: note.map(str::to_owned),
+    }
+}
+
+/// The route for one endpoint from one zone; None where that zone has no route to it.
+pub fn route_for(env: &Env, endpoint: Endpoint, zone: Zone) -> Option<Route> {
+    let node = format!("{}-control-plane", env.cluster.name);
+    match endpoint {
+        Endpoint::KindApi => {
+            let port = env.cluster.api_server.port;
+            // kind's certificate holds localhost and the address it publishes on, not 127.0.0.1
+            // when that address is something else.
+            let loopback_tls =
+                (env.cluster.api_server.address != "127.0.0.1").then_some("localhost");
+            Some(match zone {
+                Zone::Host => route(
+                    zone,
+                    format!("https://127.0.0.1:{port}"),
+                    loopback_tls,
+                    None,
+                ),
+                Zone::Devcontainer => route(
+                    zone,
+                    format!("https://{HOST_GATEWAY}:{port}"),
+                    Some("localhost"),
+                    Some(if env.cluster.api_server.address == "127.0.0.1" {
+                        "works on Docker Desktop; a Linux engine refuses host.docker.internal for ports published on 127.0.0.1 (use kind-network)"
+                    } else {
+                        "the API is published on a non-loopback address, which containers reach through the host gateway"
+                    }),
+                ),
+                Zone::KindNetwork => route(
+                    zone,
+                    format!("https://{node}:6443"),
+                    None,
+                    Some("needs this container joined to the `kind` network"),
+                ),
+            })
+        }
+        Endpoint::Vcluster(v) => match v.access {
+            VclusterAccess::Ingress => {
+                let port = env.router.https_port;
+                Some(match zone {
+                    Zone::Host => route(zone, format!("https://{}:{port}", v.hostname), None, None),
+                    Zone::Devcontainer => route(
+                        zone,
+                        format!("https://{HOST_GATEWAY}:{port}"),
+                        Some(&v.hostname),
+                        None,
+                    ),
+                    Zone::KindNetwork => route(
+                        zone,
+                        format!("https://{node}:443"),
+                        Some(&v.hostname),
+                        Some("needs this container joined to the `kind` network"),
+                    ),
+                })
+            }
+            VclusterAccess::PortForward => {
+                let port = v.local_port?;
+                // The forward runs where bootstrap runs, so loopback is right in every zone.
+                Some(route(
+                    zone,
+                    format!("https://127.0.0.1:{port}"),
+                    Some("localhost"),
+                    Some("needs a running port-forward to the vcluster service"),
+                ))
+            }
+        },
+    }
+}
+
+/// Candidate routes for an endpoint under an access mode, in the order they are tried.
+pub fn candidates(env: &Env, endpoint: Endpoint, mode: AccessMode) -> Vec<Route> {
+    let mut out: Vec<Route> = Vec::new();
+    for zone in Zone::for_mode(mode) {
+        if let Some(r) = route_for(env, endpoint, zone) {
+            if !out
+                .iter()
+                .any(|o| o.server == r.server && o.tls_server_name == r.tls_server_name)
+            {
+                out.push(r);
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::load_str;
+
+    fn env() -> Env {
+        load_str(
+            "cluster: {name: localdev}\nrouter: {domain: cnoe.localtest.me}\nvclusters:\n  - name: dev\n  - name: pf\n    access: port-forward\n    localPort: 9443\n",
+            "t.yaml",
+            &[],
+        )
+        .env
+        .unwrap()
+    }
+
+    #[test]
+    fn the_access_table() {
+        let e = env();
+        let dev = &e.vclusters[0];
+        let r = |ep, z| route_for(&e, ep, z).unwrap();
+        assert_eq!(
+            r(Endpoint::KindApi, Zone::Host).server,
+            "https://127.0.0.1:6443"
+        );
+        assert_eq!(r(Endpoint::KindApi, Zone::Host).tls_server_name, None);
+        let d = r(Endpoint::KindApi, Zone::Devcontainer);
+        assert_eq!(
+            (d.server.as_str(), d.tls_server_name.as_deref()),
+            ("https://host.docker.internal:6443", Some("localhost"))
+        );
+        assert_eq!(
+            r(Endpoint::KindApi, Zone::KindNetwork).server,
+            "https://localdev-control-plane:6443"
+        );
+        let v = r(Endpoint::Vcluster(dev), Zone::Host);
+        assert_eq!(
+            (v.server.as_str(), v.tls_server_name),
+            ("https://dev-vcluster.cnoe.localtest.me:8443", None)
+        );
+        let v = r(Endpoint::Vcluster(dev), Zone::Devcontainer);
+        assert_eq!(v.server, "https://host.docker.internal:8443");
+        // Never localhost on a passthrough route: the router routes on SNI.
+        assert_eq!(
+            v.tls_server_name.as_deref(),
+            Some("dev-vcluster.cnoe.localtest.me")
+        );
+        let v = r(Endpoint::Vcluster(dev), Zone::KindNetwork);
+        assert_eq!(v.server, "https://localdev-control-plane:443");
+        assert_eq!(
+            v.tls_server_name.as_deref(),
+            Some("dev-vcluster.cnoe.localtest.me")
+        );
+        let pf = r(Endpoint::Vcluster(&e.vclusters[1]), Zone::Devcontainer);
+        assert_eq!(
+            (pf.server.as_str(), pf.tls_server_name.as_deref()),
+            ("https://127.0.0.1:9443", Some("localhost"))
+        );
+    }
+
+    #[test]
+    fn auto_deduplicates_and_orders() {
+        let e = env();
+        let c = candidates(&e, Endpoint::Vcluster(&e.vclusters[1]), AccessMode::Auto);
+        assert_eq!(c.len(), 1, "port-forward has one route whatever the zone");
+        let c = candidates(&e, Endpoint::KindApi, AccessMode::Auto);
+        assert_eq!(
+            c.iter().map(|r| r.zone).collect::<Vec<_>>(),
+            vec![Zone::Host, Zone::Devcontainer, Zone::KindNetwork]
+        );
+        assert_eq!(candidates(&e, Endpoint::KindApi, AccessMode::Wsl2).len(), 1);
+    }
+
+    #[test]
+    fn non_loopback_api_address_uses_localhost_name() {
+        let e = load_str("cluster: {apiServer: {address: 172.17.0.1}}\n", "t", &[])
+            .env
+            .unwrap();
+        let r = route_for(&e, Endpoint::KindApi, Zone::Host).unwrap();
+        assert_eq!(r.tls_server_name.as_deref(), Some("localhost"));
+    }
+}

@@ -1,0 +1,249 @@
+//! Server-side apply of multi-document manifests with field manager `bootstrap`.
+//!
+//! Kinds are resolved by discovery (so CRD-defined kinds work), CRDs are applied first and
+//! waited for until Established, and an object whose live state already holds every field we
+//! apply is not written at all: a converged `up` makes no API writes.
+
+use anyhow::{anyhow, bail, Context, Result};
+use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams};
+use kube::core::GroupVersionKind;
+use kube::discovery::{self, ApiCapabilities, ApiResource, Scope};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+pub const FIELD_MANAGER: &str = "bootstrap";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    pub kind: String,
+    pub namespace: Option<String>,
+    pub name: String,
+    /// False when the live object already held what we apply (no write made).
+    pub changed: bool,
+}
+
+/// Parse a multi-document YAML manifest into objects, skipping empty documents.
+pub fn parse_manifests(yaml: &str) -> Result<Vec<Value>> {
+    let docs: Vec<Value> = serde_saphyr::from_str_multiple(yaml).context("parsing manifests")?;
+    Ok(docs.into_iter().filter(|d| !d.is_null()).collect())
+}
+
+fn gvk_of(obj: &Value) -> Result<GroupVersionKind> {
+    let api_version = obj["apiVersion"]
+        .as_str()
+        .ok_or_else(|| anyhow!("a manifest lacks apiVersion"))?;
+    let kind = obj["kind"]
+        .as_str()
+        .ok_or_else(|| anyhow!("a manifest lacks kind"))?;
+    let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+    Ok(GroupVersionKind::gvk(group, version, kind))
+}
+
+fn is_crd(obj: &Value) -> bool {
+    obj["kind"] == "CustomResourceDefinition"
+}
+
+/// Does `live` already hold every field of `want`? Maps compare key by key; lists and scalars
+/// must be equal. Fields the server adds (status, metadata.uid ...) do not matter.
+pub fn holds(live: &Value, want: &Value) -> bool {
+    match (live, want) {
+        (Value::Object(l), Value::Object(w)) => w
+            .iter()
+            .all(|(k, wv)| l.get(k).is_some_and(|lv| holds(lv, wv))),
+        (Value::Array(l), Value::Array(w)) => {
+            l.len() == w.len() && l.iter().zip(w).all(|(a, b)| holds(a, b))
+        }
+        _ => live == want,
+    }
+}
+
+struct Resolver<'c> {
+    client: &'c kube::Client,
+    cache: HashMap<GroupVersionKind, (ApiResource, ApiCapabilities)>,
+}
+
+impl Resolver<'_> {
+    async fn api(
+        &mut self,
+        obj: &Value,
+    ) -> Result<(Api<DynamicObject>, String, Option<String>, String)> {
+        let gvk = gvk_of(obj)?;
+        if !self.cache.contains_key(&gvk) {
+            let found = discovery::pinned_kind(self.client, &gvk)
+                .await
+                .with_context(|| {
+                    format!("discovering {}/{} {}", gvk.group, gvk.version, gvk.kind)
+                })?;
+            self.cache.insert(gvk.clone(), found);
+        }
+        let (ar, caps) = &self.cache[&gvk];
+        let name = obj["metadata"]["name"]
+            .as_str()
+            .ok_or_else(|| anyhow!("a {} lacks metadata.name", gvk.kind))?
+            .to_owned();
+        let ns = obj["metadata"]["namespace"].as_str().map(str::to_owned);
+        let api = match (&caps.scope, &ns) {
+            (Scope::Namespaced, Some(ns)) => Api::namespaced_with(self.client.clone(), ns, ar),
+            (Scope::Namespaced, None) => {
+                bail!("{} `{name}` is namespaced but names no namespace", gvk.kind)
+            }
+            (Scope::Cluster, _) => Api::all_with(self.client.clone(), ar),
+        };
+        Ok((api, name, ns, gvk.kind))
+    }
+}
+
+async fn apply_one(r: &mut Resolver<'_>, obj: &Value) -> Result<Applied> {
+    let (api, name, namespace, kind) = r.api(obj).await?;
+    let live = api.get_opt(&name).await.with_context(|| {
+        format!(
+            "reading {kind} {}{name}",
+            namespace
+                .as_ref()
+                .map(|n| format!("{n}/"))
+                .unwrap_or_default()
+        )
+    })?;
+    if let Some(live) = live {
+        let live = serde_json::to_value(&live)?;
+        if holds(&live, obj) {
+            return Ok(Applied {
+                kind,
+                namespace,
+                name,
+                changed: false,
+            });
+        }
+    }
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    api.patch(&name, &params, &Patch::Apply(obj))
+        .await
+        .with_context(|| format!("applying {kind} {name}"))?;
+    Ok(Applied {
+        kind,
+        namespace,
+        name,
+        changed: true,
+    })
+}
+
+async fn wait_established(client: &kube::Client, name: &str, timeout: Duration) -> Result<()> {
+    let ar = ApiResource::from_gvk(&GroupVersionKind::gvk(
+        "apiextensions.k8s.io",
+        "v1",
+        "CustomResourceDefinition",
+    ));
+    let api: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
+    let deadline = Instant::now() + timeout;
+    loop {
+        let crd = api
+            .get(name)
+            .await
+            .with_context(|| format!("reading CRD {name}"))?;
+        let established = crd.data["status"]["conditions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|c| c["type"] == "Established" && c["status"] == "True");
+        if established {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            bail!(
+                "CRD {name} was not Established within {:.1}s",
+                timeout.as_secs_f64()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Apply every object of `yaml`: CRDs first (each waited for until Established, bounded by
+/// `timeout`), then namespaces, then the rest in file order.
+pub async fn apply_manifests(
+    client: &kube::Client,
+    yaml: &str,
+    timeout: Duration,
+) -> Result<Vec<Applied>> {
+    let objs = parse_manifests(yaml)?;
+    let mut r = Resolver {
+        client,
+        cache: HashMap::new(),
+    };
+    let mut out = Vec::new();
+    for crd in objs.iter().filter(|o| is_crd(o)) {
+        let a = apply_one(&mut r, crd).await?;
+        wait_established(client, &a.name, timeout).await?;
+        out.push(a);
+    }
+    let rank = |o: &Value| if o["kind"] == "Namespace" { 0 } else { 1 };
+    let mut rest: Vec<&Value> = objs.iter().filter(|o| !is_crd(o)).collect();
+    rest.sort_by_key(|o| rank(o));
+    for obj in rest {
+        out.push(apply_one(&mut r, obj).await?);
+    }
+    Ok(out)
+}
+
+/// Delete every object of `yaml` (reverse order); an absent object is fine.
+pub async fn delete_manifests(client: &kube::Client, yaml: &str) -> Result<Vec<Applied>> {
+    let objs = parse_manifests(yaml)?;
+    let mut r = Resolver {
+        client,
+        cache: HashMap::new(),
+    };
+    let mut out = Vec::new();
+    for obj in objs.iter().rev() {
+        let (api, name, namespace, kind) = r.api(obj).await?;
+        let changed = match api.delete(&name, &DeleteParams::default()).await {
+            Ok(_) => true,
+            Err(kube::Error::Api(e)) if e.code == 404 => false,
+            Err(e) => return Err(e).with_context(|| format!("deleting {kind} {name}")),
+        };
+        out.push(Applied {
+            kind,
+            namespace,
+            name,
+            changed,
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn holds_compares_only_what_we_apply() {
+        let live = json!({"metadata": {"name": "a", "uid": "x", "labels": {"k": "v", "other": "w"}}, "spec": {"r": [1, 2]}, "status": {}});
+        assert!(holds(
+            &live,
+            &json!({"metadata": {"name": "a", "labels": {"k": "v"}}, "spec": {"r": [1, 2]}})
+        ));
+        assert!(!holds(
+            &live,
+            &json!({"metadata": {"labels": {"k": "changed"}}})
+        ));
+        assert!(
+            !holds(&live, &json!({"spec": {"r": [1]}})),
+            "lists must match whole"
+        );
+        assert!(!holds(&live, &json!({"spec": {"missing": true}})));
+    }
+
+    #[test]
+    fn parse_skips_empty_documents() {
+        let docs = parse_manifests("---\napiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n---\n---\napiVersion: v1\nkind: Secret\nmetadata: {name: s, namespace: a}\n").unwrap();
+        assert_eq!(docs.len(), 2);
+        assert_eq!(gvk_of(&docs[1]).unwrap().kind, "Secret");
+        assert_eq!(
+            gvk_of(&json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress"}))
+                .unwrap()
+                .group,
+            "networking.k8s.io"
+        );
+    }
+}

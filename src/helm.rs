@@ -1,0 +1,255 @@
+//! Helm releases: what to run (pure) and whether a release is already what we want (pure), so a
+//! converged `up` runs no `helm upgrade` at all.
+
+use crate::config::Chart;
+use serde_json::Value;
+
+/// One release as we want it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Release {
+    pub name: String,
+    pub namespace: String,
+    pub chart: Chart,
+    pub values: Value,
+}
+
+/// Is the deployed release what we want? Compares its `helm list -o json` row (status and
+/// `<chart>-<version>`) and its user-supplied values (`helm get values -o json`) with ours.
+/// Nothing is stored on the release for this: vcluster's values schema rejects unknown keys, so
+/// a marker in the values would fail at install. A failed or pending release is never converged.
+/// A chart from a local path is compared by name only: its content is not versioned.
+pub fn is_converged(r: &Release, listed: Option<&Value>, deployed_values: Option<&Value>) -> bool {
+    let Some(row) = listed else { return false };
+    if row.get("status").and_then(Value::as_str) != Some("deployed") {
+        return false;
+    }
+    let chart = row.get("chart").and_then(Value::as_str).unwrap_or("");
+    let chart_ok = match (&r.chart.path, &r.chart.version) {
+        (None, Some(v)) => chart == format!("{}-{v}", r.chart.name),
+        _ => chart.starts_with(&format!("{}-", r.chart.name)),
+    };
+    // helm reports "no user values" as null.
+    let empty = Value::Object(Default::default());
+    let deployed = deployed_values.filter(|v| !v.is_null()).unwrap_or(&empty);
+    chart_ok && deployed == &r.values
+}
+
+/// `helm upgrade --install` arguments; the values come from `values_file`.
+pub fn upgrade_args(
+    r: &Release,
+    values_file: &str,
+    kube_context: &str,
+    kubeconfig: &str,
+    timeout_s: u64,
+) -> Vec<String> {
+    let mut a: Vec<String> = vec!["upgrade".into(), "--install".into(), r.name.clone()];
+    match (&r.chart.path, &r.chart.repo) {
+        (Some(path), _) => a.push(path.clone()),
+        (None, Some(repo)) => {
+            a.push(r.chart.name.clone());
+            a.extend(["--repo".into(), repo.clone()]);
+        }
+        (None, None) => a.push(r.chart.name.clone()),
+    }
+    if let (None, Some(v)) = (&r.chart.path, &r.chart.version) {
+        a.extend(["--version".into(), v.clone()]);
+    }
+    a.extend([
+        "--namespace".into(),
+        r.namespace.clone(),
+        "--create-namespace".into(),
+        "--values".into(),
+        values_file.into(),
+        "--wait".into(),
+        "--timeout".into(),
+        format!("{timeout_s}s"),
+        "--kube-context".into(),
+        kube_context.into(),
+        "--kubeconfig".into(),
+        kubeconfig.into(),
+    ]);
+    a
+}
+
+pub fn uninstall_args(r: &Release, kube_context: &str, kubeconfig: &str) -> Vec<String> {
+    vec![
+        "uninstall".into(),
+        r.name.clone(),
+        "--namespace".into(),
+        r.namespace.clone(),
+        "--ignore-not-found".into(),
+        "--wait".into(),
+        "--kube-context".into(),
+        kube_context.into(),
+        "--kubeconfig".into(),
+        kubeconfig.into(),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn rel() -> Release {
+        Release {
+            name: "vcluster-dev-helm".into(),
+            namespace: "dev-vcluster".into(),
+            chart: Chart {
+                repo: Some("https://charts.loft.sh".into()),
+                name: "vcluster".into(),
+                version: Some("0.26.0".into()),
+                path: None,
+            },
+            values: json!({"a": 1}),
+        }
+    }
+
+    #[test]
+    fn converged_only_when_deployed_with_our_chart_and_values() {
+        let r = rel();
+        let row =
+            json!({"name": "vcluster-dev-helm", "status": "deployed", "chart": "vcluster-0.26.0"});
+        assert!(is_converged(&r, Some(&row), Some(&json!({"a": 1}))));
+        assert!(!is_converged(&r, None, Some(&json!({"a": 1}))), "absent");
+        let failed = json!({"status": "failed", "chart": "vcluster-0.26.0"});
+        assert!(
+            !is_converged(&r, Some(&failed), Some(&json!({"a": 1}))),
+            "failed release"
+        );
+        assert!(
+            !is_converged(&r, Some(&row), Some(&json!({"a": 2}))),
+            "values changed"
+        );
+        let mut bumped = r.clone();
+        bumped.chart.version = Some("0.26.1".into());
+        assert!(
+            !is_converged(&bumped, Some(&row), Some(&json!({"a": 1}))),
+            "chart bumped"
+        );
+        let mut empty = r.clone();
+        empty.values = json!({});
+        assert!(
+            is_converged(&empty, Some(&row), Some(&Value::Null)),
+            "helm prints null for no values"
+        );
+    }
+
+    #[test]
+    fn upgrade_args_for_repo_and_local_charts() {
+        let a = upgrade_args(&rel(), "/tmp/v.yaml", "kind-localdev", "/tmp/kc", 300);
+        let s = a.join(" ");
+        assert!(s.starts_with("upgrade --install vcluster-dev-helm vcluster --repo https://charts.loft.sh --version 0.26.0 --namespace dev-vcluster --create-namespace"), "{s}");
+        assert!(s.contains("--kube-context kind-localdev"));
+        let mut local = rel();
+        local.chart.path = Some("./charts/vcluster".into());
+        let s = upgrade_args(&local, "v", "c", "k", 1).join(" ");
+        assert!(
+            s.starts_with("upgrade --install vcluster-dev-helm ./charts/vcluster --namespace"),
+            "{s}"
+        );
+        assert!(!s.contains("--version"));
+    }
+}
+
+/// The `helm` executable, driven for one cluster context.
+pub struct Helm {
+    pub bin: std::path::PathBuf,
+    pub kubeconfig: std::path::PathBuf,
+    pub context: String,
+}
+
+/// What `helm` says about one release.
+#[derive(Debug, Clone, Default)]
+pub struct Observed {
+    pub listed: Option<Value>,
+    pub values: Option<Value>,
+}
+
+impl Helm {
+    async fn run(&self, args: &[String]) -> anyhow::Result<String> {
+        use anyhow::Context;
+        let out = tokio::process::Command::new(&self.bin)
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .output()
+            .await
+            .with_context(|| format!("running {}", self.bin.display()))?;
+        if !out.status.success() {
+            anyhow::bail!(
+                "`helm {}` failed ({}): {}",
+                args.iter().take(3).cloned().collect::<Vec<_>>().join(" "),
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    fn scope(&self, namespace: &str) -> Vec<String> {
+        vec![
+            "--namespace".into(),
+            namespace.into(),
+            "--kube-context".into(),
+            self.context.clone(),
+            "--kubeconfig".into(),
+            self.kubeconfig.display().to_string(),
+        ]
+    }
+
+    /// Read-only: the release's row and its user-supplied values.
+    pub async fn observe(&self, r: &Release) -> anyhow::Result<Observed> {
+        let mut list = vec![
+            "list".into(),
+            "--all".into(),
+            "-o".into(),
+            "json".into(),
+            "--filter".into(),
+            format!("^{}$", r.name),
+        ];
+        list.extend(self.scope(&r.namespace));
+        let rows: Value =
+            serde_json::from_str(self.run(&list).await?.trim()).unwrap_or(Value::Null);
+        let listed = rows
+            .as_array()
+            .and_then(|a| a.iter().find(|row| row["name"] == r.name.as_str()))
+            .cloned();
+        if listed.is_none() {
+            return Ok(Observed::default());
+        }
+        let mut get = vec![
+            "get".into(),
+            "values".into(),
+            r.name.clone(),
+            "-o".into(),
+            "json".into(),
+        ];
+        get.extend(self.scope(&r.namespace));
+        let values = serde_json::from_str(self.run(&get).await?.trim()).ok();
+        Ok(Observed { listed, values })
+    }
+
+    pub async fn upgrade(&self, r: &Release, timeout_s: u64) -> anyhow::Result<()> {
+        let mut file = tempfile::NamedTempFile::new()?;
+        std::io::Write::write_all(&mut file, serde_json::to_string(&r.values)?.as_bytes())?;
+        let args = upgrade_args(
+            r,
+            &file.path().display().to_string(),
+            &self.context,
+            &self.kubeconfig.display().to_string(),
+            timeout_s,
+        );
+        self.run(&args).await.map(|_| ())
+    }
+
+    pub async fn uninstall(&self, r: &Release) -> anyhow::Result<()> {
+        self.run(&uninstall_args(
+            r,
+            &self.context,
+            &self.kubeconfig.display().to_string(),
+        ))
+        .await
+        .map(|_| ())
+    }
+}

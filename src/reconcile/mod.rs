@@ -1,0 +1,3 @@
+//! Reconcile steps: each observes, acts only on the difference, and says what it changed.
+
+pub mod in_cluster;

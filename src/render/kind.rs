@@ -1,0 +1,130 @@
+//! kind's cluster configuration (kind.x-k8s.io/v1alpha4).
+
+use crate::config::{Env, RouterKind};
+use serde_json::{json, Value};
+
+/// Label the router's pods select their node by (as in kind's ingress guide).
+pub const INGRESS_READY_LABEL: &str = "ingress-ready";
+
+/// The API server's certificate names. kind's kubeadm template sets
+/// `certSANs: [localhost, <apiServerAddress>]`, and a kubeadm merge patch replaces that list
+/// instead of appending to it, so the patch repeats kind's defaults before the extra names.
+pub fn cert_sans(env: &Env) -> Vec<String> {
+    let mut sans = vec![
+        "localhost".to_owned(),
+        env.cluster.api_server.address.clone(),
+    ];
+    for s in &env.cluster.extra_cert_sans {
+        if !sans.contains(s) {
+            sans.push(s.clone());
+        }
+    }
+    sans
+}
+
+pub fn kind_config_value(env: &Env) -> Value {
+    let c = &env.cluster;
+    let mut node = serde_json::Map::new();
+    node.insert("role".into(), json!("control-plane"));
+    if let Some(image) = &c.node_image {
+        node.insert("image".into(), json!(image));
+    }
+    let mut labels = c.node_labels.clone();
+    if env.router.kind == RouterKind::IngressNginx {
+        labels
+            .entry(INGRESS_READY_LABEL.into())
+            .or_insert_with(|| "true".into());
+    }
+    if !labels.is_empty() {
+        node.insert("labels".into(), json!(labels));
+    }
+    let mut mappings: Vec<Value> = c
+        .port_mappings
+        .iter()
+        .map(|m| {
+            json!({
+                "containerPort": m.container_port,
+                "hostPort": m.host_port,
+                "listenAddress": m.listen_address,
+                "protocol": m.protocol,
+            })
+        })
+        .collect();
+    // The router listens on the node's 443; publish it on the https port unless the file did.
+    if !c.port_mappings.iter().any(|m| m.container_port == 443) {
+        mappings.push(json!({
+            "containerPort": 443,
+            "hostPort": env.router.https_port,
+            "listenAddress": "0.0.0.0",
+            "protocol": "TCP",
+        }));
+    }
+    node.insert("extraPortMappings".into(), Value::Array(mappings));
+    if !c.extra_cert_sans.is_empty() {
+        // kind matches merge patches by kind alone, so the patch carries no apiVersion and works
+        // whichever kubeadm API version the node image uses.
+        let patch =
+            json!({ "kind": "ClusterConfiguration", "apiServer": { "certSANs": cert_sans(env) } });
+        node.insert(
+            "kubeadmConfigPatches".into(),
+            json!([super::to_yaml(&patch)]),
+        );
+    }
+    json!({
+        "kind": "Cluster",
+        "apiVersion": "kind.x-k8s.io/v1alpha4",
+        "name": c.name,
+        "networking": {
+            "apiServerAddress": c.api_server.address,
+            "apiServerPort": c.api_server.port,
+        },
+        "nodes": [Value::Object(node)],
+    })
+}
+
+/// The file handed to `kind create cluster --config`.
+pub fn kind_config(env: &Env) -> String {
+    super::to_yaml(&kind_config_value(env))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::load_str;
+
+    #[test]
+    fn extra_names_keep_kinds_defaults() {
+        let env = load_str(
+            "cluster:\n  extraCertSANs: [host.docker.internal, 172.17.0.1]\n",
+            "t",
+            &[],
+        )
+        .env
+        .unwrap();
+        let v = kind_config_value(&env);
+        let patch = v["nodes"][0]["kubeadmConfigPatches"][0].as_str().unwrap();
+        let parsed: serde_json::Value = serde_saphyr::from_str(patch).unwrap();
+        assert_eq!(parsed["kind"], "ClusterConfiguration");
+        assert_eq!(
+            parsed["apiServer"]["certSANs"],
+            serde_json::json!([
+                "localhost",
+                "127.0.0.1",
+                "host.docker.internal",
+                "172.17.0.1"
+            ])
+        );
+    }
+
+    #[test]
+    fn router_port_is_published_when_the_file_maps_nothing() {
+        let env = load_str("router: {httpsPort: 9443}\n", "t", &[])
+            .env
+            .unwrap();
+        let v = kind_config_value(&env);
+        assert_eq!(v["nodes"][0]["extraPortMappings"][0]["hostPort"], 9443);
+        assert_eq!(v["nodes"][0]["extraPortMappings"][0]["containerPort"], 443);
+        assert_eq!(v["nodes"][0]["labels"]["ingress-ready"], "true");
+        assert!(v["nodes"][0].get("kubeadmConfigPatches").is_none());
+    }
+}

@@ -1,0 +1,205 @@
+//! The in-cluster reconcile against the apiserver double (real TLS, client-certificate auth, an
+//! object store) and the helm double: first run installs and applies, the second makes no helm
+//! upgrade and no API write, teardown removes everything and tolerates a second run.
+
+use base64::Engine;
+use bootstrap::cluster_api::client_for_context;
+use bootstrap::config::load_str;
+use bootstrap::helm::Helm;
+use bootstrap::reconcile::in_cluster::{converge, teardown, Settings};
+use serde_json::json;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use testkit::{ApiServer, Auth, Pki};
+
+const ENV: &str = "cluster: {name: t}\nrouter: {domain: cnoe.localtest.me}\nvclusters:\n  - {name: dev, release: vcluster-dev-helm, namespace: dev-vcluster}\n  - {name: staging, release: vcluster-staging-helm, namespace: staging-vcluster}\nargocd: {register: true}\n";
+
+/// The helm double behind a wrapper that gives it its own state folder: tests in this binary
+/// run in parallel and must not share one through the process environment.
+fn helm_double(dir: &std::path::Path) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let real = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/doubles/helm");
+    let wrapper = dir.join("helm");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nHELM_DOUBLE_STATE='{}' exec '{}' \"$@\"\n",
+            dir.join("helm-state").display(),
+            real.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    wrapper
+}
+
+fn b64(s: &str) -> String {
+    base64::engine::general_purpose::STANDARD.encode(s)
+}
+
+#[tokio::test]
+async fn converge_then_no_op_then_teardown() {
+    let env = load_str(ENV, "t.yaml", &[]).env.unwrap();
+    let pki = Pki::new("kind-ca");
+    let serving = pki.server(&["127.0.0.1"]);
+    let admin = pki.client("kubernetes-admin", "system:masters");
+    let api = ApiServer::start(
+        "127.0.0.1:0",
+        &serving,
+        Auth {
+            client_ca_pem: Some(pki.ca_pem.clone()),
+            ..Default::default()
+        },
+    );
+    // The double plays the vclusters helm would start: their kubeconfig secrets exist.
+    for v in &env.vclusters {
+        api.seed(
+            &format!("/api/v1/namespaces/{}/secrets/{}", v.namespace, v.secret_name()),
+            json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": v.secret_name(), "namespace": v.namespace},
+                   "data": {"certificate-authority": b64("CA"), "client-certificate": b64("CERT"), "client-key": b64("KEY")}}),
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: kind-t\n  cluster:\n    server: https://127.0.0.1:{}\n    certificate-authority-data: {}\ncontexts:\n- name: kind-t\n  context: {{cluster: kind-t, user: kind-t}}\nusers:\n- name: kind-t\n  user:\n    client-certificate-data: {}\n    client-key-data: {}\n",
+            api.port(),
+            b64(&pki.ca_pem),
+            b64(&admin.cert_pem),
+            b64(&admin.key_pem)
+        ),
+    )
+    .unwrap();
+    let client = client_for_context(&kubeconfig, "kind-t").await.unwrap();
+    let state = dir.path().join("helm-state");
+    let helm = Helm {
+        bin: helm_double(dir.path()),
+        kubeconfig: kubeconfig.clone(),
+        context: "kind-t".into(),
+    };
+    let s = Settings {
+        helm_timeout: Duration::from_secs(30),
+        secret_timeout: Duration::from_secs(5),
+    };
+    let lines = std::sync::Mutex::new(Vec::<String>::new());
+    let report = |l: &str| lines.lock().unwrap().push(l.to_owned());
+
+    let first = converge(&env, &client, &helm, &s, &report).await.unwrap();
+    let changes = first.changes.join("\n");
+    for want in [
+        "helm install ingress-nginx/ingress-nginx",
+        "helm install dev-vcluster/vcluster-dev-helm",
+        "helm install staging-vcluster/vcluster-staging-helm",
+        "applied Ingress dev-vcluster/vcluster-dev-helm-api",
+        "applied Ingress staging-vcluster/vcluster-staging-helm-api",
+        "applied Secret argocd/cluster-dev-vcluster",
+        "applied Secret argocd/cluster-staging-vcluster",
+    ] {
+        assert!(changes.contains(want), "missing {want:?} in:\n{changes}");
+    }
+    assert_eq!(first.vclusters.len(), 2);
+    assert_eq!(first.vclusters[0].secret.key_pem, b"KEY");
+    let store = api.store.lock().unwrap().clone();
+    let reg = &store["/api/v1/namespaces/argocd/secrets/cluster-dev-vcluster"];
+    assert_eq!(
+        reg["metadata"]["labels"]["argocd.argoproj.io/secret-type"],
+        "cluster"
+    );
+    assert_eq!(
+        reg["data"]["server"],
+        b64("https://vcluster-dev-helm.dev-vcluster.svc:443")
+    );
+
+    let writes = api.writes.load(Ordering::Relaxed);
+    let calls_before = std::fs::read_to_string(state.join("calls.log")).unwrap();
+    let second = converge(&env, &client, &helm, &s, &report).await.unwrap();
+    assert!(
+        second.changes.is_empty(),
+        "second run changed: {:?}",
+        second.changes
+    );
+    assert_eq!(
+        api.writes.load(Ordering::Relaxed),
+        writes,
+        "a converged run must make no API write"
+    );
+    let calls_after = std::fs::read_to_string(state.join("calls.log")).unwrap();
+    let new_calls: Vec<&str> = calls_after[calls_before.len()..].lines().collect();
+    assert!(
+        new_calls
+            .iter()
+            .all(|c| c.starts_with("list") || c.starts_with("get values")),
+        "{new_calls:?}"
+    );
+
+    let removed = teardown(&env, &client, &helm, &report).await.unwrap();
+    assert_eq!(removed.len(), 2 + 2 + 2 + 1, "{removed:?}");
+    let store = api.store.lock().unwrap().clone();
+    assert!(
+        !store
+            .keys()
+            .any(|k| k.contains("ingresses") || k.contains("cluster-dev-vcluster")),
+        "{:?}",
+        store.keys()
+    );
+    assert!(
+        teardown(&env, &client, &helm, &report)
+            .await
+            .unwrap()
+            .is_empty(),
+        "a second teardown is a no-op"
+    );
+}
+
+#[tokio::test]
+async fn a_failing_vcluster_is_named_and_the_other_still_converges() {
+    let env = load_str(ENV, "t.yaml", &[]).env.unwrap();
+    let pki = Pki::new("kind-ca");
+    let admin = pki.client("kubernetes-admin", "system:masters");
+    let api = ApiServer::start(
+        "127.0.0.1:0",
+        &pki.server(&["127.0.0.1"]),
+        Auth {
+            client_ca_pem: Some(pki.ca_pem.clone()),
+            ..Default::default()
+        },
+    );
+    let dev = &env.vclusters[0];
+    api.seed(
+        &format!("/api/v1/namespaces/{}/secrets/{}", dev.namespace, dev.secret_name()),
+        json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": dev.secret_name()},
+               "data": {"certificate-authority": b64("CA"), "client-certificate": b64("C"), "client-key": b64("K")}}),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(&kubeconfig, format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: https://127.0.0.1:{}\n    certificate-authority-data: {}\ncontexts:\n- name: c\n  context: {{cluster: c, user: u}}\nusers:\n- name: u\n  user:\n    client-certificate-data: {}\n    client-key-data: {}\n",
+        api.port(), b64(&pki.ca_pem), b64(&admin.cert_pem), b64(&admin.key_pem))).unwrap();
+    let client = client_for_context(&kubeconfig, "c").await.unwrap();
+    let helm = Helm {
+        bin: helm_double(dir.path()),
+        kubeconfig,
+        context: "c".into(),
+    };
+    // staging's secret never appears: its wait times out, dev still converges.
+    let s = Settings {
+        helm_timeout: Duration::from_secs(30),
+        secret_timeout: Duration::from_millis(800),
+    };
+    let err = converge(&env, &client, &helm, &s, &|_| {})
+        .await
+        .unwrap_err();
+    let msg = format!("{err:#}");
+    assert!(
+        msg.contains(
+            "vcluster staging: vcluster secret staging-vcluster/vc-vcluster-staging-helm not ready"
+        ),
+        "{msg}"
+    );
+    assert!(!msg.contains("vcluster dev:"), "{msg}");
+    assert!(api.store.lock().unwrap().contains_key(
+        "/apis/networking.k8s.io/v1/namespaces/dev-vcluster/ingresses/vcluster-dev-helm-api"
+    ));
+}

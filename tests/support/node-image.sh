@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Builds bootstrap-test/kind-node:latest, the image the kind double runs as a "node": the
+# kind-node-double binary (crates/testkit) plus the shared libraries ldd lists for it, on
+# FROM scratch (no image can be pulled here). Rebuilt when the binary changed.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+bin="${1:-target/debug/kind-node-double}"
+[ -x "$bin" ] || cargo build -q -p testkit --bin kind-node-double
+sum=$(sha256sum "$bin" | cut -c1-16)
+if [ "$(docker image inspect -f '{{index .Config.Labels "bin-sum"}}' bootstrap-test/kind-node:latest 2>/dev/null)" = "$sum" ]; then
+  exit 0
+fi
+ctx=$(mktemp -d)
+trap 'rm -rf "$ctx"' EXIT
+mkdir -p "$ctx/root/out"
+cp "$bin" "$ctx/root/kind-node-double"
+for lib in $(ldd "$bin" | grep -o '/[^ ]*'); do
+  mkdir -p "$ctx/root$(dirname "$lib")"
+  cp -L "$lib" "$ctx/root$lib"
+done
+cat > "$ctx/Dockerfile" <<DOCKER
+FROM scratch
+COPY root/ /
+LABEL bin-sum=$sum
+ENTRYPOINT ["/kind-node-double"]
+DOCKER
+DOCKER_BUILDKIT=0 docker build -q -t bootstrap-test/kind-node:latest "$ctx" >/dev/null 2>&1 || docker build -q -t bootstrap-test/kind-node:latest "$ctx" >/dev/null
+echo "built bootstrap-test/kind-node:latest ($sum)"

@@ -1,0 +1,161 @@
+//! Every validation rule, through the real binary: the message, the line and the exit code.
+
+use std::process::Command;
+
+struct Case {
+    name: &'static str,
+    yaml: &'static str,
+    env: &'static [(&'static str, &'static str)],
+    code: i32,
+    /// Substrings the output must hold, such as "envs.yaml:3:5" and the message.
+    expect: &'static [&'static str],
+}
+
+const CASES: &[Case] = &[
+    Case { name: "unknown top-level key with suggestion", yaml: "clustr:\n  name: a\n", env: &[], code: 2,
+        expect: &[":1:1: clustr: unknown key `clustr`", "did you mean `cluster`?"] },
+    Case { name: "unknown nested key", yaml: "cluster:\n  portMappings:\n    - containerPort: 443\n      hostPrt: 8443\n", env: &[], code: 2,
+        expect: &[":4:7: cluster.portMappings[0].hostPrt: unknown key `hostPrt`", "did you mean `hostPort`?"] },
+    Case { name: "type error", yaml: "cluster:\n  name: [a]\n", env: &[], code: 2,
+        expect: &[":2:9: cluster.name: expected a string, found a list"] },
+    Case { name: "port is not a number", yaml: "router:\n  httpsPort: lots\n", env: &[], code: 2,
+        expect: &[":2:14: router.httpsPort: expected a port number (1-65535), found a string"] },
+    Case { name: "port out of range", yaml: "cluster:\n  apiServer:\n    port: 70000\n", env: &[], code: 2,
+        expect: &[":3:11: cluster.apiServer.port: port 70000 is out of range", "from 1 to 65535"] },
+    Case { name: "port zero", yaml: "vclusters:\n  - name: a\n    access: port-forward\n    localPort: 0\n", env: &[], code: 2,
+        expect: &[":4:16: vclusters[0].localPort: port 0 is out of range"] },
+    Case { name: "strict booleans", yaml: "router:\n  passthrough: yes\n", env: &[], code: 2,
+        expect: &[":2:16: router.passthrough: expected true or false, found the string `yes`", "not yes/no/on/off"] },
+    Case { name: "enum with suggestion", yaml: "cluster:\n  provider: kindd\n", env: &[], code: 2,
+        expect: &[":2:13: cluster.provider: `kindd` is not a valid value", "did you mean `kind`?", "valid values: kind, existing"] },
+    Case { name: "missing vcluster name", yaml: "vclusters:\n  - namespace: x\n", env: &[], code: 2,
+        expect: &[":2:5: vclusters[0].name: `name` is required"] },
+    Case { name: "duplicate vcluster names", yaml: "vclusters:\n  - name: dev\n  - name: dev\n    context: other\n    hostname: other.localtest.me\n    namespace: other\n", env: &[], code: 2,
+        expect: &[":3:11: vclusters[1].name: duplicate vcluster name `dev`, already used by vclusters[0].name (line 2)"] },
+    Case { name: "duplicate contexts", yaml: "cluster:\n  name: dev\n  context: shared\nvclusters:\n  - name: a\n    context: shared\n", env: &[], code: 2,
+        expect: &[":6:14: vclusters[0].context: duplicate context `shared`, already used by cluster.context (line 3)"] },
+    Case { name: "duplicate hostnames", yaml: "vclusters:\n  - name: a\n    hostname: x.localtest.me\n  - name: b\n    hostname: x.localtest.me\n", env: &[], code: 2,
+        expect: &[":5:15: vclusters[1].hostname: duplicate hostname `x.localtest.me`, already used by vclusters[0].hostname (line 3)"] },
+    Case { name: "duplicate host ports", yaml: "cluster:\n  apiServer:\n    port: 8443\n  portMappings:\n    - containerPort: 443\n      hostPort: 8443\n", env: &[], code: 2,
+        expect: &[":6:17: cluster.portMappings[0].hostPort: duplicate host port `8443/TCP`, already used by cluster.apiServer.port (line 3)"] },
+    Case { name: "duplicate local ports", yaml: "vclusters:\n  - name: a\n    access: port-forward\n    localPort: 9443\n  - name: b\n    access: port-forward\n    localPort: 9443\n", env: &[], code: 2,
+        expect: &[":7:16: vclusters[1].localPort: duplicate host port `9443/TCP`, already used by vclusters[0].localPort (line 4)"] },
+    Case { name: "not an RFC 1123 label", yaml: "cluster:\n  name: Local_Dev\n", env: &[], code: 2,
+        expect: &[":2:9: cluster.name: `Local_Dev` is not a valid kind cluster name", "for example `local-dev`"] },
+    Case { name: "hostname outside the router's domain", yaml: "router:\n  domain: cnoe.localtest.me\nvclusters:\n  - name: dev\n    hostname: dev.example.com\n", env: &[], code: 2,
+        expect: &[":5:15: vclusters[0].hostname: `dev.example.com` is outside the router's domain `cnoe.localtest.me`"] },
+    Case { name: "privileged host port is a warning only", yaml: "cluster:\n  portMappings:\n    - containerPort: 80\n      hostPort: 80\n", env: &[], code: 0,
+        expect: &["warning:", ":4:17: cluster.portMappings[0].hostPort: host port 80 is privileged (below 1024)"] },
+    Case { name: "port-forward needs a local port", yaml: "vclusters:\n  - name: a\n    access: port-forward\n", env: &[], code: 2,
+        expect: &[":2:5: vclusters[0].localPort: `access: port-forward` needs a `localPort`"] },
+    Case { name: "gateway-api is reserved", yaml: "router:\n  kind: gateway-api\n", env: &[], code: 2,
+        expect: &[":2:9: router.kind: `gateway-api` is reserved", "use `ingress-nginx`"] },
+    Case { name: "https port must match the 443 mapping", yaml: "router:\n  httpsPort: 9443\ncluster:\n  portMappings:\n    - containerPort: 443\n      hostPort: 8443\n", env: &[], code: 2,
+        expect: &[":6:17: cluster.portMappings[0].hostPort: node port 443 is mapped to host port 8443, but router.httpsPort is 9443"] },
+    Case { name: "YAML syntax error", yaml: "cluster:\n  name: [a\nrouter: {}\n", env: &[], code: 2,
+        expect: &["(syntax)", "this is not valid YAML"] },
+    Case { name: "duplicate key", yaml: "cluster:\n  name: a\n  name: b\n", env: &[], code: 2,
+        expect: &[":3:", "(syntax)"] },
+    Case { name: "unknown current context", yaml: "kubeconfig:\n  currentContext: nope\n", env: &[], code: 2,
+        expect: &[":2:19: kubeconfig.currentContext: `nope` is not one of the contexts this file defines"] },
+    Case { name: "variable with a bad value is named", yaml: "cluster:\n  name: a\n", env: &[("BOOTSTRAP_API_PORT", "lots")], code: 2,
+        expect: &["BOOTSTRAP_API_PORT: cluster.apiServer.port: expected a port number"] },
+    Case { name: "flag beats variable", yaml: "", env: &[("BOOTSTRAP_ACCESS", "nowhere")], code: 0,
+        expect: &[] },
+    Case { name: "insecure is flagged", yaml: "access:\n  insecureSkipTLSVerify: true\n", env: &[], code: 0,
+        expect: &["warning:", ":2:26: access.insecureSkipTLSVerify: certificates will NOT be verified"] },
+];
+
+fn run(case: &Case) -> (i32, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("envs.yaml");
+    std::fs::write(&file, case.yaml).unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_bootstrap"));
+    cmd.arg("plan").arg("-f").arg(&file);
+    if case.name == "flag beats variable" {
+        cmd.args(["--access", "host"]);
+    }
+    for (k, v) in case.env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), text)
+}
+
+#[test]
+fn every_rule_reports_field_line_and_exit_code() {
+    let mut failures = Vec::new();
+    for case in CASES {
+        let (code, text) = run(case);
+        if code != case.code {
+            failures.push(format!(
+                "{}: exit {code}, expected {}\n{text}",
+                case.name, case.code
+            ));
+            continue;
+        }
+        for e in case.expect {
+            if !text.contains(e) {
+                failures.push(format!("{}: output lacks {e:?}\n{text}", case.name));
+            }
+        }
+        if case.code == 2 && !text.contains("nothing was changed") {
+            failures.push(format!("{}: no summary line\n{text}", case.name));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n---\n"));
+}
+
+#[test]
+fn all_errors_are_reported_at_once() {
+    let case = Case {
+        name: "many",
+        yaml: "clustr: {}\nrouter:\n  httpsPort: 0\n  passthrough: on\nvclusters:\n  - name: a\n    acess: x\n",
+        env: &[],
+        code: 2,
+        expect: &[],
+    };
+    let (code, text) = run(&case);
+    assert_eq!(code, 2);
+    for e in [
+        ":1:1: clustr:",
+        ":3:14: router.httpsPort",
+        ":4:16: router.passthrough",
+        ":7:5: vclusters[0].acess",
+        "4 errors",
+    ] {
+        assert!(text.contains(e), "lacks {e:?}:\n{text}");
+    }
+}
+
+#[test]
+fn json_errors_for_scripts() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("envs.yaml");
+    std::fs::write(&file, "cluster:\n  name: Bad_Name\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_bootstrap"))
+        .args(["plan", "-o", "json", "-f"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["ok"], false);
+    assert_eq!(v["diagnostics"][0]["line"], 2);
+    assert_eq!(v["diagnostics"][0]["field"], "cluster.name");
+}
+
+#[test]
+fn missing_file_is_a_usage_error() {
+    let out = Command::new(env!("CARGO_BIN_EXE_bootstrap"))
+        .args(["plan", "-f", "/nonexistent/envs.yaml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("file not found"));
+}
