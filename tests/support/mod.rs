@@ -65,13 +65,20 @@ pub fn unique(prefix: &str) -> String {
     )
 }
 
-/// A port free on all addresses right now (the kernel's pick).
+/// A port free on all addresses right now (the kernel's pick), never the same one twice in this
+/// test binary: the kernel may hand a released port out again, and two clusters of one test
+/// would then collide.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("0.0.0.0:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap();
+    loop {
+        let l = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
+        let p = l.local_addr().unwrap().port();
+        if !given.contains(&p) {
+            given.push(p);
+            return p;
+        }
+    }
 }
 
 /// The cluster part of an environment: API on 127.0.0.1:<api>, node 443 on 0.0.0.0:<https>.
