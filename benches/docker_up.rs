@@ -11,9 +11,13 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const RUNS: usize = 30;
-
 fn main() {
+    // `cargo bench` passes --bench; `cargo test --all-targets` runs this as a quick smoke check.
+    let runs = if std::env::args().any(|a| a == "--bench") {
+        30
+    } else {
+        3
+    };
     let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let bin = PathBuf::from(env!("CARGO_BIN_EXE_bootstrap"));
     if !Command::new("docker")
@@ -85,11 +89,11 @@ fn main() {
     let calls = proxy.requests();
     let writes = proxy.writes();
     proxy.reset();
-    let via_proxy = time(|| converged(&mut bootstrap(&["up"], Some(&host))));
+    let via_proxy = time(runs, || converged(&mut bootstrap(&["up"], Some(&host))));
     drop(proxy);
 
-    let up = time(|| converged(&mut bootstrap(&["up"], None)));
-    let status = time(|| {
+    let up = time(runs, || converged(&mut bootstrap(&["up"], None)));
+    let status = time(runs, || {
         let out = bootstrap(&["status"], None).output().unwrap();
         assert!(
             out.status.success(),
@@ -97,15 +101,15 @@ fn main() {
             String::from_utf8_lossy(&out.stderr)
         );
     });
-    let status_json = time(|| {
+    let status_json = time(runs, || {
         let out = bootstrap(&["status", "-o", "json"], None).output().unwrap();
         assert!(out.status.success());
     });
-    let docker_ps = time(|| {
+    let docker_ps = time(runs, || {
         let out = Command::new("docker").arg("ps").output().unwrap();
         assert!(out.status.success());
     });
-    let docker_inspect = time(|| {
+    let docker_inspect = time(runs, || {
         let out = Command::new("docker")
             .args(["inspect", &format!("{name}-control-plane")])
             .output()
@@ -120,7 +124,14 @@ fn main() {
         String::from_utf8_lossy(&down.stderr)
     );
 
-    println!("docker_up bench: {RUNS} runs each, release build, same machine, same engine");
+    println!(
+        "docker_up bench: {runs} runs each, {} build, same machine, same engine",
+        if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        }
+    );
     println!(
         "converged `up`: {} Docker calls, {} writes: {}",
         calls.len(),
@@ -147,9 +158,9 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn time(mut f: impl FnMut()) -> Vec<Duration> {
+fn time(runs: usize, mut f: impl FnMut()) -> Vec<Duration> {
     f(); // warm the page cache and the engine
-    let mut v: Vec<Duration> = (0..RUNS)
+    let mut v: Vec<Duration> = (0..runs)
         .map(|_| {
             let t = Instant::now();
             f();
@@ -162,7 +173,7 @@ fn time(mut f: impl FnMut()) -> Vec<Duration> {
 
 fn report(what: &str, v: &[Duration], baseline: &[Duration]) {
     let med = |v: &[Duration]| v[v.len() / 2];
-    let p90 = v[(v.len() * 9) / 10 - 1];
+    let p90 = v[((v.len() * 9) / 10).saturating_sub(1)];
     println!(
         "{what:<48} median {:>7.1} ms  min {:>7.1} ms  p90 {:>7.1} ms  = {:.2}x docker ps",
         ms(med(v)),

@@ -65,19 +65,28 @@ pub fn unique(prefix: &str) -> String {
     )
 }
 
-/// A port free on all addresses right now (the kernel's pick), never the same one twice in this
-/// test binary: the kernel may hand a released port out again, and two clusters of one test
-/// would then collide.
+/// A port free on all addresses right now, never the same one twice in this test binary, and
+/// below Linux's ephemeral range (32768+) so that no outgoing connection takes it meanwhile.
 pub fn free_port() -> u16 {
     static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
     let mut given = GIVEN.lock().unwrap();
+    let mut x = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos()
+        ^ std::process::id().wrapping_mul(2_654_435_761)
+        | 1;
     loop {
-        let l = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
-        let p = l.local_addr().unwrap().port();
-        if !given.contains(&p) {
-            given.push(p);
-            return p;
+        // xorshift: spread over 20000..32000, no crate needed.
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        let p = 20_000 + (x % 12_000) as u16;
+        if given.contains(&p) || std::net::TcpListener::bind(("0.0.0.0", p)).is_err() {
+            continue;
         }
+        given.push(p);
+        return p;
     }
 }
 
