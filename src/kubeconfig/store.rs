@@ -1,0 +1,562 @@
+//! Reading and safely rewriting kubeconfig files: the imperative shell around `doc`.
+//!
+//! A write is: take `<file>.lock` (created exclusively, the convention kubectl/client-go and
+//! kind share, so all three exclude each other), read and parse under the lock, apply the edit,
+//! and only if the tree changed: back up the original once per run, write a temporary file in
+//! the same folder, fsync it, rename it over the original, fsync the folder. A reader (or a
+//! crash at any instant) sees the old file or the new one, never a mix.
+
+use super::doc::{self, Changes, DocError};
+use super::paths::Paths;
+use serde_json::Value;
+use std::collections::HashSet;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// How long to wait for a lock another writer holds.
+    pub lock_timeout: Duration,
+    /// A lock older than this is stale whoever made it: kubectl, kind and bootstrap hold theirs
+    /// for milliseconds.
+    pub stale_after: Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            lock_timeout: Duration::from_secs(5),
+            stale_after: Duration::from_secs(10),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{}: {source}", .path.display())]
+    Doc { path: PathBuf, source: DocError },
+    #[error("{} is still held after {:.1}s ({holder}); another kubectl, kind or bootstrap is writing this kubeconfig. Nothing was changed; try again, or if none is running remove the lock: rm {}", .lock.display(), .waited.as_secs_f64(), .lock.display())]
+    Locked {
+        lock: PathBuf,
+        waited: Duration,
+        holder: String,
+    },
+    #[error("{} is a stale lock: {why}. Nothing was changed. If no kubectl, kind or bootstrap is running, remove it: rm {}", .lock.display(), .lock.display())]
+    StaleLock { lock: PathBuf, why: String },
+    #[error("{}: {what} is read-only ({how}); nothing was changed. Make it writable or point --kubeconfig elsewhere", .path.display())]
+    ReadOnly {
+        path: PathBuf,
+        what: &'static str,
+        how: String,
+    },
+    #[error("{}: cannot {action}: {source}", .path.display())]
+    Io {
+        path: PathBuf,
+        action: &'static str,
+        source: io::Error,
+    },
+}
+
+fn io_err<'a>(path: &'a Path, action: &'static str) -> impl FnOnce(io::Error) -> StoreError + 'a {
+    move |source| StoreError::Io {
+        path: path.to_owned(),
+        action,
+        source,
+    }
+}
+
+/// What one `edit` did.
+#[derive(Debug, Clone)]
+pub struct Edited {
+    /// The file as named (a symlink is written through, not replaced).
+    pub path: PathBuf,
+    pub changes: Changes,
+    pub written: bool,
+    /// Where the original was saved, when this edit made the run's backup.
+    pub backup: Option<PathBuf>,
+}
+
+/// One run of bootstrap: remembers which files it already backed up, so the backup holds the
+/// file as it was before the run, not before the run's last edit.
+#[derive(Debug, Default)]
+pub struct Session {
+    pub opts: StoreOptions,
+    backed_up: HashSet<PathBuf>,
+}
+
+pub fn lock_path(file: &Path) -> PathBuf {
+    let mut s = file.as_os_str().to_owned();
+    s.push(".lock");
+    PathBuf::from(s)
+}
+
+pub fn backup_path(file: &Path) -> PathBuf {
+    let mut s = file.as_os_str().to_owned();
+    s.push(".bootstrap.bak");
+    PathBuf::from(s)
+}
+
+impl Session {
+    pub fn new(opts: StoreOptions) -> Session {
+        Session {
+            opts,
+            backed_up: HashSet::new(),
+        }
+    }
+
+    /// Load `path` under its lock, apply `edit`, and write the result back only when the tree
+    /// differs from what was read. A missing file starts as an empty document.
+    pub fn edit(
+        &mut self,
+        path: &Path,
+        edit: impl FnOnce(&mut Value) -> Result<Changes, DocError>,
+    ) -> Result<Edited, StoreError> {
+        let real = preflight(path)?;
+        let _lock = acquire(&lock_path(path), &self.opts)?;
+        let original = match fs::read(&real) {
+            Ok(b) => Some(b),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+            Err(e) => return Err(io_err(&real, "read")(e)),
+        };
+        let text = original
+            .as_deref()
+            .map(String::from_utf8_lossy)
+            .unwrap_or_default();
+        let mut tree = doc::parse(&text).map_err(|source| StoreError::Doc {
+            path: path.to_owned(),
+            source,
+        })?;
+        let before = tree.clone();
+        let changes = edit(&mut tree).map_err(|source| StoreError::Doc {
+            path: path.to_owned(),
+            source,
+        })?;
+        if tree == before {
+            return Ok(Edited {
+                path: path.to_owned(),
+                changes: Changes::default(),
+                written: false,
+                backup: None,
+            });
+        }
+        let yaml = doc::to_yaml(&tree).map_err(|source| StoreError::Doc {
+            path: path.to_owned(),
+            source,
+        })?;
+        let dir = parent_dir(&real);
+        remove_orphan_temps(dir, &real);
+        let owner = fs::metadata(&real).ok().map(|m| (m.uid(), m.gid()));
+        let mut backup = None;
+        if let Some(bytes) = &original {
+            if !self.backed_up.contains(&real) {
+                let b = backup_path(&real);
+                atomic_write(&b, bytes, owner)?;
+                self.backed_up.insert(real.clone());
+                backup = Some(b);
+            }
+        }
+        atomic_write(&real, yaml.as_bytes(), owner)?;
+        Ok(Edited {
+            path: path.to_owned(),
+            changes,
+            written: true,
+            backup,
+        })
+    }
+}
+
+/// Read one kubeconfig file for lookups (no lock: writers replace the file atomically, and
+/// kubectl's in-place writes happen under a lock we cannot make it wait on anyway). None when
+/// the file does not exist.
+pub fn read(path: &Path) -> Result<Option<Value>, StoreError> {
+    match fs::read(path) {
+        Ok(b) => doc::parse(&String::from_utf8_lossy(&b))
+            .map(Some)
+            .map_err(|source| StoreError::Doc {
+                path: path.to_owned(),
+                source,
+            }),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io_err(path, "read")(e)),
+    }
+}
+
+/// The merged view kubectl has of `paths`: an explicitly named file must exist, missing files of
+/// the KUBECONFIG list are skipped.
+pub fn read_merged(paths: &Paths) -> Result<Value, StoreError> {
+    let mut sources = Vec::new();
+    for p in &paths.files {
+        match read(p)? {
+            Some(v) => sources.push((p.clone(), v)),
+            None if paths.explicit => {
+                return Err(io_err(p, "read")(io::Error::new(
+                    io::ErrorKind::NotFound,
+                    "no such file",
+                )));
+            }
+            None => {}
+        }
+    }
+    Ok(doc::merge(&sources))
+}
+
+fn parent_dir(p: &Path) -> &Path {
+    match p.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    }
+}
+
+/// Resolve a symlinked kubeconfig to the file it points at (so a dotfiles link stays a link),
+/// create the folder when missing, and refuse read-only targets before touching anything. The
+/// mode bits are checked explicitly because root would otherwise write through them: a file or
+/// folder without its owner-write bit was made read-only on purpose.
+fn preflight(path: &Path) -> Result<PathBuf, StoreError> {
+    let real = match fs::canonicalize(path) {
+        Ok(r) => r,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => path.to_owned(),
+        Err(e) => return Err(io_err(path, "resolve")(e)),
+    };
+    if let Ok(m) = fs::metadata(&real) {
+        if m.permissions().mode() & 0o200 == 0 {
+            return Err(StoreError::ReadOnly {
+                path: path.to_owned(),
+                what: "the file",
+                how: format!("mode {:o}", m.permissions().mode() & 0o777),
+            });
+        }
+    }
+    let dir = parent_dir(&real);
+    match fs::metadata(dir) {
+        Ok(m) => {
+            if m.permissions().mode() & 0o200 == 0 {
+                return Err(StoreError::ReadOnly {
+                    path: dir.to_owned(),
+                    what: "the folder",
+                    how: format!("mode {:o}", m.permissions().mode() & 0o777),
+                });
+            }
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(|e| classify_write_error(dir, "the folder", "create the folder", e))?;
+        }
+        Err(e) => return Err(io_err(dir, "inspect the folder")(e)),
+    }
+    Ok(real)
+}
+
+fn classify_write_error(
+    path: &Path,
+    what: &'static str,
+    action: &'static str,
+    e: io::Error,
+) -> StoreError {
+    const EROFS: i32 = 30;
+    if e.kind() == io::ErrorKind::PermissionDenied || e.raw_os_error() == Some(EROFS) {
+        return StoreError::ReadOnly {
+            path: path.to_owned(),
+            what,
+            how: e.to_string(),
+        };
+    }
+    io_err(path, action)(e)
+}
+
+const TEMP_PREFIX: &str = ".bootstrap-tmp-";
+
+/// Temporary files of ours left by a writer that was killed: safe to remove because every writer
+/// makes them only while holding the lock we now hold.
+fn remove_orphan_temps(dir: &Path, target: &Path) {
+    let Some(name) = target.file_name().and_then(|n| n.to_str()) else {
+        return;
+    };
+    let prefix = format!("{TEMP_PREFIX}{name}.");
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        if e.file_name()
+            .to_str()
+            .is_some_and(|n| n.starts_with(&prefix))
+        {
+            let _ = fs::remove_file(e.path());
+        }
+    }
+}
+
+/// Replace `target` with `bytes`: temporary file in the same folder (so rename is atomic), mode
+/// 0600, the original owner kept when we run as root (sudo must not hand a user's kubeconfig to
+/// root), fsync, rename, fsync the folder so the rename itself survives a crash.
+fn atomic_write(target: &Path, bytes: &[u8], owner: Option<(u32, u32)>) -> Result<(), StoreError> {
+    let dir = parent_dir(target);
+    let name = target
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("kubeconfig");
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&format!("{TEMP_PREFIX}{name}."))
+        .permissions(fs::Permissions::from_mode(0o600))
+        .tempfile_in(dir)
+        .map_err(|e| classify_write_error(dir, "the folder", "create a temporary file", e))?;
+    if let Some((uid, gid)) = owner {
+        let me = effective_uid();
+        if me == 0 && (uid, gid) != (0, 0) {
+            let _ = std::os::unix::fs::fchown(tmp.as_file(), Some(uid), Some(gid));
+        }
+    }
+    tmp.write_all(bytes)
+        .map_err(io_err(dir, "write a temporary file"))?;
+    tmp.as_file()
+        .sync_all()
+        .map_err(io_err(dir, "sync a temporary file"))?;
+    tmp.persist(target)
+        .map_err(|e| io_err(target, "replace the file")(e.error))?;
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_err(dir, "sync the folder"))?;
+    Ok(())
+}
+
+fn effective_uid() -> u32 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
+}
+
+/// Held for the whole read-edit-write; removes the lock file when dropped.
+struct LockGuard {
+    path: PathBuf,
+}
+
+impl Drop for LockGuard {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.path);
+    }
+}
+
+fn hostname() -> String {
+    fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_owned())
+        .or_else(|_| std::env::var("HOSTNAME"))
+        .unwrap_or_default()
+}
+
+/// What an existing lock file tells about its holder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockInfo {
+    pub age: Duration,
+    /// Ours write "pid\nhostname\n"; kubectl and kind leave the file empty.
+    pub pid: Option<u32>,
+    pub host: Option<String>,
+}
+
+/// Decide whether a lock is stale; pure. `alive` answers for a pid on this host.
+pub fn staleness(
+    info: &LockInfo,
+    this_host: &str,
+    stale_after: Duration,
+    alive: impl Fn(u32) -> bool,
+) -> Option<String> {
+    let same_host = info.host.as_deref().is_none_or(|h| h == this_host);
+    if let (Some(pid), true) = (info.pid, same_host) {
+        if !alive(pid) {
+            return Some(format!(
+                "it was left by bootstrap process {pid}, which is no longer running ({}s old)",
+                info.age.as_secs()
+            ));
+        }
+    }
+    if info.age > stale_after {
+        return Some(format!(
+            "it is {}s old, and kubectl, kind and bootstrap hold their locks for milliseconds ({})",
+            info.age.as_secs(),
+            describe_holder(info)
+        ));
+    }
+    None
+}
+
+fn describe_holder(info: &LockInfo) -> String {
+    match (&info.pid, &info.host) {
+        (Some(pid), Some(h)) if !h.is_empty() => format!("made by bootstrap process {pid} on {h}"),
+        (Some(pid), _) => format!("made by bootstrap process {pid}"),
+        _ => "empty, the kind kubectl and kind make".into(),
+    }
+}
+
+fn inspect(lock: &Path) -> io::Result<LockInfo> {
+    let meta = fs::metadata(lock)?;
+    let age = meta
+        .modified()
+        .ok()
+        .and_then(|m| SystemTime::now().duration_since(m).ok())
+        .unwrap_or_default();
+    // kubectl creates its lock with mode 0: unreadable to non-root, but its age still tells.
+    let content = fs::read(lock).unwrap_or_default();
+    let content = String::from_utf8_lossy(&content[..content.len().min(256)]).into_owned();
+    let mut lines = content.lines();
+    let pid = lines.next().and_then(|l| l.trim().parse::<u32>().ok());
+    let host = lines.next().map(|l| l.trim().to_owned());
+    Ok(LockInfo { age, pid, host })
+}
+
+fn pid_alive(pid: u32) -> bool {
+    let Ok(pid) = i32::try_from(pid) else {
+        return false;
+    };
+    if pid <= 0 {
+        return false;
+    }
+    // SAFETY: signal 0 only checks that the process exists and may be signalled.
+    let r = unsafe { libc::kill(pid, 0) };
+    r == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+fn acquire(lock: &Path, opts: &StoreOptions) -> Result<LockGuard, StoreError> {
+    let start = Instant::now();
+    let mut delay = Duration::from_millis(2);
+    let host = hostname();
+    loop {
+        match OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(lock)
+        {
+            Ok(mut f) => {
+                let guard = LockGuard {
+                    path: lock.to_owned(),
+                };
+                // The pid lets the next writer tell a crashed holder from a slow one.
+                let _ = write!(f, "{}\n{host}\n", std::process::id());
+                return Ok(guard);
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                let info = match inspect(lock) {
+                    Ok(i) => i,
+                    // Released between our attempt and our look: try again at once.
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(io_err(lock, "inspect the lock")(e)),
+                };
+                if let Some(why) = staleness(&info, &host, opts.stale_after, pid_alive) {
+                    return Err(StoreError::StaleLock {
+                        lock: lock.to_owned(),
+                        why,
+                    });
+                }
+                let waited = start.elapsed();
+                if waited >= opts.lock_timeout {
+                    return Err(StoreError::Locked {
+                        lock: lock.to_owned(),
+                        waited,
+                        holder: describe_holder(&info),
+                    });
+                }
+                std::thread::sleep(delay.min(opts.lock_timeout.saturating_sub(waited)));
+                delay = (delay * 2).min(Duration::from_millis(50));
+            }
+            Err(e) => {
+                return Err(classify_write_error(
+                    parent_dir(lock),
+                    "the folder",
+                    "create the lock",
+                    e,
+                ))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(age: u64, pid: Option<u32>, host: Option<&str>) -> LockInfo {
+        LockInfo {
+            age: Duration::from_secs(age),
+            pid,
+            host: host.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn dead_holder_on_this_host_is_stale_at_once() {
+        let why = staleness(
+            &info(0, Some(42), Some("me")),
+            "me",
+            Duration::from_secs(10),
+            |_| false,
+        )
+        .unwrap();
+        assert!(
+            why.contains("process 42") && why.contains("no longer running"),
+            "{why}"
+        );
+    }
+
+    #[test]
+    fn live_holder_is_not_stale_until_old() {
+        assert_eq!(
+            staleness(
+                &info(3, Some(42), Some("me")),
+                "me",
+                Duration::from_secs(10),
+                |_| true
+            ),
+            None
+        );
+        assert!(staleness(
+            &info(11, Some(42), Some("me")),
+            "me",
+            Duration::from_secs(10),
+            |_| true
+        )
+        .is_some());
+    }
+
+    #[test]
+    fn pid_from_another_host_is_judged_by_age_only() {
+        assert_eq!(
+            staleness(
+                &info(3, Some(42), Some("other")),
+                "me",
+                Duration::from_secs(10),
+                |_| false
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn empty_kubectl_lock_is_stale_only_when_old() {
+        assert_eq!(
+            staleness(&info(1, None, None), "me", Duration::from_secs(10), |_| {
+                false
+            }),
+            None
+        );
+        let why = staleness(&info(60, None, None), "me", Duration::from_secs(10), |_| {
+            false
+        })
+        .unwrap();
+        assert!(why.contains("60s old") && why.contains("empty"), "{why}");
+    }
+
+    #[test]
+    fn lock_and_backup_names_follow_the_file() {
+        assert_eq!(
+            lock_path(Path::new("/h/.kube/config")),
+            PathBuf::from("/h/.kube/config.lock")
+        );
+        assert_eq!(
+            backup_path(Path::new("/h/.kube/config")),
+            PathBuf::from("/h/.kube/config.bootstrap.bak")
+        );
+    }
+}
