@@ -25,24 +25,13 @@ pub fn run(cli: Cli) -> ExitCode {
     let result = match &cli.command {
         Command::Plan => crate::commands::plan::run(&cli.global),
         Command::Render(args) => crate::commands::render::run(&cli.global, args),
-        Command::Up(args) => {
-            crate::commands::not_yet("up", "the reconcile (issues #3, #4, #6)", &cli.global, args)
+        Command::Up(args) => crate::commands::not_yet("up", "the reconcile (issues #3, #4, #6)", &cli.global, args),
+        Command::Down(args) => crate::commands::not_yet("down", "teardown (issues #3, #4, #6)", &cli.global, args),
+        Command::Verify(args) => crate::commands::not_yet("verify", "the layered checks (issue #5)", &cli.global, args),
+        Command::Status => crate::commands::not_yet("status", "observation (issue #3)", &cli.global, &()),
+        Command::Kubeconfig(args) => {
+            crate::commands::not_yet("kubeconfig", "the kubeconfig work (issue #4)", &cli.global, args)
         }
-        Command::Down(args) => {
-            crate::commands::not_yet("down", "teardown (issues #3, #4, #6)", &cli.global, args)
-        }
-        Command::Verify(args) => {
-            crate::commands::not_yet("verify", "the layered checks (issue #5)", &cli.global, args)
-        }
-        Command::Status => {
-            crate::commands::not_yet("status", "observation (issue #3)", &cli.global, &())
-        }
-        Command::Kubeconfig(args) => crate::commands::not_yet(
-            "kubeconfig",
-            "the kubeconfig work (issue #4)",
-            &cli.global,
-            args,
-        ),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -67,8 +56,7 @@ pub fn load_env(g: &Global) -> Result<Env, Failure> {
         access: g.access.clone(),
         kubeconfig: g.kubeconfig.clone(),
     };
-    let overrides =
-        config::gather_overrides(&flags).map_err(|e| Failure::Invalid(format!("{e}")))?;
+    let overrides = config::gather_overrides(&flags).map_err(|e| Failure::Invalid(format!("{e}")))?;
     let loaded = match config::load_file(&g.file, &overrides) {
         Ok(l) => l,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -92,8 +80,7 @@ fn report_diags(g: &Global, diags: &config::Diags) {
     }
     let errors = diags.errors().count();
     if g.output == Output::Json && errors > 0 {
-        let doc =
-            serde_json::json!({ "ok": false, "file": diags.file, "diagnostics": diags.items });
+        let doc = serde_json::json!({ "ok": false, "file": diags.file, "diagnostics": diags.items });
         println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
         return;
     }
@@ -106,14 +93,7 @@ fn report_diags(g: &Global, diags: &config::Diags) {
             "{}: {errors} error{}{}; nothing was changed",
             diags.file,
             if errors == 1 { "" } else { "s" },
-            if warnings > 0 {
-                format!(
-                    ", {warnings} warning{}",
-                    if warnings == 1 { "" } else { "s" }
-                )
-            } else {
-                String::new()
-            }
+            if warnings > 0 { format!(", {warnings} warning{}", if warnings == 1 { "" } else { "s" }) } else { String::new() }
         );
     }
 }

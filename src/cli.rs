@@ -26,13 +26,7 @@ pub struct Cli {
 #[derive(Debug, Args, Clone)]
 pub struct Global {
     /// The environment file
-    #[arg(
-        short = 'f',
-        long = "file",
-        env = "BOOTSTRAP_FILE",
-        default_value = "envs.yaml",
-        global = true
-    )]
+    #[arg(short = 'f', long = "file", env = "BOOTSTRAP_FILE", default_value = "envs.yaml", global = true)]
     pub file: PathBuf,
     /// Kubeconfig file to read and write (default: first existing file of $KUBECONFIG, else ~/.kube/config)
     #[arg(long, global = true)]
@@ -57,35 +51,25 @@ pub enum Output {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Reconcile: create or repair what the file describes, then verify it
-    #[command(
-        after_help = "Examples:\n  bootstrap up\n  bootstrap up -f envs/localdev.yaml --recreate\n  BOOTSTRAP_API_PORT=7443 bootstrap up"
-    )]
+    #[command(after_help = "Examples:\n  bootstrap up\n  bootstrap up -f envs/localdev.yaml --recreate\n  BOOTSTRAP_API_PORT=7443 bootstrap up")]
     Up(UpArgs),
     /// Prove every context works, layer by layer (dns, tcp, tls, auth, api)
-    #[command(
-        after_help = "Examples:\n  bootstrap verify\n  bootstrap verify --context dev-vcluster --context kind-localdev\n  bootstrap verify -o json --timeout 5s"
-    )]
+    #[command(after_help = "Examples:\n  bootstrap verify\n  bootstrap verify --context dev-vcluster --context kind-localdev\n  bootstrap verify -o json --timeout 5s")]
     Verify(VerifyArgs),
     /// Remove what `up` made, and nothing else
     #[command(after_help = "Examples:\n  bootstrap down\n  bootstrap down --keep-cluster")]
     Down(DownArgs),
     /// Show what `up` would do, changing nothing
-    #[command(
-        after_help = "Examples:\n  bootstrap plan\n  bootstrap plan -f envs/localdev.yaml -o json"
-    )]
+    #[command(after_help = "Examples:\n  bootstrap plan\n  bootstrap plan -f envs/localdev.yaml -o json")]
     Plan,
     /// Show where you stand (zone), Docker, the cluster and the contexts
     #[command(after_help = "Examples:\n  bootstrap status\n  bootstrap status -o json")]
     Status,
     /// Print what the file implies, as YAML
-    #[command(
-        after_help = "Examples:\n  bootstrap render kind-config\n  bootstrap render vcluster dev\n  bootstrap render contexts --access devcontainer"
-    )]
+    #[command(after_help = "Examples:\n  bootstrap render kind-config\n  bootstrap render vcluster dev\n  bootstrap render contexts --access devcontainer")]
     Render(RenderArgs),
     /// Print or manage kubeconfig entries bootstrap owns
-    #[command(
-        after_help = "Examples:\n  bootstrap kubeconfig dev-vcluster --print > dev.kubeconfig\n  KUBECONFIG=dev.kubeconfig kubectl get ns"
-    )]
+    #[command(after_help = "Examples:\n  bootstrap kubeconfig dev-vcluster --print > dev.kubeconfig\n  KUBECONFIG=dev.kubeconfig kubectl get ns")]
     Kubeconfig(KubeconfigArgs),
 }
 
@@ -154,9 +138,7 @@ pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
         .find(|c: char| !c.is_ascii_digit() && c != '.')
         .map(|i| s.split_at(i))
         .unwrap_or((s, "s"));
-    let n: f64 = num
-        .parse()
-        .map_err(|_| format!("`{s}` is not a duration (try 2s or 500ms)"))?;
+    let n: f64 = num.parse().map_err(|_| format!("`{s}` is not a duration (try 2s or 500ms)"))?;
     let secs = match unit {
         "ms" => n / 1000.0,
         "s" | "" => n,

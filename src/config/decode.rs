@@ -13,15 +13,7 @@ pub const INGRESS_NGINX_VERSION: &str = "4.14.1";
 pub const VCLUSTER_REPO: &str = "https://charts.loft.sh";
 pub const VCLUSTER_VERSION: &str = "0.26.0";
 
-const TOP: &[&str] = &[
-    "apiVersion",
-    "cluster",
-    "router",
-    "vclusters",
-    "access",
-    "kubeconfig",
-    "argocd",
-];
+const TOP: &[&str] = &["apiVersion", "cluster", "router", "vclusters", "access", "kubeconfig", "argocd"];
 const CLUSTER: &[&str] = &[
     "provider",
     "name",
@@ -34,16 +26,7 @@ const CLUSTER: &[&str] = &[
 ];
 const API_SERVER: &[&str] = &["address", "port"];
 const PORT_MAPPING: &[&str] = &["containerPort", "hostPort", "listenAddress", "protocol"];
-const ROUTER: &[&str] = &[
-    "kind",
-    "passthrough",
-    "domain",
-    "httpsPort",
-    "namespace",
-    "release",
-    "chart",
-    "values",
-];
+const ROUTER: &[&str] = &["kind", "passthrough", "domain", "httpsPort", "namespace", "release", "chart", "values"];
 const CHART: &[&str] = &["repo", "name", "version", "path"];
 const VCLUSTER: &[&str] = &[
     "name",
@@ -132,18 +115,14 @@ impl Decoder<'_> {
 
     /// A mapping with only the given keys; a missing or empty section reads as empty.
     fn fields<'n>(&mut self, n: Option<&'n Node>, path: &str, keys: &[&str]) -> Fields<'n> {
-        let Some(n) = n else {
-            return Fields { entries: &[] };
-        };
+        let Some(n) = n else { return Fields { entries: &[] } };
         self.note(path, n);
         match &n.value {
             Value::Map(entries) => {
                 for (k, _) in entries {
                     if !keys.contains(&k.name.as_str()) {
                         let hint = match suggest(&k.name, keys) {
-                            Some(s) => {
-                                format!("did you mean `{s}`? valid keys here: {}", keys.join(", "))
-                            }
+                            Some(s) => format!("did you mean `{s}`? valid keys here: {}", keys.join(", ")),
                             None => format!("valid keys here: {}", keys.join(", ")),
                         };
                         self.d.error(
@@ -158,11 +137,7 @@ impl Decoder<'_> {
             }
             Value::Null => Fields { entries: &[] },
             _ => {
-                self.type_error(
-                    n,
-                    if path.is_empty() { "(top level)" } else { path },
-                    "a mapping",
-                );
+                self.type_error(n, if path.is_empty() { "(top level)" } else { path }, "a mapping");
                 Fields { entries: &[] }
             }
         }
@@ -245,12 +220,7 @@ impl Decoder<'_> {
         }
     }
 
-    fn choice(
-        &mut self,
-        n: Option<&Node>,
-        path: &str,
-        valid: &[&'static str],
-    ) -> Option<&'static str> {
+    fn choice(&mut self, n: Option<&Node>, path: &str, valid: &[&'static str]) -> Option<&'static str> {
         let n = n?;
         let s = self.string(Some(n), path)?;
         if let Some(v) = valid.iter().find(|v| **v == s) {
@@ -260,12 +230,7 @@ impl Decoder<'_> {
             Some(g) => format!("did you mean `{g}`? valid values: {}", valid.join(", ")),
             None => format!("valid values: {}", valid.join(", ")),
         };
-        self.d.error(
-            &at(n),
-            path,
-            format!("`{s}` is not a valid value"),
-            Some(hint),
-        );
+        self.d.error(&at(n), path, format!("`{s}` is not a valid value"), Some(hint));
         None
     }
 
@@ -321,26 +286,13 @@ impl Decoder<'_> {
         }
     }
 
-    fn chart(
-        &mut self,
-        n: Option<&Node>,
-        path: &str,
-        repo: &str,
-        name: &str,
-        version: &str,
-    ) -> Chart {
+    fn chart(&mut self, n: Option<&Node>, path: &str, repo: &str, name: &str, version: &str) -> Chart {
         let f = self.fields(n, path, CHART);
         let path_ = self.string(f.get("path"), &join(path, "path"));
         let explicit_repo = self.string(f.get("repo"), &join(path, "repo"));
         Chart {
-            repo: if path_.is_some() {
-                explicit_repo
-            } else {
-                explicit_repo.or(Some(repo.into()))
-            },
-            name: self
-                .string(f.get("name"), &join(path, "name"))
-                .unwrap_or_else(|| name.into()),
+            repo: if path_.is_some() { explicit_repo } else { explicit_repo.or(Some(repo.into())) },
+            name: self.string(f.get("name"), &join(path, "name")).unwrap_or_else(|| name.into()),
             version: match self.string(f.get("version"), &join(path, "version")) {
                 Some(v) => Some(v),
                 None if path_.is_some() => None,
@@ -352,11 +304,10 @@ impl Decoder<'_> {
 
     fn cluster(&mut self, n: Option<&Node>) -> Cluster {
         let f = self.fields(n, "cluster", CLUSTER);
-        let provider =
-            match self.choice(f.get("provider"), "cluster.provider", &["kind", "existing"]) {
-                Some("existing") => Provider::Existing,
-                _ => Provider::Kind,
-            };
+        let provider = match self.choice(f.get("provider"), "cluster.provider", &["kind", "existing"]) {
+            Some("existing") => Provider::Existing,
+            _ => Provider::Kind,
+        };
         let name = self
             .string(f.get("name"), "cluster.name")
             .unwrap_or_else(|| DEFAULT_CLUSTER_NAME.into());
@@ -368,16 +319,10 @@ impl Decoder<'_> {
             address: self
                 .string(api.get("address"), "cluster.apiServer.address")
                 .unwrap_or_else(|| "127.0.0.1".into()),
-            port: self
-                .port(api.get("port"), "cluster.apiServer.port")
-                .unwrap_or(6443),
+            port: self.port(api.get("port"), "cluster.apiServer.port").unwrap_or(6443),
         };
         let mut port_mappings = Vec::new();
-        for (i, item) in self
-            .list(f.get("portMappings"), "cluster.portMappings")
-            .iter()
-            .enumerate()
-        {
+        for (i, item) in self.list(f.get("portMappings"), "cluster.portMappings").iter().enumerate() {
             let p = format!("cluster.portMappings[{i}]");
             let m = self.fields(Some(item), &p, PORT_MAPPING);
             let container_port = self.port(m.get("containerPort"), &format!("{p}.containerPort"));
@@ -385,11 +330,7 @@ impl Decoder<'_> {
             let listen_address = self
                 .string(m.get("listenAddress"), &format!("{p}.listenAddress"))
                 .unwrap_or_else(|| "0.0.0.0".into());
-            let protocol = match self.choice(
-                m.get("protocol"),
-                &format!("{p}.protocol"),
-                &["TCP", "UDP", "SCTP"],
-            ) {
+            let protocol = match self.choice(m.get("protocol"), &format!("{p}.protocol"), &["TCP", "UDP", "SCTP"]) {
                 Some("UDP") => Protocol::Udp,
                 Some("SCTP") => Protocol::Sctp,
                 _ => Protocol::Tcp,
@@ -427,26 +368,18 @@ impl Decoder<'_> {
 
     fn router(&mut self, n: Option<&Node>) -> Router {
         let f = self.fields(n, "router", ROUTER);
-        let kind = match self.choice(
-            f.get("kind"),
-            "router.kind",
-            &["ingress-nginx", "gateway-api"],
-        ) {
+        let kind = match self.choice(f.get("kind"), "router.kind", &["ingress-nginx", "gateway-api"]) {
             Some("gateway-api") => RouterKind::GatewayApi,
             _ => RouterKind::IngressNginx,
         };
         Router {
             kind,
-            passthrough: self
-                .boolean(f.get("passthrough"), "router.passthrough")
-                .unwrap_or(true),
+            passthrough: self.boolean(f.get("passthrough"), "router.passthrough").unwrap_or(true),
             domain: self
                 .string(f.get("domain"), "router.domain")
                 .map(|d| d.trim_end_matches('.').to_ascii_lowercase())
                 .unwrap_or_else(|| DEFAULT_DOMAIN.into()),
-            https_port: self
-                .port(f.get("httpsPort"), "router.httpsPort")
-                .unwrap_or(8443),
+            https_port: self.port(f.get("httpsPort"), "router.httpsPort").unwrap_or(8443),
             namespace: self
                 .string(f.get("namespace"), "router.namespace")
                 .unwrap_or_else(|| "ingress-nginx".into()),
@@ -483,19 +416,12 @@ impl Decoder<'_> {
         let context = self
             .string(f.get("context"), &format!("{p}.context"))
             .unwrap_or_else(|| format!("{name}-vcluster"));
-        let access = match self.choice(
-            f.get("access"),
-            &format!("{p}.access"),
-            &["ingress", "port-forward"],
-        ) {
+        let access = match self.choice(f.get("access"), &format!("{p}.access"), &["ingress", "port-forward"]) {
             Some("port-forward") => VclusterAccess::PortForward,
             _ => VclusterAccess::Ingress,
         };
         let local_port = self.port(f.get("localPort"), &format!("{p}.localPort"));
-        if access == VclusterAccess::PortForward
-            && local_port.is_none()
-            && f.get("localPort").is_none()
-        {
+        if access == VclusterAccess::PortForward && local_port.is_none() && f.get("localPort").is_none() {
             self.d.error(
                 &at(item),
                 &format!("{p}.localPort"),
@@ -510,13 +436,7 @@ impl Decoder<'_> {
             release: self
                 .string(f.get("release"), &format!("{p}.release"))
                 .unwrap_or_else(|| format!("vcluster-{name}")),
-            chart: self.chart(
-                f.get("chart"),
-                &format!("{p}.chart"),
-                VCLUSTER_REPO,
-                "vcluster",
-                VCLUSTER_VERSION,
-            ),
+            chart: self.chart(f.get("chart"), &format!("{p}.chart"), VCLUSTER_REPO, "vcluster", VCLUSTER_VERSION),
             hostname: self
                 .string(f.get("hostname"), &format!("{p}.hostname"))
                 .map(|h| h.trim_end_matches('.').to_ascii_lowercase())
@@ -550,10 +470,7 @@ impl Decoder<'_> {
         let access = Access {
             mode,
             insecure_skip_tls_verify: self
-                .boolean(
-                    a.get("insecureSkipTLSVerify"),
-                    "access.insecureSkipTLSVerify",
-                )
+                .boolean(a.get("insecureSkipTLSVerify"), "access.insecureSkipTLSVerify")
                 .unwrap_or(false),
         };
         let k = self.fields(top.get("kubeconfig"), "kubeconfig", KUBECONFIG);
@@ -563,9 +480,7 @@ impl Decoder<'_> {
         };
         let g = self.fields(top.get("argocd"), "argocd", ARGOCD);
         let argocd = Argocd {
-            register: self
-                .boolean(g.get("register"), "argocd.register")
-                .unwrap_or(false),
+            register: self.boolean(g.get("register"), "argocd.register").unwrap_or(false),
             namespace: self
                 .string(g.get("namespace"), "argocd.namespace")
                 .unwrap_or_else(|| "argocd".into()),
@@ -599,9 +514,7 @@ pub fn set_override(root: &mut Node, path: &[&str], value: Value, from: &str) {
         if !matches!(cur.value, Value::Map(_)) {
             cur.value = Value::Map(Vec::new());
         }
-        let Value::Map(entries) = &mut cur.value else {
-            unreachable!()
-        };
+        let Value::Map(entries) = &mut cur.value else { unreachable!() };
         let idx = match entries.iter().position(|(k, _)| k.name == *key) {
             Some(idx) => idx,
             None => {

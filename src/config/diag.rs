@@ -36,9 +36,7 @@ impl fmt::Display for Diag {
         };
         match &self.from {
             Some(from) => write!(f, "{sev}: {from}: {}: {}", self.field, self.message)?,
-            None if self.line == 0 => {
-                write!(f, "{sev}: {}: {}: {}", self.file, self.field, self.message)?
-            }
+            None if self.line == 0 => write!(f, "{sev}: {}: {}: {}", self.file, self.field, self.message)?,
             None => write!(
                 f,
                 "{sev}: {}:{}:{}: {}: {}",
@@ -80,13 +78,7 @@ impl Diags {
         }
     }
 
-    pub fn error(
-        &mut self,
-        at: &At,
-        field: &str,
-        message: impl Into<String>,
-        hint: Option<String>,
-    ) {
+    pub fn error(&mut self, at: &At, field: &str, message: impl Into<String>, hint: Option<String>) {
         self.push(Severity::Error, at, field, message.into(), hint);
     }
 
@@ -94,14 +86,7 @@ impl Diags {
         self.push(Severity::Warning, at, field, message.into(), hint);
     }
 
-    fn push(
-        &mut self,
-        severity: Severity,
-        at: &At,
-        field: &str,
-        message: String,
-        hint: Option<String>,
-    ) {
+    fn push(&mut self, severity: Severity, at: &At, field: &str, message: String, hint: Option<String>) {
         self.items.push(Diag {
             severity,
             file: self.file.clone(),
@@ -123,9 +108,7 @@ impl Diags {
     }
 
     pub fn warnings(&self) -> impl Iterator<Item = &Diag> {
-        self.items
-            .iter()
-            .filter(|d| d.severity == Severity::Warning)
+        self.items.iter().filter(|d| d.severity == Severity::Warning)
     }
 
     /// File order: the order a person fixes them in.
@@ -152,18 +135,9 @@ mod tests {
 
     #[test]
     fn suggests_close_names_only() {
-        assert_eq!(
-            suggest("hostPrt", &["hostPort", "containerPort"]),
-            Some("hostPort")
-        );
-        assert_eq!(
-            suggest("extraSans", &["extraCertSANs", "nodeLabels"]),
-            Some("extraCertSANs")
-        );
-        assert_eq!(
-            suggest("ingres-nginx", &["ingress-nginx", "gateway-api"]),
-            Some("ingress-nginx")
-        );
+        assert_eq!(suggest("hostPrt", &["hostPort", "containerPort"]), Some("hostPort"));
+        assert_eq!(suggest("extraSans", &["extraCertSANs", "nodeLabels"]), Some("extraCertSANs"));
+        assert_eq!(suggest("ingres-nginx", &["ingress-nginx", "gateway-api"]), Some("ingress-nginx"));
         assert_eq!(suggest("zzz", &["name"]), None);
     }
 }

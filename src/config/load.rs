@@ -84,12 +84,7 @@ pub fn load_str(text: &str, file: &str, overrides: &[Override]) -> Loaded {
     let mut root = match node::parse(text) {
         Ok(root) => root,
         Err(e) => {
-            diags.error(
-                &At::file(e.pos),
-                "(syntax)",
-                e.message,
-                Some("this is not valid YAML".into()),
-            );
+            diags.error(&At::file(e.pos), "(syntax)", e.message, Some("this is not valid YAML".into()));
             return Loaded { env: None, diags };
         }
     };

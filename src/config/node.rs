@@ -218,9 +218,7 @@ mod tests {
         assert_eq!(m[0].0.name, "a");
         assert_eq!(m[0].1.value, Value::Int(1));
         assert_eq!(m[0].1.pos, Pos { line: 1, column: 4 });
-        let Value::Seq(items) = &m[1].1.value else {
-            panic!()
-        };
+        let Value::Seq(items) = &m[1].1.value else { panic!() };
         assert_eq!(items[0].value, Value::Str("on".into()));
         assert_eq!(items[0].pos.line, 3);
         assert_eq!(items[1].value, Value::Bool(true));

@@ -9,8 +9,7 @@ use std::collections::BTreeMap;
 pub fn is_rfc1123_label(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 63
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !s.starts_with('-')
         && !s.ends_with('-')
 }
@@ -98,8 +97,7 @@ pub fn validate(env: &Env, o: &Origins, d: &mut Diags) {
             if set {
                 c.warn(
                     field,
-                    "ignored with `provider: existing` (bootstrap does not create that cluster)"
-                        .into(),
+                    "ignored with `provider: existing` (bootstrap does not create that cluster)".into(),
                     None,
                 );
             }
@@ -134,10 +132,7 @@ pub fn validate(env: &Env, o: &Origins, d: &mut Diags) {
     // Host ports: the API port and every mapped port are bound on the host at once.
     let mut host_ports = Vec::new();
     if cl.provider == Provider::Kind {
-        host_ports.push((
-            "cluster.apiServer.port".to_owned(),
-            cl.api_server.port.to_string(),
-        ));
+        host_ports.push(("cluster.apiServer.port".to_owned(), cl.api_server.port.to_string()));
         for (i, m) in cl.port_mappings.iter().enumerate() {
             host_ports.push((
                 format!("cluster.portMappings[{i}].hostPort"),
@@ -162,11 +157,7 @@ pub fn validate(env: &Env, o: &Origins, d: &mut Diags) {
         "each host port can be bound once: choose another hostPort or localPort",
     );
     for (field, port) in &host_ports {
-        let n: u16 = port
-            .split('/')
-            .next()
-            .and_then(|p| p.parse().ok())
-            .unwrap_or(1024);
+        let n: u16 = port.split('/').next().and_then(|p| p.parse().ok()).unwrap_or(1024);
         if n < 1024 {
             c.warn(
                 field,
@@ -195,10 +186,7 @@ pub fn validate(env: &Env, o: &Origins, d: &mut Diags) {
     }
     c.label("router.namespace", &r.namespace, "namespace", 63);
     c.label("router.release", &r.release, "Helm release name", 53);
-    let needs_router = env
-        .vclusters
-        .iter()
-        .any(|v| v.access == VclusterAccess::Ingress);
+    let needs_router = env.vclusters.iter().any(|v| v.access == VclusterAccess::Ingress);
     if needs_router && !r.passthrough {
         c.err(
             "router.passthrough",
@@ -254,12 +242,7 @@ pub fn validate(env: &Env, o: &Origins, d: &mut Diags) {
                 None,
             );
         }
-        if v.values
-            .get("controlPlane")
-            .and_then(|c| c.get("proxy"))
-            .and_then(|p| p.get("extraSANs"))
-            .is_some()
-        {
+        if v.values.get("controlPlane").and_then(|c| c.get("proxy")).and_then(|p| p.get("extraSANs")).is_some() {
             c.warn(
                 &format!("{p}.values.controlPlane.proxy.extraSANs"),
                 "bootstrap adds the vcluster's hostname and service names here itself; yours are kept too".into(),
@@ -281,11 +264,7 @@ pub fn validate(env: &Env, o: &Origins, d: &mut Diags) {
             .enumerate()
             .map(|(i, v)| (format!("vclusters[{i}].context"), v.context.clone())),
     );
-    c.unique(
-        "context",
-        &contexts,
-        "each context name must be unique in the kubeconfig",
-    );
+    c.unique("context", &contexts, "each context name must be unique in the kubeconfig");
     let hosts: Vec<_> = env
         .vclusters
         .iter()
@@ -293,27 +272,14 @@ pub fn validate(env: &Env, o: &Origins, d: &mut Diags) {
         .filter(|(_, v)| v.access == VclusterAccess::Ingress)
         .map(|(i, v)| (format!("vclusters[{i}].hostname"), v.hostname.clone()))
         .collect();
-    c.unique(
-        "hostname",
-        &hosts,
-        "the router sends each hostname to one vcluster only",
-    );
+    c.unique("hostname", &hosts, "the router sends each hostname to one vcluster only");
     let releases: Vec<_> = env
         .vclusters
         .iter()
         .enumerate()
-        .map(|(i, v)| {
-            (
-                format!("vclusters[{i}].release"),
-                format!("{}/{}", v.namespace, v.release),
-            )
-        })
+        .map(|(i, v)| (format!("vclusters[{i}].release"), format!("{}/{}", v.namespace, v.release)))
         .collect();
-    c.unique(
-        "Helm release",
-        &releases,
-        "each vcluster needs its own release or namespace",
-    );
+    c.unique("Helm release", &releases, "each vcluster needs its own release or namespace");
 
     if env.access.insecure_skip_tls_verify {
         c.warn(
@@ -329,11 +295,7 @@ pub fn validate(env: &Env, o: &Origins, d: &mut Diags) {
                 format!("`{cur}` is not one of the contexts this file defines"),
                 Some(format!(
                     "valid values: {}",
-                    contexts
-                        .iter()
-                        .map(|(_, c)| c.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    contexts.iter().map(|(_, c)| c.as_str()).collect::<Vec<_>>().join(", ")
                 )),
             );
         }

@@ -6,10 +6,7 @@
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::{Request, Response, StatusCode};
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose, SanType,
-};
+use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -32,15 +29,9 @@ pub struct Leaf {
 impl Pki {
     pub fn new(common_name: &str) -> Pki {
         let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params
-            .distinguished_name
-            .push(DnType::CommonName, common_name);
+        params.distinguished_name.push(DnType::CommonName, common_name);
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.key_usages = vec![
-            KeyUsagePurpose::KeyCertSign,
-            KeyUsagePurpose::CrlSign,
-            KeyUsagePurpose::DigitalSignature,
-        ];
+        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
         let key = KeyPair::generate().unwrap();
         let cert = params.self_signed(&key).unwrap();
         Pki {
@@ -52,10 +43,7 @@ impl Pki {
     /// A serving certificate holding exactly `names` (DNS names or IP addresses).
     pub fn server(&self, names: &[&str]) -> Leaf {
         let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.distinguished_name.push(
-            DnType::CommonName,
-            names.first().copied().unwrap_or("server"),
-        );
+        params.distinguished_name.push(DnType::CommonName, names.first().copied().unwrap_or("server"));
         params.subject_alt_names = names
             .iter()
             .map(|n| match n.parse::<std::net::IpAddr>() {
@@ -71,9 +59,7 @@ impl Pki {
     pub fn client(&self, user: &str, group: &str) -> Leaf {
         let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
         params.distinguished_name.push(DnType::CommonName, user);
-        params
-            .distinguished_name
-            .push(DnType::OrganizationName, group);
+        params.distinguished_name.push(DnType::OrganizationName, group);
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
         self.sign(params)
     }
@@ -208,16 +194,9 @@ fn status_body(code: u16, reason: &str, message: &str) -> String {
     )
 }
 
-async fn answer(
-    req: Request<hyper::body::Incoming>,
-    has_client_cert: bool,
-    auth: &Auth,
-) -> Response<Full<Bytes>> {
+async fn answer(req: Request<hyper::body::Incoming>, has_client_cert: bool, auth: &Auth) -> Response<Full<Bytes>> {
     let bearer_ok = match (&auth.token, req.headers().get("authorization")) {
-        (Some(t), Some(h)) => h
-            .to_str()
-            .map(|h| h == format!("Bearer {t}"))
-            .unwrap_or(false),
+        (Some(t), Some(h)) => h.to_str().map(|h| h == format!("Bearer {t}")).unwrap_or(false),
         _ => false,
     };
     let authed = bearer_ok || (has_client_cert && auth.client_ca_pem.is_some());
@@ -225,10 +204,7 @@ async fn answer(
     let method = req.method().clone();
     let _ = req.into_body().collect().await;
     if !authed {
-        return json(
-            StatusCode::UNAUTHORIZED,
-            status_body(401, "Unauthorized", "Unauthorized"),
-        );
+        return json(StatusCode::UNAUTHORIZED, status_body(401, "Unauthorized", "Unauthorized"));
     }
     match (method.as_str(), path.as_str()) {
         ("GET", "/version") => json(
@@ -252,9 +228,7 @@ async fn answer(
 
 pub fn pem_certs(pem: &str) -> Vec<CertificateDer<'static>> {
     use rustls::pki_types::pem::PemObject;
-    CertificateDer::pem_slice_iter(pem.as_bytes())
-        .map(|c| c.unwrap())
-        .collect()
+    CertificateDer::pem_slice_iter(pem.as_bytes()).map(|c| c.unwrap()).collect()
 }
 
 pub fn pem_key(pem: &str) -> PrivateKeyDer<'static> {
@@ -271,14 +245,7 @@ mod tests {
     fn serves_with_real_tls() {
         let pki = Pki::new("test-ca");
         let leaf = pki.server(&["localhost", "127.0.0.1"]);
-        let srv = ApiServer::start(
-            "127.0.0.1:0",
-            &leaf,
-            Auth {
-                token: Some("t".into()),
-                ..Default::default()
-            },
-        );
+        let srv = ApiServer::start("127.0.0.1:0", &leaf, Auth { token: Some("t".into()), ..Default::default() });
         assert!(srv.port() > 0);
     }
 }
