@@ -29,9 +29,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Down(args) => crate::commands::not_yet("down", "teardown (issues #3, #4, #6)", &cli.global, args),
         Command::Verify(args) => crate::commands::not_yet("verify", "the layered checks (issue #5)", &cli.global, args),
         Command::Status => crate::commands::not_yet("status", "observation (issue #3)", &cli.global, &()),
-        Command::Kubeconfig(args) => {
-            crate::commands::not_yet("kubeconfig", "the kubeconfig work (issue #4)", &cli.global, args)
-        }
+        Command::Kubeconfig(args) => crate::commands::kubeconfig::run(&cli.global, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,5 +1,6 @@
 //! One module per subcommand; each is a thin shell over the pure core.
 
+pub mod kubeconfig;
 pub mod plan;
 pub mod render;
 
