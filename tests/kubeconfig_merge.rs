@@ -13,8 +13,14 @@ const OWNER: &str = "localdev";
 fn ours() -> Vec<bootstrap::kubeconfig::Entry> {
     vec![
         entry("kind-localdev", "https://127.0.0.1:6443"),
-        entry("dev-vcluster", "https://dev-vcluster.cnoe.localtest.me:8443"),
-        entry("staging-vcluster", "https://staging-vcluster.cnoe.localtest.me:8443"),
+        entry(
+            "dev-vcluster",
+            "https://dev-vcluster.cnoe.localtest.me:8443",
+        ),
+        entry(
+            "staging-vcluster",
+            "https://staging-vcluster.cnoe.localtest.me:8443",
+        ),
     ]
 }
 
@@ -54,10 +60,18 @@ fn merge_into_a_thousand_foreign_contexts_loses_nothing() {
     doc::remove_owned(&mut stripped, OWNER).unwrap();
     assert_eq!(stripped, before, "foreign content changed");
 
-    assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
-    let backup = edited.backup.expect("first change of the run makes a backup");
+    assert_eq!(
+        fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let backup = edited
+        .backup
+        .expect("first change of the run makes a backup");
     assert_eq!(fs::read_to_string(&backup).unwrap(), original);
-    assert_eq!(fs::metadata(&backup).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(
+        fs::metadata(&backup).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
     assert!(!store::lock_path(&path).exists(), "lock released");
 }
 
@@ -76,11 +90,25 @@ fn a_run_that_changes_nothing_writes_nothing() {
     assert!(!edited.written);
     assert!(edited.changes.is_empty(), "{}", edited.changes);
     let meta2 = fs::metadata(&path).unwrap();
-    assert_eq!((meta2.ino(), meta2.mtime_nsec(), meta2.mtime()), (meta.ino(), meta.mtime_nsec(), meta.mtime()));
+    assert_eq!(
+        (meta2.ino(), meta2.mtime_nsec(), meta2.mtime()),
+        (meta.ino(), meta.mtime_nsec(), meta.mtime())
+    );
     assert_eq!(fs::read(&path).unwrap(), bytes);
-    assert!(!store::backup_path(&path).exists(), "no backup when nothing changes");
-    let leftovers: Vec<_> = fs::read_dir(dir.path()).unwrap().flatten().map(|e| e.file_name()).collect();
-    assert_eq!(leftovers.len(), 1, "only the kubeconfig remains: {leftovers:?}");
+    assert!(
+        !store::backup_path(&path).exists(),
+        "no backup when nothing changes"
+    );
+    let leftovers: Vec<_> = fs::read_dir(dir.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(
+        leftovers.len(),
+        1,
+        "only the kubeconfig remains: {leftovers:?}"
+    );
 }
 
 #[test]
@@ -90,11 +118,18 @@ fn the_backup_is_the_file_before_the_run_not_before_its_last_edit() {
     let original = foreign_kubeconfig(3);
     fs::write(&path, &original).unwrap();
     let mut session = Session::default();
-    let first = session.edit(&path, |d| doc::upsert(d, &ours()[..1], OWNER)).unwrap();
-    let second = session.edit(&path, |d| doc::upsert(d, &ours(), OWNER)).unwrap();
+    let first = session
+        .edit(&path, |d| doc::upsert(d, &ours()[..1], OWNER))
+        .unwrap();
+    let second = session
+        .edit(&path, |d| doc::upsert(d, &ours(), OWNER))
+        .unwrap();
     assert!(first.written && second.written);
     assert!(first.backup.is_some() && second.backup.is_none());
-    assert_eq!(fs::read_to_string(store::backup_path(&path)).unwrap(), original);
+    assert_eq!(
+        fs::read_to_string(store::backup_path(&path)).unwrap(),
+        original
+    );
 }
 
 #[test]
@@ -105,7 +140,10 @@ fn a_symlinked_kubeconfig_stays_a_symlink() {
     let link = dir.path().join("config");
     std::os::unix::fs::symlink(&real, &link).unwrap();
     apply(&mut Session::default(), &link).unwrap();
-    assert!(fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+    assert!(fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
     let d = doc::parse(&fs::read_to_string(&real).unwrap()).unwrap();
     assert!(doc::context_view(&d, "dev-vcluster").is_some());
 }
@@ -116,8 +154,18 @@ fn a_missing_file_and_folder_are_created_private() {
     let path = dir.path().join("home/.kube/config");
     let edited = apply(&mut Session::default(), &path).unwrap();
     assert!(edited.written && edited.backup.is_none());
-    assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
-    assert_eq!(fs::metadata(path.parent().unwrap()).unwrap().permissions().mode() & 0o777, 0o700);
+    assert_eq!(
+        fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    assert_eq!(
+        fs::metadata(path.parent().unwrap())
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o700
+    );
     let d = doc::parse(&fs::read_to_string(&path).unwrap()).unwrap();
     assert_eq!(d["kind"], "Config");
     assert_eq!(doc::context_names(&d).len(), 3);
@@ -131,7 +179,10 @@ fn a_conflict_changes_nothing_and_releases_the_lock() {
     fs::write(&path, text).unwrap();
     let err = apply(&mut Session::new(StoreOptions::default()), &path).unwrap_err();
     let msg = err.to_string();
-    assert!(msg.contains("cluster `dev-vcluster-cluster` exists and was not written by bootstrap"), "{msg}");
+    assert!(
+        msg.contains("cluster `dev-vcluster-cluster` exists and was not written by bootstrap"),
+        "{msg}"
+    );
     assert_eq!(fs::read_to_string(&path).unwrap(), text);
     assert!(!store::lock_path(&path).exists());
     assert!(!store::backup_path(&path).exists());

@@ -351,6 +351,8 @@ fn hostname() -> String {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LockInfo {
     pub age: Duration,
+    /// Tells one holder from the next (inode and modification time of the lock file).
+    pub identity: (u64, i64, i64),
     /// Ours write "pid\nhostname\n"; kubectl and kind leave the file empty.
     pub pid: Option<u32>,
     pub host: Option<String>,
@@ -398,12 +400,18 @@ fn inspect(lock: &Path) -> io::Result<LockInfo> {
         .and_then(|m| SystemTime::now().duration_since(m).ok())
         .unwrap_or_default();
     // kubectl creates its lock with mode 0: unreadable to non-root, but its age still tells.
+    let identity = (meta.ino(), meta.mtime(), meta.mtime_nsec());
     let content = fs::read(lock).unwrap_or_default();
     let content = String::from_utf8_lossy(&content[..content.len().min(256)]).into_owned();
     let mut lines = content.lines();
     let pid = lines.next().and_then(|l| l.trim().parse::<u32>().ok());
     let host = lines.next().map(|l| l.trim().to_owned());
-    Ok(LockInfo { age, pid, host })
+    Ok(LockInfo {
+        age,
+        identity,
+        pid,
+        host,
+    })
 }
 
 fn pid_alive(pid: u32) -> bool {
@@ -418,24 +426,59 @@ fn pid_alive(pid: u32) -> bool {
     r == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
+/// Create `lock` exclusively with our pid already in it: the content goes into a private file
+/// first, which is then hard-linked to the lock name (atomic, and failing when the name exists,
+/// as kubectl's O_EXCL create does), so no other writer ever sees our lock empty. Where hard
+/// links are not supported, fall back to O_EXCL and then write.
+fn create_lock(lock: &Path, host: &str) -> io::Result<()> {
+    let content = format!("{}\n{host}\n", std::process::id());
+    let dir = parent_dir(lock);
+    let name = lock
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("kubeconfig.lock");
+    let staged = tempfile::Builder::new()
+        .prefix(&format!("{TEMP_PREFIX}{name}."))
+        .permissions(fs::Permissions::from_mode(0o600))
+        .tempfile_in(dir);
+    if let Ok(mut staged) = staged {
+        staged.write_all(content.as_bytes())?;
+        match fs::hard_link(staged.path(), lock) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Err(e),
+            // Swept by a lock holder's clean-up of orphans: count it as busy and try again.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(io::Error::new(io::ErrorKind::AlreadyExists, e))
+            }
+            Err(_) => {}
+        }
+    }
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(lock)?;
+    f.write_all(content.as_bytes())
+}
+
+/// Take the lock, waiting while others hold it. The wait is bounded per holder (a holder that
+/// keeps it `lock_timeout` is reported) and overall (a file that keeps changing hands for six
+/// times that long is reported as busy), so a run never waits forever and never gives up on a
+/// file that is merely popular.
 fn acquire(lock: &Path, opts: &StoreOptions) -> Result<LockGuard, StoreError> {
+    // A pid in the lock lets the next writer tell a crashed holder from a slow one.
     let start = Instant::now();
-    let mut delay = Duration::from_millis(2);
+    let overall = opts.lock_timeout * 6;
+    let mut holder: Option<((u64, i64, i64), Instant)> = None;
+    let mut handovers = 0u32;
+    let mut delay = Duration::from_millis(1);
     let host = hostname();
     loop {
-        match OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(lock)
-        {
-            Ok(mut f) => {
-                let guard = LockGuard {
+        match create_lock(lock, &host) {
+            Ok(()) => {
+                return Ok(LockGuard {
                     path: lock.to_owned(),
-                };
-                // The pid lets the next writer tell a crashed holder from a slow one.
-                let _ = write!(f, "{}\n{host}\n", std::process::id());
-                return Ok(guard);
+                })
             }
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
                 let info = match inspect(lock) {
@@ -450,16 +493,38 @@ fn acquire(lock: &Path, opts: &StoreOptions) -> Result<LockGuard, StoreError> {
                         why,
                     });
                 }
-                let waited = start.elapsed();
-                if waited >= opts.lock_timeout {
+                let now = Instant::now();
+                let since = match holder {
+                    Some((id, since)) if id == info.identity => since,
+                    _ => {
+                        if holder.is_some() {
+                            handovers += 1;
+                        }
+                        holder = Some((info.identity, now));
+                        now
+                    }
+                };
+                if now - since >= opts.lock_timeout {
                     return Err(StoreError::Locked {
                         lock: lock.to_owned(),
-                        waited,
+                        waited: now - start,
                         holder: describe_holder(&info),
                     });
                 }
-                std::thread::sleep(delay.min(opts.lock_timeout.saturating_sub(waited)));
-                delay = (delay * 2).min(Duration::from_millis(50));
+                if now - start >= overall {
+                    return Err(StoreError::Locked {
+                        lock: lock.to_owned(),
+                        waited: now - start,
+                        holder: format!("taken by {handovers} other writers in turn"),
+                    });
+                }
+                // Short, jittered naps: holders keep it for milliseconds, and two waiters
+                // polling in step would keep missing the same gaps.
+                let jitter = Duration::from_micros(
+                    u64::from(now.elapsed().subsec_nanos() ^ std::process::id()) % 1000,
+                );
+                std::thread::sleep(delay + jitter);
+                delay = (delay * 2).min(Duration::from_millis(8));
             }
             Err(e) => {
                 return Err(classify_write_error(
@@ -480,6 +545,7 @@ mod tests {
     fn info(age: u64, pid: Option<u32>, host: Option<&str>) -> LockInfo {
         LockInfo {
             age: Duration::from_secs(age),
+            identity: (1, 0, 0),
             pid,
             host: host.map(str::to_owned),
         }

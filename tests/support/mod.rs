@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 pub fn kubectl() -> Option<std::path::PathBuf> {
     match which::which("kubectl") {
         Ok(p) => Some(p),
-        Err(_) if std::env::var_os("CI").is_some() => panic!("kubectl is required in CI but is not on PATH"),
+        Err(_) if std::env::var_os("CI").is_some() => {
+            panic!("kubectl is required in CI but is not on PATH")
+        }
         Err(_) => {
             eprintln!("skipping: kubectl is not on PATH");
             None
@@ -23,7 +25,15 @@ pub fn kubectl() -> Option<std::path::PathBuf> {
 pub fn kubectl_cmd(kubectl: &std::path::Path, kubeconfig: &std::path::Path) -> Command {
     let mut c = Command::new(kubectl);
     c.arg("--kubeconfig").arg(kubeconfig);
-    for v in ["HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy", "KUBECONFIG"] {
+    for v in [
+        "HTTPS_PROXY",
+        "https_proxy",
+        "HTTP_PROXY",
+        "http_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+        "KUBECONFIG",
+    ] {
         c.env_remove(v);
     }
     c.env("NO_PROXY", "*");
@@ -39,7 +49,10 @@ pub fn wait_timeout(child: &mut Child, limit: Duration) -> ExitStatus {
         if start.elapsed() > limit {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("child process {} did not finish within {limit:?}", child.id());
+            panic!(
+                "child process {} did not finish within {limit:?}",
+                child.id()
+            );
         }
         std::thread::sleep(Duration::from_millis(5));
     }
@@ -50,9 +63,16 @@ pub struct Rng(u64);
 
 impl Rng {
     pub fn from_time() -> Rng {
-        let seed = std::env::var("KC_TEST_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64 | 1
-        });
+        let seed = std::env::var("KC_TEST_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_nanos() as u64
+                    | 1
+            });
         eprintln!("random seed {seed} (set KC_TEST_SEED to replay)");
         Rng(seed)
     }
@@ -74,7 +94,11 @@ pub fn entry(context: &str, server: &str) -> Entry {
         user: format!("{context}-user"),
         server: server.into(),
         tls_server_name: Some("localhost".into()),
-        ca_pem: format!("-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n", "Q".repeat(900)).into_bytes(),
+        ca_pem: format!(
+            "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+            "Q".repeat(900)
+        )
+        .into_bytes(),
         client_cert_pem: Some(format!("CERT-{context}").into_bytes()),
         client_key_pem: Some(format!("KEY-{context}").into_bytes()),
         ..Default::default()
@@ -105,7 +129,10 @@ pub fn foreign_kubeconfig(n: usize) -> String {
                 "- name: user-{i}\n  user:\n    exec:\n      apiVersion: client.authentication.k8s.io/v1\n      command: aws\n      args: [eks, get-token, --cluster-name, c{i}]\n      env: null\n      interactiveMode: IfAvailable\n"
             );
         } else {
-            let _ = write!(s, "- name: user-{i}\n  user:\n    token: tok-{i}\n    x-unknown: {{a: {i}}}\n");
+            let _ = write!(
+                s,
+                "- name: user-{i}\n  user:\n    token: tok-{i}\n    x-unknown: {{a: {i}}}\n"
+            );
         }
     }
     s.push_str("contexts:\n");
