@@ -536,3 +536,36 @@ fn an_unprivileged_writer_gets_the_same_clear_error() {
     assert_eq!(fs::read_to_string(&path).unwrap(), text);
     assert_eq!(fs::read_dir(&kube).unwrap().count(), 1);
 }
+
+#[test]
+fn a_read_only_file_with_nothing_to_change_is_fine() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config");
+    fs::write(&path, foreign_kubeconfig(2)).unwrap();
+    Session::default()
+        .edit(&path, |d| doc::upsert(d, &[entry("x", "https://h")], "o"))
+        .unwrap();
+    let text = fs::read_to_string(&path).unwrap();
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o444)).unwrap();
+    let edited = Session::default()
+        .edit(&path, |d| doc::upsert(d, &[entry("x", "https://h")], "o"))
+        .unwrap();
+    assert!(!edited.written);
+    let err = Session::default()
+        .edit(&path, |d| doc::remove_owned(d, "o"))
+        .unwrap_err();
+    assert!(matches!(err, StoreError::ReadOnly { .. }), "{err}");
+    assert_eq!(fs::read_to_string(&path).unwrap(), text);
+}
+
+#[test]
+fn removing_from_a_kubeconfig_that_does_not_exist_creates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("home/.kube/config");
+    let edited = Session::default()
+        .edit(&path, |d| doc::remove_owned(d, "o"))
+        .unwrap();
+    assert!(!edited.written);
+    assert!(!dir.path().join("home").exists());
+}

@@ -112,10 +112,47 @@ impl Session {
     pub fn edit(
         &mut self,
         path: &Path,
-        edit: impl FnOnce(&mut Value) -> Result<Changes, DocError>,
+        mut edit: impl FnMut(&mut Value) -> Result<Changes, DocError>,
     ) -> Result<Edited, StoreError> {
-        let real = preflight(path)?;
-        let _lock = acquire(&lock_path(path), &self.opts)?;
+        let doc_err = |source| StoreError::Doc {
+            path: path.to_owned(),
+            source,
+        };
+        let unchanged = || Edited {
+            path: path.to_owned(),
+            changes: Changes::default(),
+            written: false,
+            backup: None,
+        };
+        let real = resolve(path)?;
+        let dir = parent_dir(&real);
+        if !dir.exists() {
+            // No folder, so no file: create the folder only if the edit has something to write.
+            let mut empty = Value::Object(serde_json::Map::new());
+            edit(&mut empty).map_err(doc_err)?;
+            if empty.as_object().is_some_and(|m| m.is_empty()) {
+                return Ok(unchanged());
+            }
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(|e| classify_write_error(dir, "the folder", "create the folder", e))?;
+        }
+        // A read-only target is still read (unlocked: we cannot make a lock there) so that a
+        // run with nothing to change succeeds; only a needed write reports it.
+        let mut read_only = read_only(path, &real);
+        let _lock = match read_only {
+            Some(_) => None,
+            None => match acquire(&lock_path(path), &self.opts) {
+                Ok(guard) => Some(guard),
+                Err(e @ StoreError::ReadOnly { .. }) => {
+                    read_only = Some(e);
+                    None
+                }
+                Err(e) => return Err(e),
+            },
+        };
         let original = match fs::read(&real) {
             Ok(b) => Some(b),
             Err(e) if e.kind() == io::ErrorKind::NotFound => None,
@@ -125,28 +162,16 @@ impl Session {
             .as_deref()
             .map(String::from_utf8_lossy)
             .unwrap_or_default();
-        let mut tree = doc::parse(&text).map_err(|source| StoreError::Doc {
-            path: path.to_owned(),
-            source,
-        })?;
+        let mut tree = doc::parse(&text).map_err(doc_err)?;
         let before = tree.clone();
-        let changes = edit(&mut tree).map_err(|source| StoreError::Doc {
-            path: path.to_owned(),
-            source,
-        })?;
+        let changes = edit(&mut tree).map_err(doc_err)?;
         if tree == before {
-            return Ok(Edited {
-                path: path.to_owned(),
-                changes: Changes::default(),
-                written: false,
-                backup: None,
-            });
+            return Ok(unchanged());
         }
-        let yaml = doc::to_yaml(&tree).map_err(|source| StoreError::Doc {
-            path: path.to_owned(),
-            source,
-        })?;
-        let dir = parent_dir(&real);
+        if let Some(e) = read_only {
+            return Err(e);
+        }
+        let yaml = doc::to_yaml(&tree).map_err(doc_err)?;
         remove_orphan_temps(dir, &real);
         let owner = fs::metadata(&real).ok().map(|m| (m.uid(), m.gid()));
         let mut backup = None;
@@ -210,46 +235,35 @@ fn parent_dir(p: &Path) -> &Path {
     }
 }
 
-/// Resolve a symlinked kubeconfig to the file it points at (so a dotfiles link stays a link),
-/// create the folder when missing, and refuse read-only targets before touching anything. The
-/// mode bits are checked explicitly because root would otherwise write through them: a file or
-/// folder without its owner-write bit was made read-only on purpose.
-fn preflight(path: &Path) -> Result<PathBuf, StoreError> {
-    let real = match fs::canonicalize(path) {
-        Ok(r) => r,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => path.to_owned(),
-        Err(e) => return Err(io_err(path, "resolve")(e)),
-    };
-    if let Ok(m) = fs::metadata(&real) {
-        if m.permissions().mode() & 0o200 == 0 {
-            return Err(StoreError::ReadOnly {
-                path: path.to_owned(),
-                what: "the file",
-                how: format!("mode {:o}", m.permissions().mode() & 0o777),
-            });
-        }
+/// Resolve a symlinked kubeconfig to the file it points at, so a dotfiles link stays a link.
+fn resolve(path: &Path) -> Result<PathBuf, StoreError> {
+    match fs::canonicalize(path) {
+        Ok(r) => Ok(r),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(path.to_owned()),
+        Err(e) => Err(io_err(path, "resolve")(e)),
     }
-    let dir = parent_dir(&real);
-    match fs::metadata(dir) {
-        Ok(m) => {
-            if m.permissions().mode() & 0o200 == 0 {
-                return Err(StoreError::ReadOnly {
-                    path: dir.to_owned(),
-                    what: "the folder",
-                    how: format!("mode {:o}", m.permissions().mode() & 0o777),
-                });
-            }
-        }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(dir)
-                .map_err(|e| classify_write_error(dir, "the folder", "create the folder", e))?;
-        }
-        Err(e) => return Err(io_err(dir, "inspect the folder")(e)),
+}
+
+/// Why the target cannot be written, judged by mode bits: root would otherwise write through
+/// them, and a file or folder without its owner-write bit was made read-only on purpose. (What
+/// the kernel refuses is caught where it happens.)
+fn read_only(path: &Path, real: &Path) -> Option<StoreError> {
+    let mode = |p: &Path| fs::metadata(p).ok().map(|m| m.permissions().mode() & 0o777);
+    if let Some(m) = mode(real).filter(|m| m & 0o200 == 0) {
+        return Some(StoreError::ReadOnly {
+            path: path.to_owned(),
+            what: "the file",
+            how: format!("mode {m:o}"),
+        });
     }
-    Ok(real)
+    let dir = parent_dir(real);
+    mode(dir)
+        .filter(|m| m & 0o200 == 0)
+        .map(|m| StoreError::ReadOnly {
+            path: dir.to_owned(),
+            what: "the folder",
+            how: format!("mode {m:o}"),
+        })
 }
 
 fn classify_write_error(
