@@ -7,10 +7,9 @@
 //! on older models, fields from newer kubectl releases, a user's own keys). With a generic tree
 //! every byte of meaning we do not own is carried through untouched, and in the order it came.
 //!
-//! Round-trip limits (all shared with kubectl, which also re-serializes the whole file): comments
-//! are dropped, anchors are expanded, custom tags are dropped, and a YAML 1.1 octal such as
-//! `0777` reads as decimal. A file we cannot read exactly (duplicate keys, `.inf`) is refused,
-//! never rewritten.
+//! Round-trip limits (shared with kubectl, which also re-serializes the whole file): comments
+//! are dropped and anchors are expanded. A file we cannot read exactly (duplicate keys, custom
+//! tags, `.inf`) is refused, never rewritten.
 
 use base64::{engine::general_purpose::STANDARD as B64, Engine};
 use serde_json::{json, Map, Value};
@@ -247,10 +246,15 @@ fn available_hint(available: &[String]) -> String {
 
 /// Parse kubeconfig text. Empty text (or only comments) is an empty document, as kubectl treats
 /// it. Booleans follow YAML 1.1 (`yes`, `on`) because kubectl's YAML reader does; repeated keys
-/// are refused because re-writing would silently keep only one of them.
+/// and unknown tags are refused because re-writing would silently lose them.
 pub fn parse(text: &str) -> Result<Value, DocError> {
     let opts = serde_saphyr::options! {
         duplicate_keys: serde_saphyr::DuplicateKeyPolicy::Error,
+        // Go's YAML reader (kubectl's) takes `0755` as octal.
+        legacy_octal_numbers: true,
+        // A tag we would silently drop on rewrite is refused instead.
+        reject_unsupported_tags: true,
+        emit_comments: false,
         with_snippet: false,
     };
     let v: Option<Value> = serde_saphyr::from_str_with_options(text, opts)
@@ -1003,6 +1007,12 @@ x-unknown-top: {keep: me}
         );
         assert!(matches!(parse("a: 1\na: 2\n"), Err(DocError::Syntax(_))));
         assert!(matches!(parse("a: [\n"), Err(DocError::Syntax(_))));
+    }
+
+    #[test]
+    fn numbers_and_tags_read_as_kubectl_reads_them_or_not_at_all() {
+        assert_eq!(parse("a: 0755\nb: 8443\n").unwrap(), json!({"a": 493, "b": 8443}));
+        assert!(parse("a: !custom x\n").is_err());
     }
 
     #[test]

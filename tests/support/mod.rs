@@ -111,14 +111,15 @@ pub fn foreign_kubeconfig(n: usize) -> String {
     let mut s = String::from(
         "apiVersion: v1\nkind: Config\npreferences:\n  colors: true\n  extensions:\n  - name: pref-ext\n    extension: {theme: dark, level: 3}\nx-vendor-top:\n  nested: {list: [a, 'on', 1.5, null], flag: no}\n",
     );
+    // A base64 certificate-shaped string, about as long as a small real one.
+    let ca = "TUlJQ2NEQ0NBZGlnQXdJQkFnSUJBREFOQmdrcWhraUc5dzBCQVFzRkFEQVZNUk13RVFZRFZRUURFd3ByZFdKbGNtNWxkR1Z6TUI0WERUSTBNREV3TVRBd01EQXdNRm9YRFRNME1ERXdNVEF3TURBd01Gb3dGVEVUTUJFR0ExVUVBeE1LYTNWaVpYSnVaWFJsY3pDQ0FTSXdEUVlKS29aSWh2Y05BUUVCQlFBRGdnRVBBRENDQVFvQ2dnRUJBT0xLCg==";
     s.push_str("clusters:\n");
     for i in 0..n {
         let _ = write!(
             s,
-            "- name: cluster-{i}\n  cluster:\n    server: https://10.0.{}.{}:6443\n    certificate-authority-data: {}\n    extensions:\n    - name: cluster_info\n      extension:\n        last-update: Wed, 01 Jan 2025 00:00:00 UTC\n        provider: minikube.sigs.k8s.io\n        version: v1.35.0\n    x-future: {{depth: {{deeper: [{i}, \"{i}\"]}}}}\n  x-item-level: keep-{i}\n",
+            "- name: cluster-{i}\n  cluster:\n    server: https://10.0.{}.{}:6443\n    certificate-authority-data: {ca}\n    extensions:\n    - name: cluster_info\n      extension:\n        last-update: Wed, 01 Jan 2025 00:00:00 UTC\n        provider: minikube.sigs.k8s.io\n        version: v1.35.0\n    x-future: {{depth: {{deeper: [{i}, \"{i}\"]}}}}\n  x-item-level: keep-{i}\n",
             i / 256,
             i % 256,
-            "TUlJQ2NEQ0NBZGlnQXdJQkFnSUJBREFOQmdrcWhraUc5dzBCQVFzRkFEQVZNUk13RVFZRFZRUURFd3ByZFdKbGNtNWxkR1Z6TUI0WERUSTBNREV3TVRBd01EQXdNRm9YRFRNME1ERXdNVEF3TURBd01Gb3dGVEVUTUJFR0ExVUVBeE1LYTNWaVpYSnVaWFJsY3pDQ0FTSXdEUVlKS29aSWh2Y05BUUVCQlFBRGdnRVBBRENDQVFvQ2dnRUJBT0xLCg=="
         );
     }
     s.push_str("users:\n");
