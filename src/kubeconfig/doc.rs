@@ -1011,7 +1011,10 @@ x-unknown-top: {keep: me}
 
     #[test]
     fn numbers_and_tags_read_as_kubectl_reads_them_or_not_at_all() {
-        assert_eq!(parse("a: 0755\nb: 8443\n").unwrap(), json!({"a": 493, "b": 8443}));
+        assert_eq!(
+            parse("a: 0755\nb: 8443\n").unwrap(),
+            json!({"a": 493, "b": 8443})
+        );
         assert!(parse("a: !custom x\n").is_err());
     }
 
