@@ -2,6 +2,9 @@
 //! and through the locked atomic store, against baselines measured in the same run (parse +
 //! serialize of the same file, and `kubectl config view` of it when kubectl is installed).
 //!
+//! The cases run interleaved, round by round, so that load from other processes on a shared
+//! machine falls on all of them alike; wall time and this thread's CPU time are both reported.
+//!
 //! Run: cargo bench --bench kubeconfig
 
 #[path = "../tests/support/mod.rs"]
@@ -11,7 +14,7 @@ use bootstrap::kubeconfig::{doc, Entry, Session};
 use std::time::{Duration, Instant};
 
 const OWNER: &str = "localdev";
-const ROUNDS: usize = 30;
+const ROUNDS: usize = 40;
 
 fn ours() -> Vec<Entry> {
     vec![
@@ -33,24 +36,41 @@ fn edit(d: &mut serde_json::Value) -> Result<doc::Changes, doc::DocError> {
     Ok(ch)
 }
 
-/// Median and max of `ROUNDS` timed runs (after one warm-up), `setup` untimed.
-fn measure(mut setup: impl FnMut(), mut f: impl FnMut()) -> (Duration, Duration) {
-    setup();
-    f();
-    let mut times: Vec<Duration> = (0..ROUNDS)
-        .map(|_| {
-            setup();
-            let t = Instant::now();
-            f();
-            t.elapsed()
-        })
-        .collect();
-    times.sort();
-    (times[ROUNDS / 2], times[ROUNDS - 1])
+fn thread_cpu() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: a valid clock id and a valid out-pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+struct Case<'a> {
+    name: &'a str,
+    setup: Box<dyn FnMut() + 'a>,
+    run: Box<dyn FnMut() + 'a>,
+    wall: Vec<Duration>,
+    cpu: Vec<Duration>,
+}
+
+fn case<'a>(name: &'a str, setup: impl FnMut() + 'a, run: impl FnMut() + 'a) -> Case<'a> {
+    Case {
+        name,
+        setup: Box::new(setup),
+        run: Box::new(run),
+        wall: Vec::new(),
+        cpu: Vec::new(),
+    }
+}
+
+fn median(v: &mut [Duration]) -> Duration {
+    v.sort();
+    v[v.len() / 2]
 }
 
 fn ms(d: Duration) -> String {
-    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
+    format!("{:7.2} ms", d.as_secs_f64() * 1000.0)
 }
 
 fn main() {
@@ -60,120 +80,111 @@ fn main() {
         edit(&mut d).unwrap();
         doc::to_yaml(&d).unwrap()
     };
+    let parsed = doc::parse(&original).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let merge_path = dir.path().join("merge");
+    let same_path = dir.path().join("same");
+    std::fs::write(&same_path, &merged_text).unwrap();
+    let view_path = dir.path().join("view");
+    std::fs::write(&view_path, &original).unwrap();
+    let kubectl = which::which("kubectl").ok();
+
+    let mut cases = vec![
+        case(
+            "baseline: parse + serialize",
+            || {},
+            || {
+                let d = doc::parse(&original).unwrap();
+                std::hint::black_box(doc::to_yaml(&d).unwrap());
+            },
+        ),
+        case(
+            "  parse alone",
+            || {},
+            || {
+                std::hint::black_box(doc::parse(&original).unwrap());
+            },
+        ),
+        case(
+            "  serialize alone",
+            || {},
+            || {
+                std::hint::black_box(doc::to_yaml(&parsed).unwrap());
+            },
+        ),
+        case(
+            "merge: parse + upsert + serialize",
+            || {},
+            || {
+                let mut d = doc::parse(&original).unwrap();
+                assert!(!edit(&mut d).unwrap().is_empty());
+                std::hint::black_box(doc::to_yaml(&d).unwrap());
+            },
+        ),
+        case(
+            "no-change: parse + upsert",
+            || {},
+            || {
+                let mut d = doc::parse(&merged_text).unwrap();
+                assert!(edit(&mut d).unwrap().is_empty());
+            },
+        ),
+        case(
+            "store merge: lock, read, edit, backup, write, fsync, rename",
+            || std::fs::write(&merge_path, &original).unwrap(),
+            || assert!(Session::default().edit(&merge_path, edit).unwrap().written),
+        ),
+        case(
+            "store no-change run: lock, read, edit, no write",
+            || {},
+            || assert!(!Session::default().edit(&same_path, edit).unwrap().written),
+        ),
+    ];
+    if let Some(k) = &kubectl {
+        cases.push(case(
+            "kubectl config view of the same file (process incl.)",
+            || {},
+            move || {
+                let out = std::process::Command::new(k)
+                    .args(["config", "view", "--kubeconfig"])
+                    .arg(&view_path)
+                    .output()
+                    .unwrap();
+                assert!(out.status.success());
+            },
+        ));
+    }
+
+    for round in 0..=ROUNDS {
+        for c in cases.iter_mut() {
+            (c.setup)();
+            let (w, u) = (Instant::now(), thread_cpu());
+            (c.run)();
+            let (w, u) = (w.elapsed(), thread_cpu() - u);
+            if round > 0 {
+                c.wall.push(w);
+                c.cpu.push(u);
+            }
+        }
+    }
+
     println!(
-        "kubeconfig with 1,000 foreign contexts: {} KiB; {ROUNDS} rounds each, median (max)",
+        "kubeconfig with 1,000 foreign contexts ({} KiB); {ROUNDS} interleaved rounds; medians",
         original.len() / 1024
     );
-
-    let (base, base_max) = measure(
-        || {},
-        || {
-            let d = doc::parse(&original).unwrap();
-            std::hint::black_box(doc::to_yaml(&d).unwrap());
-        },
-    );
-    println!(
-        "  baseline parse+serialize          {} ({})",
-        ms(base),
-        ms(base_max)
-    );
-    let parsed = doc::parse(&original).unwrap();
-    let (p, _) = measure(
-        || {},
-        || {
-            std::hint::black_box(doc::parse(&original).unwrap());
-        },
-    );
-    let (w, _) = measure(
-        || {},
-        || {
-            std::hint::black_box(doc::to_yaml(&parsed).unwrap());
-        },
-    );
-    println!("    of which parse {}, serialize {}", ms(p), ms(w));
-
-    let (merge, merge_max) = measure(
-        || {},
-        || {
-            let mut d = doc::parse(&original).unwrap();
-            let ch = edit(&mut d).unwrap();
-            assert!(!ch.is_empty());
-            std::hint::black_box(doc::to_yaml(&d).unwrap());
-        },
-    );
-    println!(
-        "  merge parse+upsert+serialize      {} ({})  = {:.2}x baseline",
-        ms(merge),
-        ms(merge_max),
-        merge.as_secs_f64() / base.as_secs_f64()
-    );
-
-    let (same, same_max) = measure(
-        || {},
-        || {
-            let mut d = doc::parse(&merged_text).unwrap();
-            let ch = edit(&mut d).unwrap();
-            assert!(ch.is_empty());
-        },
-    );
-    println!(
-        "  no-change parse+upsert            {} ({})  = {:.2}x baseline",
-        ms(same),
-        ms(same_max),
-        same.as_secs_f64() / base.as_secs_f64()
-    );
-
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("config");
-    let (file_merge, file_merge_max) = measure(
-        || std::fs::write(&path, &original).unwrap(),
-        || {
-            let e = Session::default().edit(&path, edit).unwrap();
-            assert!(e.written);
-        },
-    );
-    println!(
-        "  store merge (lock, read, backup, write, fsync, rename)  {} ({})  = {:.2}x baseline",
-        ms(file_merge),
-        ms(file_merge_max),
-        file_merge.as_secs_f64() / base.as_secs_f64()
-    );
-    std::fs::write(&path, &merged_text).unwrap();
-    let (file_same, file_same_max) = measure(
-        || {},
-        || {
-            let e = Session::default().edit(&path, edit).unwrap();
-            assert!(!e.written);
-        },
-    );
-    println!(
-        "  store no-change run (lock, read, compare, no write)     {} ({})  = {:.2}x baseline",
-        ms(file_same),
-        ms(file_same_max),
-        file_same.as_secs_f64() / base.as_secs_f64()
-    );
-
-    match which::which("kubectl") {
-        Ok(kubectl) => {
-            std::fs::write(&path, &original).unwrap();
-            let (view, view_max) = measure(
-                || {},
-                || {
-                    let out = std::process::Command::new(&kubectl)
-                        .args(["config", "view", "--kubeconfig"])
-                        .arg(&path)
-                        .output()
-                        .unwrap();
-                    assert!(out.status.success());
-                },
-            );
-            println!(
-                "  kubectl config view (same file, process included)      {} ({}); store merge = {:.2}x of it",
-                ms(view),
-                ms(view_max),
-                file_merge.as_secs_f64() / view.as_secs_f64()
-            );
-        }
-        Err(_) => println!("  kubectl not installed: no kubectl baseline"),
+    println!("{:<62} {:>10} {:>10}  {:>8}", "", "wall", "cpu", "vs base");
+    let base = median(&mut cases[0].wall.clone());
+    for c in cases.iter_mut() {
+        let (w, u) = (median(&mut c.wall), median(&mut c.cpu));
+        println!(
+            "{:<62} {} {}  {:>7.2}x",
+            c.name,
+            ms(w),
+            ms(u),
+            w.as_secs_f64() / base.as_secs_f64()
+        );
+    }
+    if kubectl.is_none() {
+        println!("(kubectl not installed: no kubectl baseline)");
     }
 }

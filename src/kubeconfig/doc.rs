@@ -650,33 +650,34 @@ pub fn context_names(doc: &Value) -> Vec<String> {
 /// Make `context` current. When it is ours, remember in its mark which context it replaced
 /// (skipping over our own), so that `remove_owned` can give the user their context back.
 pub fn set_current(doc: &mut Value, context: &str, owner: &str) -> Result<Changes, DocError> {
-    let root = root_mut(doc)?;
-    let view = Value::Object(root.clone());
-    if !context_names(&view).iter().any(|n| n == context) {
-        return Err(DocError::NoSuchContext {
-            name: context.into(),
-            available: context_names(&view),
-        });
-    }
-    let cur = current_context(&view);
-    if cur.as_deref() == Some(context) {
-        return Ok(Changes::default());
-    }
+    check_shape(doc)?;
     let find = |name: &str| {
-        items(&view, Kind::Context)
+        items(doc, Kind::Context)
             .iter()
             .find(|i| item_name(i) == Some(name))
     };
-    let target_ours = find(context).is_some_and(|i| is_ours(i, Kind::Context, owner));
+    let Some(target) = find(context) else {
+        return Err(DocError::NoSuchContext {
+            name: context.into(),
+            available: context_names(doc),
+        });
+    };
+    let cur = current_context(doc);
+    if cur.as_deref() == Some(context) {
+        return Ok(Changes::default());
+    }
+    // When replacing one of our own contexts, keep remembering the user's one before it.
+    let previous = match cur.as_deref().and_then(find) {
+        Some(item) if owner_of(item, Kind::Context).is_some() => body(item, Kind::Context)
+            .and_then(mark)
+            .and_then(|m| m.get(PREVIOUS_CURRENT))
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+        _ => cur.clone(),
+    };
+    let target_ours = is_ours(target, Kind::Context, owner);
+    let root = root_mut(doc)?;
     if target_ours {
-        let previous = match cur.as_deref().and_then(find) {
-            Some(item) if owner_of(item, Kind::Context).is_some() => body(item, Kind::Context)
-                .and_then(mark)
-                .and_then(|m| m.get(PREVIOUS_CURRENT))
-                .and_then(Value::as_str)
-                .map(str::to_owned),
-            _ => cur.clone(),
-        };
         for item in list_mut(root, Kind::Context)
             .iter_mut()
             .filter(|i| item_name(i) == Some(context))
@@ -699,8 +700,8 @@ pub fn set_current(doc: &mut Value, context: &str, owner: &str) -> Result<Change
 /// Remove exactly the clusters, users and contexts marked as `owner`'s. When current-context
 /// pointed at one of them, restore the context it replaced if that still exists, else clear it.
 pub fn remove_owned(doc: &mut Value, owner: &str) -> Result<Changes, DocError> {
+    let cur = current_context(doc);
     let root = root_mut(doc)?;
-    let cur = current_context(&Value::Object(root.clone()));
     let mut changes = Changes::default();
     let mut restore: Option<Option<String>> = None;
     for kind in Kind::ALL {
@@ -727,8 +728,11 @@ pub fn remove_owned(doc: &mut Value, owner: &str) -> Result<Changes, DocError> {
         *list = kept;
     }
     if let Some(prev) = restore {
-        let remaining = context_names(&Value::Object(root.clone()));
-        let to = prev.filter(|p| remaining.contains(p));
+        let remaining: Vec<&str> = match root.get(Kind::Context.list_key()) {
+            Some(Value::Array(list)) => list.iter().filter_map(item_name).collect(),
+            _ => Vec::new(),
+        };
+        let to = prev.filter(|p| remaining.contains(&p.as_str()));
         root.insert(
             "current-context".into(),
             to.clone().unwrap_or_default().into(),
