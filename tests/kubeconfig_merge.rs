@@ -187,3 +187,14 @@ fn a_conflict_changes_nothing_and_releases_the_lock() {
     assert!(!store::lock_path(&path).exists());
     assert!(!store::backup_path(&path).exists());
 }
+
+#[test]
+fn a_file_that_is_not_utf8_is_refused_not_rewritten() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config");
+    let bytes = b"apiVersion: v1\nkind: Config\nx-latin1: caf\xe9\n".to_vec();
+    fs::write(&path, &bytes).unwrap();
+    let err = apply(&mut Session::default(), &path).unwrap_err();
+    assert!(err.to_string().contains("not UTF-8"), "{err}");
+    assert_eq!(fs::read(&path).unwrap(), bytes);
+}

@@ -108,7 +108,8 @@ impl Session {
     }
 
     /// Load `path` under its lock, apply `edit`, and write the result back only when the edit
-    /// reports changes (it must report every change it makes). A missing file starts as an empty document.
+    /// reports changes (it must report every change it makes). A missing file starts as an
+    /// empty document.
     pub fn edit(
         &mut self,
         path: &Path,
@@ -157,11 +158,7 @@ impl Session {
             Err(e) if e.kind() == io::ErrorKind::NotFound => None,
             Err(e) => return Err(io_err(&real, "read")(e)),
         };
-        let text = original
-            .as_deref()
-            .map(String::from_utf8_lossy)
-            .unwrap_or_default();
-        let mut tree = doc::parse(&text).map_err(doc_err)?;
+        let mut tree = parse_bytes(original.as_deref().unwrap_or_default()).map_err(doc_err)?;
         // The edit must report exactly what it changed (the doc functions' tests hold them to
         // it): trusting that spares a copy and a comparison of the whole tree on every run.
         // Debug builds, and so every test, still check it.
@@ -202,17 +199,23 @@ impl Session {
     }
 }
 
+/// Invalid UTF-8 is refused rather than replaced: rewriting replacement characters would
+/// corrupt whatever those bytes were.
+fn parse_bytes(bytes: &[u8]) -> Result<Value, DocError> {
+    let text = std::str::from_utf8(bytes)
+        .map_err(|e| DocError::Syntax(format!("not UTF-8 text ({e})")))?;
+    doc::parse(text)
+}
+
 /// Read one kubeconfig file for lookups (no lock: writers replace the file atomically, and
 /// kubectl's in-place writes happen under a lock we cannot make it wait on anyway). None when
 /// the file does not exist.
 pub fn read(path: &Path) -> Result<Option<Value>, StoreError> {
     match fs::read(path) {
-        Ok(b) => doc::parse(&String::from_utf8_lossy(&b))
-            .map(Some)
-            .map_err(|source| StoreError::Doc {
-                path: path.to_owned(),
-                source,
-            }),
+        Ok(b) => parse_bytes(&b).map(Some).map_err(|source| StoreError::Doc {
+            path: path.to_owned(),
+            source,
+        }),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(io_err(path, "read")(e)),
     }
