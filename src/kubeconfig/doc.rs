@@ -833,6 +833,63 @@ pub fn standalone(doc: &Value, context: &str) -> Result<Value, DocError> {
     Ok(Value::Object(out))
 }
 
+/// The trust and credentials a context carries, decoded: what an `Entry` is built from when the
+/// source is a kubeconfig (the one `kind get kubeconfig` prints, or a vcluster secret's
+/// `config`), whatever route the entry will then be given.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Credentials {
+    pub server: String,
+    pub ca_pem: Vec<u8>,
+    pub client_cert_pem: Option<Vec<u8>>,
+    pub client_key_pem: Option<Vec<u8>>,
+    pub token: Option<String>,
+}
+
+/// Decode the credentials of `context`. File references must be inlined first (`flatten`).
+pub fn credentials(doc: &Value, context: &str) -> Result<Credentials, DocError> {
+    let view = context_view(doc, context).ok_or_else(|| DocError::NoSuchContext {
+        name: context.into(),
+        available: context_names(doc),
+    })?;
+    let dangling = |kind, name: &str| DocError::Dangling {
+        context: context.into(),
+        kind,
+        name: name.into(),
+    };
+    let find = |kind: Kind, name: &str| {
+        items(doc, kind)
+            .iter()
+            .find(|i| item_name(i) == Some(name))
+            .and_then(|i| body(i, kind))
+    };
+    let cluster =
+        find(Kind::Cluster, &view.cluster).ok_or_else(|| dangling(Kind::Cluster, &view.cluster))?;
+    let empty = Map::new();
+    let user = if view.user.is_empty() {
+        &empty
+    } else {
+        find(Kind::User, &view.user).ok_or_else(|| dangling(Kind::User, &view.user))?
+    };
+    let decode = |m: &Map<String, Value>, field: &str| -> Result<Option<Vec<u8>>, DocError> {
+        let Some(v) = m.get(field).and_then(Value::as_str) else {
+            return Ok(None);
+        };
+        B64.decode(v.trim())
+            .map(Some)
+            .map_err(|e| DocError::InvalidEntry {
+                context: context.into(),
+                reason: format!("{field} is not base64: {e}"),
+            })
+    };
+    Ok(Credentials {
+        server: view.server.unwrap_or_default(),
+        ca_pem: decode(cluster, "certificate-authority-data")?.unwrap_or_default(),
+        client_cert_pem: decode(user, "client-certificate-data")?,
+        client_key_pem: decode(user, "client-key-data")?,
+        token: user.get("token").and_then(Value::as_str).map(str::to_owned),
+    })
+}
+
 /// File-reference fields: (kind, path field, inline data field). kubectl resolves these
 /// relative to the kubeconfig that holds them.
 const FILE_FIELDS: &[(Kind, &str, Option<&str>)] = &[
@@ -1445,6 +1502,35 @@ x-unknown-top: {keep: me}
                 .contains("cluster `c` certificate-authority refers to /nope"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn credentials_decode_what_kind_prints() {
+        let kind = format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- cluster:\n    certificate-authority-data: {}\n    server: https://127.0.0.1:6443\n  name: kind-localdev\ncontexts:\n- context:\n    cluster: kind-localdev\n    user: kind-localdev\n  name: kind-localdev\ncurrent-context: kind-localdev\nusers:\n- name: kind-localdev\n  user:\n    client-certificate-data: {}\n    client-key-data: {}\n",
+            B64.encode("CA PEM"),
+            B64.encode("CERT PEM"),
+            B64.encode("KEY PEM")
+        );
+        let c = credentials(&parse(&kind).unwrap(), "kind-localdev").unwrap();
+        assert_eq!(c.server, "https://127.0.0.1:6443");
+        assert_eq!(c.ca_pem, b"CA PEM");
+        assert_eq!(c.client_cert_pem.as_deref(), Some(&b"CERT PEM"[..]));
+        assert_eq!(c.client_key_pem.as_deref(), Some(&b"KEY PEM"[..]));
+        assert_eq!(c.token, None);
+        // Round trip: what we write decodes back to what we were given.
+        let mut d = parse("").unwrap();
+        upsert(&mut d, &[entry("dev")], "o").unwrap();
+        let back = credentials(&d, "dev").unwrap();
+        assert_eq!(
+            (back.ca_pem, back.client_cert_pem),
+            (entry("dev").ca_pem, entry("dev").client_cert_pem)
+        );
+        let bad = parse("clusters:\n- name: c\n  cluster: {certificate-authority-data: '%%%'}\ncontexts:\n- name: x\n  context: {cluster: c}\n").unwrap();
+        assert!(matches!(
+            credentials(&bad, "x"),
+            Err(DocError::InvalidEntry { .. })
+        ));
     }
 
     #[test]

@@ -5,7 +5,7 @@ pub mod doc;
 pub mod paths;
 pub mod store;
 
-pub use doc::{Change, Changes, ContextView, DocError, Entry};
+pub use doc::{Change, Changes, ContextView, Credentials, DocError, Entry};
 pub use paths::Paths;
 pub use store::{Edited, Session, StoreError, StoreOptions};
 
