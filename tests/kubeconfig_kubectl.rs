@@ -14,21 +14,29 @@ use testkit::{ApiServer, Auth, Pki};
 const OWNER: &str = "localdev";
 const VC_HOST: &str = "dev-vcluster.cnoe.localtest.me";
 
+/// Run with a time limit, draining both pipes while it runs (kubectl's JSON of a large file
+/// outgrows a pipe buffer).
 fn run(mut cmd: Command) -> Output {
     let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let status = wait_timeout(&mut child, Duration::from_secs(30));
-    let mut out = Output {
-        status,
-        stdout: Vec::new(),
-        stderr: Vec::new(),
+    let drain = |mut r: Box<dyn std::io::Read + Send>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            r.read_to_end(&mut buf).unwrap();
+            buf
+        })
     };
-    std::io::Read::read_to_end(child.stdout.as_mut().unwrap(), &mut out.stdout).unwrap();
-    std::io::Read::read_to_end(child.stderr.as_mut().unwrap(), &mut out.stderr).unwrap();
-    out
+    let out = drain(Box::new(child.stdout.take().unwrap()));
+    let err = drain(Box::new(child.stderr.take().unwrap()));
+    let status = wait_timeout(&mut child, Duration::from_secs(60));
+    Output {
+        status,
+        stdout: out.join().unwrap(),
+        stderr: err.join().unwrap(),
+    }
 }
 
 fn get_version(kubectl: &Path, kubeconfig: &Path, context: &str) -> Output {
@@ -296,4 +304,38 @@ fn our_marks_survive_a_kubectl_rewrite_and_down_restores_the_users_context() {
     let mut c = kubectl_cmd(&kubectl, &w.path);
     c.args(["config", "current-context"]);
     assert_eq!(String::from_utf8_lossy(&run(c).stdout).trim(), "ctx-0");
+}
+
+/// kubectl's own reading of a 1,000-context file before and after our merge: apart from our
+/// entries (and current-context, which we were asked to switch), it sees exactly the same.
+#[test]
+fn kubectl_sees_the_thousand_foreign_contexts_unchanged_after_our_merge() {
+    let Some(kubectl) = kubectl() else { return };
+    let w = world();
+    fs::write(&w.path, foreign_kubeconfig(1000)).unwrap();
+    let view = |path: &Path| -> serde_json::Value {
+        let mut c = kubectl_cmd(&kubectl, path);
+        c.args(["config", "view", "--raw", "-o", "json"]);
+        let out = run(c);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let before = view(&w.path);
+    write(&w, &w.entries, Some("dev-vcluster"));
+    let mut after = view(&w.path);
+    assert_eq!(after["current-context"], "dev-vcluster");
+    let ours = ["kind-localdev", "dev-vcluster"];
+    for list in ["clusters", "users", "contexts"] {
+        let items = after[list].as_array_mut().unwrap();
+        let n = items.len();
+        items.retain(|i| !ours.contains(&i["name"].as_str().unwrap_or_default()));
+        assert_eq!(n - items.len(), 2, "kubectl sees our two {list}");
+    }
+    after["current-context"] = before["current-context"].clone();
+    assert_eq!(before["contexts"].as_array().unwrap().len(), 1000);
+    assert_eq!(after, before);
 }
