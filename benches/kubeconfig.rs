@@ -106,6 +106,13 @@ fn main() {
             },
         ),
         case(
+            "  parse alone, serde-saphyr only (no fast path)",
+            || {},
+            || {
+                std::hint::black_box(doc::parse_reference(&original).unwrap());
+            },
+        ),
+        case(
             "  serialize alone",
             || {},
             || {

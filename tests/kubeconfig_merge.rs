@@ -40,13 +40,20 @@ fn merge_into_a_thousand_foreign_contexts_loses_nothing() {
     fs::write(&path, &original).unwrap();
     let before = doc::parse(&original).unwrap();
     assert_eq!(doc::context_names(&before).len(), 1000);
+    assert_eq!(
+        before,
+        doc::parse_reference(&original).unwrap(),
+        "fast path and serde-saphyr disagree"
+    );
 
     let mut session = Session::default();
     let edited = apply(&mut session, &path).unwrap();
     assert!(edited.written);
     assert_eq!(edited.changes.0.len(), 10, "{}", edited.changes);
 
-    let after = doc::parse(&fs::read_to_string(&path).unwrap()).unwrap();
+    let written = fs::read_to_string(&path).unwrap();
+    let after = doc::parse(&written).unwrap();
+    assert_eq!(after, doc::parse_reference(&written).unwrap());
     assert_eq!(doc::context_names(&after).len(), 1003);
     for e in ours() {
         let v = doc::context_view(&after, &e.context).unwrap();

@@ -248,17 +248,19 @@ fn available_hint(available: &[String]) -> String {
 /// it. Booleans follow YAML 1.1 (`yes`, `on`) because kubectl's YAML reader does; repeated keys
 /// and unknown tags are refused because re-writing would silently lose them.
 pub fn parse(text: &str) -> Result<Value, DocError> {
-    let opts = serde_saphyr::options! {
-        duplicate_keys: serde_saphyr::DuplicateKeyPolicy::Error,
-        // Go's YAML reader (kubectl's) takes `0755` as octal.
-        legacy_octal_numbers: true,
-        // A tag we would silently drop on rewrite is refused instead.
-        reject_unsupported_tags: true,
-        emit_comments: false,
-        with_snippet: false,
+    let v = match super::fastyaml::parse(text, &resolve_scalar) {
+        Some(v) => v,
+        None => parse_with_serde(text)?,
     };
-    let v: Option<Value> = serde_saphyr::from_str_with_options(text, opts)
-        .map_err(|e| DocError::Syntax(e.to_string()))?;
+    root_of(v)
+}
+
+/// `parse` without the fast path: serde-saphyr alone, the reference the fast path must match.
+pub fn parse_reference(text: &str) -> Result<Value, DocError> {
+    root_of(parse_with_serde(text)?)
+}
+
+fn root_of(v: Option<Value>) -> Result<Value, DocError> {
     match v {
         None => Ok(Value::Object(Map::new())),
         Some(v @ Value::Object(_)) => {
@@ -269,6 +271,33 @@ pub fn parse(text: &str) -> Result<Value, DocError> {
             "the top level is {}, not a mapping",
             type_name(&other)
         ))),
+    }
+}
+
+fn options() -> serde_saphyr::Options {
+    serde_saphyr::options! {
+        duplicate_keys: serde_saphyr::DuplicateKeyPolicy::Error,
+        // Go's YAML reader (kubectl's) takes `0755` as octal.
+        legacy_octal_numbers: true,
+        // A tag we would silently drop on rewrite is refused instead.
+        reject_unsupported_tags: true,
+        emit_comments: false,
+        with_snippet: false,
+    }
+}
+
+fn parse_with_serde(text: &str) -> Result<Option<Value>, DocError> {
+    serde_saphyr::from_str_with_options(text, options())
+        .map_err(|e| DocError::Syntax(e.to_string()))
+}
+
+/// Type one plain scalar exactly as serde-saphyr does in a document; None when it is not a
+/// plain scalar value on its own (the fast path then gives the whole text to serde-saphyr).
+fn resolve_scalar(plain: &str) -> Option<Value> {
+    match serde_saphyr::from_str_with_options::<Option<Value>>(plain, options()) {
+        Ok(None) => Some(Value::Null),
+        Ok(Some(v)) if !v.is_array() && !v.is_object() => Some(v),
+        _ => None,
     }
 }
 
@@ -1052,6 +1081,62 @@ x-unknown-top: {keep: me}
         let mut d = doc.clone();
         remove_owned(&mut d, owner).unwrap();
         d
+    }
+
+    /// The fast path must build exactly the tree serde-saphyr builds, or step aside.
+    fn both_ways(text: &str) -> (Option<Option<Value>>, Result<Option<Value>, DocError>) {
+        (
+            super::super::fastyaml::parse(text, &resolve_scalar),
+            parse_with_serde(text),
+        )
+    }
+
+    #[test]
+    fn fast_path_agrees_with_serde_saphyr() {
+        let corpus = [
+            FOREIGN.to_string(),
+            to_yaml(&{
+                let mut d = parse(FOREIGN).unwrap();
+                upsert(&mut d, &[entry("dev"), entry("b")], "o").unwrap();
+                d
+            })
+            .unwrap(),
+            "a: 1\nb: -2\nc: 1.5\nd: 1e3\ne: 0x1F\nf: 0755\ng: 1_000\nh: ~\ni: null\nj: Null\nk: yes\nl: No\nm: on\nnn: y\no: 2024-01-01\np: 12:30\nq: +1\nr: .5\ns:\nt: ''\nu: \"\"\n".into(),
+            "plain: multi\n  line\n  plain\nlit: |\n  a\n   b\nkeep: |+\n  x\n\nstrip: >-\n  folded\n  text\nsq: 'it''s'\ndq: \"tab\\there \\u00e9 \\n\"\n".into(),
+            "# c\n---\nflow: {a: [1, two, {c: d}], e: []}\nempty: {}\nlist:\n- - nested\n  - 2\n- k: v\n  k2: [x]\n...\n".into(),
+            "url: https://h:6443/p?q=1#frag\nhash: a#b\ncolon: a:b\ndash: -x\nq: ?x\ntilde: ~x\nnot: nonsense\ninfish: Infinity\n".into(),
+            "'quoted key': 1\n\"dq key\": [a]\nkey with spaces: v\n".into(),
+            String::new(),
+            "# only a comment\n".into(),
+        ];
+        for text in &corpus {
+            let (fast, slow) = both_ways(text);
+            let fast = fast.unwrap_or_else(|| panic!("fast path stepped aside for:\n{text}"));
+            assert_eq!(Ok(fast), slow, "for:\n{text}");
+        }
+    }
+
+    #[test]
+    fn fast_path_steps_aside_for_anything_unusual() {
+        for text in [
+            "a: &x 1\nb: *x\n",
+            "a: !!str 12\n",
+            "base: &b {x: 1}\nc:\n  <<: *b\n",
+            "a: 1\na: 2\n",
+            "1: int key\n",
+            "true: bool key\n",
+            "? [complex]\n: key\n",
+            "--- a\n--- b\n",
+            "a: .inf\n",
+            "a: [\n",
+            "a: -\n",
+        ] {
+            assert_eq!(both_ways(text).0, None, "fast path took:\n{text}");
+        }
+        // ...and the answer is then serde-saphyr's, errors included.
+        assert!(matches!(parse("a: 1\na: 2\n"), Err(DocError::Syntax(_))));
+        assert!(matches!(parse("a: .inf\n"), Err(DocError::Syntax(_))));
+        assert_eq!(parse("a: &x 1\nb: *x\n").unwrap(), json!({"a": 1, "b": 1}));
     }
 
     #[test]

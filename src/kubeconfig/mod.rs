@@ -2,6 +2,7 @@
 //! locked, atomic writes (`store`).
 
 pub mod doc;
+mod fastyaml;
 pub mod paths;
 pub mod store;
 
