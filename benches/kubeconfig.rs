@@ -7,7 +7,7 @@
 //!
 //! Run: cargo bench --bench kubeconfig
 
-#[path = "../tests/support/mod.rs"]
+#[path = "../tests/kubeconfig_support/mod.rs"]
 mod support;
 
 use bootstrap::kubeconfig::{doc, Entry, Session};

@@ -1,6 +1,7 @@
 //! Real kubectl reads what we wrote and reaches real-TLS endpoints (testkit's apiserver double)
 //! whose certificates hold only the names the access table relies on.
 
+#[path = "kubeconfig_support/mod.rs"]
 mod support;
 
 use bootstrap::kubeconfig::{doc, Entry, Session};

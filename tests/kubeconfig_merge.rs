@@ -1,6 +1,7 @@
 //! Merging into a real file: nothing foreign is lost, a no-change run writes nothing, the
 //! backup holds the file as it was before the run.
 
+#[path = "kubeconfig_support/mod.rs"]
 mod support;
 
 use bootstrap::kubeconfig::{doc, store, Session, StoreError, StoreOptions};

@@ -4,6 +4,7 @@
 //! Our writer runs as a separate process: this test binary re-executes itself in the helper mode
 //! `writer_helper` (an ignored test that does nothing unless KCW_MODE is set).
 
+#[path = "kubeconfig_support/mod.rs"]
 mod support;
 
 use bootstrap::kubeconfig::{doc, store, Session, StoreError, StoreOptions};
