@@ -31,12 +31,7 @@ pub fn run(cli: Cli) -> ExitCode {
             crate::commands::not_yet("verify", "the layered checks (issue #5)", &cli.global, args)
         }
         Command::Status => crate::commands::status::run(&cli.global),
-        Command::Kubeconfig(args) => crate::commands::not_yet(
-            "kubeconfig",
-            "the kubeconfig work (issue #4)",
-            &cli.global,
-            args,
-        ),
+        Command::Kubeconfig(args) => crate::commands::kubeconfig::run(&cli.global, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

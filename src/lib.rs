@@ -15,6 +15,7 @@ pub mod config;
 pub mod docker;
 pub mod helm;
 pub mod kind;
+pub mod kubeconfig;
 pub mod plan;
 pub mod preflight;
 pub mod progress;

@@ -1,6 +1,7 @@
 //! One module per subcommand; each is a thin shell over the pure core.
 
 pub mod down;
+pub mod kubeconfig;
 pub mod plan;
 pub mod render;
 pub mod status;
