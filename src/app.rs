@@ -27,9 +27,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Render(args) => crate::commands::render::run(&cli.global, args),
         Command::Up(args) => crate::commands::up::run(&cli.global, args),
         Command::Down(args) => crate::commands::down::run(&cli.global, args),
-        Command::Verify(args) => {
-            crate::commands::not_yet("verify", "the layered checks (issue #5)", &cli.global, args)
-        }
+        Command::Verify(args) => crate::commands::verify::run(&cli.global, args),
         Command::Status => crate::commands::status::run(&cli.global),
         Command::Kubeconfig(args) => crate::commands::kubeconfig::run(&cli.global, args),
     };

@@ -22,4 +22,5 @@ pub mod progress;
 pub mod reconcile;
 pub mod render;
 pub mod router;
+pub mod verify;
 pub mod zone;

@@ -6,6 +6,7 @@ pub mod plan;
 pub mod render;
 pub mod status;
 pub mod up;
+pub mod verify;
 
 use crate::app::{Failure, Outcome};
 use crate::cli::Global;

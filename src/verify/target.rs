@@ -1,0 +1,456 @@
+//! A kube context resolved into what to probe: where to dial, which name to expect, which CA to
+//! trust and which credentials to present. Reads the kubeconfig with kube's own types so merge
+//! rules match kubectl's (first file to define a name wins).
+
+use super::diagnose::{Credential, Route};
+use anyhow::{bail, Context as _};
+use base64::Engine as _;
+use kube::config::{AuthInfo, Kubeconfig};
+use secrecy::ExposeSecret;
+use std::path::{Path, PathBuf};
+
+/// Everything the probe needs about one context.
+#[derive(Debug, Clone, Default)]
+pub struct Target {
+    pub context: String,
+    pub cluster: String,
+    /// The server URL as the kubeconfig writes it.
+    pub server: String,
+    pub https: bool,
+    pub host: String,
+    pub port: u16,
+    /// A path prefix of the server URL (empty for a plain API server).
+    pub base_path: String,
+    pub tls_server_name: Option<String>,
+    /// The CA bundle to trust (PEM); None: public roots.
+    pub ca_pem: Option<Vec<u8>>,
+    pub client_cert_pem: Option<Vec<u8>>,
+    pub client_key_pem: Option<Vec<u8>>,
+    pub token: Option<String>,
+    pub basic: Option<(String, String)>,
+    pub credential: Credential,
+    pub insecure: bool,
+    pub proxy_url: Option<String>,
+    pub route: Route,
+}
+
+/// A context that could not be turned into a target; reported as a `config` layer failure.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct TargetError {
+    pub context: String,
+    pub server: Option<String>,
+    pub message: String,
+}
+
+pub type Resolved = Result<Target, TargetError>;
+
+/// Read the kubeconfig the way kubectl does: `--kubeconfig` alone when given, else every
+/// existing file of `$KUBECONFIG` merged (missing ones skipped), else `~/.kube/config`.
+pub fn load_kubeconfig(explicit: Option<&str>) -> anyhow::Result<Kubeconfig> {
+    let files = kubeconfig_files(explicit, std::env::var_os("KUBECONFIG"), home_dir());
+    if files.is_empty() {
+        bail!("no kubeconfig found: pass --kubeconfig, set KUBECONFIG, or create ~/.kube/config (`bootstrap up` writes it)");
+    }
+    let mut merged: Option<Kubeconfig> = None;
+    for f in &files {
+        let kc = Kubeconfig::read_from(f)
+            .with_context(|| format!("reading kubeconfig {}", f.display()))?;
+        merged = Some(match merged {
+            None => kc,
+            Some(m) => m
+                .merge(kc)
+                .with_context(|| format!("merging kubeconfig {}", f.display()))?,
+        });
+    }
+    Ok(merged.unwrap_or_default())
+}
+
+fn home_dir() -> Option<PathBuf> {
+    std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .map(PathBuf::from)
+}
+
+/// Which files make up the kubeconfig. An explicit file is used even when missing, so the
+/// error names it; list entries that do not exist are skipped, as kubectl does.
+pub fn kubeconfig_files(
+    explicit: Option<&str>,
+    env: Option<std::ffi::OsString>,
+    home: Option<PathBuf>,
+) -> Vec<PathBuf> {
+    if let Some(p) = explicit {
+        return vec![PathBuf::from(p)];
+    }
+    if let Some(list) = env {
+        let files: Vec<PathBuf> = std::env::split_paths(&list)
+            .filter(|p| !p.as_os_str().is_empty())
+            .collect();
+        if !files.is_empty() {
+            return files.into_iter().filter(|p| p.exists()).collect();
+        }
+    }
+    home.map(|h| h.join(".kube").join("config"))
+        .filter(|p| p.exists())
+        .into_iter()
+        .collect()
+}
+
+/// Resolve `name` against the kubeconfig. File references (certificate-authority, client
+/// certificates, token files) are read here, so a missing file is reported as the context's
+/// `config` failure and not as a network one.
+pub fn resolve(kc: &Kubeconfig, name: &str, route: Route) -> Resolved {
+    let err = |server: Option<&str>, message: String| TargetError {
+        context: name.to_string(),
+        server: server.map(str::to_string),
+        message,
+    };
+    let ctx = kc
+        .contexts
+        .iter()
+        .find(|c| c.name == name)
+        .and_then(|c| c.context.as_ref())
+        .ok_or_else(|| err(None, format!("no context `{name}` in the kubeconfig")))?;
+    let cluster = kc
+        .clusters
+        .iter()
+        .find(|c| c.name == ctx.cluster)
+        .and_then(|c| c.cluster.as_ref())
+        .ok_or_else(|| {
+            err(
+                None,
+                format!(
+                    "context `{name}` names cluster `{}`, which the kubeconfig lacks",
+                    ctx.cluster
+                ),
+            )
+        })?;
+    let server = cluster
+        .server
+        .clone()
+        .ok_or_else(|| err(None, format!("cluster `{}` has no server", ctx.cluster)))?;
+    let url = parse_server(&server).map_err(|m| err(Some(&server), m))?;
+    let ca_pem = data_or_file(
+        cluster.certificate_authority_data.as_deref(),
+        cluster.certificate_authority.as_deref(),
+    )
+    .map_err(|m| {
+        err(
+            Some(&server),
+            format!("certificate-authority of cluster `{}`: {m}", ctx.cluster),
+        )
+    })?;
+    let user = match &ctx.user {
+        Some(u) => Some(
+            kc.auth_infos
+                .iter()
+                .find(|a| &a.name == u)
+                .and_then(|a| a.auth_info.clone())
+                .ok_or_else(|| {
+                    err(
+                        Some(&server),
+                        format!("context `{name}` names user `{u}`, which the kubeconfig lacks"),
+                    )
+                })?,
+        ),
+        None => None,
+    };
+    let creds = user
+        .as_ref()
+        .map(credentials)
+        .transpose()
+        .map_err(|m| {
+            err(
+                Some(&server),
+                format!("user `{}`: {m}", ctx.user.clone().unwrap_or_default()),
+            )
+        })?
+        .unwrap_or_default();
+    Ok(Target {
+        context: name.to_string(),
+        cluster: ctx.cluster.clone(),
+        server: server.clone(),
+        https: url.https,
+        host: url.host,
+        port: url.port,
+        base_path: url.path,
+        tls_server_name: cluster.tls_server_name.clone().filter(|s| !s.is_empty()),
+        ca_pem,
+        credential: creds.describe(),
+        client_cert_pem: creds.cert,
+        client_key_pem: creds.key,
+        token: creds.token,
+        basic: creds.basic,
+        insecure: cluster.insecure_skip_tls_verify.unwrap_or(false),
+        proxy_url: cluster.proxy_url.clone().filter(|s| !s.is_empty()),
+        route,
+    })
+}
+
+#[derive(Default)]
+struct Creds {
+    cert: Option<Vec<u8>>,
+    key: Option<Vec<u8>>,
+    token: Option<String>,
+    basic: Option<(String, String)>,
+    plugin: Option<String>,
+}
+
+impl Creds {
+    fn describe(&self) -> Credential {
+        if let Some(cert) = &self.cert {
+            return Credential::ClientCert {
+                subject: cert_subject(cert).unwrap_or_else(|| "unreadable".into()),
+            };
+        }
+        if self.token.is_some() {
+            return Credential::Token;
+        }
+        if self.basic.is_some() {
+            return Credential::Basic;
+        }
+        match &self.plugin {
+            Some(p) => Credential::Plugin { what: p.clone() },
+            None => Credential::None,
+        }
+    }
+}
+
+fn credentials(a: &AuthInfo) -> Result<Creds, String> {
+    let cert = data_or_file(
+        a.client_certificate_data.as_deref(),
+        a.client_certificate.as_deref(),
+    )
+    .map_err(|m| format!("client-certificate: {m}"))?;
+    let key_data = a
+        .client_key_data
+        .as_ref()
+        .map(|s| s.expose_secret().to_string());
+    let key = data_or_file(key_data.as_deref(), a.client_key.as_deref())
+        .map_err(|m| format!("client-key: {m}"))?;
+    if cert.is_some() != key.is_some() {
+        return Err(
+            "has a client certificate without its key, or a key without its certificate".into(),
+        );
+    }
+    let token = match (&a.token, &a.token_file) {
+        (Some(t), _) => Some(t.expose_secret().trim().to_string()),
+        (None, Some(f)) => Some(
+            std::fs::read_to_string(f)
+                .map_err(|e| format!("token-file {f}: {e}"))?
+                .trim()
+                .to_string(),
+        ),
+        (None, None) => None,
+    };
+    let basic = match (&a.username, &a.password) {
+        (Some(u), Some(p)) => Some((u.clone(), p.expose_secret().to_string())),
+        _ => None,
+    };
+    let plugin = if a.exec.is_some() {
+        Some("exec".to_string())
+    } else {
+        a.auth_provider
+            .as_ref()
+            .map(|p| format!("auth-provider {}", p.name))
+    };
+    Ok(Creds {
+        cert,
+        key,
+        token,
+        basic,
+        plugin,
+    })
+}
+
+/// Inline base64 data wins over a file reference, as in client-go.
+fn data_or_file(data: Option<&str>, file: Option<&str>) -> Result<Option<Vec<u8>>, String> {
+    if let Some(d) = data.filter(|d| !d.trim().is_empty()) {
+        let clean: String = d.chars().filter(|c| !c.is_whitespace()).collect();
+        return base64::engine::general_purpose::STANDARD
+            .decode(clean)
+            .map(Some)
+            .map_err(|e| format!("the inline data is not base64 ({e})"));
+    }
+    match file.filter(|f| !f.is_empty()) {
+        Some(f) => std::fs::read(Path::new(f))
+            .map(Some)
+            .map_err(|e| format!("{f}: {e}")),
+        None => Ok(None),
+    }
+}
+
+fn cert_subject(pem_or_der: &[u8]) -> Option<String> {
+    let der = super::probe::first_cert_der(pem_or_der)?;
+    let (_, cert) = x509_parser::parse_x509_certificate(&der).ok()?;
+    let cn = cert
+        .subject()
+        .iter_common_name()
+        .next()
+        .and_then(|c| c.as_str().ok())
+        .map(str::to_string);
+    Some(cn.unwrap_or_else(|| cert.subject().to_string()))
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct ServerUrl {
+    pub https: bool,
+    pub host: String,
+    pub port: u16,
+    pub path: String,
+}
+
+/// `https://host[:port][/path]`, IPv6 literals in brackets; the port defaults by scheme.
+pub fn parse_server(server: &str) -> Result<ServerUrl, String> {
+    let bad = |why: &str| format!("server `{server}` {why}");
+    let (scheme, rest) = server
+        .split_once("://")
+        .ok_or_else(|| bad("has no scheme (https://)"))?;
+    let https = match scheme.to_ascii_lowercase().as_str() {
+        "https" => true,
+        "http" => false,
+        _ => return Err(bad("must start with https:// or http://")),
+    };
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], rest[i..].trim_end_matches('/').to_string()),
+        None => (rest, String::new()),
+    };
+    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+        let (h, after) = v6
+            .split_once(']')
+            .ok_or_else(|| bad("has an unclosed [ in its address"))?;
+        (h.to_string(), after.strip_prefix(':'))
+    } else {
+        match authority.rsplit_once(':') {
+            Some((h, p)) => (h.to_string(), Some(p)),
+            None => (authority.to_string(), None),
+        }
+    };
+    if host.is_empty() {
+        return Err(bad("has no host"));
+    }
+    let port = match port {
+        Some(p) => p.parse::<u16>().map_err(|_| bad("has an invalid port"))?,
+        None if https => 443,
+        None => 80,
+    };
+    Ok(ServerUrl {
+        https,
+        host,
+        port,
+        path,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_urls() {
+        let u = parse_server("https://127.0.0.1:6443").unwrap();
+        assert_eq!(
+            (u.https, u.host.as_str(), u.port, u.path.as_str()),
+            (true, "127.0.0.1", 6443, "")
+        );
+        let u = parse_server("https://dev-vcluster.cnoe.localtest.me:8443/").unwrap();
+        assert_eq!(
+            (u.host.as_str(), u.port),
+            ("dev-vcluster.cnoe.localtest.me", 8443)
+        );
+        let u = parse_server("https://[::1]:6443/k8s/clusters/c-1").unwrap();
+        assert_eq!(
+            (u.host.as_str(), u.port, u.path.as_str()),
+            ("::1", 6443, "/k8s/clusters/c-1")
+        );
+        assert_eq!(parse_server("https://example.com").unwrap().port, 443);
+        assert_eq!(parse_server("http://example.com").unwrap().port, 80);
+        assert!(parse_server("127.0.0.1:6443")
+            .unwrap_err()
+            .contains("no scheme"));
+        assert!(parse_server("https://h:99999")
+            .unwrap_err()
+            .contains("invalid port"));
+    }
+
+    const KC: &str = r#"
+apiVersion: v1
+kind: Config
+clusters:
+- name: c1
+  cluster:
+    server: https://host.docker.internal:8443
+    tls-server-name: dev-vcluster.cnoe.localtest.me
+    certificate-authority-data: aGVsbG8=
+    proxy-url: http://proxy:3128
+- name: c2
+  cluster:
+    server: https://127.0.0.1:6443
+    certificate-authority: /nonexistent/ca.crt
+users:
+- name: u1
+  user:
+    token: " abc "
+- name: u2
+  user:
+    client-certificate-data: aGVsbG8=
+contexts:
+- name: dev
+  context: {cluster: c1, user: u1}
+- name: broken-ca
+  context: {cluster: c2, user: u1}
+- name: half-cert
+  context: {cluster: c1, user: u2}
+- name: no-cluster
+  context: {cluster: nope}
+"#;
+
+    #[test]
+    fn resolves_server_name_ca_token_and_proxy() {
+        let kc = Kubeconfig::from_yaml(KC).unwrap();
+        let t = resolve(&kc, "dev", Route::Api).unwrap();
+        assert_eq!(t.host, "host.docker.internal");
+        assert_eq!(t.port, 8443);
+        assert_eq!(
+            t.tls_server_name.as_deref(),
+            Some("dev-vcluster.cnoe.localtest.me")
+        );
+        assert_eq!(t.ca_pem.as_deref(), Some(&b"hello"[..]));
+        assert_eq!(t.token.as_deref(), Some("abc"));
+        assert_eq!(t.credential, Credential::Token);
+        assert_eq!(t.proxy_url.as_deref(), Some("http://proxy:3128"));
+        assert_eq!(t.route, Route::Api);
+    }
+
+    #[test]
+    fn config_problems_name_what_is_wrong() {
+        let kc = Kubeconfig::from_yaml(KC).unwrap();
+        let e = resolve(&kc, "missing", Route::Unknown).unwrap_err();
+        assert!(e.message.contains("no context `missing`"), "{}", e.message);
+        let e = resolve(&kc, "broken-ca", Route::Unknown).unwrap_err();
+        assert!(e.message.contains("/nonexistent/ca.crt"), "{}", e.message);
+        assert_eq!(e.server.as_deref(), Some("https://127.0.0.1:6443"));
+        let e = resolve(&kc, "half-cert", Route::Unknown).unwrap_err();
+        assert!(e.message.contains("without its key"), "{}", e.message);
+        let e = resolve(&kc, "no-cluster", Route::Unknown).unwrap_err();
+        assert!(e.message.contains("cluster `nope`"), "{}", e.message);
+    }
+
+    #[test]
+    fn kubeconfig_file_choice() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a");
+        let b = dir.path().join("b");
+        std::fs::write(&b, "").unwrap();
+        let list = std::env::join_paths([&a, &b]).unwrap();
+        assert_eq!(
+            kubeconfig_files(None, Some(list.clone()), None),
+            vec![b.clone()]
+        );
+        assert_eq!(
+            kubeconfig_files(Some("/x/y"), Some(list), None),
+            vec![PathBuf::from("/x/y")]
+        );
+        assert!(kubeconfig_files(None, None, Some(dir.path().to_path_buf())).is_empty());
+    }
+}
