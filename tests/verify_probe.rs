@@ -655,6 +655,9 @@ fn bootstrap(args: &[&str], cwd: &Path) -> (i32, String, String) {
         .current_dir(cwd)
         .env_remove("KUBECONFIG")
         .env_remove("BOOTSTRAP_FILE")
+        // a dead proxy in the environment must not matter: loopback is dialled directly
+        .env("HTTPS_PROXY", "http://127.0.0.1:9")
+        .env("https_proxy", "http://127.0.0.1:9")
         .output()
         .unwrap();
     (
@@ -907,4 +910,96 @@ vclusters:
         "{out}"
     );
     assert!(out.contains("2 of 3 contexts verified"), "{out}");
+}
+
+/// A minimal HTTP CONNECT proxy that tunnels every request to `upstream`, counting tunnels.
+async fn connect_proxy(upstream: u16) -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let tunnels = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = tunnels.clone();
+    tokio::spawn(async move {
+        while let Ok((mut client, _)) = listener.accept().await {
+            let count = count.clone();
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                while !head.ends_with(b"\r\n\r\n") {
+                    let Ok(b) = client.read_u8().await else {
+                        return;
+                    };
+                    head.push(b);
+                }
+                assert!(
+                    head.starts_with(b"CONNECT proxied.test:443 "),
+                    "{}",
+                    String::from_utf8_lossy(&head)
+                );
+                count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let mut server = tokio::net::TcpStream::connect(("127.0.0.1", upstream))
+                    .await
+                    .unwrap();
+                client
+                    .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                    .await
+                    .unwrap();
+                let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+            });
+        }
+    });
+    (port, tunnels)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxy_url_is_used_for_remote_servers_and_never_for_loopback() {
+    let pki = Pki::new("kubernetes-ca");
+    let srv = ApiServer::start(
+        "127.0.0.1:0",
+        &pki.server(&["proxied.test", "127.0.0.1"]),
+        Auth {
+            token: Some("t".into()),
+            ..Default::default()
+        },
+    );
+    let (proxy_port, tunnels) = connect_proxy(srv.port()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let kc = kubeconfig_yaml(&[
+        Ctx::new("remote", "https://proxied.test", &pki.ca_pem).token("t"),
+        Ctx::new(
+            "local",
+            &format!("https://127.0.0.1:{}", srv.port()),
+            &pki.ca_pem,
+        )
+        .token("t"),
+    ])
+    .replace(
+        "    certificate-authority-data:",
+        &format!("    proxy-url: http://127.0.0.1:{proxy_port}\n    certificate-authority-data:"),
+    );
+    let path = dir.path().join("kubeconfig");
+    std::fs::write(&path, kc).unwrap();
+    let r = verify(
+        &path,
+        &[("remote", Route::Unknown), ("local", Route::Unknown)],
+        false,
+        T,
+    )
+    .await;
+    assert_ok(&r, "remote");
+    assert_ok(&r, "local");
+    assert_eq!(
+        tunnels.load(std::sync::atomic::Ordering::Relaxed),
+        1,
+        "only the remote server goes through the proxy"
+    );
+    assert!(
+        get(&r, "remote").layers[1].detail.contains("via proxy"),
+        "{r:#?}"
+    );
+    assert!(
+        get(&r, "local").layers[1]
+            .detail
+            .contains("ignored: loopback is dialled directly"),
+        "{r:#?}"
+    );
 }

@@ -183,7 +183,8 @@ pub enum Failure {
     },
     Tls {
         problem: TlsProblem,
-        cert: Option<CertFacts>,
+        /// Boxed: the rest of `Failure` is small, and it travels in every `Result`.
+        cert: Option<Box<CertFacts>>,
         expected_ca: Option<String>,
     },
     /// An HTTP answer that is not success (auth: GET /version; api: the access review).
@@ -234,7 +235,7 @@ pub fn diagnose(s: &Situation, f: &Failure) -> Diagnosis {
         ),
         Failure::Dns { timed_out, message } => dns(s, *timed_out, message),
         Failure::Tcp { kind, addr, loopback, message } => tcp(s, *kind, addr, *loopback, message),
-        Failure::Tls { problem, cert, expected_ca } => tls(s, problem, cert.as_ref(), expected_ca.as_deref()),
+        Failure::Tls { problem, cert, expected_ca } => tls(s, problem, cert.as_deref(), expected_ca.as_deref()),
         Failure::Http { layer, status, path, message } => http(s, *layer, *status, path, message),
         Failure::Transport { layer, timed_out, message } => transport(s, *layer, *timed_out, message),
         Failure::Denied { reason } => d(
@@ -664,7 +665,7 @@ mod tests {
     fn tls_fail(problem: TlsProblem, c: Option<CertFacts>, ca: Option<&str>) -> Failure {
         Failure::Tls {
             problem,
-            cert: c,
+            cert: c.map(Box::new),
             expected_ca: ca.map(Into::into),
         }
     }

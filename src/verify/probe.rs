@@ -258,13 +258,16 @@ fn brief(f: &Failure) -> String {
     }
 }
 
+struct TlsSetup {
+    config: Arc<rustls::ClientConfig>,
+    server_name: ServerName<'static>,
+    /// The chain the server presents, kept by `Recorder` even when verification fails.
+    presented: Arc<Mutex<Vec<CertificateDer<'static>>>>,
+}
+
 /// Everything that can be checked before dialling; a failure here is the context's config.
 struct Prepared {
-    tls: Option<(
-        Arc<rustls::ClientConfig>,
-        ServerName<'static>,
-        Arc<Mutex<Vec<CertificateDer<'static>>>>,
-    )>,
+    tls: Option<TlsSetup>,
     expected_ca: Option<String>,
     /// Dial this proxy and CONNECT through it (never for loopback servers).
     proxy: Option<(String, u16)>,
@@ -373,7 +376,11 @@ fn prepare(t: &Target) -> Result<Prepared, Failure> {
     let server_name = ServerName::try_from(name.clone())
         .map_err(|_| cfg(format!("`{name}` is not a valid TLS server name")))?;
     Ok(Prepared {
-        tls: Some((Arc::new(config), server_name, seen)),
+        tls: Some(TlsSetup {
+            config: Arc::new(config),
+            server_name,
+            presented: seen,
+        }),
         expected_ca,
         proxy,
         proxy_note,
@@ -420,7 +427,12 @@ async fn run_layers(
     .await?;
     let tap = Tap::new(tcp);
     let seen_bytes = tap.seen.clone();
-    let Some((config, server_name, seen_certs)) = p.tls else {
+    let Some(TlsSetup {
+        config,
+        server_name,
+        presented: seen_certs,
+    }) = p.tls
+    else {
         layers.push(LayerReport {
             name: Layer::Tls,
             ok: true,
@@ -440,7 +452,8 @@ async fn run_layers(
         cert: seen_certs
             .lock()
             .ok()
-            .and_then(|s| s.first().and_then(|c| cert_facts(c))),
+            .and_then(|s| s.first().and_then(|c| cert_facts(c)))
+            .map(Box::new),
         expected_ca: expected_ca.clone(),
     };
     let handshake = async {

@@ -176,6 +176,9 @@ impl ApiServer {
                         _ = &mut rx => break,
                         accepted = listener.accept() => {
                             let Ok((tcp, _)) = accepted else { continue };
+                            // Go's net package (kube-apiserver) sets TCP_NODELAY; without it a
+                            // split response waits on the client's delayed ACK (~40 ms).
+                            let _ = tcp.set_nodelay(true);
                             let acceptor = acceptor.clone();
                             let auth = auth.clone();
                             let hits = hits2.clone();
