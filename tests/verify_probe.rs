@@ -405,6 +405,12 @@ async fn credentials_rejected_401_403_and_denied() {
             )
             .token("good"),
             Ctx::new(
+                "web-server",
+                &format!("https://127.0.0.1:{}", nginx.ports.web),
+                &forbidden_pki.ca_pem,
+            )
+            .token("good"),
+            Ctx::new(
                 "denied",
                 &format!("https://127.0.0.1:{}", denying.port()),
                 &pki.ca_pem,
@@ -417,6 +423,7 @@ async fn credentials_rejected_401_403_and_denied() {
         "anonymous",
         "foreign-cert",
         "forbidden",
+        "web-server",
         "denied",
     ];
     let list: Vec<(&str, Route)> = names.iter().map(|n| (*n, Route::Unknown)).collect();
@@ -447,6 +454,16 @@ async fn credentials_rejected_401_403_and_denied() {
             "client certificate (mallory)",
         ],
         &["not signed by a CA this server trusts"],
+    );
+    assert_fails(
+        &r,
+        "web-server",
+        "auth",
+        &[
+            "/version answered HTTP 200: the answer is not a version document",
+            "does not behave like a kube-apiserver",
+        ],
+        &["points at the API server"],
     );
     assert_fails(
         &r,

@@ -16,3 +16,45 @@ pub use probe::{
 };
 pub use report::Report;
 pub use target::{load_kubeconfig, resolve, Resolved, Target, TargetError};
+
+use crate::config::Env;
+use kube::config::Kubeconfig;
+use std::time::Duration;
+
+/// Everything `bootstrap verify` checks for an environment file, what `up` ends with: each
+/// declared context (host cluster first), the router passing each vcluster's hostname through,
+/// and the environment checks this build does not make, listed as not checked.
+pub async fn verify_env(env: &Env, kc: &Kubeconfig, timeout: Duration, facts: HostFacts) -> Report {
+    let targets: Vec<Resolved> = environment::declared_contexts(env)
+        .into_iter()
+        .map(|(name, route)| resolve(kc, &name, route))
+        .collect();
+    let passthrough = environment::passthrough_routes(env).map(|(port, routes)| {
+        let expects: Vec<PassthroughExpect> = routes
+            .into_iter()
+            .map(|(context, hostname)| {
+                // the vcluster's own CA, from its context: the router must not answer in its place
+                let ca_pem = targets
+                    .iter()
+                    .flatten()
+                    .find(|t| t.context == context)
+                    .and_then(|t| t.ca_pem.clone());
+                PassthroughExpect {
+                    context,
+                    hostname,
+                    ca_pem,
+                }
+            })
+            .collect();
+        (port, expects)
+    });
+    let router = async {
+        match passthrough {
+            Some((port, expects)) => check_passthrough(port, expects, timeout, facts).await,
+            None => Vec::new(),
+        }
+    };
+    let (contexts, mut checks) = tokio::join!(probe::probe_all(targets, timeout, facts), router);
+    checks.extend(environment::not_checked(env));
+    Report::new(contexts, checks)
+}

@@ -49,6 +49,20 @@ impl HostFacts {
     }
 }
 
+impl HostFacts {
+    /// Where `--access` (or the file's access mode) says we stand; `auto` looks for evidence.
+    pub fn for_access(mode: crate::config::AccessMode) -> Self {
+        use crate::config::AccessMode;
+        match mode {
+            AccessMode::Host | AccessMode::Wsl2 => HostFacts {
+                in_container: false,
+            },
+            AccessMode::Devcontainer | AccessMode::KindNetwork => HostFacts { in_container: true },
+            AccessMode::Auto => HostFacts::detect(),
+        }
+    }
+}
+
 /// Docker creates /.dockerenv, podman /run/.containerenv; cgroup v1 paths name the runtime.
 pub fn container_evidence(
     dockerenv: bool,
@@ -669,10 +683,18 @@ where
                 message: status_message(&body),
             });
         }
-        let version = serde_json::from_slice::<serde_json::Value>(&body)
+        let Some(version) = serde_json::from_slice::<serde_json::Value>(&body)
             .ok()
             .and_then(|v| v["gitVersion"].as_str().map(str::to_string))
-            .unwrap_or_else(|| "no gitVersion".into());
+        else {
+            driver.abort();
+            return Err(Failure::Http {
+                layer: Layer::Auth,
+                status,
+                path: version_path.clone(),
+                message: "the answer is not a version document (no gitVersion)".into(),
+            });
+        };
         Ok((
             (sender, driver),
             format!("{} as {}", version, who(&t.credential)),
@@ -824,7 +846,7 @@ fn tls_problem(e: &std::io::Error, first_bytes: &[u8]) -> TlsProblem {
             C::UnknownIssuer => TlsProblem::UnknownAuthority,
             C::Expired | C::ExpiredContext { .. } => TlsProblem::Expired,
             C::NotValidYet | C::NotValidYetContext { .. } => TlsProblem::NotYetValid,
-            other => TlsProblem::BadCertificate(format!("{other:?}")),
+            other => TlsProblem::BadCertificate(cert_error_text(other)),
         },
         Some(rustls::Error::AlertReceived(a)) => TlsProblem::Alert(format!("{a:?}")),
         Some(rustls::Error::InvalidMessage(_)) => TlsProblem::NotTls {
@@ -838,6 +860,17 @@ fn tls_problem(e: &std::io::Error, first_bytes: &[u8]) -> TlsProblem {
             _ => TlsProblem::Other(e.to_string()),
         },
     }
+}
+
+fn cert_error_text(e: &rustls::CertificateError) -> String {
+    let raw = format!("{e:?}");
+    if raw.contains("CaUsedAsEndEntity") {
+        return "the server presents a CA certificate (basicConstraints CA:TRUE) as its own; a serving certificate must be a leaf".into();
+    }
+    if raw.contains("InvalidPurpose") {
+        return "the certificate is not for server authentication (extendedKeyUsage lacks serverAuth)".into();
+    }
+    rustls::Error::InvalidCertificate(e.clone()).to_string()
 }
 
 /// A TLS record starts with a content type (20..=24) and major version 3.

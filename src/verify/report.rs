@@ -133,10 +133,14 @@ pub fn render_table(r: &Report) -> String {
     for c in r.contexts.iter().filter(|c| !c.ok) {
         out.push('\n');
         let layer = c.failed_layer.map(|l| l.as_str()).unwrap_or("?");
+        let server = if c.server.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", c.server)
+        };
         out.push_str(&format!(
-            "{} ({}): {layer}: {}\n",
+            "{}{server}: {layer}: {}\n",
             c.name,
-            c.server,
             c.diagnosis.as_deref().unwrap_or("failed")
         ));
         if let Some(h) = &c.hint {

@@ -144,6 +144,8 @@ pub struct NginxPorts {
     pub plain_http: u16,
     /// A non-HTTP, non-TLS service that speaks first (an SSH banner, from the stream module).
     pub banner: u16,
+    /// A TLS web server (the forbidden certificate) answering 200 with an HTML page.
+    pub web: u16,
     /// TLS-terminating HTTP that answers every request 403, as an API server does for a user
     /// without RBAC on the path.
     pub forbidden: u16,
@@ -167,6 +169,7 @@ impl Nginx {
             plain_http: free_port(),
             banner: free_port(),
             forbidden: free_port(),
+            web: free_port(),
         };
         let map: String = routes
             .iter()
@@ -207,6 +210,15 @@ http {{
     location / {{ return 200 "hello from plain http\n"; }}
   }}
   server {{
+    listen 127.0.0.1:{web} ssl;
+    ssl_certificate {d}/forbidden.crt;
+    ssl_certificate_key {d}/forbidden.key;
+    location / {{
+      default_type text/html;
+      return 200 "<html><body>Welcome to nginx!</body></html>";
+    }}
+  }}
+  server {{
     listen 127.0.0.1:{forbidden} ssl;
     ssl_certificate {d}/forbidden.crt;
     ssl_certificate_key {d}/forbidden.key;
@@ -221,6 +233,7 @@ http {{
             banner = ports.banner,
             plain = ports.plain_http,
             forbidden = ports.forbidden,
+            web = ports.web,
         );
         let conf_path = dir.path().join("nginx.conf");
         std::fs::write(&conf_path, conf).unwrap();
@@ -245,6 +258,7 @@ http {{
             n.ports.plain_http,
             n.ports.banner,
             n.ports.forbidden,
+            n.ports.web,
         ] {
             let addr = format!("127.0.0.1:{p}");
             let start = Instant::now();
