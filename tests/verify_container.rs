@@ -218,3 +218,121 @@ fn localhost_trap_and_its_fix_from_inside_a_container() {
     assert_eq!(code, 0, "stdout: {out}\nstderr: {err}");
     assert!(out.contains("1 of 1 context verified"), "{out}");
 }
+
+fn docker(args: &[&str]) -> String {
+    let out = Command::new("timeout")
+        .arg("60")
+        .arg("docker")
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "docker {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+struct Container(String);
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        let _ = Command::new("docker")
+            .args(["rm", "-f", &self.0])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// The Docker checks against a real engine: a stand-in node container (busybox, named and
+/// labelled the way kind names and labels its nodes) publishing the API port but not the
+/// router's, then stopped as after a reboot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn docker_checks_see_the_node_container_and_its_ports() {
+    use bootstrap::verify::environment::docker_checks;
+    use bootstrap::verify::observe::docker_facts;
+    use bootstrap::verify::report::CheckStatus::{Fail, Pass};
+    if !need("docker", &["version"]) {
+        return;
+    }
+    let root = tempfile::tempdir().unwrap();
+    copy_into(root.path(), Path::new("/bin/busybox"));
+    let cluster = format!("verify{}", std::process::id());
+    let image = Image(format!("bootstrap-verify-busybox:{}", std::process::id()));
+    let tar = Command::new("tar")
+        .arg("-C")
+        .arg(root.path())
+        .args(["-c", "."])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let import = Command::new("docker")
+        .args(["import", "-", &image.0])
+        .stdin(tar.stdout.unwrap())
+        .output()
+        .unwrap();
+    assert!(
+        import.status.success(),
+        "{}",
+        String::from_utf8_lossy(&import.stderr)
+    );
+    let (api_port, router_port) = (free_port(), free_port());
+    let node = Container(format!("{cluster}-control-plane"));
+    docker(&[
+        "run",
+        "-d",
+        "--name",
+        &node.0,
+        "--label",
+        &format!("io.x-k8s.kind.cluster={cluster}"),
+        "--label",
+        "io.x-k8s.kind.role=control-plane",
+        "-p",
+        &format!("127.0.0.1:{api_port}:6443"),
+        &image.0,
+        "/bin/busybox",
+        "sleep",
+        "300",
+    ]);
+    let env = bootstrap::config::load_str(
+        &format!(
+            "cluster: {{ name: {cluster}, apiServer: {{ port: {api_port} }} }}\nrouter: {{ httpsPort: {router_port} }}\n"
+        ),
+        "envs.yaml",
+        &[],
+    )
+    .env
+    .expect("valid test env");
+    let timeout = std::time::Duration::from_secs(10);
+    let checks = docker_checks(&env, &docker_facts(&cluster, timeout).await);
+    let statuses: Vec<_> = checks.iter().map(|c| c.status).collect();
+    assert_eq!(statuses, [Pass, Pass, Pass, Fail], "{checks:#?}");
+    assert_eq!(checks[1].detail, format!("{} is running", node.0));
+    assert_eq!(checks[2].detail, format!("127.0.0.1:{api_port} -> 6443"));
+    assert!(
+        checks[3].detail.contains(&format!(
+            "does not publish the router's https port (443/tcp) on host port {router_port}"
+        )),
+        "{checks:#?}"
+    );
+
+    docker(&["stop", "-t", "0", &node.0]);
+    let checks = docker_checks(&env, &docker_facts(&cluster, timeout).await);
+    assert_eq!(checks[1].status, Fail, "{checks:#?}");
+    assert_eq!(checks[1].detail, format!("container {} is exited", node.0));
+    assert!(checks[1]
+        .hint
+        .as_deref()
+        .unwrap()
+        .contains(&format!("docker start {}", node.0)));
+
+    drop(node);
+    let checks = docker_checks(&env, &docker_facts(&cluster, timeout).await);
+    assert!(
+        checks[1].detail.contains("the kind cluster does not exist"),
+        "{checks:#?}"
+    );
+}

@@ -775,7 +775,7 @@ fn cli_contexts_without_a_file_table_and_exit_codes() {
 }
 
 #[test]
-fn cli_file_declares_contexts_router_check_and_port_forward_not_running() {
+fn cli_file_declares_contexts_router_secrets_and_port_forward_not_running() {
     if !need("nginx", &["-v"]) {
         return;
     }
@@ -833,10 +833,8 @@ fn cli_file_declares_contexts_router_check_and_port_forward_not_running() {
     );
     let envs = format!(
         r#"cluster:
-  name: vt
-  apiServer: {{ port: {api} }}
-  portMappings:
-    - {{ containerPort: 443, hostPort: {router} }}
+  provider: existing
+  context: kind-vt
 router: {{ domain: cnoe.localtest.me, httpsPort: {router} }}
 vclusters:
   - name: dev
@@ -846,11 +844,23 @@ vclusters:
     context: pf-vcluster
     access: port-forward
     localPort: {forward_port}
+argocd: {{ register: true }}
 "#,
-        api = api.port(),
         router = nginx.ports.router,
     );
     std::fs::write(dir.path().join("envs.yaml"), envs).unwrap();
+    // dev's secrets exist in the host cluster; pf's do not
+    api.seed(
+        "/api/v1/namespaces/dev-vcluster/secrets/vc-vcluster-dev",
+        serde_json::json!({"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "vc-vcluster-dev", "namespace": "dev-vcluster"}}),
+    );
+    api.seed(
+        "/api/v1/namespaces/argocd/secrets/cluster-dev-vcluster",
+        serde_json::json!({"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "cluster-dev-vcluster", "namespace": "argocd",
+                "labels": {"argocd.argoproj.io/secret-type": "cluster"}}}),
+    );
     let kc = kc.to_str().unwrap();
     // --access devcontainer: even inside a container, a port-forward route's refusal is the forward
     let (code, out, err) = bootstrap(
@@ -897,17 +907,31 @@ vclusters:
         })
         .unwrap();
     assert_eq!(router["status"], "pass", "{out}");
-    assert!(
+    let status = |name: &str| {
         checks
             .iter()
-            .any(|c| c["status"] == "not-checked" && c["name"] == "Docker daemon"),
-        "{out}"
+            .find(|c| c["name"] == name)
+            .map(|c| c["status"].as_str().unwrap().to_string())
+            .unwrap_or_else(|| panic!("no check {name}: {out}"))
+    };
+    assert_eq!(
+        status("vcluster secret dev-vcluster/vc-vcluster-dev"),
+        "pass"
+    );
+    assert_eq!(
+        status("ArgoCD cluster secret argocd/cluster-dev-vcluster"),
+        "pass"
+    );
+    assert_eq!(status("vcluster secret pf-vcluster/vc-vcluster-pf"), "fail");
+    assert_eq!(
+        status("ArgoCD cluster secret argocd/cluster-pf-vcluster"),
+        "fail"
     );
     assert!(
         checks
             .iter()
-            .all(|c| c["status"] != "pass" || c["name"].as_str().unwrap().starts_with("router")),
-        "only performed checks pass: {out}"
+            .all(|c| !c["name"].as_str().unwrap().contains("Docker")),
+        "no Docker checks for an existing cluster: {out}"
     );
 
     let (code, out, _) = bootstrap(
@@ -916,7 +940,7 @@ vclusters:
     );
     assert_eq!(code, 1);
     assert!(
-        out.contains("Docker daemon: not checked in this build"),
+        out.contains("vcluster secret pf-vcluster/vc-vcluster-pf: FAILED: missing\n    hint: vcluster writes it once it has started"),
         "{out}"
     );
     assert!(

@@ -1,6 +1,6 @@
 //! What the environment file asks verify to check: which contexts and how each is routed, which
-//! hostnames the passthrough router must pass through, and the environment checks this build
-//! does not perform yet (reported as such, never as passed). Pure.
+//! hostnames the passthrough router must pass through, and what Docker and the host cluster's
+//! secrets must look like. Pure: the facts are gathered by `observe`.
 
 use super::diagnose::Route;
 use super::report::{CheckStatus, EnvCheck};
@@ -51,41 +51,239 @@ pub fn passthrough_routes(env: &Env) -> Option<(u16, Vec<(String, String)>)> {
     (!routes.is_empty()).then_some((env.router.https_port, routes))
 }
 
-/// The environment checks that need Docker and cluster observation, which this build does not
-/// have: listed so the report says plainly they were not made.
-pub fn not_checked(env: &Env) -> Vec<EnvCheck> {
-    let item = |name: String| EnvCheck {
+/// What Docker showed about the kind cluster (gathered by `observe::docker_facts`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DockerFacts {
+    /// The engine's version, or why it could not be reached.
+    pub daemon: Result<String, String>,
+    /// The control-plane container, found by kind's labels.
+    pub node: Option<NodeFacts>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeFacts {
+    pub name: String,
+    /// Docker's state: running, exited, paused ...
+    pub state: String,
+    /// (container port, host address, host port) of each published TCP port.
+    pub published: Vec<(u16, String, u16)>,
+}
+
+fn check(name: String, status: CheckStatus, detail: String, hint: Option<String>) -> EnvCheck {
+    EnvCheck {
         name,
-        status: CheckStatus::NotChecked,
-        detail: "not checked in this build (needs the Docker and cluster observation)".into(),
-        hint: None,
-    };
-    let mut out = Vec::new();
-    if env.cluster.provider == Provider::Kind {
-        out.push(item("Docker daemon".into()));
-        out.push(item(format!(
-            "node container {}-control-plane running",
-            env.cluster.name
-        )));
-        out.push(item(format!(
-            "API port {}:{} published",
-            env.cluster.api_server.address, env.cluster.api_server.port
-        )));
+        status,
+        detail,
+        hint,
     }
+}
+
+/// Docker daemon, node container running, API port and router port published. Only for
+/// `provider: kind`; an existing cluster is not ours to inspect.
+pub fn docker_checks(env: &Env, facts: &DockerFacts) -> Vec<EnvCheck> {
+    if env.cluster.provider != Provider::Kind {
+        return Vec::new();
+    }
+    let node_name = format!("{}-control-plane", env.cluster.name);
+    let api = &env.cluster.api_server;
+    let names = [
+        "Docker daemon".to_string(),
+        format!("node container {node_name} running"),
+        format!("API port {}:{} published", api.address, api.port),
+        format!("router port {} published", env.router.https_port),
+    ];
+    let version = match &facts.daemon {
+        Ok(v) => v,
+        Err(e) => {
+            let mut out = vec![check(
+                names[0].clone(),
+                CheckStatus::Fail,
+                format!("Docker is not reachable: {e}"),
+                Some("start Docker; bollard does not follow `docker context`: set DOCKER_HOST (Docker Desktop on macOS: unix://$HOME/.docker/run/docker.sock)".into()),
+            )];
+            out.extend(names[1..].iter().map(|n| {
+                check(
+                    n.clone(),
+                    CheckStatus::NotChecked,
+                    "not checked: Docker is not reachable".into(),
+                    None,
+                )
+            }));
+            return out;
+        }
+    };
+    let mut out = vec![check(
+        names[0].clone(),
+        CheckStatus::Pass,
+        format!("engine {version}"),
+        None,
+    )];
+    let Some(node) = &facts.node else {
+        out.push(check(
+            names[1].clone(),
+            CheckStatus::Fail,
+            format!(
+                "no container labelled io.x-k8s.kind.cluster={}: the kind cluster does not exist",
+                env.cluster.name
+            ),
+            Some("`bootstrap up` creates it".into()),
+        ));
+        out.extend(names[2..].iter().map(|n| {
+            check(
+                n.clone(),
+                CheckStatus::NotChecked,
+                "not checked: no node container".into(),
+                None,
+            )
+        }));
+        return out;
+    };
+    if node.state != "running" {
+        out.push(check(
+            names[1].clone(),
+            CheckStatus::Fail,
+            format!("container {} is {}", node.name, node.state),
+            Some(format!(
+                "`docker start {}` (after a reboot or sleep), or `bootstrap up`",
+                node.name
+            )),
+        ));
+        out.extend(names[2..].iter().map(|n| {
+            check(
+                n.clone(),
+                CheckStatus::NotChecked,
+                "not checked: the node container is not running".into(),
+                None,
+            )
+        }));
+        return out;
+    }
+    out.push(check(
+        names[1].clone(),
+        CheckStatus::Pass,
+        format!("{} is running", node.name),
+        None,
+    ));
+    let published = |container_port: u16, host_port: u16| {
+        node.published
+            .iter()
+            .find(|(c, _, h)| *c == container_port && *h == host_port)
+    };
+    let shown = || {
+        let all: Vec<String> = node
+            .published
+            .iter()
+            .map(|(c, a, h)| format!("{a}:{h}->{c}"))
+            .collect();
+        if all.is_empty() {
+            "nothing".to_string()
+        } else {
+            all.join(", ")
+        }
+    };
+    for (name, container_port, host_port, what) in [
+        (&names[2], 6443, api.port, "the API server"),
+        (
+            &names[3],
+            443,
+            env.router.https_port,
+            "the router's https port",
+        ),
+    ] {
+        out.push(match published(container_port, host_port) {
+            Some((_, addr, _)) => check(name.clone(), CheckStatus::Pass, format!("{addr}:{host_port} -> {container_port}"), None),
+            None => check(
+                name.clone(),
+                CheckStatus::Fail,
+                format!("{} does not publish {what} ({container_port}/tcp) on host port {host_port}; it publishes {}", node.name, shown()),
+                Some("port mappings are fixed when kind creates the cluster: `bootstrap up --recreate`".into()),
+            ),
+        });
+    }
+    out
+}
+
+/// The (namespace, name) of every secret `secret_checks` asks about.
+pub fn wanted_secrets(env: &Env) -> Vec<(String, String)> {
+    let mut out = Vec::new();
     for v in &env.vclusters {
-        out.push(item(format!(
-            "vcluster secret {}/{}",
-            v.namespace,
-            v.secret_name()
-        )));
+        out.push((v.namespace.clone(), v.secret_name()));
         if env.argocd.register {
-            out.push(item(format!(
-                "ArgoCD cluster secret for {} in {}",
-                v.name, env.argocd.namespace
-            )));
+            out.push((env.argocd.namespace.clone(), crate::argocd::secret_name(v)));
         }
     }
     out
+}
+
+/// What reading a secret from the host cluster showed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Seen {
+    Present {
+        labels: std::collections::BTreeMap<String, String>,
+    },
+    Missing,
+    Error(String),
+}
+
+/// The secrets in the host cluster: vcluster's kubeconfig secret for each vcluster, and the
+/// ArgoCD cluster secret when registration is on. `seen(namespace, name)` is what a read showed;
+/// None when the host cluster could not be asked (its context failed).
+pub fn secret_checks(env: &Env, seen: &dyn Fn(&str, &str) -> Option<Seen>) -> Vec<EnvCheck> {
+    let mut out = Vec::new();
+    for v in &env.vclusters {
+        let name = v.secret_name();
+        out.push(one_secret(
+            format!("vcluster secret {}/{name}", v.namespace),
+            seen(&v.namespace, &name),
+            None,
+            format!(
+                "vcluster writes it once it has started: `kubectl --context {} -n {} get pods`",
+                env.cluster.context, v.namespace
+            ),
+        ));
+        if env.argocd.register {
+            let secret = crate::argocd::secret_name(v);
+            out.push(one_secret(
+                format!("ArgoCD cluster secret {}/{secret}", env.argocd.namespace),
+                seen(&env.argocd.namespace, &secret),
+                Some(("argocd.argoproj.io/secret-type", "cluster")),
+                "`bootstrap up` registers the vcluster with ArgoCD".to_string(),
+            ));
+        }
+    }
+    out
+}
+
+fn one_secret(
+    name: String,
+    seen: Option<Seen>,
+    label: Option<(&str, &str)>,
+    hint: String,
+) -> EnvCheck {
+    match seen {
+        None => check(
+            name,
+            CheckStatus::NotChecked,
+            "not checked: the host cluster's context did not verify".into(),
+            None,
+        ),
+        Some(Seen::Error(e)) => check(
+            name,
+            CheckStatus::Fail,
+            format!("could not read it: {e}"),
+            None,
+        ),
+        Some(Seen::Missing) => check(name, CheckStatus::Fail, "missing".into(), Some(hint)),
+        Some(Seen::Present { labels }) => match label {
+            Some((k, v)) if labels.get(k).map(String::as_str) != Some(v) => check(
+                name,
+                CheckStatus::Fail,
+                format!("present but not labelled {k}={v}, so ArgoCD ignores it"),
+                Some(hint),
+            ),
+            _ => check(name, CheckStatus::Pass, "present".into(), None),
+        },
+    }
 }
 
 #[cfg(test)]
@@ -145,19 +343,119 @@ argocd: { register: true }
         assert_eq!(routes.len(), 1);
     }
 
-    #[test]
-    fn unperformed_checks_are_listed_as_not_checked() {
-        let checks = not_checked(&env(FILE));
-        assert!(checks.iter().all(|c| c.status == CheckStatus::NotChecked));
-        assert!(checks
-            .iter()
-            .any(|c| c.name == "node container localdev-control-plane running"));
-        assert_eq!(
-            checks
+    fn node(state: &str, published: &[(u16, &str, u16)]) -> Option<NodeFacts> {
+        Some(NodeFacts {
+            name: "localdev-control-plane".into(),
+            state: state.into(),
+            published: published
                 .iter()
-                .filter(|c| c.name.starts_with("ArgoCD"))
-                .count(),
-            2
+                .map(|(c, a, h)| (*c, a.to_string(), *h))
+                .collect(),
+        })
+    }
+
+    fn statuses(checks: &[EnvCheck]) -> Vec<(&str, CheckStatus)> {
+        checks.iter().map(|c| (c.name.as_str(), c.status)).collect()
+    }
+
+    #[test]
+    fn docker_checks_from_facts() {
+        use CheckStatus::*;
+        let e = env("cluster: { name: localdev }\nrouter: { httpsPort: 8443 }\n");
+        let healthy = DockerFacts {
+            daemon: Ok("20.10.24".into()),
+            node: node(
+                "running",
+                &[(6443, "127.0.0.1", 6443), (443, "0.0.0.0", 8443)],
+            ),
+        };
+        let c = docker_checks(&e, &healthy);
+        assert!(c.iter().all(|c| c.status == Pass), "{c:#?}");
+        assert_eq!(c[2].name, "API port 127.0.0.1:6443 published");
+
+        let down = DockerFacts {
+            daemon: Err("connection refused".into()),
+            node: None,
+        };
+        let c = docker_checks(&e, &down);
+        assert_eq!(statuses(&c)[0], ("Docker daemon", Fail));
+        assert!(c[0].hint.as_deref().unwrap().contains("DOCKER_HOST"));
+        assert!(c[1..].iter().all(|c| c.status == NotChecked), "{c:#?}");
+
+        let asleep = DockerFacts {
+            daemon: Ok("x".into()),
+            node: node("exited", &[]),
+        };
+        let c = docker_checks(&e, &asleep);
+        assert_eq!(c[1].status, Fail);
+        assert!(c[1]
+            .hint
+            .as_deref()
+            .unwrap()
+            .contains("docker start localdev-control-plane"));
+
+        let gone = DockerFacts {
+            daemon: Ok("x".into()),
+            node: None,
+        };
+        assert!(docker_checks(&e, &gone)[1]
+            .detail
+            .contains("io.x-k8s.kind.cluster=localdev"));
+
+        let no_router = DockerFacts {
+            daemon: Ok("x".into()),
+            node: node("running", &[(6443, "127.0.0.1", 6443)]),
+        };
+        let c = docker_checks(&e, &no_router);
+        assert_eq!((c[2].status, c[3].status), (Pass, Fail));
+        assert!(
+            c[3].detail
+                .contains("on host port 8443; it publishes 127.0.0.1:6443->6443"),
+            "{}",
+            c[3].detail
         );
+
+        let existing = env("cluster: { provider: existing, context: prod }\n");
+        assert!(docker_checks(&existing, &healthy).is_empty());
+    }
+
+    #[test]
+    fn secret_checks_from_what_was_seen() {
+        use CheckStatus::*;
+        let e = env(FILE);
+        let labelled = |ok: bool| Seen::Present {
+            labels: [(
+                "argocd.argoproj.io/secret-type".to_string(),
+                if ok { "cluster" } else { "other" }.to_string(),
+            )]
+            .into(),
+        };
+        let c = secret_checks(&e, &|ns, name| {
+            Some(match (ns, name) {
+                ("dev-vcluster", "vc-vcluster-dev") => Seen::Present {
+                    labels: Default::default(),
+                },
+                ("argocd", "cluster-dev-vcluster") => labelled(true),
+                ("argocd", "cluster-staging-vcluster") => labelled(false),
+                _ => Seen::Missing,
+            })
+        });
+        assert_eq!(
+            statuses(&c),
+            [
+                ("vcluster secret dev-vcluster/vc-vcluster-dev", Pass),
+                ("ArgoCD cluster secret argocd/cluster-dev-vcluster", Pass),
+                ("vcluster secret staging-vcluster/vc-vcluster-staging", Fail),
+                (
+                    "ArgoCD cluster secret argocd/cluster-staging-vcluster",
+                    Fail
+                ),
+            ]
+        );
+        assert!(c[3]
+            .detail
+            .contains("not labelled argocd.argoproj.io/secret-type=cluster"));
+        let unasked = secret_checks(&e, &|_, _| None);
+        assert!(unasked.iter().all(|c| c.status == NotChecked));
     }
 }

@@ -2,11 +2,12 @@
 //! when one does not, say which layer broke and what to do about it.
 //!
 //! `target` resolves kubeconfig contexts, `probe` dials them (the shell), `diagnose` turns
-//! failure facts into advice (pure), `environment` reads what the file declares (pure), `report`
-//! renders the outcome.
+//! failure facts into advice (pure), `environment` reads what the file declares and judges the
+//! Docker and secret facts `observe` gathers (pure / shell), `report` renders the outcome.
 
 pub mod diagnose;
 pub mod environment;
+pub mod observe;
 pub mod probe;
 pub mod report;
 pub mod target;
@@ -17,13 +18,13 @@ pub use probe::{
 pub use report::Report;
 pub use target::{load_kubeconfig, resolve, Resolved, Target, TargetError};
 
-use crate::config::Env;
+use crate::config::{Env, Provider};
 use kube::config::Kubeconfig;
 use std::time::Duration;
 
 /// Everything `bootstrap verify` checks for an environment file, what `up` ends with: each
-/// declared context (host cluster first), the router passing each vcluster's hostname through,
-/// and the environment checks this build does not make, listed as not checked.
+/// declared context (host cluster first), Docker and the kind node (provider kind), the router
+/// passing each vcluster's hostname through, and the secrets in the host cluster.
 pub async fn verify_env(env: &Env, kc: &Kubeconfig, timeout: Duration, facts: HostFacts) -> Report {
     let targets: Vec<Resolved> = environment::declared_contexts(env)
         .into_iter()
@@ -54,7 +55,32 @@ pub async fn verify_env(env: &Env, kc: &Kubeconfig, timeout: Duration, facts: Ho
             None => Vec::new(),
         }
     };
-    let (contexts, mut checks) = tokio::join!(probe::probe_all(targets, timeout, facts), router);
-    checks.extend(environment::not_checked(env));
+    let docker = async {
+        match env.cluster.provider {
+            Provider::Kind => Some(observe::docker_facts(&env.cluster.name, timeout).await),
+            Provider::Existing => None,
+        }
+    };
+    let (contexts, router_checks, docker) =
+        tokio::join!(probe::probe_all(targets, timeout, facts), router, docker);
+    let mut checks = docker
+        .map(|d| environment::docker_checks(env, &d))
+        .unwrap_or_default();
+    checks.extend(router_checks);
+    // secrets are read through the host cluster's context, and only once it verified
+    let host_ok = contexts
+        .iter()
+        .any(|c| c.name == env.cluster.context && c.ok);
+    let wanted = environment::wanted_secrets(env);
+    let seen = if host_ok && !wanted.is_empty() {
+        Some(observe::secrets_seen(kc, &env.cluster.context, &wanted, timeout).await)
+    } else {
+        None
+    };
+    checks.extend(environment::secret_checks(env, &|ns, name| match &seen {
+        None => None,
+        Some(Err(e)) => Some(environment::Seen::Error(e.clone())),
+        Some(Ok(found)) => found.get(&(ns.to_string(), name.to_string())).cloned(),
+    }));
     Report::new(contexts, checks)
 }

@@ -1,0 +1,135 @@
+//! Gathers the facts the environment checks judge (`environment::docker_checks`,
+//! `environment::secret_checks`): the kind node container through Docker (bollard), and the
+//! host cluster's secrets through kube. Each look is bounded by the verify timeout.
+
+use super::environment::{DockerFacts, NodeFacts, Seen};
+use bollard::query_parameters::ListContainersOptionsBuilder;
+use k8s_openapi::api::core::v1::Secret;
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+/// The engine's version and the control-plane container of kind cluster `cluster`, found by
+/// the labels kind puts on its nodes.
+pub async fn docker_facts(cluster: &str, timeout: Duration) -> DockerFacts {
+    let look = async {
+        let docker = bollard::Docker::connect_with_defaults().map_err(|e| e.to_string())?;
+        let docker = docker
+            .negotiate_version()
+            .await
+            .map_err(|e| e.to_string())?;
+        let version = docker.version().await.map_err(|e| e.to_string())?;
+        let filters = HashMap::from([(
+            "label",
+            vec![
+                format!("io.x-k8s.kind.cluster={cluster}"),
+                "io.x-k8s.kind.role=control-plane".to_string(),
+            ],
+        )]);
+        let options = ListContainersOptionsBuilder::new()
+            .all(true)
+            .filters(&filters)
+            .build();
+        let found = docker
+            .list_containers(Some(options))
+            .await
+            .map_err(|e| format!("listing containers: {e}"))?;
+        let node = found.into_iter().next().map(|c| NodeFacts {
+            name: c
+                .names
+                .and_then(|n| n.first().cloned())
+                .unwrap_or_default()
+                .trim_start_matches('/')
+                .to_string(),
+            state: c.state.map(|s| s.to_string()).unwrap_or_default(),
+            published: c
+                .ports
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|p| p.typ.is_none_or(|t| t.to_string() == "tcp"))
+                .filter_map(|p| Some((p.private_port, p.ip.unwrap_or_default(), p.public_port?)))
+                .collect(),
+        });
+        Ok::<_, String>((version.version.unwrap_or_default(), node))
+    };
+    match tokio::time::timeout(timeout, look).await {
+        Ok(Ok((version, node))) => DockerFacts {
+            daemon: Ok(version),
+            node,
+        },
+        Ok(Err(e)) => DockerFacts {
+            daemon: Err(e),
+            node: None,
+        },
+        Err(_) => DockerFacts {
+            daemon: Err(format!("no answer within {} ms", timeout.as_millis())),
+            node: None,
+        },
+    }
+}
+
+/// Read each (namespace, name) secret through `context`. The client dials no proxy unless the
+/// kubeconfig names one: kube would otherwise take HTTPS_PROXY for loopback traffic.
+pub async fn secrets_seen(
+    kc: &Kubeconfig,
+    context: &str,
+    wanted: &[(String, String)],
+    timeout: Duration,
+) -> Result<HashMap<(String, String), Seen>, String> {
+    let options = KubeConfigOptions {
+        context: Some(context.to_string()),
+        ..Default::default()
+    };
+    let mut config = kube::Config::from_custom_kubeconfig(kc.clone(), &options)
+        .await
+        .map_err(|e| format!("context `{context}`: {e}"))?;
+    let explicit_proxy = kc
+        .contexts
+        .iter()
+        .find(|c| c.name == context)
+        .and_then(|c| c.context.as_ref())
+        .and_then(|c| kc.clusters.iter().find(|cl| cl.name == c.cluster))
+        .and_then(|cl| cl.cluster.as_ref())
+        .and_then(|cl| cl.proxy_url.clone());
+    if explicit_proxy.is_none() {
+        config.proxy_url = None;
+    }
+    config.connect_timeout = Some(timeout);
+    config.read_timeout = Some(timeout);
+    let client =
+        kube::Client::try_from(config).map_err(|e| format!("a client for `{context}`: {e}"))?;
+    let reads = wanted.iter().map(|(ns, name)| {
+        let api: kube::Api<Secret> = kube::Api::namespaced(client.clone(), ns);
+        async move {
+            let seen = match tokio::time::timeout(timeout, api.get_opt(name)).await {
+                Ok(Ok(Some(s))) => Seen::Present {
+                    labels: s
+                        .metadata
+                        .labels
+                        .unwrap_or_default()
+                        .into_iter()
+                        .collect::<BTreeMap<_, _>>(),
+                },
+                Ok(Ok(None)) => Seen::Missing,
+                Ok(Err(e)) => Seen::Error(error_chain(&e)),
+                Err(_) => Seen::Error(format!("no answer within {} ms", timeout.as_millis())),
+            };
+            ((ns.clone(), name.clone()), seen)
+        }
+    });
+    Ok(futures::future::join_all(reads).await.into_iter().collect())
+}
+
+/// kube says `client error (Connect)`; the cause is further down.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out = format!("{out}: {text}");
+        }
+        cur = s.source();
+    }
+    out
+}
