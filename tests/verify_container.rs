@@ -262,7 +262,7 @@ async fn docker_checks_see_the_node_container_and_its_ports() {
     copy_into(root.path(), Path::new("/bin/busybox"));
     let cluster = format!("verify{}", std::process::id());
     let image = Image(format!("bootstrap-verify-busybox:{}", std::process::id()));
-    let tar = Command::new("tar")
+    let mut tar = Command::new("tar")
         .arg("-C")
         .arg(root.path())
         .args(["-c", "."])
@@ -271,9 +271,10 @@ async fn docker_checks_see_the_node_container_and_its_ports() {
         .unwrap();
     let import = Command::new("docker")
         .args(["import", "-", &image.0])
-        .stdin(tar.stdout.unwrap())
+        .stdin(tar.stdout.take().unwrap())
         .output()
         .unwrap();
+    tar.wait().unwrap();
     assert!(
         import.status.success(),
         "{}",
