@@ -255,7 +255,7 @@ async fn docker_checks_see_the_node_container_and_its_ports() {
     use bootstrap::verify::environment::docker_checks;
     use bootstrap::verify::observe::docker_facts;
     use bootstrap::verify::report::CheckStatus::{Fail, Pass};
-    if !need("docker", &["version"]) {
+    if !need("docker", &["version"]) || !need("/bin/busybox", &["true"]) {
         return;
     }
     let root = tempfile::tempdir().unwrap();
