@@ -54,7 +54,7 @@ pub fn passthrough_routes(env: &Env) -> Option<(u16, Vec<(String, String)>)> {
 /// What Docker showed about the kind cluster (gathered by `observe::docker_facts`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DockerFacts {
-    /// The engine's version, or why it could not be reached.
+    /// The engine (endpoint and API version), or why it could not be reached.
     pub daemon: Result<String, String>,
     /// The control-plane container, found by kind's labels.
     pub node: Option<NodeFacts>,
@@ -99,7 +99,7 @@ pub fn docker_checks(env: &Env, facts: &DockerFacts) -> Vec<EnvCheck> {
                 names[0].clone(),
                 CheckStatus::Fail,
                 format!("Docker is not reachable: {e}"),
-                Some("start Docker; bollard does not follow `docker context`: set DOCKER_HOST (Docker Desktop on macOS: unix://$HOME/.docker/run/docker.sock)".into()),
+                Some("start Docker, or point DOCKER_HOST at the engine the cluster runs on".into()),
             )];
             out.extend(names[1..].iter().map(|n| {
                 check(

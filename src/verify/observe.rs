@@ -1,60 +1,43 @@
 //! Gathers the facts the environment checks judge (`environment::docker_checks`,
-//! `environment::secret_checks`): the kind node container through Docker (bollard), and the
+//! `environment::secret_checks`): the kind node container through the docker module, and the
 //! host cluster's secrets through kube. Each look is bounded by the verify timeout.
 
 use super::environment::{DockerFacts, NodeFacts, Seen};
-use bollard::query_parameters::ListContainersOptionsBuilder;
 use k8s_openapi::api::core::v1::Secret;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-/// The engine's version and the control-plane container of kind cluster `cluster`, found by
-/// the labels kind puts on its nodes.
+/// The engine and the control-plane container of kind cluster `cluster`, through the docker
+/// module (which finds Docker Desktop's socket and negotiates the API version).
 pub async fn docker_facts(cluster: &str, timeout: Duration) -> DockerFacts {
     let look = async {
-        let docker = bollard::Docker::connect_with_defaults().map_err(|e| e.to_string())?;
-        let docker = docker
-            .negotiate_version()
+        let conn = crate::docker::connect().await.map_err(|e| e.to_string())?;
+        let observed = crate::docker::observe::observe_cluster(&conn, cluster)
             .await
             .map_err(|e| e.to_string())?;
-        let version = docker.version().await.map_err(|e| e.to_string())?;
-        let filters = HashMap::from([(
-            "label",
-            vec![
-                format!("io.x-k8s.kind.cluster={cluster}"),
-                "io.x-k8s.kind.role=control-plane".to_string(),
-            ],
-        )]);
-        let options = ListContainersOptionsBuilder::new()
-            .all(true)
-            .filters(&filters)
-            .build();
-        let found = docker
-            .list_containers(Some(options))
-            .await
-            .map_err(|e| format!("listing containers: {e}"))?;
-        let node = found.into_iter().next().map(|c| NodeFacts {
-            name: c
-                .names
-                .and_then(|n| n.first().cloned())
-                .unwrap_or_default()
-                .trim_start_matches('/')
-                .to_string(),
-            state: c.state.map(|s| s.to_string()).unwrap_or_default(),
-            published: c
-                .ports
-                .unwrap_or_default()
-                .into_iter()
-                .filter(|p| p.typ.is_none_or(|t| t.to_string() == "tcp"))
-                .filter_map(|p| Some((p.private_port, p.ip.unwrap_or_default(), p.public_port?)))
-                .collect(),
-        });
-        Ok::<_, String>((version.version.unwrap_or_default(), node))
+        let node = observed
+            .nodes
+            .into_iter()
+            .find(|n| n.role == "control-plane")
+            .map(|n| NodeFacts {
+                name: n.name,
+                state: n.status,
+                published: n
+                    .ports
+                    .into_iter()
+                    .filter(|p| p.protocol == "tcp")
+                    .map(|p| (p.container_port, p.host_ip, p.host_port))
+                    .collect(),
+            });
+        Ok::<_, String>((
+            format!("{} (API {})", conn.endpoint.uri, conn.api_version),
+            node,
+        ))
     };
     match tokio::time::timeout(timeout, look).await {
-        Ok(Ok((version, node))) => DockerFacts {
-            daemon: Ok(version),
+        Ok(Ok((engine, node))) => DockerFacts {
+            daemon: Ok(engine),
             node,
         },
         Ok(Err(e)) => DockerFacts {
