@@ -5,7 +5,9 @@ use crate::app::{Failure, Outcome};
 use crate::cli::{Global, Output, VerifyArgs};
 use crate::config::{self, AccessMode, Env, FlagOverrides};
 use crate::verify::report::render_table;
-use crate::verify::{environment, target, verify_contexts_with, verify_env, HostFacts};
+use crate::verify::{
+    environment, target, verify_contexts, verify_contexts_with, verify_env, HostFacts,
+};
 
 pub fn run(g: &Global, args: &VerifyArgs) -> Outcome {
     // Without --context the file is the list of what to check; with it, the file is optional and
@@ -27,12 +29,14 @@ pub fn run(g: &Global, args: &VerifyArgs) -> Outcome {
         .and_then(AccessMode::parse)
         .or_else(|| env.as_ref().map(|e| e.access.mode))
         .unwrap_or(AccessMode::Auto);
-    let facts = HostFacts::for_access(access);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .map_err(|e| Failure::Failed(format!("starting the async runtime: {e}")))?;
+    // `auto` is left to the probe, which asks only when a diagnosis depends on it
+    let facts =
+        (access != AccessMode::Auto).then(|| runtime.block_on(HostFacts::for_access(access)));
     let report = match (&env, args.contexts.is_empty()) {
         (Some(env), true) => runtime.block_on(verify_env(env, &kc, args.timeout, facts)),
         _ => {
@@ -41,7 +45,10 @@ pub fn run(g: &Global, args: &VerifyArgs) -> Outcome {
                 .iter()
                 .map(|n| target::resolve(&kc, n, environment::route_for(env.as_ref(), n)))
                 .collect();
-            runtime.block_on(verify_contexts_with(targets, args.timeout, facts))
+            match facts {
+                Some(f) => runtime.block_on(verify_contexts_with(targets, args.timeout, f)),
+                None => runtime.block_on(verify_contexts(targets, args.timeout)),
+            }
         }
     };
     match g.output {

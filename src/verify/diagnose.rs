@@ -545,6 +545,8 @@ fn suggest_name(names: &[String]) -> Option<String> {
         .cloned()
 }
 
+const CLIENT_CERT_HINT: &str = "the client certificate is not signed by a CA this server trusts (an old kubeconfig after the cluster was recreated?): refresh it with `bootstrap up`";
+
 fn client_cert_alert(s: &Situation, layer: Layer, alert: &str) -> Option<Diagnosis> {
     const CERT_ALERTS: [&str; 5] = [
         "BadCertificate",
@@ -562,7 +564,7 @@ fn client_cert_alert(s: &Situation, layer: Layer, alert: &str) -> Option<Diagnos
             "credentials rejected during the TLS handshake: the server refused the {} (alert {alert})",
             s.credential.describe()
         ),
-        "the client certificate is not signed by a CA this server trusts (an old kubeconfig after the cluster was recreated?): refresh it with `bootstrap up`".into(),
+        CLIENT_CERT_HINT.into(),
     ))
 }
 
@@ -603,6 +605,21 @@ fn http(s: &Situation, layer: Layer, status: u16, path: &str, message: &str) -> 
 fn transport(s: &Situation, layer: Layer, timed_out: bool, message: &str) -> Diagnosis {
     if let Some(diag) = client_cert_alert(s, layer, message) {
         return diag;
+    }
+    let closed = ["closed", "reset", "broken pipe", "eof"]
+        .iter()
+        .any(|w| message.to_ascii_lowercase().contains(w));
+    if let (Credential::ClientCert { .. }, Layer::Auth, true) = (&s.credential, layer, closed) {
+        // A TLS 1.3 server checks the client certificate after the handshake completed on our
+        // side; its alert races with our request and is often lost to the reset.
+        return d(
+            layer,
+            format!(
+                "credentials rejected, most likely: the server closed the connection right after the TLS handshake without answering, which is how a TLS 1.3 server refuses a {} it does not trust ({message})",
+                s.credential.describe()
+            ),
+            CLIENT_CERT_HINT.into(),
+        );
     }
     if timed_out {
         return d(
@@ -993,6 +1010,38 @@ mod tests {
                 layer: Layer::Auth,
                 diagnosis: &["credentials rejected during the TLS handshake"],
                 hint: &["bootstrap up"],
+            },
+            Case {
+                name: "client certificate refused, the alert lost to a reset",
+                situation: Situation {
+                    credential: Credential::ClientCert {
+                        subject: "mallory".into(),
+                    },
+                    ..sit("127.0.0.1", 6443)
+                },
+                failure: Failure::Transport {
+                    layer: Layer::Auth,
+                    timed_out: false,
+                    message: "connection reset by peer".into(),
+                },
+                layer: Layer::Auth,
+                diagnosis: &["credentials rejected", "client certificate (mallory)"],
+                hint: &["not signed by a CA this server trusts"],
+            },
+            Case {
+                name: "a token context whose connection breaks is no credential problem",
+                situation: Situation {
+                    credential: Credential::Token,
+                    ..sit("127.0.0.1", 6443)
+                },
+                failure: Failure::Transport {
+                    layer: Layer::Auth,
+                    timed_out: false,
+                    message: "connection closed before message completed".into(),
+                },
+                layer: Layer::Auth,
+                diagnosis: &["the connection broke during the auth request"],
+                hint: &["API server's logs"],
             },
             Case {
                 name: "closed during handshake behind passthrough",

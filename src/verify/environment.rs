@@ -105,7 +105,7 @@ pub fn docker_checks(env: &Env, facts: &DockerFacts) -> Vec<EnvCheck> {
                 check(
                     n.clone(),
                     CheckStatus::NotChecked,
-                    "not checked: Docker is not reachable".into(),
+                    "Docker is not reachable".into(),
                     None,
                 )
             }));
@@ -132,7 +132,7 @@ pub fn docker_checks(env: &Env, facts: &DockerFacts) -> Vec<EnvCheck> {
             check(
                 n.clone(),
                 CheckStatus::NotChecked,
-                "not checked: no node container".into(),
+                "no node container".into(),
                 None,
             )
         }));
@@ -152,7 +152,7 @@ pub fn docker_checks(env: &Env, facts: &DockerFacts) -> Vec<EnvCheck> {
             check(
                 n.clone(),
                 CheckStatus::NotChecked,
-                "not checked: the node container is not running".into(),
+                "the node container is not running".into(),
                 None,
             )
         }));
@@ -264,7 +264,7 @@ fn one_secret(
         None => check(
             name,
             CheckStatus::NotChecked,
-            "not checked: the host cluster's context did not verify".into(),
+            "the host cluster's context did not verify".into(),
             None,
         ),
         Some(Seen::Error(e)) => check(

@@ -25,7 +25,13 @@ use std::time::Duration;
 /// Everything `bootstrap verify` checks for an environment file, what `up` ends with: each
 /// declared context (host cluster first), Docker and the kind node (provider kind), the router
 /// passing each vcluster's hostname through, and the secrets in the host cluster.
-pub async fn verify_env(env: &Env, kc: &Kubeconfig, timeout: Duration, facts: HostFacts) -> Report {
+/// `facts: None` (access `auto`) detects where we stand only when a diagnosis needs it.
+pub async fn verify_env(
+    env: &Env,
+    kc: &Kubeconfig,
+    timeout: Duration,
+    facts: Option<HostFacts>,
+) -> Report {
     let targets: Vec<Resolved> = environment::declared_contexts(env)
         .into_iter()
         .map(|(name, route)| resolve(kc, &name, route))

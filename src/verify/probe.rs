@@ -28,61 +28,48 @@ use tokio::net::TcpStream;
 /// Where verify runs, as far as diagnoses care.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct HostFacts {
+    /// 127.0.0.1 here is not where the cluster's ports are published: we run in a container
+    /// that drives another machine's Docker engine (the zone module's `devcontainer`).
     pub in_container: bool,
 }
 
 impl HostFacts {
-    /// Look for container evidence on this machine.
-    pub fn detect() -> Self {
-        let cgroup = std::fs::read_to_string("/proc/1/cgroup").unwrap_or_default();
-        let devcontainer_vars = ["REMOTE_CONTAINERS", "CODESPACES", "DEVCONTAINER"]
-            .iter()
-            .any(|v| std::env::var_os(v).is_some_and(|x| !x.is_empty()));
+    /// The zone module's verdict: container markers and variables, and Docker's /info to tell a
+    /// devcontainer from a container that runs its own engine (a CI VM image), where published
+    /// ports are on our loopback after all.
+    pub async fn detect() -> Self {
+        let engine = async {
+            match crate::docker::connect().await {
+                Ok(conn) => Some(crate::zone::detect(&conn).await),
+                Err(_) => None,
+            }
+        };
+        let verdict = tokio::time::timeout(Duration::from_secs(2), engine)
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| crate::zone::classify(&crate::zone::gather(None, None)));
         HostFacts {
-            in_container: container_evidence(
-                std::path::Path::new("/.dockerenv").exists(),
-                std::path::Path::new("/run/.containerenv").exists(),
-                &cgroup,
-                devcontainer_vars,
-            ),
+            in_container: verdict.zone == crate::zone::Zone::Devcontainer,
         }
     }
-}
 
-impl HostFacts {
-    /// Where `--access` (or the file's access mode) says we stand; `auto` looks for evidence.
-    pub fn for_access(mode: crate::config::AccessMode) -> Self {
+    /// Where `--access` (or the file's access mode) says we stand; `auto` detects it.
+    pub async fn for_access(mode: crate::config::AccessMode) -> Self {
         use crate::config::AccessMode;
         match mode {
             AccessMode::Host | AccessMode::Wsl2 => HostFacts {
                 in_container: false,
             },
             AccessMode::Devcontainer | AccessMode::KindNetwork => HostFacts { in_container: true },
-            AccessMode::Auto => HostFacts::detect(),
+            AccessMode::Auto => HostFacts::detect().await,
         }
     }
 }
 
-/// Docker creates /.dockerenv, podman /run/.containerenv; cgroup v1 paths name the runtime.
-pub fn container_evidence(
-    dockerenv: bool,
-    containerenv: bool,
-    cgroup: &str,
-    devcontainer_vars: bool,
-) -> bool {
-    dockerenv
-        || containerenv
-        || devcontainer_vars
-        || cgroup.lines().any(|l| {
-            ["/docker", "/kubepods", "/containerd", "/lxc/", "/libpod"]
-                .iter()
-                .any(|m| l.contains(m))
-        })
-}
-
 /// Verify every target in parallel; the entry point `up` calls after converging.
 pub async fn verify_contexts(targets: Vec<Resolved>, timeout: Duration) -> Report {
-    verify_contexts_with(targets, timeout, HostFacts::detect()).await
+    Report::new(probe_all(targets, timeout, None).await, Vec::new())
 }
 
 /// As `verify_contexts`, with where we stand given (by `--access` or a test).
@@ -91,13 +78,25 @@ pub async fn verify_contexts_with(
     timeout: Duration,
     facts: HostFacts,
 ) -> Report {
-    Report::new(probe_all(targets, timeout, facts).await, Vec::new())
+    Report::new(probe_all(targets, timeout, Some(facts)).await, Vec::new())
 }
 
+/// Probe every target in parallel, then diagnose. `facts: None` detects where we stand, and
+/// only when a diagnosis depends on it (a refused loopback connection): a healthy run never
+/// pays for asking Docker.
 pub async fn probe_all(
     targets: Vec<Resolved>,
     timeout: Duration,
-    facts: HostFacts,
+    facts: Option<HostFacts>,
+) -> Vec<ContextReport> {
+    probe_many(targets, timeout, facts, Depth::Full).await
+}
+
+async fn probe_many(
+    targets: Vec<Resolved>,
+    timeout: Duration,
+    facts: Option<HostFacts>,
+    depth: Depth,
 ) -> Vec<ContextReport> {
     let tasks: Vec<_> = targets
         .into_iter()
@@ -106,26 +105,61 @@ pub async fn probe_all(
                 Ok(t) => (t.context.clone(), t.server.clone()),
                 Err(e) => (e.context.clone(), e.server.clone().unwrap_or_default()),
             };
-            (
-                name,
-                tokio::spawn(probe_context(t, timeout, facts, Depth::Full)),
-            )
+            (name, tokio::spawn(probe_context(t, timeout, depth)))
         })
         .collect();
-    let mut out = Vec::with_capacity(tasks.len());
+    let mut probed = Vec::with_capacity(tasks.len());
     for ((name, server), task) in tasks {
-        out.push(task.await.unwrap_or_else(|e| {
-            let failure = Failure::Config {
-                message: format!("the probe task failed: {e}"),
-            };
-            let s = Situation {
+        probed.push(task.await.unwrap_or_else(|e| Probed {
+            situation: Situation {
                 context: name.clone(),
                 ..Default::default()
-            };
-            ContextReport::new(name, server, Vec::new(), Some(diagnose(&s, &failure)), 0.0)
+            },
+            name,
+            server,
+            layers: Vec::new(),
+            failure: Some(Failure::Config {
+                message: format!("the probe task failed: {e}"),
+            }),
+            ms: 0.0,
         }));
     }
-    out
+    let needs_facts = probed.iter().any(|p| {
+        matches!(
+            p.failure,
+            Some(Failure::Tcp {
+                kind: ConnectError::Refused,
+                loopback: true,
+                ..
+            })
+        )
+    });
+    let facts = match facts {
+        Some(f) => f,
+        None if needs_facts => HostFacts::detect().await,
+        None => HostFacts::default(),
+    };
+    probed
+        .into_iter()
+        .map(|p| {
+            let situation = Situation {
+                in_container: facts.in_container,
+                ..p.situation
+            };
+            let diag = p.failure.map(|f| diagnose(&situation, &f));
+            ContextReport::new(p.name, p.server, p.layers, diag, p.ms)
+        })
+        .collect()
+}
+
+/// One context's layers and failure, before diagnosis.
+struct Probed {
+    name: String,
+    server: String,
+    situation: Situation,
+    layers: Vec<LayerReport>,
+    failure: Option<Failure>,
+    ms: f64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -135,7 +169,7 @@ enum Depth {
     TlsOnly,
 }
 
-fn situation(t: &Target, facts: HostFacts, timeout: Duration) -> Situation {
+fn situation(t: &Target, timeout: Duration) -> Situation {
     Situation {
         context: t.context.clone(),
         cluster: t.cluster.clone(),
@@ -144,47 +178,39 @@ fn situation(t: &Target, facts: HostFacts, timeout: Duration) -> Situation {
         tls_server_name: t.tls_server_name.clone(),
         route: t.route.clone(),
         credential: t.credential.clone(),
-        in_container: facts.in_container,
+        in_container: false,
         timeout_ms: timeout.as_millis() as u64,
     }
 }
 
-async fn probe_context(
-    t: Resolved,
-    timeout: Duration,
-    facts: HostFacts,
-    depth: Depth,
-) -> ContextReport {
+async fn probe_context(t: Resolved, timeout: Duration, depth: Depth) -> Probed {
     let started = Instant::now();
     let t = match t {
         Ok(t) => t,
         Err(e) => {
-            let s = Situation {
-                context: e.context.clone(),
-                ..Default::default()
-            };
-            let diag = diagnose(&s, &Failure::Config { message: e.message });
-            return ContextReport::new(
-                e.context,
-                e.server.unwrap_or_default(),
-                Vec::new(),
-                Some(diag),
-                0.0,
-            );
+            return Probed {
+                situation: Situation {
+                    context: e.context.clone(),
+                    ..Default::default()
+                },
+                name: e.context,
+                server: e.server.unwrap_or_default(),
+                layers: Vec::new(),
+                failure: Some(Failure::Config { message: e.message }),
+                ms: 0.0,
+            }
         }
     };
     let mut layers = Vec::new();
     let outcome = run_layers(&t, timeout, depth, &mut layers).await;
-    let diag = outcome
-        .err()
-        .map(|f| diagnose(&situation(&t, facts, timeout), &f));
-    ContextReport::new(
-        t.context.clone(),
-        t.server.clone(),
+    Probed {
+        name: t.context.clone(),
+        server: t.server.clone(),
+        situation: situation(&t, timeout),
         layers,
-        diag,
-        ms_since(started),
-    )
+        failure: outcome.err(),
+        ms: ms_since(started),
+    }
 }
 
 fn ms_since(t: Instant) -> f64 {
@@ -1070,16 +1096,17 @@ pub struct PassthroughExpect {
 
 /// The router on 127.0.0.1:`https_port` must answer each hostname's SNI with that vcluster's
 /// own certificate (chaining to its CA, holding the hostname), not its default certificate.
+/// `facts: None` detects where we stand only if a diagnosis needs it.
 pub async fn check_passthrough(
     https_port: u16,
     expects: Vec<PassthroughExpect>,
     timeout: Duration,
-    facts: HostFacts,
+    facts: Option<HostFacts>,
 ) -> Vec<EnvCheck> {
-    let tasks: Vec<_> = expects
-        .into_iter()
+    let targets = expects
+        .iter()
         .map(|e| {
-            let target = Target {
+            Ok(Target {
                 context: e.context.clone(),
                 cluster: e.context.clone(),
                 server: format!("https://127.0.0.1:{https_port}"),
@@ -1093,75 +1120,43 @@ pub async fn check_passthrough(
                     https_port,
                 },
                 ..Default::default()
-            };
-            (
-                e,
-                tokio::spawn(probe_context(Ok(target), timeout, facts, Depth::TlsOnly)),
-            )
+            })
         })
         .collect();
-    let mut out = Vec::new();
-    for (e, task) in tasks {
-        let name = format!("router passthrough {} (127.0.0.1:{https_port})", e.hostname);
-        let check = match task.await {
-            Ok(r) if r.ok => EnvCheck {
-                name,
-                status: CheckStatus::Pass,
-                detail: format!(
-                    "answers with the vcluster's certificate: {}",
-                    r.layers
-                        .last()
-                        .map(|l| l.detail.as_str())
-                        .unwrap_or_default()
-                ),
-                hint: None,
-            },
-            Ok(r) => EnvCheck {
-                name,
-                status: CheckStatus::Fail,
-                detail: r.diagnosis.unwrap_or_default(),
-                hint: r.hint,
-            },
-            Err(err) => EnvCheck {
-                name,
-                status: CheckStatus::Fail,
-                detail: format!("the check failed to run: {err}"),
-                hint: None,
-            },
-        };
-        out.push(check);
-    }
-    out
+    let reports = probe_many(targets, timeout, facts, Depth::TlsOnly).await;
+    expects
+        .iter()
+        .zip(reports)
+        .map(|(e, r)| {
+            let name = format!("router passthrough {} (127.0.0.1:{https_port})", e.hostname);
+            if r.ok {
+                EnvCheck {
+                    name,
+                    status: CheckStatus::Pass,
+                    detail: format!(
+                        "answers with the vcluster's certificate: {}",
+                        r.layers
+                            .last()
+                            .map(|l| l.detail.as_str())
+                            .unwrap_or_default()
+                    ),
+                    hint: None,
+                }
+            } else {
+                EnvCheck {
+                    name,
+                    status: CheckStatus::Fail,
+                    detail: r.diagnosis.unwrap_or_default(),
+                    hint: r.hint,
+                }
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn container_evidence_sources() {
-        assert!(container_evidence(true, false, "", false));
-        assert!(container_evidence(false, true, "", false));
-        assert!(container_evidence(false, false, "", true));
-        assert!(container_evidence(
-            false,
-            false,
-            "12:pids:/docker/0123abcd\n",
-            false
-        ));
-        assert!(container_evidence(
-            false,
-            false,
-            "0::/kubepods/besteffort/pod1\n",
-            false
-        ));
-        assert!(!container_evidence(
-            false,
-            false,
-            "0::/\n1:cpu:/user.slice\n",
-            false
-        ));
-    }
 
     #[test]
     fn non_tls_answers_are_quoted() {

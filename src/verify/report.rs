@@ -7,7 +7,7 @@ use serde::Serialize;
 pub struct Report {
     pub ok: bool,
     pub contexts: Vec<ContextReport>,
-    /// Environment checks (router, Docker, secrets); empty with `--context`.
+    /// Environment checks (Docker, router, secrets); empty with `--context`.
     pub checks: Vec<EnvCheck>,
 }
 
@@ -37,7 +37,7 @@ pub struct LayerReport {
 pub enum CheckStatus {
     Pass,
     Fail,
-    /// The check exists in the design but this build does not perform it; never counted as passed.
+    /// The check could not be made (what it depends on failed first); never counted as passed.
     NotChecked,
 }
 
@@ -153,7 +153,7 @@ pub fn render_table(r: &Report) -> String {
             let status = match ch.status {
                 CheckStatus::Pass => "ok",
                 CheckStatus::Fail => "FAILED",
-                CheckStatus::NotChecked => "not checked in this build",
+                CheckStatus::NotChecked => "not checked",
             };
             out.push_str(&format!("  {}: {status}: {}\n", ch.name, ch.detail));
             if let Some(h) = &ch.hint {
@@ -221,7 +221,7 @@ mod tests {
             vec![EnvCheck {
                 name: "docker".into(),
                 status: CheckStatus::NotChecked,
-                detail: "wired by up".into(),
+                detail: "Docker is not reachable".into(),
                 hint: None,
             }],
         )
@@ -243,7 +243,10 @@ mod tests {
             "{t}"
         );
         assert!(t.contains("dev-vcluster (https://dev-vcluster.cnoe.localtest.me:8443): tcp: refused\n  hint: start it"), "{t}");
-        assert!(t.contains("docker: not checked in this build"), "{t}");
+        assert!(
+            t.contains("docker: not checked: Docker is not reachable"),
+            "{t}"
+        );
         assert!(t.contains("1 of 2 contexts verified"), "{t}");
     }
 
