@@ -97,6 +97,9 @@ pub struct UpArgs {
     /// Skip the final verify
     #[arg(long)]
     pub no_verify: bool,
+    /// Per-layer timeout of route probes and the final verify, such as 2s
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    pub timeout: std::time::Duration,
 }
 
 #[derive(Debug, Args)]

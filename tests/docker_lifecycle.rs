@@ -6,8 +6,6 @@ mod support;
 use support::proxy::Proxy;
 use support::*;
 
-const NOT_IN_BUILD: &str = "this build stops there";
-
 #[test]
 fn create_then_converged_up_makes_no_docker_writes() {
     if !docker_or_skip("create_then_converged_up_makes_no_docker_writes") {
@@ -22,7 +20,7 @@ fn create_then_converged_up_makes_no_docker_writes() {
     let kind_log_s = kind_log.to_str().unwrap();
 
     let first = bootstrap(&["-f", f, "up"], &[("KIND_DOUBLE_LOG", kind_log_s)]);
-    assert_eq!(first.code, 1, "{}", first.text());
+    assert_eq!(first.code, 0, "{}", first.text());
     assert!(
         first
             .stderr
@@ -35,7 +33,6 @@ fn create_then_converged_up_makes_no_docker_writes() {
         "kind's output is folded in:\n{}",
         first.text()
     );
-    assert!(first.stderr.contains(NOT_IN_BUILD), "{}", first.text());
     assert_eq!(
         nodes(&spec.name),
         vec![format!("{}-control-plane", spec.name)]
@@ -79,10 +76,12 @@ fn create_then_converged_up_makes_no_docker_writes() {
         Vec::<String>::new(),
         "a converged up wrote to Docker; all calls: {requests:?}"
     );
-    assert_eq!(
-        std::fs::read_to_string(&kind_log).unwrap(),
-        calls_after_create,
-        "kind must not be called on a converged cluster"
+    // Only a read of the admin kubeconfig (`kind get kubeconfig`) may follow: no create, no delete.
+    let calls = std::fs::read_to_string(&kind_log).unwrap();
+    let later: Vec<&str> = calls[calls_after_create.len()..].lines().collect();
+    assert!(
+        later.iter().all(|c| c.starts_with("kind get kubeconfig")),
+        "kind must not change a converged cluster: {later:?}"
     );
 }
 
@@ -141,7 +140,7 @@ fn drift_is_explained_and_only_recreate_fixes_it() {
     // The file now wants another node image and another HTTPS host port.
     let old_https = spec.https_port;
     spec.https_port = free_port();
-    spec.image = Some("bootstrap-test/node:v2".into());
+    spec.image = Some(NODE_IMAGE_V2.into());
     let f = spec.write(dir.path()).to_str().unwrap().to_owned();
 
     let sock = dir.path().join("docker.sock");
@@ -165,7 +164,7 @@ fn drift_is_explained_and_only_recreate_fixes_it() {
     );
     assert!(
         up.stderr.contains(
-            "the file wants bootstrap-test/node:v2, the node runs bootstrap-test/busybox:latest"
+            "the file wants bootstrap-test/kind-node:v2, the node runs bootstrap-test/kind-node:latest"
         ),
         "{}",
         up.text()
@@ -197,7 +196,7 @@ fn drift_is_explained_and_only_recreate_fixes_it() {
             "{{.Config.Image}}",
             &format!("{}-control-plane", spec.name)
         ]),
-        "bootstrap-test/node:v2"
+        NODE_IMAGE_V2
     );
     let st = bootstrap(&["-f", &f, "status", "-o", "json"], &[]);
     let doc: serde_json::Value = serde_json::from_str(&st.stdout).unwrap();

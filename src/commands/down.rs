@@ -1,35 +1,30 @@
-//! `bootstrap down`: delete the cluster the file names, and nothing else.
+//! `bootstrap down`: remove what `up` made, and nothing else.
 
-use crate::app::{Failure, Outcome};
-use crate::cli::{DownArgs, Global};
-use crate::cluster::DownOutcome;
+use crate::app::Outcome;
+use crate::cli::{DownArgs, Global, Output};
 use crate::progress::Progress;
+use crate::reconcile::up::{down, DownOptions};
 
 pub fn run(g: &Global, args: &DownArgs) -> Outcome {
     let env = crate::app::load_env(g)?;
-    if args.keep_cluster {
-        eprintln!("cluster `{}`: kept (--keep-cluster)", env.cluster.name);
-        return Ok(());
-    }
     let progress = Progress::auto();
-    let result = super::runtime()?.block_on(async {
-        let conn = crate::docker::connect()
-            .await
-            .map_err(|e| Failure::Failed(e.to_string()))?;
-        Ok::<_, Failure>(crate::cluster::down(&env, &conn, &progress).await?)
-    });
+    let opts = DownOptions {
+        keep_cluster: args.keep_cluster,
+        kubeconfig: g.kubeconfig.clone(),
+    };
+    let result = super::runtime()?.block_on(down(&env, &opts, &progress));
     progress.summary();
-    match result? {
-        DownOutcome::NotManaged => eprintln!(
-            "cluster: provider `existing`: bootstrap did not create it and leaves it alone"
-        ),
-        DownOutcome::AlreadyAbsent => eprintln!("cluster `{}`: already absent", env.cluster.name),
-        DownOutcome::Deleted { nodes, by } => {
-            eprintln!(
-                "cluster `{}`: deleted {} through {by}",
-                env.cluster.name,
-                nodes.join(", ")
-            )
+    let removed = result?;
+    match g.output {
+        Output::Json => println!("{}", serde_json::json!({ "ok": true, "removed": removed })),
+        Output::Table if removed.is_empty() => {
+            println!("Nothing to remove: nothing of this environment was found.")
+        }
+        Output::Table => {
+            println!("Removed:");
+            for r in &removed {
+                println!("  - {r}");
+            }
         }
     }
     Ok(())

@@ -1,49 +1,62 @@
-//! `bootstrap up`: the cluster step for real; the later steps have not landed in this build.
+//! `bootstrap up`: reconcile everything the file describes, then verify it.
 
 use crate::app::{Failure, Outcome};
-use crate::cli::{Global, UpArgs};
-use crate::cluster_diff::Action;
-use crate::config::Provider;
+use crate::cli::{Global, Output, UpArgs};
 use crate::progress::Progress;
-
-/// The steps after the cluster that other issues deliver; `up` names them rather than pretend.
-const LATER_STEPS: &str =
-    "kubeconfig contexts (issue #4), the router and vclusters, and the final verify (issue #5)";
+use crate::reconcile::in_cluster::Settings;
+use crate::reconcile::up::{up, Options};
+use crate::verify::report::render_table;
 
 pub fn run(g: &Global, args: &UpArgs) -> Outcome {
     let env = crate::app::load_env(g)?;
     let progress = Progress::auto();
-    let result = super::runtime()?.block_on(async {
-        if env.cluster.provider == Provider::Existing {
-            eprintln!(
-                "cluster: provider `existing` (context `{}`): bootstrap does not create it",
-                env.cluster.context
-            );
-            return Ok(());
+    let opts = Options {
+        recreate: args.recreate,
+        verify: !args.no_verify,
+        timeout: args.timeout,
+        kubeconfig: g.kubeconfig.clone(),
+        settings: Settings::default(),
+    };
+    let runtime = super::runtime()?;
+    // Ctrl-C stops between awaits; child processes are killed with their handles and the
+    // kubeconfig is only ever replaced by rename, so nothing is left half-written.
+    let result = runtime.block_on(async {
+        tokio::select! {
+            r = up(&env, &opts, &progress) => r.map_err(Failure::from),
+            _ = tokio::signal::ctrl_c() => Err(Failure::Failed("interrupted; run `bootstrap up` again to resume".into())),
         }
-        let step = progress.begin("docker");
-        let conn = match crate::docker::connect().await {
-            Ok(c) => c,
-            Err(e) => {
-                step.fail("unreachable");
-                return Err(Failure::Failed(e.to_string()));
-            }
-        };
-        step.finish(&format!("{} (API {})", conn.endpoint.uri, conn.api_version));
-        let out = crate::cluster::up(&env, &conn, args.recreate, &progress).await?;
-        let what = match &out.action {
-            Action::Nothing => "converged, nothing to do".to_owned(),
-            Action::Create => "created".to_owned(),
-            Action::Start { nodes } => format!("started {}", nodes.join(", ")),
-            Action::Recreate { .. } => "recreated".to_owned(),
-            Action::Refuse { .. } => "drifted".to_owned(),
-        };
-        eprintln!("cluster `{}`: {what}", env.cluster.name);
-        Ok(())
     });
     progress.summary();
-    result?;
-    Err(Failure::Failed(format!(
-        "the cluster step is done, but this build stops there: {LATER_STEPS} have not landed yet"
-    )))
+    let summary = result?;
+    if let Some(report) = &summary.report {
+        match g.output {
+            Output::Json => println!(
+                "{}",
+                serde_json::to_string_pretty(&serde_json::json!({
+                    "ok": report.ok,
+                    "changes": summary.changes,
+                    "kubeconfig": summary.kubeconfig,
+                    "verify": report,
+                }))
+                .unwrap_or_default()
+            ),
+            Output::Table => print!("{}", render_table(report)),
+        }
+    }
+    if g.output == Output::Table {
+        if summary.changes.is_empty() {
+            println!("Nothing to change: the environment is converged.");
+        } else {
+            println!("{} change(s):", summary.changes.len());
+            for c in &summary.changes {
+                println!("  - {c}");
+            }
+        }
+    }
+    match &summary.report {
+        Some(r) if !r.ok => Err(Failure::Failed(
+            "verify found failing contexts (see above)".into(),
+        )),
+        _ => Ok(()),
+    }
 }

@@ -1,3 +1,5 @@
 //! Reconcile steps: each observes, acts only on the difference, and says what it changed.
 
 pub mod in_cluster;
+pub mod routes;
+pub mod up;

@@ -11,6 +11,11 @@ use std::sync::Once;
 use std::time::{Duration, Instant};
 
 pub const CLUSTER_LABEL: &str = "io.x-k8s.kind.cluster";
+/// What the kind double runs as a node: the kind node double (crates/testkit), which answers as a
+/// kube-apiserver with real TLS, so `up` runs whole.
+pub const NODE_IMAGE: &str = "bootstrap-test/kind-node:latest";
+/// The same bits under another tag, to make node-image drift.
+pub const NODE_IMAGE_V2: &str = "bootstrap-test/kind-node:v2";
 
 /// Docker must answer. Under CI its absence is a failure; elsewhere the test is skipped, loudly.
 pub fn docker_or_skip(test: &str) -> bool {
@@ -36,6 +41,14 @@ pub fn docker_or_skip(test: &str) -> bool {
         assert!(
             out.status.success(),
             "make-images.sh failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let out = Command::new(repo().join("tests/support/node-image.sh"))
+            .output()
+            .expect("run node-image.sh");
+        assert!(
+            out.status.success(),
+            "node-image.sh failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
     });
@@ -104,7 +117,7 @@ impl Spec {
             name: name.into(),
             api_port: free_port(),
             https_port: free_port(),
-            image: Some("bootstrap-test/busybox:latest".into()),
+            image: Some(NODE_IMAGE.into()),
         }
     }
 
@@ -233,11 +246,25 @@ pub fn bootstrap(args: &[&str], envs: &[(&str, &str)]) -> Run {
         cmd.env(k, v);
     }
     let out = run_bounded(cmd, Duration::from_secs(120));
-    // kind must never have written the user's kubeconfig.
+    // kind must never have written the user's kubeconfig: whatever is there, bootstrap wrote and
+    // marked as its own.
     assert!(
-        !home.path().join("kubeconfig").exists() && !home.path().join(".kube/config").exists(),
-        "something wrote the user's kubeconfig"
+        !home.path().join(".kube/config").exists(),
+        "something wrote ~/.kube/config"
     );
+    if let Ok(text) = std::fs::read_to_string(home.path().join("kubeconfig")) {
+        let d = bootstrap::kubeconfig::doc::parse(&text).unwrap();
+        for item in d["contexts"].as_array().into_iter().flatten() {
+            assert!(
+                bootstrap::kubeconfig::doc::owner_of(
+                    item,
+                    bootstrap::kubeconfig::doc::Kind::Context
+                )
+                .is_some(),
+                "an unmarked context appeared in the user's kubeconfig (kind wrote it?):\n{text}"
+            );
+        }
+    }
     Run {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),

@@ -8,6 +8,7 @@ bin="${1:-target/debug/kind-node-double}"
 [ -x "$bin" ] || cargo build -q -p testkit --bin kind-node-double
 sum=$(sha256sum "$bin" | cut -c1-16)
 if [ "$(docker image inspect -f '{{index .Config.Labels "bin-sum"}}' bootstrap-test/kind-node:latest 2>/dev/null)" = "$sum" ]; then
+  docker image inspect bootstrap-test/kind-node:v2 >/dev/null 2>&1 || docker tag bootstrap-test/kind-node:latest bootstrap-test/kind-node:v2
   exit 0
 fi
 ctx=$(mktemp -d)
@@ -25,4 +26,5 @@ LABEL bin-sum=$sum
 ENTRYPOINT ["/kind-node-double"]
 DOCKER
 DOCKER_BUILDKIT=0 docker build -q -t bootstrap-test/kind-node:latest "$ctx" >/dev/null 2>&1 || docker build -q -t bootstrap-test/kind-node:latest "$ctx" >/dev/null
+docker tag bootstrap-test/kind-node:latest bootstrap-test/kind-node:v2
 echo "built bootstrap-test/kind-node:latest ($sum)"

@@ -1,0 +1,234 @@
+//! Choosing each context's route: the access table gives candidates, ordered by where the user
+//! stands; with more than one, all are probed in parallel (TLS with the cluster's CA, an
+//! authenticated /version, one authorised call) and the first in order that passes is kept.
+
+use crate::access::{candidates, Endpoint, Zone};
+use crate::config::{AccessMode, Env};
+use crate::kubeconfig::{doc, Entry};
+use crate::verify::diagnose::Route as VerifyRoute;
+use crate::verify::probe::probe_all;
+use crate::verify::{target, HostFacts};
+use anyhow::{bail, Result};
+use std::time::Duration;
+
+/// Credentials of one endpoint, PEM.
+#[derive(Debug, Clone, Default)]
+pub struct Creds {
+    pub ca_pem: Vec<u8>,
+    pub client_cert_pem: Option<Vec<u8>>,
+    pub client_key_pem: Option<Vec<u8>>,
+    pub token: Option<String>,
+}
+
+/// One context to place: its name, what it points at, how verify should read failures.
+pub struct Want<'a> {
+    pub context: String,
+    pub endpoint: Endpoint<'a>,
+    pub creds: Creds,
+    pub verify_route: VerifyRoute,
+}
+
+/// Zones to try first: the one we stand in, then the rest in the table's order.
+pub fn zone_order(mode: AccessMode, here: Option<AccessMode>) -> AccessMode {
+    match (mode, here) {
+        (AccessMode::Auto, Some(h)) => h,
+        (m, _) => m,
+    }
+}
+
+fn ordered(
+    env: &Env,
+    endpoint: Endpoint,
+    mode: AccessMode,
+    here: Option<AccessMode>,
+) -> Vec<crate::access::Route> {
+    let mut all = candidates(env, endpoint, mode);
+    if mode == AccessMode::Auto {
+        let first = Zone::for_mode(zone_order(mode, here));
+        all.sort_by_key(|r| {
+            first
+                .iter()
+                .position(|z| *z == r.zone)
+                .unwrap_or(usize::MAX)
+        });
+    }
+    all
+}
+
+pub fn entry(env: &Env, context: &str, route: &crate::access::Route, creds: &Creds) -> Entry {
+    let insecure = env.access.insecure_skip_tls_verify;
+    Entry {
+        context: context.to_owned(),
+        cluster: context.to_owned(),
+        user: context.to_owned(),
+        server: route.server.clone(),
+        tls_server_name: route.tls_server_name.clone(),
+        ca_pem: if insecure {
+            Vec::new()
+        } else {
+            creds.ca_pem.clone()
+        },
+        client_cert_pem: creds.client_cert_pem.clone(),
+        client_key_pem: creds.client_key_pem.clone(),
+        token: creds.token.clone(),
+        insecure_skip_tls_verify: insecure,
+        namespace: None,
+    }
+}
+
+/// The entry to write for each wanted context. `here` is the access mode the zone detector
+/// resolved `auto` to, if any.
+pub async fn choose(
+    env: &Env,
+    wants: &[Want<'_>],
+    here: Option<AccessMode>,
+    timeout: Duration,
+) -> Result<Vec<Entry>> {
+    let mode = env.access.mode;
+    let per_context: Vec<Vec<Entry>> = wants
+        .iter()
+        .map(|w| {
+            ordered(env, w.endpoint, mode, here)
+                .iter()
+                .map(|r| entry(env, &w.context, r, &w.creds))
+                .collect()
+        })
+        .collect();
+    // One candidate, or a pinned mode: nothing to choose between; verify will judge it.
+    if per_context.iter().all(|c| c.len() <= 1) {
+        return per_context
+            .into_iter()
+            .zip(wants)
+            .map(|(mut c, w)| {
+                c.pop()
+                    .ok_or_else(|| anyhow::anyhow!("no route to `{}` from here", w.context))
+            })
+            .collect();
+    }
+    // Probe every candidate through a throwaway kubeconfig holding one context per candidate.
+    let mut scratch = doc::parse("apiVersion: v1\nkind: Config\n")?;
+    let mut names = Vec::new();
+    for (i, cands) in per_context.iter().enumerate() {
+        for (j, e) in cands.iter().enumerate() {
+            let mut e = e.clone();
+            let name = format!("{}--route-{j}", wants[i].context);
+            e.context = name.clone();
+            e.cluster = name.clone();
+            e.user = name.clone();
+            doc::upsert(&mut scratch, &[e], "route-probe")?;
+            names.push((i, j, name));
+        }
+    }
+    let kc = kube::config::Kubeconfig::from_yaml(&doc::to_yaml(&scratch)?)?;
+    let targets = names
+        .iter()
+        .map(|(i, _, n)| target::resolve(&kc, n, wants[*i].verify_route.clone()))
+        .collect();
+    let facts = HostFacts::detect().await;
+    let reports = probe_all(targets, timeout, Some(facts)).await;
+    let mut out = Vec::new();
+    let mut failures = Vec::new();
+    for (i, cands) in per_context.iter().enumerate() {
+        let passed = names
+            .iter()
+            .zip(&reports)
+            .filter(|((ci, _, _), r)| *ci == i && r.ok)
+            .map(|((_, j, _), _)| *j)
+            .min();
+        match passed {
+            Some(j) => out.push(cands[j].clone()),
+            None => {
+                let tried: Vec<String> = names
+                    .iter()
+                    .zip(&reports)
+                    .filter(|((ci, _, _), _)| *ci == i)
+                    .map(|((_, j, _), r)| {
+                        format!(
+                            "{}{}: {}",
+                            cands[*j].server,
+                            cands[*j]
+                                .tls_server_name
+                                .as_ref()
+                                .map(|t| format!(" (tls-server-name {t})"))
+                                .unwrap_or_default(),
+                            r.diagnosis.clone().unwrap_or_else(|| "failed".into())
+                        )
+                    })
+                    .collect();
+                failures.push(format!(
+                    "context `{}`: no route verified:\n    {}",
+                    wants[i].context,
+                    tried.join("\n    ")
+                ));
+            }
+        }
+    }
+    if !failures.is_empty() {
+        bail!("{}", failures.join("\n  "));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::load_str;
+
+    #[test]
+    fn auto_tries_the_detected_zone_first() {
+        let env = load_str("cluster: {name: x}\n", "t", &[]).env.unwrap();
+        let host_first = ordered(
+            &env,
+            Endpoint::KindApi,
+            AccessMode::Auto,
+            Some(AccessMode::Host),
+        );
+        assert_eq!(host_first[0].zone, Zone::Host);
+        let dc = ordered(
+            &env,
+            Endpoint::KindApi,
+            AccessMode::Auto,
+            Some(AccessMode::Devcontainer),
+        );
+        assert_eq!(
+            dc.iter().map(|r| r.zone).collect::<Vec<_>>(),
+            vec![Zone::Devcontainer, Zone::KindNetwork, Zone::Host]
+        );
+        let pinned = ordered(
+            &env,
+            Endpoint::KindApi,
+            AccessMode::Host,
+            Some(AccessMode::Devcontainer),
+        );
+        assert_eq!(pinned.len(), 1);
+    }
+
+    #[test]
+    fn insecure_only_when_asked_and_then_without_ca() {
+        let env = load_str("access: {insecureSkipTLSVerify: true}\n", "t", &[])
+            .env
+            .unwrap();
+        let r = crate::access::route_for(&env, Endpoint::KindApi, Zone::Host).unwrap();
+        let e = entry(
+            &env,
+            "c",
+            &r,
+            &Creds {
+                ca_pem: b"CA".to_vec(),
+                ..Default::default()
+            },
+        );
+        assert!(e.insecure_skip_tls_verify && e.ca_pem.is_empty());
+        let env = load_str("", "t", &[]).env.unwrap();
+        let e = entry(
+            &env,
+            "c",
+            &r,
+            &Creds {
+                ca_pem: b"CA".to_vec(),
+                ..Default::default()
+            },
+        );
+        assert!(!e.insecure_skip_tls_verify && e.ca_pem == b"CA");
+    }
+}
