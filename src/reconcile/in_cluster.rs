@@ -47,6 +47,13 @@ pub struct Outcome {
     pub vclusters: Vec<Ready>,
 }
 
+fn qualified(namespace: &Option<String>, name: &str) -> String {
+    match namespace {
+        Some(ns) => format!("{ns}/{name}"),
+        None => name.to_owned(),
+    }
+}
+
 pub fn vcluster_release(env: &Env, v: &Vcluster) -> Release {
     Release {
         name: v.release.clone(),

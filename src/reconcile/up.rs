@@ -90,15 +90,17 @@ pub async fn up(env: &Env, opts: &Options, progress: &Progress) -> Result<Summar
                     return Err(e.into());
                 }
             };
+            step.finish(&format!("{} (API {})", conn.endpoint.uri, conn.api_version));
+            let out = crate::cluster::up(env, &conn, opts.recreate, progress).await?;
+            // Where we stand orders the routes to try; asked after the cluster step so a daemon
+            // that fails is reported by the step that needed it.
             let verdict = crate::zone::detect(&conn).await;
             here = verdict.access;
-            step.finish(&format!(
-                "{} (API {}), you stand in: {}",
-                conn.endpoint.uri,
-                conn.api_version,
-                verdict.zone.as_str()
-            ));
-            let out = crate::cluster::up(env, &conn, opts.recreate, progress).await?;
+            eprintln!(
+                "you stand in: {} ({})",
+                verdict.zone.as_str(),
+                verdict.reasons.join("; ")
+            );
             use crate::cluster_diff::Action;
             let what = match &out.action {
                 Action::Nothing => "converged, nothing to do".to_owned(),

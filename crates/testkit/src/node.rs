@@ -40,6 +40,8 @@ pub struct Node {
     store: Mutex<BTreeMap<String, Value>>,
     vclusters: Mutex<BTreeMap<(String, String), Vcluster>>,
     fake: Arc<CertifiedKey>,
+    /// API writes (server-side apply, delete), readable at GET /double/writes.
+    writes: std::sync::atomic::AtomicUsize,
 }
 
 fn certified(leaf: &Leaf) -> Arc<CertifiedKey> {
@@ -66,6 +68,7 @@ impl Node {
             store: Mutex::new(BTreeMap::new()),
             vclusters: Mutex::new(BTreeMap::new()),
             fake: certified(&fake),
+            writes: Default::default(),
         })
     }
 
@@ -148,6 +151,10 @@ impl Node {
                     }
                 }
             }
+        }
+        if method == "PATCH" || method == "DELETE" {
+            self.writes
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
         let mut store = self.store.lock().unwrap();
         match method {
