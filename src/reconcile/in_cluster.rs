@@ -101,10 +101,9 @@ async fn converge_vcluster(
         for a in apply_manifests(client, &routes, s.secret_timeout).await? {
             if a.changed {
                 changes.push(format!(
-                    "applied {} {}/{}",
+                    "applied {} {}",
                     a.kind,
-                    a.namespace.unwrap_or_default(),
-                    a.name
+                    qualified(&a.namespace, &a.name)
                 ));
             }
         }
@@ -210,10 +209,9 @@ pub async fn converge(
         {
             if a.changed {
                 out.changes.push(format!(
-                    "applied {} {}/{}",
+                    "applied {} {}",
                     a.kind,
-                    a.namespace.unwrap_or_default(),
-                    a.name
+                    qualified(&a.namespace, &a.name)
                 ));
             }
         }
@@ -249,12 +247,7 @@ pub async fn teardown(
     for v in &env.vclusters {
         for a in delete_manifests(client, &router.routes(env, &v.name)).await? {
             if a.changed {
-                removed.push(format!(
-                    "{} {}/{}",
-                    a.kind,
-                    a.namespace.unwrap_or_default(),
-                    a.name
-                ));
+                removed.push(format!("{} {}", a.kind, qualified(&a.namespace, &a.name)));
             }
         }
     }
