@@ -1,7 +1,9 @@
 //! Figures for issue #3, on the real Docker engine: `up` on a converged cluster (wall time, and
 //! Docker calls counted by a proxy in front of the socket) and `status`, each against `docker ps`
 //! run the same way as a named baseline. Run with `cargo bench --bench docker_up`.
-//! Needs Docker, /bin/busybox (busybox-static) and bash; skips with a message without Docker.
+//! Needs Docker, the kind node double's image (tests/support/node-image.sh) and bash; skips with a
+//! message without Docker. `up` here is the whole reconcile (cluster, route, kubeconfig, verify)
+//! on a file with no vclusters.
 
 #[path = "../tests/support/proxy.rs"]
 #[allow(dead_code)]
@@ -35,6 +37,11 @@ fn main() {
         .status()
         .unwrap();
     assert!(ok.success(), "make-images.sh failed");
+    let ok = Command::new(repo.join("tests/support/node-image.sh"))
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(ok.success(), "node-image.sh failed");
 
     let dir = tempfile::tempdir().unwrap();
     let name = format!("btbench{}", std::process::id());
@@ -43,7 +50,7 @@ fn main() {
     std::fs::write(
         &file,
         format!(
-            "apiVersion: bootstrap/v1alpha1\nrouter:\n  httpsPort: {https}\ncluster:\n  name: {name}\n  nodeImage: bootstrap-test/busybox:latest\n  apiServer: {{address: 127.0.0.1, port: {api}}}\n  portMappings:\n    - {{containerPort: 443, hostPort: {https}}}\n"
+            "apiVersion: bootstrap/v1alpha1\nrouter:\n  httpsPort: {https}\ncluster:\n  name: {name}\n  nodeImage: bootstrap-test/kind-node:latest\n  apiServer: {{address: 127.0.0.1, port: {api}}}\n  portMappings:\n    - {{containerPort: 443, hostPort: {https}}}\n"
         ),
     )
     .unwrap();
