@@ -114,12 +114,13 @@ impl CertFacts {
         self.names.iter().any(|n| name_matches(n, name))
     }
 
-    /// The default certificates routers answer with when nothing routes the SNI through.
+    /// The default certificates routers answer with when nothing routes the SNI through
+    /// (ingress-nginx's and Traefik's). Other routers are caught by the route rule instead: a
+    /// foreign certificate on a passthrough route.
     pub fn is_router_default(&self) -> bool {
-        const DEFAULTS: [&str; 3] = [
+        const DEFAULTS: [&str; 2] = [
             "Kubernetes Ingress Controller Fake Certificate",
             "TRAEFIK DEFAULT CERT",
-            "Envoy Gateway Default",
         ];
         DEFAULTS
             .iter()
