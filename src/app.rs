@@ -23,7 +23,7 @@ impl From<anyhow::Error> for Failure {
 
 pub fn run(cli: Cli) -> ExitCode {
     let result = match &cli.command {
-        Command::Plan => crate::commands::plan::run(&cli.global),
+        Command::Plan(args) => crate::commands::plan::run(&cli.global, args),
         Command::Render(args) => crate::commands::render::run(&cli.global, args),
         Command::Up(args) => crate::commands::up::run(&cli.global, args),
         Command::Down(args) => crate::commands::down::run(&cli.global, args),

@@ -71,9 +71,9 @@ pub enum Command {
     Down(DownArgs),
     /// Show what `up` would do, changing nothing
     #[command(
-        after_help = "Examples:\n  bootstrap plan\n  bootstrap plan -f envs/localdev.yaml -o json"
+        after_help = "Examples:\n  bootstrap plan\n  bootstrap plan -f envs/localdev.yaml -o json\n  bootstrap plan --offline"
     )]
-    Plan,
+    Plan(PlanArgs),
     /// Show where you stand (zone), Docker, the cluster and the contexts
     #[command(after_help = "Examples:\n  bootstrap status\n  bootstrap status -o json")]
     Status,
@@ -98,6 +98,16 @@ pub struct UpArgs {
     #[arg(long)]
     pub no_verify: bool,
     /// Per-layer timeout of route probes and the final verify, such as 2s
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    pub timeout: std::time::Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Plan from the file alone: observe nothing (no Docker, helm, cluster or kubeconfig reads)
+    #[arg(long)]
+    pub offline: bool,
+    /// Per-layer timeout of the read-only route probes, such as 2s
     #[arg(long, default_value = "2s", value_parser = parse_duration)]
     pub timeout: std::time::Duration,
 }

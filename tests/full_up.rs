@@ -137,6 +137,21 @@ fn up_then_converged_up_then_down() {
     let w = world();
     let _clean = Cleanup(vec![w.cluster.clone()]);
 
+    let plan = in_ns(
+        &w,
+        &bin(),
+        &["-f", w.env_file.to_str().unwrap(), "plan"],
+        &[],
+    );
+    assert_eq!(plan.code, 0, "{}", plan.text());
+    assert!(
+        plan.stdout
+            .contains(&format!("create-cluster kind/{}", w.cluster)),
+        "{}",
+        plan.text()
+    );
+    assert!(nodes(&w.cluster).is_empty(), "plan must create nothing");
+
     let first = up(&w, &[]);
     assert_eq!(first.code, 0, "{}", first.text());
     for want in [
@@ -209,7 +224,21 @@ fn up_then_converged_up_then_down() {
     )
     .stdout;
 
-    // Converged: nothing changes, nothing is written, and it says so.
+    // Converged: nothing changes, nothing is written, and it says so; plan agrees.
+    let before_plan = std::fs::read(&w.kubeconfig).unwrap();
+    let plan = in_ns(
+        &w,
+        &bin(),
+        &["-f", w.env_file.to_str().unwrap(), "plan"],
+        &[],
+    );
+    assert_eq!(plan.code, 0, "{}", plan.text());
+    assert!(plan.stdout.contains("Nothing to change"), "{}", plan.text());
+    assert_eq!(
+        std::fs::read(&w.kubeconfig).unwrap(),
+        before_plan,
+        "plan wrote the kubeconfig"
+    );
     let modified = std::fs::metadata(&w.kubeconfig)
         .unwrap()
         .modified()

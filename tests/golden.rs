@@ -53,8 +53,8 @@ fn render_outputs_match_golden_files() {
             "contexts-devcontainer.yaml",
             &["render", "contexts", "--access", "devcontainer"],
         ),
-        ("plan.txt", &["plan"]),
-        ("plan.json", &["plan", "-o", "json"]),
+        ("plan.txt", &["plan", "--offline"]),
+        ("plan.json", &["plan", "--offline", "-o", "json"]),
     ];
     let diffs: Vec<String> = cases
         .iter()

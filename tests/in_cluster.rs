@@ -82,9 +82,47 @@ async fn converge_then_no_op_then_teardown() {
     let s = Settings {
         helm_timeout: Duration::from_secs(30),
         secret_timeout: Duration::from_secs(5),
+        dry_run: false,
     };
     let lines = std::sync::Mutex::new(Vec::<String>::new());
     let report = |l: &str| lines.lock().unwrap().push(l.to_owned());
+
+    // A dry run first: it says what would happen and changes nothing anywhere.
+    let dry = Settings {
+        dry_run: true,
+        ..Settings::default()
+    };
+    let planned = converge(&env, &client, &helm, &dry, &report).await.unwrap();
+    assert!(
+        planned.changes.iter().all(|c| c.starts_with("would ")),
+        "{:?}",
+        planned.changes
+    );
+    assert!(
+        planned
+            .changes
+            .contains(&"would helm install dev-vcluster/vcluster-dev-helm".to_owned()),
+        "{:?}",
+        planned.changes
+    );
+    assert!(
+        planned
+            .changes
+            .contains(&"would apply Ingress dev-vcluster/vcluster-dev-helm-api".to_owned()),
+        "{:?}",
+        planned.changes
+    );
+    assert_eq!(
+        api.writes.load(Ordering::Relaxed),
+        0,
+        "a dry run must not write"
+    );
+    assert!(
+        !state.join("calls.log").exists()
+            || !std::fs::read_to_string(state.join("calls.log"))
+                .unwrap()
+                .contains("upgrade")
+    );
 
     let first = converge(&env, &client, &helm, &s, &report).await.unwrap();
     let changes = first.changes.join("\n");
@@ -187,6 +225,7 @@ async fn a_failing_vcluster_is_named_and_the_other_still_converges() {
     let s = Settings {
         helm_timeout: Duration::from_secs(30),
         secret_timeout: Duration::from_millis(800),
+        dry_run: false,
     };
     let err = converge(&env, &client, &helm, &s, &|_| {})
         .await

@@ -71,7 +71,7 @@ fn run(case: &Case) -> (i32, String) {
     let file = dir.path().join("envs.yaml");
     std::fs::write(&file, case.yaml).unwrap();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_bootstrap"));
-    cmd.arg("plan").arg("-f").arg(&file);
+    cmd.args(["plan", "--offline"]).arg("-f").arg(&file);
     if case.name == "flag beats variable" {
         cmd.args(["--access", "host"]);
     }
@@ -139,7 +139,7 @@ fn json_errors_for_scripts() {
     let file = dir.path().join("envs.yaml");
     std::fs::write(&file, "cluster:\n  name: Bad_Name\n").unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_bootstrap"))
-        .args(["plan", "-o", "json", "-f"])
+        .args(["plan", "--offline", "-o", "json", "-f"])
         .arg(&file)
         .output()
         .unwrap();

@@ -186,6 +186,39 @@ pub async fn apply_manifests(
     Ok(out)
 }
 
+/// Read-only: which objects of `yaml` an apply would write (absent, or a field differs). A kind
+/// the server does not know yet (its CRD is not installed) counts as a write.
+pub async fn diff_manifests(client: &kube::Client, yaml: &str) -> Result<Vec<Applied>> {
+    let objs = parse_manifests(yaml)?;
+    let mut r = Resolver {
+        client,
+        cache: HashMap::new(),
+    };
+    let mut out = Vec::new();
+    for obj in &objs {
+        let name = obj["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let namespace = obj["metadata"]["namespace"].as_str().map(str::to_owned);
+        let kind = obj["kind"].as_str().unwrap_or_default().to_owned();
+        let changed = match r.api(obj).await {
+            Ok((api, name, _, _)) => match api.get_opt(&name).await? {
+                Some(live) => !holds(&serde_json::to_value(&live)?, obj),
+                None => true,
+            },
+            Err(_) => true,
+        };
+        out.push(Applied {
+            kind,
+            namespace,
+            name,
+            changed,
+        });
+    }
+    Ok(out)
+}
+
 /// Delete every object of `yaml` (reverse order); an absent object is fine.
 pub async fn delete_manifests(client: &kube::Client, yaml: &str) -> Result<Vec<Applied>> {
     let objs = parse_manifests(yaml)?;

@@ -4,7 +4,8 @@
 
 use crate::argocd::{cluster_secret, VclusterCreds};
 use crate::cluster_api::{
-    apply_manifests, delete_manifests, wait_for_vcluster_secret, VclusterSecret,
+    apply_manifests, delete_manifests, diff_manifests, read_vcluster_secret,
+    wait_for_vcluster_secret, VclusterSecret,
 };
 use crate::config::{Env, Vcluster, VclusterAccess};
 use crate::helm::{is_converged, Helm, Release};
@@ -22,6 +23,8 @@ pub struct Settings {
     pub helm_timeout: Duration,
     /// How long to wait for a vcluster to publish its kubeconfig secret.
     pub secret_timeout: Duration,
+    /// Observe only: every change is reported as what would be done, nothing is run or written.
+    pub dry_run: bool,
 }
 
 impl Default for Settings {
@@ -29,6 +32,7 @@ impl Default for Settings {
         Settings {
             helm_timeout: Duration::from_secs(300),
             secret_timeout: Duration::from_secs(180),
+            dry_run: false,
         }
     }
 }
@@ -63,6 +67,23 @@ pub fn vcluster_release(env: &Env, v: &Vcluster) -> Release {
     }
 }
 
+/// Apply `yaml`, or in a dry run say what an apply would write.
+async fn apply(client: &kube::Client, yaml: &str, s: &Settings) -> Result<Vec<String>> {
+    let (verb, applied) = if s.dry_run {
+        ("would apply", diff_manifests(client, yaml).await?)
+    } else {
+        (
+            "applied",
+            apply_manifests(client, yaml, s.secret_timeout).await?,
+        )
+    };
+    Ok(applied
+        .into_iter()
+        .filter(|a| a.changed)
+        .map(|a| format!("{verb} {} {}", a.kind, qualified(&a.namespace, &a.name)))
+        .collect())
+}
+
 /// Install or upgrade only when the deployed release differs from what we want.
 async fn ensure_release(
     helm: &Helm,
@@ -79,6 +100,12 @@ async fn ensure_release(
     } else {
         "install"
     };
+    if s.dry_run {
+        return Ok(Some(format!(
+            "would helm {verb} {}/{}",
+            r.namespace, r.name
+        )));
+    }
     report(&format!("helm {verb} {}/{}", r.namespace, r.name));
     helm.upgrade(r, s.helm_timeout.as_secs())
         .await
@@ -93,30 +120,34 @@ async fn converge_vcluster(
     helm: &Helm,
     s: &Settings,
     report: Report<'_>,
-) -> Result<(Vec<String>, Ready)> {
+) -> Result<(Vec<String>, Option<Ready>)> {
     let mut changes = Vec::new();
     changes.extend(ensure_release(helm, &vcluster_release(env, v), s, report).await?);
     if v.access == VclusterAccess::Ingress {
-        let routes = router_for(env).routes(env, &v.name);
-        for a in apply_manifests(client, &routes, s.secret_timeout).await? {
-            if a.changed {
+        changes.extend(apply(client, &router_for(env).routes(env, &v.name), s).await?);
+    }
+    let secret = if s.dry_run {
+        // A vcluster not installed yet has no secret; its context is then written after it is.
+        match read_vcluster_secret(client, &v.namespace, &v.secret_name()).await? {
+            Some(secret) => secret,
+            None => {
                 changes.push(format!(
-                    "applied {} {}",
-                    a.kind,
-                    qualified(&a.namespace, &a.name)
+                    "would write context {} once the vcluster runs",
+                    v.context
                 ));
+                return Ok((changes, None));
             }
         }
-    }
-    let secret =
-        wait_for_vcluster_secret(client, &v.namespace, &v.secret_name(), s.secret_timeout).await?;
+    } else {
+        wait_for_vcluster_secret(client, &v.namespace, &v.secret_name(), s.secret_timeout).await?
+    };
     Ok((
         changes,
-        Ready {
+        Some(Ready {
             vcluster: v.name.clone(),
             context: v.context.clone(),
             secret,
-        },
+        }),
     ))
 }
 
@@ -190,7 +221,7 @@ pub async fn converge(
         match r {
             Ok((changes, ready)) => {
                 out.changes.extend(changes);
-                out.vclusters.push(ready);
+                out.vclusters.extend(ready);
             }
             Err(e) => errors.push(format!("vcluster {}: {e:#}", v.name)),
         }
@@ -200,21 +231,8 @@ pub async fn converge(
         anyhow::bail!("{}", errors.join("\n"));
     }
     if env.argocd.register {
-        for a in apply_manifests(
-            client,
-            &argocd_manifests(env, &out.vclusters),
-            s.secret_timeout,
-        )
-        .await?
-        {
-            if a.changed {
-                out.changes.push(format!(
-                    "applied {} {}",
-                    a.kind,
-                    qualified(&a.namespace, &a.name)
-                ));
-            }
-        }
+        let manifests = argocd_manifests(env, &out.vclusters);
+        out.changes.extend(apply(client, &manifests, s).await?);
     }
     Ok(out)
 }

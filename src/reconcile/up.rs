@@ -91,6 +91,19 @@ pub async fn up(env: &Env, opts: &Options, progress: &Progress) -> Result<Summar
                 }
             };
             step.finish(&format!("{} (API {})", conn.endpoint.uri, conn.api_version));
+            if opts.settings.dry_run {
+                let (_, verdict, action) =
+                    crate::cluster::assess(env, &conn, opts.recreate).await?;
+                if action != crate::cluster_diff::Action::Nothing {
+                    // Nothing inside a cluster that is not running can be looked at: the plan is
+                    // the file's, with the cluster as observed.
+                    return Ok(Summary {
+                        changes: not_running_plan(env, &verdict),
+                        kubeconfig: paths.write_target(),
+                        report: None,
+                    });
+                }
+            }
             let out = crate::cluster::up(env, &conn, opts.recreate, progress).await?;
             // Where we stand orders the routes to try; asked after the cluster step so a daemon
             // that fails is reported by the step that needed it.
@@ -260,6 +273,32 @@ pub async fn up(env: &Env, opts: &Options, progress: &Progress) -> Result<Summar
 
     // 5. The user's kubeconfig: one locked write, none when nothing changed.
     let step = progress.begin("kubeconfig");
+    let target = paths.write_target();
+    if opts.settings.dry_run {
+        let mut d = match kubeconfig::store::read(&target)? {
+            Some(d) => d,
+            None => doc::parse("apiVersion: v1\nkind: Config\n")?,
+        };
+        let mut would = doc::upsert(&mut d, &entries, &owner(env))?;
+        if let Some(c) = env.kubeconfig.current_context.as_deref() {
+            would.extend(doc::set_current(&mut d, c, &owner(env))?);
+        }
+        step.finish(&format!(
+            "{} change(s) to {}",
+            would.iter().count(),
+            target.display()
+        ));
+        changes.extend(
+            would
+                .iter()
+                .map(|c| format!("would change kubeconfig: {c}")),
+        );
+        return Ok(Summary {
+            changes,
+            kubeconfig: target,
+            report: None,
+        });
+    }
     let mut session = Session::default();
     let edited = kubeconfig::write_entries(
         &mut session,
@@ -268,7 +307,6 @@ pub async fn up(env: &Env, opts: &Options, progress: &Progress) -> Result<Summar
         &owner(env),
         env.kubeconfig.current_context.as_deref(),
     )?;
-    let target = paths.write_target();
     if edited.changes.is_empty() {
         step.finish(&format!("{} unchanged", target.display()));
     } else {
@@ -299,6 +337,31 @@ pub async fn up(env: &Env, opts: &Options, progress: &Progress) -> Result<Summar
         kubeconfig: target,
         report,
     })
+}
+
+/// The plan when the cluster is absent, stopped or drifted: every step the file implies, with
+/// the cluster's state as Docker showed it.
+fn not_running_plan(env: &Env, verdict: &crate::cluster_diff::Verdict) -> Vec<String> {
+    use crate::cluster_diff::Verdict;
+    let obs = crate::plan::Observed {
+        looked: true,
+        cluster_running: match verdict {
+            Verdict::Absent => None,
+            Verdict::Stopped { .. } => Some(false),
+            _ => Some(true),
+        },
+        cluster_drift: match verdict {
+            Verdict::Drifted { differences } => differences.clone(),
+            _ => Vec::new(),
+        },
+        ..Default::default()
+    };
+    crate::plan::plan(env, &obs)
+        .actions
+        .into_iter()
+        .filter(|a| !matches!(a.op, crate::plan::Op::Preflight | crate::plan::Op::Verify))
+        .map(|a| format!("would {} {}: {}", a.op.as_str(), a.target, a.detail))
+        .collect()
 }
 
 pub struct DownOptions {
