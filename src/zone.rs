@@ -199,7 +199,7 @@ pub async fn detect(conn: &crate::docker::Conn) -> ZoneVerdict {
     classify(&e)
 }
 
-fn hostname() -> Option<String> {
+pub fn hostname() -> Option<String> {
     let mut buf = [0u8; 256];
     // SAFETY: the buffer is valid for its length; gethostname writes at most that many bytes.
     let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };

@@ -16,6 +16,56 @@ struct Report {
     docker: DockerReport,
     tools: Vec<ToolReport>,
     cluster: ClusterReport,
+    /// Each context's routes in the order `up` tries them from here, and why.
+    routes: Vec<RouteReport>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RouteReport {
+    context: String,
+    tried: Vec<crate::access::Route>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    why: Option<String>,
+}
+
+/// Pure: why the kind API is reached the way it is from where we stand.
+fn kind_api_reason(v: &ZoneVerdict, env: &Env) -> String {
+    use crate::zone::Zone;
+    if crate::docker::network::should_join(v) {
+        format!(
+            "a devcontainer on a Linux engine: host.docker.internal is refused for ports published on {}, so `up` joins this container to the `kind` network and dials {}-control-plane:6443 (a name kind's certificate holds)",
+            env.cluster.api_server.address, env.cluster.name
+        )
+    } else if v.zone == Zone::Devcontainer {
+        "a devcontainer on Docker Desktop: host.docker.internal reaches ports published on 127.0.0.1; tls-server-name localhost matches kind's certificate".into()
+    } else {
+        format!(
+            "on the engine's host: kind publishes the API on {}:{}, a name its certificate holds",
+            env.cluster.api_server.address, env.cluster.api_server.port
+        )
+    }
+}
+
+fn routes(env: &Env, v: &ZoneVerdict) -> Vec<RouteReport> {
+    use crate::access::Endpoint;
+    use crate::reconcile::routes::ordered;
+    let mut out = Vec::new();
+    if env.cluster.provider == Provider::Kind {
+        out.push(RouteReport {
+            context: env.cluster.context.clone(),
+            tried: ordered(env, Endpoint::KindApi, env.access.mode, v.access),
+            why: Some(kind_api_reason(v, env)),
+        });
+    }
+    for vc in &env.vclusters {
+        out.push(RouteReport {
+            context: vc.context.clone(),
+            tried: ordered(env, Endpoint::Vcluster(vc), env.access.mode, v.access),
+            why: None,
+        });
+    }
+    out
 }
 
 #[derive(Debug, Serialize)]
@@ -169,11 +219,10 @@ async fn gather(g: &Global, env: Option<&Env>) -> Report {
         info.as_ref(),
         docker.reachable.then(|| docker.endpoint.clone()),
     );
+    let verdict = crate::zone::classify(&evidence);
     Report {
-        zone: ZoneReport {
-            verdict: crate::zone::classify(&evidence),
-            evidence,
-        },
+        routes: env.map(|e| routes(e, &verdict)).unwrap_or_default(),
+        zone: ZoneReport { verdict, evidence },
         docker,
         tools: tools(),
         cluster,
@@ -255,5 +304,63 @@ fn print_table(r: &Report) {
                     .join(" ")
             );
         }
+    }
+    for route in &r.routes {
+        let tried: Vec<String> = route
+            .tried
+            .iter()
+            .map(|t| {
+                format!(
+                    "{}{}",
+                    t.server,
+                    t.tls_server_name
+                        .as_ref()
+                        .map(|n| format!(" (tls-server-name {n})"))
+                        .unwrap_or_default()
+                )
+            })
+            .collect();
+        println!("ROUTE    {}: {}", route.context, tried.join(" | "));
+        if let Some(why) = &route.why {
+            println!("         because {why}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::zone::Zone;
+
+    fn verdict(zone: Zone, docker_desktop: bool) -> ZoneVerdict {
+        ZoneVerdict {
+            zone,
+            docker_desktop,
+            access: None,
+            reasons: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_kind_api_choice_is_explained_per_zone() {
+        let env = crate::config::load_str("cluster: {name: localdev}\n", "t", &[])
+            .env
+            .unwrap();
+        let linux_dc = kind_api_reason(&verdict(Zone::Devcontainer, false), &env);
+        assert!(
+            linux_dc.contains("joins this container to the `kind` network"),
+            "{linux_dc}"
+        );
+        assert!(
+            linux_dc.contains("localdev-control-plane:6443"),
+            "{linux_dc}"
+        );
+        let desktop_dc = kind_api_reason(&verdict(Zone::Devcontainer, true), &env);
+        assert!(
+            desktop_dc.contains("tls-server-name localhost"),
+            "{desktop_dc}"
+        );
+        let host = kind_api_reason(&verdict(Zone::NativeHost, false), &env);
+        assert!(host.contains("127.0.0.1:6443"), "{host}");
     }
 }

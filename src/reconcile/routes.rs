@@ -36,7 +36,7 @@ pub fn zone_order(mode: AccessMode, here: Option<AccessMode>) -> AccessMode {
     }
 }
 
-fn ordered(
+pub fn ordered(
     env: &Env,
     endpoint: Endpoint,
     mode: AccessMode,

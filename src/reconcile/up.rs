@@ -109,6 +109,16 @@ pub async fn up(env: &Env, opts: &Options, progress: &Progress) -> Result<Summar
             // that fails is reported by the step that needed it.
             let verdict = crate::zone::detect(&conn).await;
             here = verdict.access;
+            if crate::docker::network::should_join(&verdict) && !opts.settings.dry_run {
+                // Our hostname is our container id unless the devcontainer set one; then the
+                // join fails with a clear error naming what was looked up.
+                let me = crate::zone::hostname().unwrap_or_default();
+                let net = crate::docker::network::KIND_NETWORK;
+                if crate::docker::network::join(&conn, &me, net).await? {
+                    eprintln!("joined this container ({me}) to the `{net}` network: on a Linux engine that is how a devcontainer reaches the API kind publishes on 127.0.0.1");
+                    changes.push(format!("joined container {me} to network {net}"));
+                }
+            }
             eprintln!(
                 "you stand in: {} ({})",
                 verdict.zone.as_str(),
@@ -259,11 +269,27 @@ pub async fn up(env: &Env, opts: &Options, progress: &Progress) -> Result<Summar
             verify_route: crate::verify::environment::route_for(Some(env), &v.context),
         })
         .collect();
-    let mut entries = match choose(env, &wants, here, opts.timeout).await {
-        Ok(e) => e,
-        Err(e) => {
-            step.fail("no route verified");
-            return Err(e);
+    // A vcluster just installed may publish its secret before its API answers through the
+    // route: keep trying, bounded, and report the last failure.
+    let deadline = std::time::Instant::now() + opts.settings.secret_timeout;
+    let mut entries = loop {
+        match choose(env, &wants, here, opts.timeout).await {
+            Ok(e) => break e,
+            Err(e)
+                if std::time::Instant::now() < deadline
+                    && !changes.is_empty()
+                    && !opts.settings.dry_run =>
+            {
+                step.note(&format!(
+                    "waiting for the vcluster APIs: {}",
+                    e.to_string().lines().next().unwrap_or("")
+                ));
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+            Err(e) => {
+                step.fail("no route verified");
+                return Err(e);
+            }
         }
     };
     step.finish(&format!("{} context(s)", entries.len()));
