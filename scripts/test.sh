@@ -35,7 +35,7 @@ for d in (sysconfig.get_path("scripts"), os.path.expanduser("~/.local/bin")):
 PY
 )"
 [ -n "$KUBECTL_BIN" ] && export PATH="$KUBECTL_BIN:$PATH"
-kubectl version --client=true 2>/dev/null | head -1
+kubectl version --client=true 2>/dev/null | sed -n 1p
 
 if ! docker info >/dev/null 2>&1; then
   need_root
