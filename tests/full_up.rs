@@ -5,129 +5,10 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Instant;
+use support::full::*;
 use support::proxy::Proxy;
 use support::*;
-
-struct World {
-    dir: tempfile::TempDir,
-    env_file: PathBuf,
-    kubeconfig: PathBuf,
-    hosts: PathBuf,
-    helm: PathBuf,
-    helm_state: PathBuf,
-    cluster: String,
-}
-
-const FOREIGN: &str = "apiVersion: v1\nkind: Config\nclusters:\n- name: work\n  cluster:\n    server: https://k8s.example.com:6443\n    certificate-authority-data: Zm9yZWlnbg==\ncontexts:\n- name: work\n  context: {cluster: work, user: work, namespace: team-a}\ncurrent-context: work\npreferences: {colors: true}\nusers:\n- name: work\n  user: {token: keep-me}\n";
-
-fn world() -> World {
-    let dir = tempfile::tempdir().unwrap();
-    let cluster = unique("full");
-    let (api, https) = (free_port(), free_port());
-    let env_file = dir.path().join("envs.yaml");
-    std::fs::write(
-        &env_file,
-        format!(
-            "apiVersion: bootstrap/v1alpha1\ncluster:\n  name: {cluster}\n  nodeImage: {NODE_IMAGE}\n  apiServer: {{address: 127.0.0.1, port: {api}}}\n  portMappings:\n    - {{containerPort: 443, hostPort: {https}}}\nrouter:\n  domain: cnoe.localtest.me\n  httpsPort: {https}\nvclusters:\n  - {{name: dev, namespace: dev-vcluster, release: vcluster-dev-helm, context: dev-vcluster}}\n  - {{name: staging, namespace: staging-vcluster, release: vcluster-staging-helm, context: staging-vcluster}}\nargocd:\n  register: true\n"
-        ),
-    )
-    .unwrap();
-    let kubeconfig = dir.path().join("config");
-    std::fs::write(&kubeconfig, FOREIGN).unwrap();
-    let hosts = dir.path().join("hosts");
-    let system = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
-    std::fs::write(
-        &hosts,
-        format!(
-            "127.0.0.1 dev-vcluster.cnoe.localtest.me staging-vcluster.cnoe.localtest.me\n{system}"
-        ),
-    )
-    .unwrap();
-    let helm_state = dir.path().join("helm-state");
-    let helm = dir.path().join("helm");
-    std::fs::write(
-        &helm,
-        format!(
-            "#!/bin/sh\nHELM_DOUBLE_STATE='{}' exec '{}' \"$@\"\n",
-            helm_state.display(),
-            repo().join("tests/doubles/helm").display()
-        ),
-    )
-    .unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&helm, std::fs::Permissions::from_mode(0o755)).unwrap();
-    World {
-        dir,
-        env_file,
-        kubeconfig,
-        hosts,
-        helm,
-        helm_state,
-        cluster,
-    }
-}
-
-/// Run a program with our /etc/hosts in a private mount namespace.
-fn in_ns(w: &World, program: &Path, args: &[&str], extra: &[(&str, &str)]) -> Run {
-    let mut cmd = Command::new("unshare");
-    cmd.args([
-        "-m",
-        "sh",
-        "-c",
-        "mount --bind \"$0\" /etc/hosts && exec \"$@\"",
-    ])
-    .arg(&w.hosts)
-    .arg(program)
-    .args(args)
-    .env("KUBECONFIG", &w.kubeconfig)
-    .env("BOOTSTRAP_KIND", kind_double())
-    .env("BOOTSTRAP_HELM", &w.helm)
-    .env("HOME", w.dir.path())
-    .env_remove("DOCKER_HOST")
-    .env_remove("BOOTSTRAP_ACCESS");
-    for (k, v) in extra {
-        cmd.env(k, v);
-    }
-    let out = run_bounded(cmd, Duration::from_secs(180));
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-fn up(w: &World, extra: &[(&str, &str)]) -> Run {
-    in_ns(
-        w,
-        &bin(),
-        &["-f", w.env_file.to_str().unwrap(), "up"],
-        extra,
-    )
-}
-
-fn kubectl(w: &World, args: &[&str]) -> Run {
-    let kubectl = which::which("kubectl").expect("kubectl on PATH (scripts/test.sh installs it)");
-    in_ns(w, &kubectl, args, &[])
-}
-
-fn unshare_works() -> bool {
-    let ok = Command::new("unshare")
-        .args(["-m", "true"])
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    if !ok {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must allow `unshare -m` (run as root)"
-        );
-        eprintln!("SKIPPED: `unshare -m` is not permitted here (needs root)");
-    }
-    ok
-}
 
 #[test]
 fn up_then_converged_up_then_down() {
@@ -324,4 +205,71 @@ fn config_port(w: &World) -> u16 {
         .and_then(|r| r.lines().next())
         .and_then(|p| p.trim().parse().ok())
         .unwrap()
+}
+
+#[test]
+fn a_failed_up_leaves_the_kubeconfig_alone_and_the_next_up_resumes() {
+    if !docker_or_skip("a_failed_up_leaves_the_kubeconfig_alone_and_the_next_up_resumes")
+        || !unshare_works()
+    {
+        return;
+    }
+    let w = world();
+    let _clean = Cleanup(vec![w.cluster.clone()]);
+    // staging's chart fails to install: the rest converges, the failure is named, and the user's
+    // kubeconfig is not touched (it is written once, at the end, with everything verified).
+    let failed = up(&w, &[("HELM_DOUBLE_FAIL", "vcluster-staging-helm")]);
+    assert_eq!(failed.code, 1, "{}", failed.text());
+    assert!(
+        failed
+            .stderr
+            .contains("vcluster staging: helm install of staging-vcluster/vcluster-staging-helm"),
+        "{}",
+        failed.text()
+    );
+    assert!(
+        failed.stderr.contains("UPGRADE FAILED"),
+        "{}",
+        failed.text()
+    );
+    assert!(
+        !failed.stderr.contains("vcluster dev:"),
+        "dev must not fail with it:\n{}",
+        failed.text()
+    );
+    assert_eq!(
+        std::fs::read_to_string(&w.kubeconfig).unwrap(),
+        FOREIGN,
+        "a failed up must not write the kubeconfig"
+    );
+
+    // The next up resumes: it installs only what is missing and finishes the job.
+    let calls_before = std::fs::read_to_string(w.helm_state.join("calls.log")).unwrap();
+    let resumed = up(&w, &[]);
+    assert_eq!(resumed.code, 0, "{}", resumed.text());
+    let calls = std::fs::read_to_string(w.helm_state.join("calls.log")).unwrap();
+    let upgrades: Vec<&str> = calls[calls_before.len()..]
+        .lines()
+        .filter(|c| c.starts_with("upgrade"))
+        .collect();
+    assert_eq!(
+        upgrades.len(),
+        1,
+        "only staging is installed again: {upgrades:?}"
+    );
+    assert!(
+        upgrades[0].contains("vcluster-staging-helm"),
+        "{upgrades:?}"
+    );
+    assert!(resumed.stdout.contains("3 of 3 contexts verified"),
+        "{}",
+        resumed.text()
+    );
+    let down = in_ns(
+        &w,
+        &bin(),
+        &["-f", w.env_file.to_str().unwrap(), "down"],
+        &[],
+    );
+    assert_eq!(down.code, 0, "{}", down.text());
 }

@@ -2,6 +2,7 @@
 //! free ports, environment files, bounded runs of the binary, and cleanup by label.
 #![allow(dead_code)]
 
+pub mod full;
 pub mod proxy;
 
 use std::path::{Path, PathBuf};
