@@ -6,7 +6,6 @@
 //! Run with `cargo bench --bench full_up` (as root: it needs `unshare -m` for /etc/hosts).
 
 #[path = "../tests/support/mod.rs"]
-#[allow(dead_code)]
 mod support;
 
 use std::process::{Command, Stdio};
@@ -17,11 +16,19 @@ use support::*;
 fn stats(mut v: Vec<Duration>) -> (f64, f64, f64) {
     v.sort();
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    (ms(v[v.len() / 2]), ms(v[0]), ms(v[(v.len() * 9 / 10).min(v.len() - 1)]))
+    (
+        ms(v[v.len() / 2]),
+        ms(v[0]),
+        ms(v[(v.len() * 9 / 10).min(v.len() - 1)]),
+    )
 }
 
 fn main() {
-    let runs = if std::env::args().any(|a| a == "--bench") { 15 } else { 2 };
+    let runs = if std::env::args().any(|a| a == "--bench") {
+        15
+    } else {
+        2
+    };
     if !docker_or_skip("full_up bench") || !unshare_works() {
         return;
     }
@@ -37,7 +44,11 @@ fn main() {
         ups.push(t.elapsed());
         assert!(r.stdout.contains("Nothing to change"), "{}", r.text());
         let t = Instant::now();
-        let ok = Command::new("docker").arg("ps").stdout(Stdio::null()).status().unwrap();
+        let ok = Command::new("docker")
+            .arg("ps")
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
         baseline.push(t.elapsed());
         assert!(ok.success());
     }
@@ -45,7 +56,14 @@ fn main() {
     let (b, bmin, bp90) = stats(baseline);
     println!("full_up bench: {runs} runs, same machine, same engine; 2 vclusters, router, ArgoCD");
     println!("bootstrap up (converged, whole)   median {u:8.1} ms  min {umin:8.1} ms  p90 {up90:8.1} ms  = {:.1}x docker ps", u / b);
-    println!("docker ps (baseline)              median {b:8.1} ms  min {bmin:8.1} ms  p90 {bp90:8.1} ms");
-    let down = in_ns(&w, &bin(), &["-f", w.env_file.to_str().unwrap(), "down"], &[]);
+    println!(
+        "docker ps (baseline)              median {b:8.1} ms  min {bmin:8.1} ms  p90 {bp90:8.1} ms"
+    );
+    let down = in_ns(
+        &w,
+        &bin(),
+        &["-f", w.env_file.to_str().unwrap(), "down"],
+        &[],
+    );
     assert_eq!(down.code, 0, "{}", down.text());
 }

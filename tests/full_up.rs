@@ -261,7 +261,8 @@ fn a_failed_up_leaves_the_kubeconfig_alone_and_the_next_up_resumes() {
         upgrades[0].contains("vcluster-staging-helm"),
         "{upgrades:?}"
     );
-    assert!(resumed.stdout.contains("3 of 3 contexts verified"),
+    assert!(
+        resumed.stdout.contains("3 of 3 contexts verified"),
         "{}",
         resumed.text()
     );
