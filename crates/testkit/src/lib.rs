@@ -303,19 +303,7 @@ async fn answer(
 }
 
 fn discovery(gv: &str, resources: &[(&str, &str, bool)]) -> String {
-    let rs: Vec<String> = resources
-        .iter()
-        .map(|(plural, kind, ns)| {
-            format!(
-                r#"{{"name":"{plural}","singularName":"{}","namespaced":{ns},"kind":"{kind}","verbs":["create","delete","get","list","patch","update"]}}"#,
-                kind.to_lowercase()
-            )
-        })
-        .collect();
-    format!(
-        r#"{{"kind":"APIResourceList","apiVersion":"v1","groupVersion":"{gv}","resources":[{}]}}"#,
-        rs.join(",")
-    )
+    node::discovery(gv, resources).to_string()
 }
 
 /// The object store: server-side apply (PATCH) stores the object, GET reads, DELETE removes.

@@ -236,7 +236,7 @@ impl Node {
     }
 }
 
-fn discovery(gv: &str, resources: &[(&str, &str, bool)]) -> Value {
+pub(crate) fn discovery(gv: &str, resources: &[(&str, &str, bool)]) -> Value {
     json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources":
         resources.iter().map(|(plural, kind, ns)| json!({"name": plural, "singularName": kind.to_lowercase(), "namespaced": ns, "kind": kind,
             "verbs": ["create", "delete", "get", "list", "patch", "update"]})).collect::<Vec<_>>()})
