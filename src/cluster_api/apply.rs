@@ -63,7 +63,14 @@ struct Resolver<'c> {
     cache: HashMap<GroupVersionKind, (ApiResource, ApiCapabilities)>,
 }
 
-impl Resolver<'_> {
+impl<'c> Resolver<'c> {
+    fn new(client: &'c kube::Client) -> Self {
+        Resolver {
+            client,
+            cache: HashMap::new(),
+        }
+    }
+
     async fn api(
         &mut self,
         obj: &Value,
@@ -167,10 +174,7 @@ pub async fn apply_manifests(
     timeout: Duration,
 ) -> Result<Vec<Applied>> {
     let objs = parse_manifests(yaml)?;
-    let mut r = Resolver {
-        client,
-        cache: HashMap::new(),
-    };
+    let mut r = Resolver::new(client);
     let mut out = Vec::new();
     for crd in objs.iter().filter(|o| is_crd(o)) {
         let a = apply_one(&mut r, crd).await?;
@@ -190,10 +194,7 @@ pub async fn apply_manifests(
 /// the server does not know yet (its CRD is not installed) counts as a write.
 pub async fn diff_manifests(client: &kube::Client, yaml: &str) -> Result<Vec<Applied>> {
     let objs = parse_manifests(yaml)?;
-    let mut r = Resolver {
-        client,
-        cache: HashMap::new(),
-    };
+    let mut r = Resolver::new(client);
     let mut out = Vec::new();
     for obj in &objs {
         let name = obj["metadata"]["name"]
@@ -222,10 +223,7 @@ pub async fn diff_manifests(client: &kube::Client, yaml: &str) -> Result<Vec<App
 /// Delete every object of `yaml` (reverse order); an absent object is fine.
 pub async fn delete_manifests(client: &kube::Client, yaml: &str) -> Result<Vec<Applied>> {
     let objs = parse_manifests(yaml)?;
-    let mut r = Resolver {
-        client,
-        cache: HashMap::new(),
-    };
+    let mut r = Resolver::new(client);
     let mut out = Vec::new();
     for obj in objs.iter().rev() {
         let (api, name, namespace, kind) = r.api(obj).await?;
