@@ -18,7 +18,7 @@ pub use probe::{
 pub use report::Report;
 pub use target::{load_kubeconfig, resolve, Resolved, Target, TargetError};
 
-use crate::config::{Env, Provider};
+use crate::core::config::{Env, Provider};
 use kube::config::Kubeconfig;
 use std::time::Duration;
 
