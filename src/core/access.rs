@@ -2,7 +2,7 @@
 //! stands. Certificates stay verified everywhere; `tls-server-name` carries the name the
 //! certificate holds whenever the dialed name is not in it (it sets both SNI and the name checked).
 
-use crate::core::config::{AccessMode, Env, Vcluster, VclusterAccess};
+use crate::core::config::{AccessMode, Env, Vcluster};
 use serde::Serialize;
 
 /// Where the user stands, as far as routing is concerned.
@@ -94,36 +94,24 @@ pub fn route_for(env: &Env, endpoint: Endpoint, zone: Zone) -> Option<Route> {
                 ),
             })
         }
-        Endpoint::Vcluster(v) => match v.access {
-            VclusterAccess::Ingress => {
-                let port = env.router.https_port;
-                Some(match zone {
-                    Zone::Host => route(zone, format!("https://{}:{port}", v.hostname), None, None),
-                    Zone::Devcontainer => route(
-                        zone,
-                        format!("https://{HOST_GATEWAY}:{port}"),
-                        Some(&v.hostname),
-                        None,
-                    ),
-                    Zone::KindNetwork => route(
-                        zone,
-                        format!("https://{node}:443"),
-                        Some(&v.hostname),
-                        Some("needs this container joined to the `kind` network"),
-                    ),
-                })
-            }
-            VclusterAccess::PortForward => {
-                let port = v.local_port?;
-                // The forward runs where bootstrap runs, so loopback is right in every zone.
-                Some(route(
+        Endpoint::Vcluster(v) => {
+            let port = env.router.https_port;
+            Some(match zone {
+                Zone::Host => route(zone, format!("https://{}:{port}", v.hostname), None, None),
+                Zone::Devcontainer => route(
                     zone,
-                    format!("https://127.0.0.1:{port}"),
-                    Some("localhost"),
-                    Some("needs a running port-forward to the vcluster service"),
-                ))
-            }
-        },
+                    format!("https://{HOST_GATEWAY}:{port}"),
+                    Some(&v.hostname),
+                    None,
+                ),
+                Zone::KindNetwork => route(
+                    zone,
+                    format!("https://{node}:443"),
+                    Some(&v.hostname),
+                    Some("needs this container joined to the `kind` network"),
+                ),
+            })
+        }
     }
 }
 
@@ -150,7 +138,7 @@ mod tests {
 
     fn env() -> Env {
         load_str(
-            "cluster: {name: localdev}\nrouter: {domain: cnoe.localtest.me}\nvclusters:\n  - name: dev\n  - name: pf\n    access: port-forward\n    localPort: 9443\n",
+            "cluster: {name: localdev}\nrouter: {domain: cnoe.localtest.me}\nvclusters:\n  - name: dev\n  - name: staging\n",
             "t.yaml",
             &[],
         )
@@ -195,18 +183,23 @@ mod tests {
             v.tls_server_name.as_deref(),
             Some("dev-vcluster.cnoe.localtest.me")
         );
-        let pf = r(Endpoint::Vcluster(&e.vclusters[1]), Zone::Devcontainer);
-        assert_eq!(
-            (pf.server.as_str(), pf.tls_server_name.as_deref()),
-            ("https://127.0.0.1:9443", Some("localhost"))
-        );
+        // Every vcluster is reached through the router, from every zone.
+        let staging = &e.vclusters[1];
+        for z in [Zone::Host, Zone::Devcontainer, Zone::KindNetwork] {
+            let v = r(Endpoint::Vcluster(staging), z);
+            assert!(
+                v.server.ends_with(":8443") || v.server.ends_with(":443"),
+                "{v:?}"
+            );
+            assert_ne!(v.tls_server_name.as_deref(), Some("localhost"), "{v:?}");
+        }
     }
 
     #[test]
     fn auto_deduplicates_and_orders() {
         let e = env();
         let c = candidates(&e, Endpoint::Vcluster(&e.vclusters[1]), AccessMode::Auto);
-        assert_eq!(c.len(), 1, "port-forward has one route whatever the zone");
+        assert_eq!(c.len(), 3, "one route per zone: {c:?}");
         let c = candidates(&e, Endpoint::KindApi, AccessMode::Auto);
         assert_eq!(
             c.iter().map(|r| r.zone).collect::<Vec<_>>(),

@@ -3,7 +3,7 @@
 //! observed counts as absent, so with nothing observed the plan is everything.
 
 use crate::core::access::{candidates, Endpoint};
-use crate::core::config::{Env, Provider, VclusterAccess};
+use crate::core::config::{Env, Provider};
 use serde::Serialize;
 use std::collections::BTreeSet;
 
@@ -153,10 +153,7 @@ pub fn plan(env: &Env, obs: &Observed) -> Plan {
     }
 
     let r = &env.router;
-    let needs_router = env
-        .vclusters
-        .iter()
-        .any(|v| v.access == VclusterAccess::Ingress);
+    let needs_router = !env.vclusters.is_empty();
     if needs_router && !obs.converged_releases.contains(&r.release) {
         a.push(act(
             Op::InstallRouter,
@@ -185,7 +182,7 @@ pub fn plan(env: &Env, obs: &Observed) -> Plan {
                 absent(false),
             ));
         }
-        if v.access == VclusterAccess::Ingress && !obs.converged_routes.contains(&v.hostname) {
+        if !obs.converged_routes.contains(&v.hostname) {
             a.push(act(
                 Op::ApplyRoute,
                 format!("ingress/{}/{}-api", v.namespace, v.release),

@@ -8,7 +8,7 @@ pub trait Router {
     /// The router's Helm release.
     fn release(&self, env: &Env) -> Release;
     /// Route objects (multi-document YAML) sending each hostname to its vcluster's service,
-    /// TLS untouched; empty for vclusters reached by port-forward.
+    /// TLS untouched.
     fn routes(&self, env: &Env, vcluster: &str) -> String;
 }
 

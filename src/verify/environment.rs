@@ -21,11 +21,6 @@ fn vcluster_route(env: &Env, v: &crate::core::config::Vcluster) -> Route {
             hostname: v.hostname.clone(),
             https_port: env.router.https_port,
         },
-        VclusterAccess::PortForward => Route::PortForward {
-            local_port: v.local_port.unwrap_or_default(),
-            namespace: v.namespace.clone(),
-            service: v.release.clone(),
-        },
     }
 }
 
@@ -306,8 +301,6 @@ router: { domain: cnoe.localtest.me, httpsPort: 8443 }
 vclusters:
   - name: dev
   - name: staging
-    access: port-forward
-    localPort: 9443
 argocd: { register: true }
 "#;
 
@@ -323,13 +316,7 @@ argocd: { register: true }
             "{dev:?}"
         );
         assert!(
-            matches!(
-                &ctx[2].1,
-                Route::PortForward {
-                    local_port: 9443,
-                    ..
-                }
-            ),
+            matches!(&ctx[2].1, Route::Passthrough { hostname, .. } if hostname.contains("staging")),
             "{:?}",
             ctx[2]
         );
@@ -343,7 +330,7 @@ argocd: { register: true }
         let e = env(FILE);
         let (port, routes) = passthrough_routes(&e).unwrap();
         assert_eq!(port, 8443);
-        assert_eq!(routes.len(), 1);
+        assert_eq!(routes.len(), 2);
     }
 
     fn node(state: &str, published: &[(u16, &str, u16)]) -> Option<NodeFacts> {

@@ -53,9 +53,14 @@ const VCLUSTER: &[&str] = &[
     "hostname",
     "context",
     "access",
-    "localPort",
     "values",
 ];
+/// Keys that were valid once, each with why it went and what to write instead; reported by the
+/// section that owned them rather than as unknown keys.
+const VCLUSTER_REMOVED: &[&str] = &["localPort"];
+
+/// Why `access: port-forward` (and its `localPort`) went, said wherever a file still uses it.
+const PORT_FORWARD_GONE: &str = "nothing supervises a port-forward: it dies with the terminal that started it and with the laptop's sleep";
 const ACCESS: &[&str] = &["mode", "insecureSkipTLSVerify"];
 const KUBECONFIG: &[&str] = &["path", "currentContext"];
 const ARGOCD: &[&str] = &["register", "namespace", "labels"];
@@ -132,6 +137,17 @@ impl Decoder<'_> {
 
     /// A mapping with only the given keys; a missing or empty section reads as empty.
     fn fields<'n>(&mut self, n: Option<&'n Node>, path: &str, keys: &[&str]) -> Fields<'n> {
+        self.fields_except(n, path, keys, &[])
+    }
+
+    /// As `fields`, leaving `removed` keys to the caller, which explains each.
+    fn fields_except<'n>(
+        &mut self,
+        n: Option<&'n Node>,
+        path: &str,
+        keys: &[&str],
+        removed: &[&str],
+    ) -> Fields<'n> {
         let Some(n) = n else {
             return Fields { entries: &[] };
         };
@@ -139,7 +155,7 @@ impl Decoder<'_> {
         match &n.value {
             Value::Map(entries) => {
                 for (k, _) in entries {
-                    if !keys.contains(&k.name.as_str()) {
+                    if !keys.contains(&k.name.as_str()) && !removed.contains(&k.name.as_str()) {
                         let hint = match suggest(&k.name, keys) {
                             Some(s) => {
                                 format!("did you mean `{s}`? valid keys here: {}", keys.join(", "))
@@ -464,9 +480,15 @@ impl Decoder<'_> {
         }
     }
 
-    fn vcluster(&mut self, i: usize, item: &Node, domain: &str) -> Option<Vcluster> {
+    fn vcluster(
+        &mut self,
+        i: usize,
+        item: &Node,
+        domain: &str,
+        https_port: u16,
+    ) -> Option<Vcluster> {
         let p = format!("vclusters[{i}]");
-        let f = self.fields(Some(item), &p, VCLUSTER);
+        let f = self.fields_except(Some(item), &p, VCLUSTER, VCLUSTER_REMOVED);
         if !matches!(item.value, Value::Map(_)) {
             return None;
         }
@@ -483,24 +505,36 @@ impl Decoder<'_> {
         let context = self
             .string(f.get("context"), &format!("{p}.context"))
             .unwrap_or_else(|| format!("{name}-vcluster"));
-        let access = match self.choice(
-            f.get("access"),
-            &format!("{p}.access"),
-            &["ingress", "port-forward"],
-        ) {
-            Some("port-forward") => VclusterAccess::PortForward,
-            _ => VclusterAccess::Ingress,
-        };
-        let local_port = self.port(f.get("localPort"), &format!("{p}.localPort"));
-        if access == VclusterAccess::PortForward
-            && local_port.is_none()
-            && f.get("localPort").is_none()
-        {
+        let access_node = f.get("access");
+        let port_forward = access_node.filter(|n| n.value == Value::Str("port-forward".into()));
+        if port_forward.is_none() {
+            self.choice(access_node, &format!("{p}.access"), &["ingress"]);
+        }
+        let access = VclusterAccess::Ingress;
+        let local_port = f.get("localPort");
+        let hostname = self
+            .string(f.get("hostname"), &format!("{p}.hostname"))
+            .map(|h| h.trim_end_matches('.').to_ascii_lowercase())
+            .unwrap_or_else(|| format!("{context}.{domain}"));
+        let instead = format!(
+            "the vcluster is reached through the passthrough router at https://{hostname}:{https_port} from the host, a devcontainer, WSL2 and kind's network, with its certificate verified"
+        );
+        if let Some(n) = port_forward {
             self.d.error(
-                &at(item),
+                &at(n),
+                &format!("{p}.access"),
+                format!("`access: port-forward` is no longer supported: {PORT_FORWARD_GONE}"),
+                Some(format!(
+                    "delete this line (the default is `ingress`): {instead}"
+                )),
+            );
+        }
+        if let Some(n) = local_port {
+            self.d.error(
+                &at(n),
                 &format!("{p}.localPort"),
-                "`access: port-forward` needs a `localPort`",
-                Some("choose a free local port, for example `localPort: 9443`".into()),
+                format!("`localPort` is no longer supported: it belonged to `access: port-forward`, and {PORT_FORWARD_GONE}"),
+                Some(format!("delete this line: {instead}")),
             );
         }
         Some(Vcluster {
@@ -517,13 +551,9 @@ impl Decoder<'_> {
                 "vcluster",
                 VCLUSTER_VERSION,
             ),
-            hostname: self
-                .string(f.get("hostname"), &format!("{p}.hostname"))
-                .map(|h| h.trim_end_matches('.').to_ascii_lowercase())
-                .unwrap_or_else(|| format!("{context}.{domain}")),
+            hostname,
             context,
             access,
-            local_port,
             values: self.values(f.get("values"), &format!("{p}.values")),
             name,
         })
@@ -540,7 +570,7 @@ impl Decoder<'_> {
         let vclusters = items
             .iter()
             .enumerate()
-            .filter_map(|(i, item)| self.vcluster(i, item, &router.domain))
+            .filter_map(|(i, item)| self.vcluster(i, item, &router.domain, router.https_port))
             .collect();
         let a = self.fields(top.get("access"), "access", ACCESS);
         let mode = self

@@ -100,11 +100,13 @@ pub struct Chart {
     pub path: Option<String>,
 }
 
+/// How a vcluster is reached. Only through the router: `port-forward` was removed, because
+/// nothing supervises a forward (it dies with the terminal that started it and with the
+/// laptop's sleep), while the passthrough route works from every zone with certificates verified.
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "kebab-case")]
 pub enum VclusterAccess {
     Ingress,
-    PortForward,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -117,7 +119,6 @@ pub struct Vcluster {
     pub hostname: String,
     pub context: String,
     pub access: VclusterAccess,
-    pub local_port: Option<u16>,
     /// Extra chart values, merged under ours (ours win only where access depends on them).
     pub values: serde_json::Value,
 }

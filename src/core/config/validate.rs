@@ -145,11 +145,6 @@ pub fn validate(env: &Env, o: &Origins, d: &mut Diags) {
             ));
         }
     }
-    for (i, v) in env.vclusters.iter().enumerate() {
-        if let Some(p) = v.local_port {
-            host_ports.push((format!("vclusters[{i}].localPort"), format!("{p}/TCP")));
-        }
-    }
     // The API port is TCP; compare it on the same footing as the rest.
     if let Some(first) = host_ports.first_mut() {
         if first.0 == "cluster.apiServer.port" {
@@ -159,7 +154,7 @@ pub fn validate(env: &Env, o: &Origins, d: &mut Diags) {
     c.unique(
         "host port",
         &host_ports,
-        "each host port can be bound once: choose another hostPort or localPort",
+        "each host port can be bound once: choose another hostPort",
     );
     for (field, port) in &host_ports {
         let n: u16 = port
@@ -195,15 +190,11 @@ pub fn validate(env: &Env, o: &Origins, d: &mut Diags) {
     }
     c.label("router.namespace", &r.namespace, "namespace", 63);
     c.label("router.release", &r.release, "Helm release name", 53);
-    let needs_router = env
-        .vclusters
-        .iter()
-        .any(|v| v.access == VclusterAccess::Ingress);
-    if needs_router && !r.passthrough {
+    if !env.vclusters.is_empty() && !r.passthrough {
         c.err(
             "router.passthrough",
-            "vclusters reached through the router need TLS passthrough".into(),
-            Some("set `passthrough: true`, or give each vcluster `access: port-forward`".into()),
+            "vclusters are reached through the router, which needs TLS passthrough".into(),
+            Some("set `passthrough: true` (the default): each vcluster then presents its own certificate".into()),
         );
     }
     if cl.provider == Provider::Kind {
@@ -232,9 +223,7 @@ pub fn validate(env: &Env, o: &Origins, d: &mut Diags) {
                 format!("`{}` is not a DNS name", v.hostname),
                 None,
             );
-        } else if v.access == VclusterAccess::Ingress
-            && !v.hostname.ends_with(&format!(".{}", r.domain))
-        {
+        } else if !v.hostname.ends_with(&format!(".{}", r.domain)) {
             c.err(
                 &format!("{p}.hostname"),
                 format!(
@@ -242,16 +231,9 @@ pub fn validate(env: &Env, o: &Origins, d: &mut Diags) {
                     v.hostname, r.domain
                 ),
                 Some(format!(
-                    "use a name under the domain, such as `{}.{}`, or `access: port-forward`",
+                    "use a name under the domain, such as `{}.{}`",
                     v.context, r.domain
                 )),
-            );
-        }
-        if v.access == VclusterAccess::Ingress && v.local_port.is_some() {
-            c.warn(
-                &format!("{p}.localPort"),
-                "ignored with `access: ingress` (only port-forward uses a local port)".into(),
-                None,
             );
         }
         if v.values
@@ -290,7 +272,6 @@ pub fn validate(env: &Env, o: &Origins, d: &mut Diags) {
         .vclusters
         .iter()
         .enumerate()
-        .filter(|(_, v)| v.access == VclusterAccess::Ingress)
         .map(|(i, v)| (format!("vclusters[{i}].hostname"), v.hostname.clone()))
         .collect();
     c.unique(

@@ -1,6 +1,6 @@
-//! The passthrough routes: one Ingress per vcluster reached through the router.
+//! The passthrough routes: one Ingress per vcluster, each reached through the router.
 
-use crate::core::config::{Env, VclusterAccess};
+use crate::core::config::Env;
 use serde_json::{json, Value};
 
 pub const MANAGED_BY: &str = "bootstrap";
@@ -8,7 +8,6 @@ pub const MANAGED_BY: &str = "bootstrap";
 pub fn routes(env: &Env) -> Vec<Value> {
     env.vclusters
         .iter()
-        .filter(|v| v.access == VclusterAccess::Ingress)
         .map(|v| {
             json!({
                 "apiVersion": "networking.k8s.io/v1",
