@@ -63,7 +63,7 @@ const CASES: &[Case] = &[
     Case { name: "YAML syntax error", yaml: "cluster:\n  name: [a\nrouter: {}\n", env: &[], code: 2,
         expect: &["(syntax)", "this is not valid YAML"] },
     Case { name: "duplicate key", yaml: "cluster:\n  name: a\n  name: b\n", env: &[], code: 2,
-        expect: &[":3:", "(syntax)"] },
+        expect: &[":3:3: cluster.name: `name` is written twice in this mapping (first at line 2)", "write each key once"] },
     Case { name: "unknown current context", yaml: "kubeconfig:\n  currentContext: nope\n", env: &[], code: 2,
         expect: &[":2:19: kubeconfig.currentContext: `nope` is not one of the contexts this file defines"] },
     Case { name: "variable with a bad value is named", yaml: "cluster:\n  name: a\n", env: &[("BOOTSTRAP_API_PORT", "lots")], code: 2,
@@ -139,6 +139,52 @@ fn all_errors_are_reported_at_once() {
     ] {
         assert!(text.contains(e), "lacks {e:?}:\n{text}");
     }
+}
+
+/// Decoding errors (keys, types, ranges) and rule errors (duplicates, names, domains) come out of
+/// one run together, each at its own line and field.
+const TOGETHER: &[Case] = &[
+    Case { name: "an unknown key and a duplicate vcluster", yaml: "vclusters:\n  - name: dev\n    acess: x\n  - name: dev\n    context: other\n    hostname: other.localtest.me\n    namespace: other\n", env: &[], code: 2,
+        expect: &[":3:5: vclusters[0].acess: unknown key `acess`", ":4:11: vclusters[1].name: duplicate vcluster name `dev`, already used by vclusters[0].name (line 2)", "2 errors"] },
+    Case { name: "a type error and a bad name", yaml: "cluster:\n  name: Bad_Name\nrouter:\n  httpsPort: lots\n", env: &[], code: 2,
+        expect: &[":2:9: cluster.name: `Bad_Name` is not a valid kind cluster name", ":4:14: router.httpsPort: expected a port number", "2 errors"] },
+    Case { name: "a key written twice and a bad domain", yaml: "cluster:\n  name: a\n  name: b\nrouter:\n  domain: bad_domain\n", env: &[], code: 2,
+        expect: &[":3:3: cluster.name: `name` is written twice", ":5:11: router.domain: `bad_domain` is not a DNS name", "2 errors"] },
+    Case { name: "a duplicate key inside chart values", yaml: "vclusters:\n  - name: dev\n    values:\n      sync: {a: 1}\n      sync: {a: 2}\n", env: &[], code: 2,
+        expect: &[":5:7: vclusters[0].values.sync: `sync` is written twice in this mapping (first at line 4)", "1 error;"] },
+    Case { name: "a rejected port's default is not a duplicate of its own", yaml: "cluster:\n  apiServer:\n    port: lots\n  portMappings:\n    - containerPort: 80\n      hostPort: 6443\n", env: &[], code: 2,
+        expect: &[":3:11: cluster.apiServer.port: expected a port number", "1 error;"] },
+    Case { name: "a rejected provider runs neither provider's rules", yaml: "cluster:\n  provider: existin\n  name: Not_A_Label\n", env: &[], code: 2,
+        expect: &[":2:13: cluster.provider: `existin` is not a valid value", "1 error;"] },
+    Case { name: "a vcluster left out does not renumber the next", yaml: "vclusters:\n  - namespace: x\n  - name: Bad_Name\n", env: &[], code: 2,
+        expect: &[":2:5: vclusters[0].name: `name` is required", ":3:11: vclusters[1].name: `Bad_Name` is not a valid vcluster name", "2 errors"] },
+    Case { name: "a mapping left out does not renumber the next", yaml: "cluster:\n  portMappings:\n    - containerPort: 80\n    - containerPort: 81\n      hostPort: 8081\n      listenAddress: nowhere\n", env: &[], code: 2,
+        expect: &[":3:7: cluster.portMappings[0].hostPort: `hostPort` is required", ":6:22: cluster.portMappings[1].listenAddress: `nowhere` is not an IP address", "2 errors"] },
+    Case { name: "currentContext is not judged against a list missing a vcluster", yaml: "vclusters:\n  - context: mine\nkubeconfig:\n  currentContext: mine\n", env: &[], code: 2,
+        expect: &[":2:5: vclusters[0].name: `name` is required", "1 error;"] },
+    Case { name: "a hostname derived from a rejected domain is not judged", yaml: "router:\n  domain: [x]\nvclusters:\n  - name: dev\n", env: &[], code: 2,
+        expect: &[":2:11: router.domain: expected a string, found a list", "1 error;"] },
+];
+
+#[test]
+fn decoding_and_rule_errors_come_out_together() {
+    let mut failures = Vec::new();
+    for case in TOGETHER {
+        let (code, text) = run(case);
+        if code != case.code {
+            failures.push(format!(
+                "{}: exit {code}, expected {}\n{text}",
+                case.name, case.code
+            ));
+            continue;
+        }
+        for e in case.expect {
+            if !text.contains(e) {
+                failures.push(format!("{}: output lacks {e:?}\n{text}", case.name));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n---\n"));
 }
 
 #[test]

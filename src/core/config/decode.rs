@@ -3,7 +3,7 @@
 use super::diag::{suggest, At, Diags};
 use super::model::*;
 use super::node::{Key, Node, Pos, Value};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 pub const API_VERSION: &str = "bootstrap/v1alpha1";
 pub const DEFAULT_CLUSTER_NAME: &str = "bootstrap";
@@ -65,13 +65,59 @@ const ACCESS: &[&str] = &["mode", "insecureSkipTLSVerify"];
 const KUBECONFIG: &[&str] = &["path", "currentContext"];
 const ARGOCD: &[&str] = &["register", "namespace", "labels"];
 
-/// Where each decoded field came from, so semantic checks can point at it.
+/// Where each decoded field came from, so semantic checks can point at it; and which fields
+/// hold a default only because the value written was rejected, so the checks that run after a
+/// failed decode do not report the default's consequences as mistakes of their own.
 #[derive(Debug, Default, Clone)]
 pub struct Origins {
     map: BTreeMap<String, At>,
+    rejected: BTreeSet<String>,
+    /// For each list (`vclusters`), the file index of each decoded item: an item that could not
+    /// be decoded is left out of `Env`, which must not shift the names of the ones after it.
+    items: BTreeMap<String, Vec<usize>>,
 }
 
 impl Origins {
+    /// The field path of the `i`th decoded item of `list`, as the file numbers it.
+    pub fn item(&self, list: &str, i: usize) -> String {
+        let n = self
+            .items
+            .get(list)
+            .and_then(|idx| idx.get(i))
+            .copied()
+            .unwrap_or(i);
+        format!("{list}[{n}]")
+    }
+
+    /// Whether the file (or a variable or flag) wrote this field, rather than a default.
+    pub fn written(&self, field: &str) -> bool {
+        self.map.contains_key(field)
+    }
+
+    /// Whether the field, or a section holding it, was rejected: its value is a stand-in.
+    pub fn rejected(&self, field: &str) -> bool {
+        let mut f = field;
+        loop {
+            if self.rejected.contains(f) {
+                return true;
+            }
+            match f.rfind(['.', '[']) {
+                Some(i) => f = &f[..i],
+                None => return false,
+            }
+        }
+    }
+
+    /// Whether an item of `list` was left out, or a field named `leaf` of one was rejected.
+    pub fn any_rejected_in(&self, list: &str, leaf: &str) -> bool {
+        self.rejected.iter().any(|r| {
+            r.strip_prefix(list)
+                .and_then(|rest| rest.strip_prefix('['))
+                .and_then(|rest| rest.split_once(']'))
+                .is_some_and(|(_, tail)| tail.is_empty() || tail == format!(".{leaf}"))
+        }) || self.rejected(list)
+    }
+
     pub fn get(&self, field: &str) -> At {
         // A defaulted field points at its closest written parent, so the user sees where to add it.
         let mut f = field;
@@ -126,8 +172,21 @@ impl Decoder<'_> {
         self.origins.map.insert(path.to_owned(), at(n));
     }
 
+    /// An error that leaves `path` at its default: later checks must not trust that default.
+    fn reject(&mut self, at: &At, path: &str, message: impl Into<String>, hint: Option<String>) {
+        self.origins.rejected.insert(path.to_owned());
+        self.d.error(at, path, message, hint);
+    }
+
+    /// `path` is derived from fields that were rejected, so it is a stand-in too.
+    fn derived_from(&mut self, path: &str, sources: &[&str]) {
+        if sources.iter().any(|s| self.origins.rejected(s)) {
+            self.origins.rejected.insert(path.to_owned());
+        }
+    }
+
     fn type_error(&mut self, n: &Node, path: &str, expected: &str) {
-        self.d.error(
+        self.reject(
             &at(n),
             path,
             format!("expected {expected}, found {}", n.value.type_name()),
@@ -189,7 +248,7 @@ impl Decoder<'_> {
         self.note(path, n);
         match &n.value {
             Value::Str(s) if s.trim().is_empty() => {
-                self.d.error(&at(n), path, "must not be empty", None);
+                self.reject(&at(n), path, "must not be empty", None);
                 None
             }
             Value::Str(s) => Some(s.clone()),
@@ -228,7 +287,7 @@ impl Decoder<'_> {
             }
         };
         if !(1..=65535).contains(&v) {
-            self.d.error(
+            self.reject(
                 &at(n),
                 path,
                 format!("port {v} is out of range"),
@@ -246,7 +305,7 @@ impl Decoder<'_> {
             Value::Bool(b) => Some(*b),
             Value::Str(s) if n.from.is_some() && (s == "true" || s == "false") => Some(s == "true"),
             Value::Str(s) => {
-                self.d.error(
+                self.reject(
                     &at(n),
                     path,
                     format!("expected true or false, found the string `{s}`"),
@@ -276,7 +335,7 @@ impl Decoder<'_> {
             Some(g) => format!("did you mean `{g}`? valid values: {}", valid.join(", ")),
             None => format!("valid values: {}", valid.join(", ")),
         };
-        self.d.error(
+        self.reject(
             &at(n),
             path,
             format!("`{s}` is not a valid value"),
@@ -299,11 +358,16 @@ impl Decoder<'_> {
 
     fn string_list(&mut self, n: Option<&Node>, path: &str) -> Vec<String> {
         let items = self.list(n, path);
-        items
-            .iter()
-            .enumerate()
-            .filter_map(|(i, item)| self.string(Some(item), &format!("{path}[{i}]")))
-            .collect()
+        let mut out = Vec::new();
+        let mut index = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            if let Some(s) = self.string(Some(item), &format!("{path}[{i}]")) {
+                out.push(s);
+                index.push(i);
+            }
+        }
+        self.origins.items.insert(path.to_owned(), index);
+        out
     }
 
     fn string_map(&mut self, n: Option<&Node>, path: &str) -> BTreeMap<String, String> {
@@ -379,6 +443,9 @@ impl Decoder<'_> {
         let context = self
             .string(f.get("context"), "cluster.context")
             .unwrap_or_else(|| format!("kind-{name}"));
+        if f.get("context").is_none() {
+            self.derived_from("cluster.context", &["cluster.name"]);
+        }
         let api = self.fields(f.get("apiServer"), "cluster.apiServer", API_SERVER);
         let api_server = ApiServer {
             address: self
@@ -389,6 +456,7 @@ impl Decoder<'_> {
                 .unwrap_or(6443),
         };
         let mut port_mappings = Vec::new();
+        let mut mapping_index = Vec::new();
         for (i, item) in self
             .list(f.get("portMappings"), "cluster.portMappings")
             .iter()
@@ -412,7 +480,7 @@ impl Decoder<'_> {
             };
             for (key, v) in [("containerPort", container_port), ("hostPort", host_port)] {
                 if v.is_none() && m.get(key).is_none() {
-                    self.d.error(
+                    self.reject(
                         &at(item),
                         &format!("{p}.{key}"),
                         format!("`{key}` is required"),
@@ -427,8 +495,14 @@ impl Decoder<'_> {
                     listen_address,
                     protocol,
                 });
+                mapping_index.push(i);
+            } else {
+                self.origins.rejected.insert(p);
             }
         }
+        self.origins
+            .items
+            .insert("cluster.portMappings".into(), mapping_index);
         Cluster {
             provider,
             context,
@@ -501,7 +575,11 @@ impl Decoder<'_> {
                 Some("every vcluster needs a name, such as `dev`".into()),
             );
         }
-        let name = name?;
+        let Some(name) = name else {
+            // Left out of the environment: what depends on the whole list must know.
+            self.origins.rejected.insert(p);
+            return None;
+        };
         let context = self
             .string(f.get("context"), &format!("{p}.context"))
             .unwrap_or_else(|| format!("{name}-vcluster"));
@@ -516,6 +594,12 @@ impl Decoder<'_> {
             .string(f.get("hostname"), &format!("{p}.hostname"))
             .map(|h| h.trim_end_matches('.').to_ascii_lowercase())
             .unwrap_or_else(|| format!("{context}.{domain}"));
+        if f.get("hostname").is_none() {
+            self.derived_from(
+                &format!("{p}.hostname"),
+                &[&format!("{p}.context"), "router.domain"],
+            );
+        }
         let instead = format!(
             "the vcluster is reached through the passthrough router at https://{hostname}:{https_port} from the host, a devcontainer, WSL2 and kind's network, with its certificate verified"
         );
@@ -567,11 +651,15 @@ impl Decoder<'_> {
         let cluster = self.cluster(top.get("cluster"));
         let router = self.router(top.get("router"));
         let items = self.list(top.get("vclusters"), "vclusters");
-        let vclusters = items
-            .iter()
-            .enumerate()
-            .filter_map(|(i, item)| self.vcluster(i, item, &router.domain, router.https_port))
-            .collect();
+        let mut vclusters = Vec::new();
+        let mut index = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            if let Some(v) = self.vcluster(i, item, &router.domain, router.https_port) {
+                vclusters.push(v);
+                index.push(i);
+            }
+        }
+        self.origins.items.insert("vclusters".into(), index);
         let a = self.fields(top.get("access"), "access", ACCESS);
         let mode = self
             .choice(a.get("mode"), "access.mode", &AccessMode::ALL)
@@ -613,10 +701,14 @@ impl Decoder<'_> {
 }
 
 /// Decode the whole tree; type and key errors land in `diags`, defaults fill the rest.
-pub fn decode(root: &Node, diags: &mut Diags) -> (Env, Origins) {
+/// `rejected` names fields already refused before decoding (a key written twice).
+pub fn decode(root: &Node, diags: &mut Diags, rejected: BTreeSet<String>) -> (Env, Origins) {
     let mut d = Decoder {
         d: diags,
-        origins: Origins::default(),
+        origins: Origins {
+            rejected,
+            ..Origins::default()
+        },
     };
     let env = d.env(root);
     (env, d.origins)

@@ -98,11 +98,23 @@ pub fn load_str(text: &str, file: &str, overrides: &[Override]) -> Loaded {
             set_override(&mut root, path, Value::Str(o.value.clone()), &o.from);
         }
     }
-    let (env, origins) = decode(&root, &mut diags);
-    // Semantic checks on a half-decoded file would mostly repeat the type errors in other words.
-    if !diags.has_errors() {
-        validate(&env, &origins, &mut diags);
+    let mut rejected = std::collections::BTreeSet::new();
+    for dup in node::duplicates(&root) {
+        diags.error(
+            &At::file(dup.pos),
+            &dup.path,
+            format!(
+                "`{}` is written twice in this mapping (first at line {})",
+                dup.key, dup.first.line
+            ),
+            Some("write each key once: which of the two values was meant cannot be told".into()),
+        );
+        rejected.insert(dup.path);
     }
+    let (env, origins) = decode(&root, &mut diags, rejected);
+    // The rule checks run even when decoding found errors, so one run reports every mistake;
+    // they skip fields whose value was rejected, which hold only a stand-in default.
+    validate(&env, &origins, &mut diags);
     diags.sort();
     let env = (!diags.has_errors()).then_some(env);
     Loaded { env, diags }

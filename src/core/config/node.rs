@@ -169,11 +169,13 @@ pub struct SyntaxError {
 }
 
 /// Parse one YAML document with our strict settings: only `true`/`false` are booleans (so a
-/// country code `no` or a label value `on` stays a string) and a repeated key is an error.
+/// country code `no` or a label value `on` stays a string). A repeated key is kept in the tree
+/// (`duplicates` finds it) rather than stopping the parse, so it is reported with every other
+/// mistake of the file instead of alone.
 pub fn parse(text: &str) -> Result<Node, SyntaxError> {
     let opts = serde_saphyr::options! {
         strict_booleans: true,
-        duplicate_keys: serde_saphyr::DuplicateKeyPolicy::Error,
+        duplicate_keys: serde_saphyr::DuplicateKeyPolicy::PassThrough,
         with_snippet: false,
     };
     if text.trim().is_empty() {
@@ -196,6 +198,53 @@ pub fn parse(text: &str) -> Result<Node, SyntaxError> {
             })
         }
     }
+}
+
+/// A key written twice in one mapping.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Duplicate {
+    pub key: String,
+    /// Field path of the key, as decoding names it (`vclusters[0].name`).
+    pub path: String,
+    /// Where the repeated key stands.
+    pub pos: Pos,
+    /// Where the key was first written.
+    pub first: Pos,
+}
+
+/// Every key written more than once in the same mapping, anywhere in the tree, in file order.
+pub fn duplicates(root: &Node) -> Vec<Duplicate> {
+    fn walk(n: &Node, path: &str, out: &mut Vec<Duplicate>) {
+        match &n.value {
+            Value::Map(entries) => {
+                for (i, (k, v)) in entries.iter().enumerate() {
+                    let child = if path.is_empty() {
+                        k.name.clone()
+                    } else {
+                        format!("{path}.{}", k.name)
+                    };
+                    if let Some((first, _)) = entries[..i].iter().find(|(f, _)| f.name == k.name) {
+                        out.push(Duplicate {
+                            key: k.name.clone(),
+                            path: child.clone(),
+                            pos: k.pos,
+                            first: first.pos,
+                        });
+                    }
+                    walk(v, &child, out);
+                }
+            }
+            Value::Seq(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    walk(item, &format!("{path}[{i}]"), out);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(root, "", &mut out);
+    out
 }
 
 /// serde-saphyr appends "at line X column Y"; we print positions our own way.
@@ -233,8 +282,27 @@ mod tests {
     }
 
     #[test]
-    fn duplicate_key_is_a_syntax_error_with_a_line() {
-        let e = parse("a: 1\nb: 2\na: 3\n").unwrap_err();
-        assert_eq!(e.pos.line, 3, "{e:?}");
+    fn duplicate_keys_are_found_with_both_lines_and_do_not_stop_the_parse() {
+        let n = parse("a: 1\nb:\n  - {c: 1, c: 2}\na: 3\nd: [\n").err();
+        assert!(n.is_some(), "a real syntax error still stops the parse");
+        let n = parse("a: 1\nb:\n  - c: 1\n    c: 2\na: 3\n").unwrap();
+        let d = duplicates(&n);
+        assert_eq!(
+            d,
+            [
+                Duplicate {
+                    key: "c".into(),
+                    path: "b[0].c".into(),
+                    pos: Pos { line: 4, column: 5 },
+                    first: Pos { line: 3, column: 5 },
+                },
+                Duplicate {
+                    key: "a".into(),
+                    path: "a".into(),
+                    pos: Pos { line: 5, column: 1 },
+                    first: Pos { line: 1, column: 1 },
+                },
+            ]
+        );
     }
 }

@@ -38,14 +38,27 @@ struct Check<'a> {
 }
 
 impl Check<'_> {
+    /// A finding on `field`, unless its value is a stand-in for one decoding rejected (that
+    /// error is already reported, and the stand-in's consequences are not the user's mistakes).
     fn err(&mut self, field: &str, msg: String, hint: Option<String>) {
+        if self.o.rejected(field) {
+            return;
+        }
         let at = self.o.get(field);
         self.d.error(&at, field, msg, hint);
     }
 
     fn warn(&mut self, field: &str, msg: String, hint: Option<String>) {
+        if self.o.rejected(field) {
+            return;
+        }
         let at = self.o.get(field);
         self.d.warn(&at, field, msg, hint);
+    }
+
+    /// Whether every field a rule reads beyond the one it reports on holds what was written.
+    fn trusted(&self, fields: &[&str]) -> bool {
+        fields.iter().all(|f| !self.o.rejected(f))
     }
 
     fn label(&mut self, field: &str, value: &str, what: &str, max: usize) {
@@ -62,6 +75,9 @@ impl Check<'_> {
     fn unique(&mut self, what: &str, items: &[(String, String)], hint: &str) {
         let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
         for (field, value) in items {
+            if self.o.rejected(field) {
+                continue;
+            }
             if let Some(first) = seen.get(value.as_str()) {
                 let at = self.o.get(first);
                 let line = if at.pos.line > 0 {
@@ -84,12 +100,17 @@ impl Check<'_> {
 pub fn validate(env: &Env, o: &Origins, d: &mut Diags) {
     let mut c = Check { o, d };
     let cl = &env.cluster;
+    // With the provider rejected, neither provider's rules can be told to apply.
+    let kind = cl.provider == Provider::Kind && c.trusted(&["cluster.provider"]);
+    let existing = cl.provider == Provider::Existing && c.trusted(&["cluster.provider"]);
+    let mapping = |i: usize| o.item("cluster.portMappings", i);
+    let vcluster = |i: usize| o.item("vclusters", i);
 
-    if cl.provider == Provider::Kind {
+    if kind {
         // kind names its node containers `<name>-control-plane`; Docker and DNS both need a label.
         c.label("cluster.name", &cl.name, "kind cluster name", 50);
     }
-    if cl.provider == Provider::Existing {
+    if existing {
         for (field, set) in [
             ("cluster.portMappings", !cl.port_mappings.is_empty()),
             ("cluster.nodeImage", cl.node_image.is_some()),
@@ -108,7 +129,7 @@ pub fn validate(env: &Env, o: &Origins, d: &mut Diags) {
     for (i, san) in cl.extra_cert_sans.iter().enumerate() {
         if san.parse::<std::net::IpAddr>().is_err() && !is_dns_name(san.trim_start_matches("*.")) {
             c.err(
-                &format!("cluster.extraCertSANs[{i}]"),
+                &o.item("cluster.extraCertSANs", i),
                 format!("`{san}` is neither an IP address nor a DNS name"),
                 None,
             );
@@ -124,7 +145,7 @@ pub fn validate(env: &Env, o: &Origins, d: &mut Diags) {
     for (i, m) in cl.port_mappings.iter().enumerate() {
         if m.listen_address.parse::<std::net::IpAddr>().is_err() {
             c.err(
-                &format!("cluster.portMappings[{i}].listenAddress"),
+                &format!("{}.listenAddress", mapping(i)),
                 format!("`{}` is not an IP address", m.listen_address),
                 Some("use 0.0.0.0 (all addresses, kind's default) or 127.0.0.1".into()),
             );
@@ -133,14 +154,14 @@ pub fn validate(env: &Env, o: &Origins, d: &mut Diags) {
 
     // Host ports: the API port and every mapped port are bound on the host at once.
     let mut host_ports = Vec::new();
-    if cl.provider == Provider::Kind {
+    if kind {
         host_ports.push((
             "cluster.apiServer.port".to_owned(),
             cl.api_server.port.to_string(),
         ));
         for (i, m) in cl.port_mappings.iter().enumerate() {
             host_ports.push((
-                format!("cluster.portMappings[{i}].hostPort"),
+                format!("{}.hostPort", mapping(i)),
                 format!("{}/{:?}", m.host_port, m.protocol).to_uppercase(),
             ));
         }
@@ -197,10 +218,10 @@ pub fn validate(env: &Env, o: &Origins, d: &mut Diags) {
             Some("set `passthrough: true` (the default): each vcluster then presents its own certificate".into()),
         );
     }
-    if cl.provider == Provider::Kind {
+    if kind && c.trusted(&["router.httpsPort"]) {
         match cl.port_mappings.iter().position(|m| m.container_port == 443) {
             Some(i) if cl.port_mappings[i].host_port != r.https_port => c.err(
-                &format!("cluster.portMappings[{i}].hostPort"),
+                &format!("{}.hostPort", mapping(i)),
                 format!(
                     "node port 443 is mapped to host port {}, but router.httpsPort is {}",
                     cl.port_mappings[i].host_port, r.https_port
@@ -213,17 +234,35 @@ pub fn validate(env: &Env, o: &Origins, d: &mut Diags) {
 
     // vclusters.
     for (i, v) in env.vclusters.iter().enumerate() {
-        let p = format!("vclusters[{i}]");
+        let p = vcluster(i);
         c.label(&format!("{p}.name"), &v.name, "vcluster name", 63);
-        c.label(&format!("{p}.namespace"), &v.namespace, "namespace", 63);
-        c.label(&format!("{p}.release"), &v.release, "Helm release name", 53);
-        if !is_dns_name(&v.hostname) {
+        // Defaults made from a bad name are bad for the same reason: said once, at the name.
+        let from_name = |field: &str| o.written(field) || is_rfc1123_label(&v.name);
+        let (ns, rel, host, ctx) = (
+            format!("{p}.namespace"),
+            format!("{p}.release"),
+            format!("{p}.hostname"),
+            format!("{p}.context"),
+        );
+        if from_name(&ns) {
+            c.label(&ns, &v.namespace, "namespace", 63);
+        }
+        if from_name(&rel) {
+            c.label(&rel, &v.release, "Helm release name", 53);
+        }
+        // The default hostname comes from the context, whose default comes from the name.
+        let host_from_bad_name =
+            !(o.written(&host) || o.written(&ctx) || is_rfc1123_label(&v.name));
+        if host_from_bad_name {
+            // Said once, at the name.
+        } else if !is_dns_name(&v.hostname) {
             c.err(
                 &format!("{p}.hostname"),
                 format!("`{}` is not a DNS name", v.hostname),
                 None,
             );
-        } else if !v.hostname.ends_with(&format!(".{}", r.domain)) {
+        } else if !v.hostname.ends_with(&format!(".{}", r.domain)) && c.trusted(&["router.domain"])
+        {
             c.err(
                 &format!("{p}.hostname"),
                 format!(
@@ -253,7 +292,7 @@ pub fn validate(env: &Env, o: &Origins, d: &mut Diags) {
         .vclusters
         .iter()
         .enumerate()
-        .map(|(i, v)| (format!("vclusters[{i}].name"), v.name.clone()))
+        .map(|(i, v)| (format!("{}.name", vcluster(i)), v.name.clone()))
         .collect();
     c.unique("vcluster name", &names, "each vcluster needs its own name");
     let mut contexts = vec![("cluster.context".to_owned(), cl.context.clone())];
@@ -261,7 +300,7 @@ pub fn validate(env: &Env, o: &Origins, d: &mut Diags) {
         env.vclusters
             .iter()
             .enumerate()
-            .map(|(i, v)| (format!("vclusters[{i}].context"), v.context.clone())),
+            .map(|(i, v)| (format!("{}.context", vcluster(i)), v.context.clone())),
     );
     c.unique(
         "context",
@@ -272,7 +311,7 @@ pub fn validate(env: &Env, o: &Origins, d: &mut Diags) {
         .vclusters
         .iter()
         .enumerate()
-        .map(|(i, v)| (format!("vclusters[{i}].hostname"), v.hostname.clone()))
+        .map(|(i, v)| (format!("{}.hostname", vcluster(i)), v.hostname.clone()))
         .collect();
     c.unique(
         "hostname",
@@ -285,7 +324,7 @@ pub fn validate(env: &Env, o: &Origins, d: &mut Diags) {
         .enumerate()
         .map(|(i, v)| {
             (
-                format!("vclusters[{i}].release"),
+                format!("{}.release", vcluster(i)),
                 format!("{}/{}", v.namespace, v.release),
             )
         })
@@ -303,8 +342,11 @@ pub fn validate(env: &Env, o: &Origins, d: &mut Diags) {
             Some("bootstrap sets tls-server-name and the cluster's CA so this is never needed; remove it".into()),
         );
     }
+    // A vcluster left out, or a context rejected, would make a good name look unknown.
+    let contexts_known =
+        c.trusted(&["cluster.context"]) && !o.any_rejected_in("vclusters", "context");
     if let Some(cur) = &env.kubeconfig.current_context {
-        if !contexts.iter().any(|(_, c)| c == cur) {
+        if contexts_known && !contexts.iter().any(|(_, c)| c == cur) {
             c.err(
                 "kubeconfig.currentContext",
                 format!("`{cur}` is not one of the contexts this file defines"),
