@@ -34,10 +34,10 @@ pub struct Global {
         global = true
     )]
     pub file: PathBuf,
-    /// Kubeconfig file to read and write (default: first existing file of $KUBECONFIG, else ~/.kube/config)
+    /// Kubeconfig file to read and write [env: BOOTSTRAP_KUBECONFIG] (default: first existing file of $KUBECONFIG, else ~/.kube/config)
     #[arg(long, global = true)]
     pub kubeconfig: Option<String>,
-    /// Where you stand, which decides the routes written to the kubeconfig
+    /// Where you stand, which decides the routes written to the kubeconfig [env: BOOTSTRAP_ACCESS]
     #[arg(long, global = true, value_parser = ["auto", "host", "devcontainer", "wsl2", "kind-network"])]
     pub access: Option<String>,
     /// Output format for commands that print data
@@ -46,6 +46,10 @@ pub struct Global {
     /// More detail (repeat for more)
     #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
+    /// BOOTSTRAP_* variables and flags, each with where it came from: filled once for every
+    /// command by `commands::resolve_variables`.
+    #[arg(skip)]
+    pub overrides: Vec<crate::core::config::Override>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -180,4 +184,39 @@ pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
         return Err(format!("`{s}` must be between 0 and 1h"));
     }
     Ok(std::time::Duration::from_secs_f64(secs))
+}
+
+/// Whether a command line asks for JSON output, read without clap (for when clap refused it).
+pub fn wants_json(args: impl IntoIterator<Item = String>) -> bool {
+    let mut args = args.into_iter().skip(1);
+    while let Some(a) = args.next() {
+        let value = match a.as_str() {
+            "-o" | "--output" => args.next(),
+            _ => a
+                .strip_prefix("--output=")
+                .or_else(|| a.strip_prefix("-o="))
+                .or_else(|| a.strip_prefix("-o"))
+                .map(str::to_owned),
+        };
+        if value.as_deref() == Some("json") {
+            return true;
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_is_seen_however_it_is_asked_for() {
+        let w = |s: &str| wants_json(s.split(' ').map(str::to_owned));
+        assert!(w("bootstrap up -o json"));
+        assert!(w("bootstrap -ojson up"));
+        assert!(w("bootstrap --output=json up"));
+        assert!(w("bootstrap --output json bogus"));
+        assert!(!w("bootstrap up -o table"));
+        assert!(!w("bootstrap render vcluster json"));
+    }
 }

@@ -2,6 +2,9 @@ use bootstrap::cli::Cli;
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return bootstrap::commands::usage_error(e),
+    };
     bootstrap::commands::run(cli)
 }

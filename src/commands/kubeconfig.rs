@@ -5,16 +5,10 @@ use super::{Failure, Outcome};
 use crate::cli::{Global, KubeconfigArgs, Output};
 use crate::core::kubeconfig::{doc, DocError};
 use crate::drivers::kubeconfig::{paths, store};
-use std::io::Write;
 
 pub fn run(g: &Global, args: &KubeconfigArgs) -> Outcome {
-    let explicit = g
-        .kubeconfig
-        .clone()
-        .or_else(|| std::env::var("BOOTSTRAP_KUBECONFIG").ok())
-        .filter(|p| !p.is_empty());
     let paths =
-        paths::from_env(explicit.as_deref()).map_err(|e| Failure::Invalid(e.to_string()))?;
+        paths::from_env(g.kubeconfig.as_deref()).map_err(|e| Failure::Invalid(e.to_string()))?;
     let merged = store::read_merged(&paths).map_err(|e| Failure::Failed(e.to_string()))?;
     let read_from = || {
         paths
@@ -76,15 +70,9 @@ pub fn run(g: &Global, args: &KubeconfigArgs) -> Outcome {
     emit(text.trim_end())
 }
 
-/// Print, treating a closed pipe (`| head`) as the reader being done rather than a crash.
 fn emit(text: &str) -> Outcome {
-    let mut out = std::io::stdout().lock();
-    match writeln!(out, "{text}").and_then(|_| out.flush()) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
-            Err(Failure::Failed(format!("cannot write to stdout: {e}")))
-        }
-        _ => Ok(()),
-    }
+    println!("{text}");
+    Ok(())
 }
 
 fn closest<'a>(name: &str, available: &'a [String]) -> Option<&'a str> {

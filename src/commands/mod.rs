@@ -30,7 +30,11 @@ impl From<anyhow::Error> for Failure {
     }
 }
 
-pub fn run(cli: Cli) -> ExitCode {
+pub fn run(mut cli: Cli) -> ExitCode {
+    let json = cli.global.output == Output::Json;
+    if let Err(Failure::Invalid(msg) | Failure::Failed(msg)) = resolve_variables(&mut cli.global) {
+        return finish(fail(json, Kind::Invalid, &msg));
+    }
     let result = match &cli.command {
         Command::Plan(args) => plan::run(&cli.global, args),
         Command::Render(args) => render::run(&cli.global, args),
@@ -40,32 +44,113 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Status => status::run(&cli.global),
         Command::Kubeconfig(args) => kubeconfig::run(&cli.global, args),
     };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(Failure::Failed(msg)) => {
-            if !msg.is_empty() {
-                eprintln!("error: {msg}");
-            }
-            ExitCode::from(1)
-        }
-        Err(Failure::Invalid(msg)) => {
-            if !msg.is_empty() {
-                eprintln!("error: {msg}");
-            }
-            ExitCode::from(2)
+    let code = match result {
+        Ok(()) => 0,
+        Err(Failure::Failed(msg)) => fail(json, Kind::Failed, &msg),
+        Err(Failure::Invalid(msg)) => fail(json, Kind::Invalid, &msg),
+    };
+    finish(code)
+}
+
+/// What kind of failure ended a command: the exit codes the CLI documents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Exit 1: an operation or a check failed.
+    Failed,
+    /// Exit 2: invalid input or usage.
+    Invalid,
+}
+
+impl Kind {
+    pub fn code(self) -> u8 {
+        match self {
+            Kind::Failed => 1,
+            Kind::Invalid => 2,
         }
     }
 }
 
-/// Load and validate the environment file, printing every finding; errors mean exit 2.
-pub fn load_env(g: &Global) -> Result<Env, Failure> {
+/// Pure: the JSON document a failed command prints when nothing else was printed.
+pub fn error_document(kind: Kind, message: &str) -> serde_json::Value {
+    serde_json::json!({
+        "ok": false,
+        "exitCode": kind.code(),
+        "error": {
+            "kind": match kind { Kind::Failed => "failed", Kind::Invalid => "invalid" },
+            "message": message,
+        },
+    })
+}
+
+/// Report a failure: the message on stderr for people and, with `-o json`, an error document on
+/// stdout unless the command already printed its own (which then says `"ok": false`).
+pub fn fail(json: bool, kind: Kind, msg: &str) -> u8 {
+    if !msg.is_empty() {
+        eprintln!("error: {msg}");
+    }
+    if json && !crate::output::stdout_used() {
+        let text = if msg.is_empty() {
+            "failed; see stderr".to_owned()
+        } else {
+            msg.to_owned()
+        };
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&error_document(kind, &text)).unwrap_or_default()
+        );
+    }
+    kind.code()
+}
+
+/// End a command: flush stdout; a write that failed (other than a closed pipe, which means the
+/// reader is done) is an error and exit 1.
+pub fn finish(code: u8) -> ExitCode {
+    match crate::output::finish() {
+        Some(e) => {
+            eprintln!("error: cannot write the output to stdout: {e}");
+            ExitCode::from(if code == 0 { 1 } else { code })
+        }
+        None => ExitCode::from(code),
+    }
+}
+
+/// The one place BOOTSTRAP_* variables are read for every command (with BOOTSTRAP_FILE, read by
+/// clap, and BOOTSTRAP_KIND/BOOTSTRAP_HELM, read where the tools are located): flags win over
+/// variables, and the result is left in `g` so that a command with or without an environment
+/// file sees the same kubeconfig and access mode. The overrides, each with where it came from,
+/// are kept for the file's decoding, which names a bad value by its variable.
+pub fn resolve_variables(g: &mut Global) -> Result<(), Failure> {
     let flags = FlagOverrides {
         access: g.access.clone(),
         kubeconfig: g.kubeconfig.clone(),
     };
     let overrides =
         config::gather_overrides(&flags).map_err(|e| Failure::Invalid(format!("{e}")))?;
-    let loaded = match config::load_file(&g.file, &overrides) {
+    let value = |key: &str| {
+        overrides
+            .iter()
+            .find(|o| o.key == key)
+            .filter(|o| !o.value.trim().is_empty())
+    };
+    if let Some(a) = value("access") {
+        if config::AccessMode::parse(&a.value).is_none() {
+            return Err(Failure::Invalid(format!(
+                "{}: access.mode: `{}` is not a valid value\n  hint: valid values: {}",
+                a.from,
+                a.value,
+                config::AccessMode::ALL.join(", ")
+            )));
+        }
+    }
+    g.kubeconfig = value("kubeconfig").map(|o| o.value.clone());
+    g.access = value("access").map(|o| o.value.clone());
+    g.overrides = overrides;
+    Ok(())
+}
+
+/// Load and validate the environment file, printing every finding; errors mean exit 2.
+pub fn load_env(g: &Global) -> Result<Env, Failure> {
+    let loaded = match config::load_file(&g.file, &g.overrides) {
         Ok(l) => l,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(Failure::Invalid(format!(
@@ -88,8 +173,12 @@ fn report_diags(g: &Global, diags: &config::Diags) {
     }
     let errors = diags.errors().count();
     if g.output == Output::Json && errors > 0 {
-        let doc =
-            serde_json::json!({ "ok": false, "file": diags.file, "diagnostics": diags.items });
+        let doc = serde_json::json!({
+            "ok": false,
+            "exitCode": Kind::Invalid.code(),
+            "file": diags.file,
+            "diagnostics": diags.items,
+        });
         println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
         return;
     }
@@ -120,4 +209,34 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
         .enable_all()
         .build()
         .map_err(|e| Failure::Failed(format!("starting the async runtime: {e}")))
+}
+
+/// A command line clap refused: clap's own text (help and version are not errors), and with
+/// `-o json` the same error document every failure gives.
+pub fn usage_error(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        print!("{}", e.render());
+        return finish(0);
+    }
+    eprint!("{}", e.render().ansi());
+    if crate::cli::wants_json(std::env::args()) {
+        let first = e.to_string();
+        let message = first
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .trim_start_matches("error: ");
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&error_document(Kind::Invalid, message))
+                .unwrap_or_default()
+        );
+    }
+    finish(Kind::Invalid.code())
 }

@@ -28,20 +28,20 @@ pub fn run(g: &Global, args: &UpArgs) -> Outcome {
     });
     progress.summary();
     let summary = result?;
-    if let Some(report) = &summary.report {
-        match g.output {
-            Output::Json => println!(
-                "{}",
-                serde_json::to_string_pretty(&serde_json::json!({
-                    "ok": report.ok,
-                    "changes": summary.changes,
-                    "kubeconfig": summary.kubeconfig,
-                    "verify": report,
-                }))
-                .unwrap_or_default()
-            ),
-            Output::Table => print!("{}", render_table(report)),
-        }
+    match (g.output, &summary.report) {
+        // Always a document, with or without verify (`up --no-verify -o json`).
+        (Output::Json, report) => println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "ok": report.as_ref().is_none_or(|r| r.ok),
+                "changes": summary.changes,
+                "kubeconfig": summary.kubeconfig,
+                "verify": report,
+            }))
+            .unwrap_or_default()
+        ),
+        (Output::Table, Some(report)) => print!("{}", render_table(report)),
+        (Output::Table, None) => {}
     }
     if g.output == Output::Table {
         if summary.changes.is_empty() {

@@ -3,7 +3,7 @@
 
 use super::{Failure, Outcome};
 use crate::cli::{Global, Output, VerifyArgs};
-use crate::core::config::{self, AccessMode, Env, FlagOverrides};
+use crate::core::config::{self, AccessMode, Env};
 use crate::verify::report::render_table;
 use crate::verify::{
     environment, target, verify_contexts, verify_contexts_with, verify_env, HostFacts,
@@ -66,10 +66,5 @@ fn quiet_env(g: &Global) -> Option<Env> {
     if !g.file.exists() {
         return None;
     }
-    let flags = FlagOverrides {
-        access: g.access.clone(),
-        kubeconfig: g.kubeconfig.clone(),
-    };
-    let overrides = config::gather_overrides(&flags).ok()?;
-    config::load_file(&g.file, &overrides).ok()?.env
+    config::load_file(&g.file, &g.overrides).ok()?.env
 }

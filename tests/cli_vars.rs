@@ -1,0 +1,198 @@
+//! Every command honours the same BOOTSTRAP_* variables, with or without an environment file,
+//! and flags win over them; a bad value is named by its variable. Through the binary.
+
+mod support;
+
+use bootstrap::core::kubeconfig::doc;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const VARS: &[&str] = &[
+    "BOOTSTRAP_FILE",
+    "BOOTSTRAP_KUBECONFIG",
+    "BOOTSTRAP_ACCESS",
+    "BOOTSTRAP_API_PORT",
+    "BOOTSTRAP_HTTPS_PORT",
+    "BOOTSTRAP_CLUSTER_NAME",
+    "BOOTSTRAP_NODE_IMAGE",
+    "BOOTSTRAP_DOMAIN",
+];
+
+/// Run in `dir` (which holds no envs.yaml unless the case wrote one), with only `vars` set.
+fn run(dir: &Path, args: &[&str], vars: &[(&str, &str)]) -> Output {
+    let mut c = Command::new(support::bin());
+    c.current_dir(dir)
+        .args(args)
+        .env("HOME", dir)
+        .env("KUBECONFIG", dir.join("default-kubeconfig"))
+        .env(
+            "DOCKER_HOST",
+            format!("unix://{}/no-docker.sock", dir.display()),
+        );
+    for v in VARS {
+        c.env_remove(v);
+    }
+    for (k, v) in vars {
+        c.env(k, v);
+    }
+    c.output().unwrap()
+}
+
+fn all(o: &Output) -> String {
+    format!(
+        "exit {:?}\n{}{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// A kubeconfig with one context, `only-here`, whose server nothing serves.
+fn kubeconfig(dir: &Path) -> PathBuf {
+    let p = dir.join("elsewhere.kubeconfig");
+    std::fs::write(
+        &p,
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: https://127.0.0.1:9\ncontexts:\n- name: only-here\n  context:\n    cluster: c\n    user: u\nusers:\n- name: u\n  user:\n    token: t\n",
+    )
+    .unwrap();
+    p
+}
+
+#[test]
+fn verify_with_context_and_no_file_reads_bootstrap_kubeconfig() {
+    let dir = tempfile::tempdir().unwrap();
+    let kc = kubeconfig(dir.path());
+    let args = ["verify", "--context", "only-here", "--timeout", "300ms"];
+    let without = run(dir.path(), &args, &[]);
+    assert!(
+        without.status.code() != Some(0) && !all(&without).contains("127.0.0.1:9"),
+        "without the variable the context is not there: {}",
+        all(&without)
+    );
+    let with = run(
+        dir.path(),
+        &args,
+        &[("BOOTSTRAP_KUBECONFIG", kc.to_str().unwrap())],
+    );
+    let text = all(&with);
+    assert_eq!(with.status.code(), Some(1), "{text}");
+    assert!(
+        !text.contains("not found") && text.contains("127.0.0.1:9"),
+        "the context was read from BOOTSTRAP_KUBECONFIG and dialled: {text}"
+    );
+}
+
+#[test]
+fn kubeconfig_command_reads_bootstrap_kubeconfig() {
+    let dir = tempfile::tempdir().unwrap();
+    let kc = kubeconfig(dir.path());
+    let o = run(
+        dir.path(),
+        &["kubeconfig", "only-here"],
+        &[("BOOTSTRAP_KUBECONFIG", kc.to_str().unwrap())],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", all(&o));
+    assert!(all(&o).contains("https://127.0.0.1:9"), "{}", all(&o));
+}
+
+#[test]
+fn down_writes_the_kubeconfig_bootstrap_kubeconfig_names() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("envs.yaml"),
+        "cluster:\n  provider: existing\n  context: only-here\n  name: mine\n",
+    )
+    .unwrap();
+    // An entry bootstrap wrote for this environment, in the file the variable names.
+    let kc = dir.path().join("named.kubeconfig");
+    let mut d = doc::parse("apiVersion: v1\nkind: Config\n").unwrap();
+    let entry = bootstrap::core::kubeconfig::Entry {
+        context: "ours".into(),
+        cluster: "ours".into(),
+        user: "ours".into(),
+        server: "https://127.0.0.1:9".into(),
+        tls_server_name: None,
+        ca_pem: b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n".to_vec(),
+        client_cert_pem: None,
+        client_key_pem: None,
+        token: Some("t".into()),
+        insecure_skip_tls_verify: false,
+        namespace: None,
+    };
+    doc::upsert(&mut d, &[entry], "env/mine").unwrap();
+    std::fs::write(&kc, doc::to_yaml(&d).unwrap()).unwrap();
+    let o = run(
+        dir.path(),
+        &["down"],
+        &[("BOOTSTRAP_KUBECONFIG", kc.to_str().unwrap())],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", all(&o));
+    let after = doc::parse(&std::fs::read_to_string(&kc).unwrap()).unwrap();
+    assert!(doc::context_view(&after, "ours").is_none(), "{}", all(&o));
+    assert!(!dir.path().join("default-kubeconfig").exists());
+}
+
+#[test]
+fn file_and_overrides_reach_every_command_that_reads_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("somewhere.yaml");
+    std::fs::copy(support::repo().join("envs/minimal.yaml"), &file).unwrap();
+    let vars = [
+        ("BOOTSTRAP_FILE", file.to_str().unwrap()),
+        ("BOOTSTRAP_CLUSTER_NAME", "fromvar"),
+        ("BOOTSTRAP_API_PORT", "7443"),
+        ("BOOTSTRAP_ACCESS", "devcontainer"),
+    ];
+    let cases: &[(&[&str], &[&str])] = &[
+        (&["plan", "--offline"], &["kind/fromvar", "127.0.0.1:7443"]),
+        (
+            &["render", "kind-config"],
+            &["name: fromvar", "apiServerPort: 7443"],
+        ),
+        (
+            &["render", "contexts"],
+            &["accessMode: devcontainer", "kind-fromvar"],
+        ),
+        (&["status", "-o", "json"], &["\"name\": \"fromvar\""]),
+    ];
+    for (args, expect) in cases {
+        let o = run(dir.path(), args, &vars);
+        let text = all(&o);
+        for e in *expect {
+            assert!(text.contains(e), "{args:?} lacks {e:?}: {text}");
+        }
+    }
+    // A flag wins over its variable.
+    let o = run(
+        dir.path(),
+        &["render", "contexts", "--access", "host"],
+        &vars,
+    );
+    assert!(all(&o).contains("accessMode: host"), "{}", all(&o));
+}
+
+#[test]
+fn a_bad_variable_is_named_on_every_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let kc = kubeconfig(dir.path());
+    for args in [
+        &["verify", "--context", "only-here"][..],
+        &["kubeconfig", "only-here"],
+        &["status"],
+    ] {
+        let o = run(
+            dir.path(),
+            args,
+            &[
+                ("BOOTSTRAP_ACCESS", "nowhere"),
+                ("BOOTSTRAP_KUBECONFIG", kc.to_str().unwrap()),
+            ],
+        );
+        let text = all(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {text}");
+        assert!(
+            text.contains("BOOTSTRAP_ACCESS: access.mode: `nowhere` is not a valid value"),
+            "{args:?}: {text}"
+        );
+    }
+}
