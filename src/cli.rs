@@ -43,7 +43,8 @@ pub struct Global {
     /// Output format for commands that print data
     #[arg(short = 'o', long = "output", value_enum, default_value_t = Output::Table, global = true)]
     pub output: Output,
-    /// More detail (repeat for more)
+    /// Show what runs underneath, on stderr: -v each kind/helm run and kube API call with its
+    /// status and duration; -vv adds sizes and lock waits; -vvv kube's own debug events
     #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
     /// BOOTSTRAP_* variables and flags, each with where it came from: filled once for every

@@ -36,6 +36,7 @@ pub mod cli;
 pub mod commands;
 pub mod core;
 pub mod drivers;
+pub mod logging;
 pub mod progress;
 pub mod steps;
 pub mod verify;

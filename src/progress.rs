@@ -27,11 +27,20 @@ pub struct Step {
     records: Arc<Mutex<Vec<Record>>>,
 }
 
+/// Set by `-v`: log lines and a redrawn line would garble each other, so steps print plainly.
+static PLAIN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Print steps as plain lines even on a terminal.
+pub fn set_plain() {
+    PLAIN.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
 impl Progress {
-    /// Live when stderr is a terminal that can redraw a line.
+    /// Live when stderr is a terminal that can redraw a line (and no `-v` logs interleave).
     pub fn auto() -> Self {
         let live = std::io::stderr().is_terminal()
-            && std::env::var("TERM").map(|t| t != "dumb").unwrap_or(true);
+            && std::env::var("TERM").map(|t| t != "dumb").unwrap_or(true)
+            && !PLAIN.load(std::sync::atomic::Ordering::Relaxed);
         Self::new(live)
     }
 
@@ -149,7 +158,7 @@ fn secs(d: Duration) -> String {
 }
 
 /// UTC wall-clock time of day, HH:MM:SS.mmm: enough to line our steps up with other logs.
-fn stamp() -> String {
+pub fn stamp() -> String {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();

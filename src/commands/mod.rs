@@ -32,6 +32,7 @@ impl From<anyhow::Error> for Failure {
 
 pub fn run(mut cli: Cli) -> ExitCode {
     let json = cli.global.output == Output::Json;
+    crate::logging::init(cli.global.verbose);
     if let Err(Failure::Invalid(msg) | Failure::Failed(msg)) = resolve_variables(&mut cli.global) {
         return finish(fail(json, Kind::Invalid, &msg));
     }

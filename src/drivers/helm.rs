@@ -110,6 +110,7 @@ pub struct Observed {
 impl Helm {
     async fn run(&self, args: &[String]) -> anyhow::Result<String> {
         use anyhow::Context;
+        let started = std::time::Instant::now();
         let out = tokio::process::Command::new(&self.bin)
             .args(args)
             .stdin(std::process::Stdio::null())
@@ -117,6 +118,19 @@ impl Helm {
             .output()
             .await
             .with_context(|| format!("running {}", self.bin.display()))?;
+        crate::logging::ran(
+            "helm",
+            &args.join(" "),
+            &out.status.to_string(),
+            started.elapsed(),
+            || {
+                format!(
+                    "{} bytes out, {} bytes err",
+                    out.stdout.len(),
+                    out.stderr.len()
+                )
+            },
+        );
         if !out.status.success() {
             anyhow::bail!(
                 "`helm {}` failed ({}): {}",

@@ -82,6 +82,7 @@ async fn run(
         .map(|a| a.to_string_lossy())
         .collect::<Vec<_>>()
         .join(" ");
+    let started = std::time::Instant::now();
     let mut child = tokio::process::Command::new(kind)
         .args(args)
         // Belt and braces: kind honours --kubeconfig, and KUBECONFIG too where a flag is missed.
@@ -113,11 +114,30 @@ async fn run(
         child.wait().await.context("waiting for kind")
     };
     let status = match tokio::time::timeout(limit, work).await {
-        Ok(s) => s?,
-        Err(_) => bail!(
-            "`kind {shown}` did not finish within {}s and was stopped",
-            limit.as_secs()
-        ),
+        Ok(s) => {
+            let s = s?;
+            crate::logging::ran("kind", &shown, &s.to_string(), started.elapsed(), || {
+                format!(
+                    "{} output lines, the last {} kept",
+                    tail.len(),
+                    tail.len().min(20)
+                )
+            });
+            s
+        }
+        Err(_) => {
+            crate::logging::ran(
+                "kind",
+                &shown,
+                "stopped: timed out",
+                started.elapsed(),
+                String::new,
+            );
+            bail!(
+                "`kind {shown}` did not finish within {}s and was stopped",
+                limit.as_secs()
+            )
+        }
     };
     if !status.success() {
         bail!(
@@ -132,6 +152,7 @@ async fn run(
 /// `kind get kubeconfig --name <name>`: the admin kubeconfig of an existing cluster, printed to
 /// stdout (kind writes no file for this), for a converged cluster whose context we must rewrite.
 pub async fn get_kubeconfig(kind: &Path, name: &str) -> Result<String> {
+    let started = std::time::Instant::now();
     let out = tokio::time::timeout(
         Duration::from_secs(30),
         tokio::process::Command::new(kind)
@@ -143,6 +164,13 @@ pub async fn get_kubeconfig(kind: &Path, name: &str) -> Result<String> {
     .await
     .context("`kind get kubeconfig` did not answer within 30s")?
     .with_context(|| format!("starting {}", kind.display()))?;
+    crate::logging::ran(
+        "kind",
+        &format!("get kubeconfig --name {name}"),
+        &out.status.to_string(),
+        started.elapsed(),
+        || format!("{} bytes out", out.stdout.len()),
+    );
     if !out.status.success() {
         bail!(
             "`kind get kubeconfig --name {name}` failed ({}): {}",

@@ -31,6 +31,94 @@ pub async fn client_for_context(path: &Path, context: &str) -> Result<kube::Clie
     if explicit_proxy.is_none() {
         config.proxy_url = None;
     }
-    kube::Client::try_from(config)
-        .with_context(|| format!("building a client for context `{context}`"))
+    Ok(kube::client::ClientBuilder::try_from(config)
+        .with_context(|| format!("building a client for context `{context}`"))?
+        .with_layer(&log::ApiLog {
+            context: context.into(),
+        })
+        .build())
+}
+
+/// `-v`: each API call with its method, path, status and duration; `-vv` adds the sizes.
+pub mod log {
+    use futures::future::BoxFuture;
+    use http::{Request, Response};
+    use http_body::Body as _;
+    use std::sync::Arc;
+    use std::task::{Context, Poll};
+    use std::time::Instant;
+
+    /// A tower layer around kube's HTTP service that logs every request.
+    #[derive(Debug, Clone)]
+    pub struct ApiLog {
+        pub context: Arc<str>,
+    }
+
+    impl<S> tower::Layer<S> for ApiLog {
+        type Service = ApiLogService<S>;
+        fn layer(&self, inner: S) -> ApiLogService<S> {
+            ApiLogService {
+                inner,
+                context: self.context.clone(),
+            }
+        }
+    }
+
+    #[derive(Debug, Clone)]
+    pub struct ApiLogService<S> {
+        inner: S,
+        context: Arc<str>,
+    }
+
+    impl<S, B> tower::Service<Request<kube::client::Body>> for ApiLogService<S>
+    where
+        S: tower::Service<Request<kube::client::Body>, Response = Response<B>>,
+        S::Future: Send + 'static,
+        S::Error: std::fmt::Display,
+        B: http_body::Body,
+    {
+        type Response = S::Response;
+        type Error = S::Error;
+        type Future = BoxFuture<'static, Result<S::Response, S::Error>>;
+
+        fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+            self.inner.poll_ready(cx)
+        }
+
+        fn call(&mut self, req: Request<kube::client::Body>) -> Self::Future {
+            let method = req.method().clone();
+            let path = req
+                .uri()
+                .path_and_query()
+                .map(|p| p.as_str().to_owned())
+                .unwrap_or_default();
+            let sent = req.body().size_hint().exact();
+            let context = self.context.clone();
+            let started = Instant::now();
+            let call = self.inner.call(req);
+            Box::pin(async move {
+                let result = call.await;
+                let took = crate::logging::took(started.elapsed());
+                match &result {
+                    Ok(resp) if crate::logging::detailed() => tracing::trace!(
+                        target: crate::logging::TARGET,
+                        "api {context}: {method} {path} -> {} ({took}; sent {}, received {})",
+                        resp.status().as_u16(),
+                        crate::logging::bytes(sent),
+                        crate::logging::bytes(resp.body().size_hint().exact())
+                    ),
+                    Ok(resp) => tracing::debug!(
+                        target: crate::logging::TARGET,
+                        "api {context}: {method} {path} -> {} ({took})",
+                        resp.status().as_u16()
+                    ),
+                    Err(e) => tracing::debug!(
+                        target: crate::logging::TARGET,
+                        "api {context}: {method} {path} -> failed: {e} ({took})"
+                    ),
+                }
+                result
+            })
+        }
+    }
 }

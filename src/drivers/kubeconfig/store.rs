@@ -152,10 +152,17 @@ impl Session {
         // A read-only target is still read (unlocked: we cannot make a lock there) so that a
         // run with nothing to change succeeds; only a needed write reports it.
         let mut read_only = read_only(path, &real);
+        let waited = Instant::now();
         let _lock = match read_only {
             Some(_) => None,
             None => match acquire(&lock_path(path), &self.opts) {
                 Ok((guard, why)) => {
+                    tracing::trace!(
+                        target: crate::logging::TARGET,
+                        "kubeconfig {}: lock taken after {}",
+                        path.display(),
+                        crate::logging::took(waited.elapsed())
+                    );
                     if let Some(why) = &why {
                         eprintln!("kubeconfig: took over {}: {why}", lock_path(path).display());
                     }
