@@ -72,10 +72,14 @@ fn port_held_by_a_process_is_named_and_nothing_changes() {
         &[("KIND_DOUBLE_LOG", log.to_str().unwrap())],
     );
     assert_eq!(up.code, 1, "{}", up.text());
+    // The holder is this test process: named with its pid and program, and the file's field.
+    let me = std::process::id();
+    let program = std::fs::read_to_string(format!("/proc/{me}/comm")).unwrap();
     assert!(
         up.stderr.contains(&format!(
-            "host port 0.0.0.0:{}/tcp is held by a process on this host (port {} is in use)",
-            spec.https_port, spec.https_port
+            "cluster.portMappings[0].hostPort: host port 0.0.0.0:{}/tcp is held by process {me} (`{}`) on this host",
+            spec.https_port,
+            program.trim()
         )),
         "{}",
         up.text()

@@ -1,8 +1,60 @@
-//! Host ports: who holds a port the cluster needs, judged from what Docker reports (pure). The
-//! bind test for processes outside Docker is the driver's (`drivers::ports`).
+//! Host ports: which ones the file needs (each with the field it comes from, so a conflict
+//! names what to change), and who holds one, judged from what Docker and the system report
+//! (pure). The bind test and the listener lookup are the driver's (`drivers::ports`).
 
+use crate::core::config::{Env, Provider};
 use crate::core::observed::{PortHolder, PublishedPort};
 use serde::Serialize;
+
+/// A host port the file needs, and the field that asks for it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NeededPort {
+    #[serde(flatten)]
+    pub port: PublishedPort,
+    pub field: String,
+}
+
+/// Pure: every host port `up` binds, from the very kind config it hands to kind: the API
+/// server's, then each port mapping (the file's, in order, then the router's 443 that the
+/// renderer adds on `router.httpsPort` when the file maps none). None for an existing cluster.
+pub fn needed(env: &Env) -> Vec<NeededPort> {
+    if env.cluster.provider == Provider::Existing {
+        return Vec::new();
+    }
+    let ports = crate::core::cluster_diff::desired(env).ports;
+    let mapped = env.cluster.port_mappings.len();
+    ports
+        .into_iter()
+        .enumerate()
+        .map(|(i, port)| NeededPort {
+            field: match i {
+                0 => "cluster.apiServer.port".to_owned(),
+                i if i <= mapped => format!("cluster.portMappings[{}].hostPort", i - 1),
+                _ => "router.httpsPort".to_owned(),
+            },
+            port,
+        })
+        .collect()
+}
+
+/// A socket a process of this host listens on, as the system shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listening {
+    pub pid: u32,
+    pub program: String,
+    pub ip: String,
+    pub port: u16,
+    /// tcp or udp.
+    pub protocol: String,
+}
+
+/// A process holding a port.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Process {
+    pub pid: u32,
+    pub program: String,
+}
 
 /// Who holds a host port we need.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -10,11 +62,15 @@ use serde::Serialize;
 pub enum PortConflict {
     Container {
         port: PublishedPort,
+        field: String,
         container: String,
         cluster: Option<String>,
     },
     Process {
         port: PublishedPort,
+        field: String,
+        /// The processes listening on it, where the system shows them.
+        processes: Vec<Process>,
         cause: String,
     },
 }
@@ -24,12 +80,13 @@ impl std::fmt::Display for PortConflict {
         match self {
             PortConflict::Container {
                 port,
+                field,
                 container,
                 cluster,
             } => {
                 write!(
                     f,
-                    "host port {}:{}/{} is held by container `{container}`",
+                    "{field}: host port {}:{}/{} is held by container `{container}`",
                     port.host_ip, port.host_port, port.protocol
                 )?;
                 if let Some(c) = cluster {
@@ -37,12 +94,56 @@ impl std::fmt::Display for PortConflict {
                 }
                 Ok(())
             }
-            PortConflict::Process { port, cause } => write!(
+            PortConflict::Process {
+                port,
+                field,
+                processes,
+                cause,
+            } if processes.is_empty() => write!(
                 f,
-                "host port {}:{}/{} is held by a process on this host ({cause})",
-                port.host_ip, port.host_port, port.protocol
+                "{field}: host port {}:{}/{} is held by a process on this host ({cause}); which one is not visible to this user: `{}` names it",
+                port.host_ip,
+                port.host_port,
+                port.protocol,
+                who_holds_command(port)
+            ),
+            PortConflict::Process {
+                port,
+                field,
+                processes,
+                ..
+            } => write!(
+                f,
+                "{field}: host port {}:{}/{} is held by {} {} on this host",
+                port.host_ip,
+                port.host_port,
+                port.protocol,
+                if processes.len() == 1 { "process" } else { "processes" },
+                processes
+                    .iter()
+                    .map(|p| format!("{} (`{}`)", p.pid, p.program))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         }
+    }
+}
+
+/// The command that shows a port's holder to a user allowed to see every process.
+fn who_holds_command(port: &PublishedPort) -> String {
+    if cfg!(target_os = "macos") {
+        format!(
+            "sudo lsof -nP -i{}:{}",
+            port.protocol.to_uppercase(),
+            port.host_port
+        )
+    } else {
+        let flag = if port.protocol == "udp" {
+            "-lunp"
+        } else {
+            "-ltnp"
+        };
+        format!("sudo ss {flag} 'sport = :{}'", port.host_port)
     }
 }
 
@@ -57,12 +158,12 @@ fn overlaps(a_ip: &str, b_ip: &str) -> bool {
 
 /// Pure: the ports held by a container other than this cluster's own nodes.
 pub fn container_conflicts(
-    needed: &[PublishedPort],
+    needed: &[NeededPort],
     cluster: &str,
     holders: &[PortHolder],
 ) -> Vec<PortConflict> {
     let mut out = Vec::new();
-    for p in needed {
+    for NeededPort { port: p, field } in needed {
         let held = holders.iter().find(|h| {
             h.host_port == p.host_port
                 && h.protocol == p.protocol
@@ -78,6 +179,7 @@ pub fn container_conflicts(
             if !dup {
                 out.push(PortConflict::Container {
                     port: p.clone(),
+                    field: field.clone(),
                     container: h.container.clone(),
                     cluster: h.cluster.clone(),
                 });
@@ -89,9 +191,10 @@ pub fn container_conflicts(
 
 /// Pure: the needed ports some container publishes (ours or not); a bind test on those would
 /// only find Docker's own proxy.
-pub fn held_by_containers(needed: &[PublishedPort], holders: &[PortHolder]) -> Vec<PublishedPort> {
+pub fn held_by_containers(needed: &[NeededPort], holders: &[PortHolder]) -> Vec<PublishedPort> {
     needed
         .iter()
+        .map(|n| &n.port)
         .filter(|p| {
             holders.iter().any(|h| {
                 h.host_port == p.host_port
@@ -101,6 +204,25 @@ pub fn held_by_containers(needed: &[PublishedPort], holders: &[PortHolder]) -> V
         })
         .cloned()
         .collect()
+}
+
+/// Pure: the processes listening where `port` would bind, each once.
+pub fn listeners_of(port: &PublishedPort, listening: &[Listening]) -> Vec<Process> {
+    let mut out: Vec<Process> = Vec::new();
+    for l in listening {
+        if l.port == port.host_port
+            && l.protocol == port.protocol
+            && overlaps(&l.ip, &port.host_ip)
+            && !out.iter().any(|p| p.pid == l.pid)
+        {
+            out.push(Process {
+                pid: l.pid,
+                program: l.program.clone(),
+            });
+        }
+    }
+    out.sort_by_key(|p| p.pid);
+    out
 }
 
 #[cfg(test)]
@@ -116,6 +238,13 @@ mod tests {
         }
     }
 
+    fn need(ip: &str, hp: u16) -> NeededPort {
+        NeededPort {
+            port: port(ip, hp),
+            field: "router.httpsPort".into(),
+        }
+    }
+
     fn holder(name: &str, cluster: Option<&str>, ip: &str, hp: u16) -> PortHolder {
         PortHolder {
             container: name.into(),
@@ -126,20 +255,63 @@ mod tests {
         }
     }
 
-    #[test]
-    fn own_node_holding_the_port_is_fine() {
-        let h = [holder("dev-control-plane", Some("dev"), "0.0.0.0", 8443)];
-        assert!(container_conflicts(&[port("0.0.0.0", 8443)], "dev", &h).is_empty());
+    fn env(text: &str) -> Env {
+        let l = crate::core::config::load_str(text, "t.yaml", &[]);
+        l.env.unwrap_or_else(|| panic!("{:?}", l.diags.items))
     }
 
     #[test]
-    fn a_foreign_container_is_named() {
+    fn every_needed_port_names_its_field() {
+        let n = needed(&env(
+            "cluster:\n  apiServer: {port: 7443}\n  portMappings:\n    - {containerPort: 80, hostPort: 8080}\n    - {containerPort: 53, hostPort: 5353, protocol: UDP}\nrouter: {httpsPort: 9443}\n",
+        ));
+        let got: Vec<(String, u16, &str)> = n
+            .iter()
+            .map(|n| (n.port.to_string(), n.port.host_port, n.field.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    "127.0.0.1:7443->6443/tcp".to_owned(),
+                    7443,
+                    "cluster.apiServer.port"
+                ),
+                (
+                    "0.0.0.0:8080->80/tcp".to_owned(),
+                    8080,
+                    "cluster.portMappings[0].hostPort"
+                ),
+                (
+                    "0.0.0.0:5353->53/udp".to_owned(),
+                    5353,
+                    "cluster.portMappings[1].hostPort"
+                ),
+                ("0.0.0.0:9443->443/tcp".to_owned(), 9443, "router.httpsPort"),
+            ]
+        );
+        let mapped = needed(&env(
+            "cluster:\n  portMappings:\n    - {containerPort: 443, hostPort: 8443}\n",
+        ));
+        assert_eq!(mapped.len(), 2);
+        assert_eq!(mapped[1].field, "cluster.portMappings[0].hostPort");
+        assert!(needed(&env("cluster: {provider: existing, context: x}\n")).is_empty());
+    }
+
+    #[test]
+    fn own_node_holding_the_port_is_fine() {
+        let h = [holder("dev-control-plane", Some("dev"), "0.0.0.0", 8443)];
+        assert!(container_conflicts(&[need("0.0.0.0", 8443)], "dev", &h).is_empty());
+    }
+
+    #[test]
+    fn a_foreign_container_is_named_with_the_field() {
         let h = [holder("web", None, "0.0.0.0", 8443)];
-        let c = container_conflicts(&[port("127.0.0.1", 8443)], "dev", &h);
+        let c = container_conflicts(&[need("127.0.0.1", 8443)], "dev", &h);
         assert_eq!(c.len(), 1);
         assert_eq!(
             c[0].to_string(),
-            "host port 127.0.0.1:8443/tcp is held by container `web`"
+            "router.httpsPort: host port 127.0.0.1:8443/tcp is held by container `web`"
         );
     }
 
@@ -151,25 +323,76 @@ mod tests {
             "127.0.0.1",
             6443,
         )];
-        let c = container_conflicts(&[port("127.0.0.1", 6443)], "dev", &h);
+        let c = container_conflicts(&[need("127.0.0.1", 6443)], "dev", &h);
         assert!(c[0].to_string().contains("node of kind cluster `other`"));
     }
 
     #[test]
     fn different_specific_addresses_do_not_collide() {
         let h = [holder("web", None, "127.0.0.2", 8443)];
-        assert!(container_conflicts(&[port("127.0.0.1", 8443)], "dev", &h).is_empty());
+        assert!(container_conflicts(&[need("127.0.0.1", 8443)], "dev", &h).is_empty());
         let udp = PortHolder {
             protocol: "udp".into(),
             ..holder("dns", None, "0.0.0.0", 8443)
         };
-        assert!(container_conflicts(&[port("0.0.0.0", 8443)], "dev", &[udp]).is_empty());
+        assert!(container_conflicts(&[need("0.0.0.0", 8443)], "dev", &[udp]).is_empty());
     }
 
     #[test]
     fn ports_any_container_holds_are_not_bind_tested() {
         let h = [holder("dev-control-plane", Some("dev"), "0.0.0.0", 8443)];
-        let held = held_by_containers(&[port("127.0.0.1", 8443), port("127.0.0.1", 6443)], &h);
+        let held = held_by_containers(&[need("127.0.0.1", 8443), need("127.0.0.1", 6443)], &h);
         assert_eq!(held, vec![port("127.0.0.1", 8443)]);
+    }
+
+    fn listening(pid: u32, program: &str, ip: &str, port: u16, protocol: &str) -> Listening {
+        Listening {
+            pid,
+            program: program.into(),
+            ip: ip.into(),
+            port,
+            protocol: protocol.into(),
+        }
+    }
+
+    #[test]
+    fn the_listening_process_is_named_with_pid_and_program() {
+        let l = [
+            listening(10, "nginx", "0.0.0.0", 8443, "tcp"),
+            listening(10, "nginx", "::", 8443, "tcp"),
+            listening(11, "dnsmasq", "0.0.0.0", 8443, "udp"),
+            listening(12, "other", "127.0.0.2", 8443, "tcp"),
+            listening(13, "web", "0.0.0.0", 8080, "tcp"),
+        ];
+        let p = listeners_of(&port("127.0.0.1", 8443), &l);
+        assert_eq!(
+            p,
+            [Process {
+                pid: 10,
+                program: "nginx".into()
+            }]
+        );
+        let c = PortConflict::Process {
+            port: port("127.0.0.1", 8443),
+            field: "router.httpsPort".into(),
+            processes: p,
+            cause: "in use".into(),
+        };
+        assert_eq!(
+            c.to_string(),
+            "router.httpsPort: host port 127.0.0.1:8443/tcp is held by process 10 (`nginx`) on this host"
+        );
+        let hidden = PortConflict::Process {
+            port: port("0.0.0.0", 8443),
+            field: "router.httpsPort".into(),
+            processes: vec![],
+            cause: "port 8443 is in use".into(),
+        };
+        assert!(
+            hidden
+                .to_string()
+                .contains("(port 8443 is in use); which one is not visible to this user: `sudo "),
+            "{hidden}"
+        );
     }
 }

@@ -50,14 +50,6 @@ hint: run `bootstrap up --recreate` to delete and recreate it (what runs inside 
             differences.join("\n  - ")
         );
     }
-    if action == Action::Nothing {
-        return Ok(UpOutcome {
-            verdict,
-            action,
-            kubeconfig: None,
-        });
-    }
-
     let step = progress.begin("preflight");
     let kind = match &action {
         Action::Create | Action::Recreate { .. } => match tools::locate(tools::KIND) {
@@ -83,13 +75,22 @@ hint: run `bootstrap up --recreate` to delete and recreate it (what runs inside 
         step.fail("host ports are taken");
         bail!(
             "cannot bring cluster `{name}` up: {} host port{} taken; nothing was changed:\n  - {}\n  \
-hint: stop what holds the port, or choose other ports in the file (cluster.apiServer.port, cluster.portMappings[].hostPort)",
+hint: stop what holds the port, or change the field named in the file",
             conflicts.len(),
             if conflicts.len() == 1 { " is" } else { "s are" },
             conflicts.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n  - ")
         );
     }
     step.finish("ports free, tools found");
+    // Checked on every `up`, converged or not: a port taken since the cluster was made is
+    // named before anything else runs.
+    if action == Action::Nothing {
+        return Ok(UpOutcome {
+            verdict,
+            action,
+            kubeconfig: None,
+        });
+    }
 
     let step = progress.begin("cluster");
     let result: Result<Option<String>> = async {
@@ -161,7 +162,7 @@ async fn port_conflicts(
     zone: Zone,
     step: &crate::progress::Step,
 ) -> Result<Vec<PortConflict>> {
-    let needed = cluster_diff::desired(env).ports;
+    let needed = ports::needed(env);
     let holders = observe::port_holders(conn).await?;
     let mut conflicts = ports::container_conflicts(&needed, &env.cluster.name, &holders);
     match zone {
