@@ -55,5 +55,14 @@ say "cargo fmt --check, clippy"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 
+say "fuzz targets build (cargo check; seeds and past findings replay in cargo test)"
+# The fuzz crate is a workspace of its own (fuzz/Cargo.toml), kept out of the main build; sharing
+# target/ reuses most of what clippy just checked. A bounded libFuzzer run needs cargo-fuzz and a
+# release build with coverage flags (minutes): FUZZ_SECONDS=N runs scripts/fuzz.sh N when set.
+cargo check --quiet --manifest-path fuzz/Cargo.toml --bins --target-dir target
+if [ -n "${FUZZ_SECONDS:-}" ]; then
+  scripts/fuzz.sh "$FUZZ_SECONDS"
+fi
+
 say "cargo test"
 cargo test --workspace --all-targets "$@"

@@ -159,13 +159,7 @@ struct Decoder<'d> {
     origins: Origins,
 }
 
-fn join(path: &str, key: &str) -> String {
-    if path.is_empty() {
-        key.to_owned()
-    } else {
-        format!("{path}.{key}")
-    }
-}
+use super::node::join;
 
 impl Decoder<'_> {
     fn note(&mut self, path: &str, n: &Node) {
@@ -221,12 +215,13 @@ impl Decoder<'_> {
                             }
                             None => format!("valid keys here: {}", keys.join(", ")),
                         };
-                        self.d.error(
-                            &At::file(k.pos),
-                            &join(path, &k.name),
-                            format!("unknown key `{}`", k.name),
-                            Some(hint),
-                        );
+                        let message = if k.name.is_empty() {
+                            "an empty key is not valid here".to_owned()
+                        } else {
+                            format!("unknown key `{}`", k.name)
+                        };
+                        self.d
+                            .error(&At::file(k.pos), &join(path, &k.name), message, Some(hint));
                     }
                 }
                 Fields { entries }

@@ -212,17 +212,34 @@ pub struct Duplicate {
     pub first: Pos,
 }
 
+/// The field path of `key` under `path`, as findings name it: `cluster.name`. A key that would
+/// not read back as one segment (empty, or holding `.`, `[`, `]`, a quote or a space) is quoted:
+/// `vclusters[0].values."app.kubernetes.io/name"`, `cluster.""`. Found by fuzzing: an empty key
+/// was reported with an empty field.
+pub fn join(path: &str, key: &str) -> String {
+    let plain = !key.is_empty()
+        && !key
+            .chars()
+            .any(|c| matches!(c, '.' | '[' | ']' | '"') || c.is_whitespace() || c.is_control());
+    let key = if plain {
+        key.to_owned()
+    } else {
+        serde_json::to_string(key).unwrap_or_else(|_| format!("{key:?}"))
+    };
+    if path.is_empty() {
+        key
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
 /// Every key written more than once in the same mapping, anywhere in the tree, in file order.
 pub fn duplicates(root: &Node) -> Vec<Duplicate> {
     fn walk(n: &Node, path: &str, out: &mut Vec<Duplicate>) {
         match &n.value {
             Value::Map(entries) => {
                 for (i, (k, v)) in entries.iter().enumerate() {
-                    let child = if path.is_empty() {
-                        k.name.clone()
-                    } else {
-                        format!("{path}.{}", k.name)
-                    };
+                    let child = join(path, &k.name);
                     if let Some((first, _)) = entries[..i].iter().find(|(f, _)| f.name == k.name) {
                         out.push(Duplicate {
                             key: k.name.clone(),
@@ -279,6 +296,18 @@ mod tests {
         assert_eq!(items[0].pos.line, 3);
         assert_eq!(items[1].value, Value::Bool(true));
         assert_eq!(m[2].1.value, Value::Str("8443".into()));
+    }
+
+    #[test]
+    fn field_paths_quote_keys_that_are_not_one_segment() {
+        assert_eq!(join("", "cluster"), "cluster");
+        assert_eq!(join("cluster", "name"), "cluster.name");
+        assert_eq!(join("", ""), "\"\"");
+        assert_eq!(
+            join("vclusters[0].values", "app.kubernetes.io/name"),
+            "vclusters[0].values.\"app.kubernetes.io/name\""
+        );
+        assert_eq!(join("a", "b c"), "a.\"b c\"");
     }
 
     #[test]

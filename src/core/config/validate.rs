@@ -172,10 +172,25 @@ pub fn validate(env: &Env, o: &Origins, d: &mut Diags) {
             first.1 = format!("{}/TCP", cl.api_server.port);
         }
     }
+    // Unless the file maps node 443 itself, the router's 443 is published on httpsPort too (the
+    // kind config gets that mapping): it is bound with the rest. Found by fuzzing: a mapping of
+    // containerPort 442 on 8443 passed, and kind would have failed half-way through creating.
+    if kind && !cl.port_mappings.iter().any(|m| m.container_port == 443) {
+        let router = (
+            "router.httpsPort".to_owned(),
+            format!("{}/TCP", env.router.https_port),
+        );
+        // Reported on the field the file wrote: the mapping when httpsPort is the default.
+        if o.written("router.httpsPort") {
+            host_ports.push(router);
+        } else {
+            host_ports.insert(host_ports.len().min(1), router);
+        }
+    }
     c.unique(
         "host port",
         &host_ports,
-        "each host port can be bound once: choose another hostPort",
+        "each host port can be bound once: choose another hostPort, or another router.httpsPort (node 443 is published on it unless a mapping has containerPort 443)",
     );
     for (field, port) in &host_ports {
         let n: u16 = port

@@ -22,6 +22,9 @@ pub const EXTENSION_NAME: &str = "bootstrap";
 /// minikube.sigs.k8s.io`): kubectl carries such an extension through its own rewrites.
 pub const PROVIDER: &str = "bootstrap";
 const PREVIOUS_CURRENT: &str = "previous-current-context";
+/// Set when the context replaced was not in this file: kubectl merges every file of KUBECONFIG,
+/// so a current-context may name a context another file defines.
+const PREVIOUS_ELSEWHERE: &str = "previous-current-context-elsewhere";
 
 /// One context bootstrap wants in the kubeconfig, with its cluster and user.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -376,14 +379,26 @@ fn is_ours(item: &Value, kind: Kind, owner: &str) -> bool {
     owner_of(item, kind).as_deref() == Some(owner)
 }
 
-fn mark_value(owner: &str, previous_current: Option<&str>) -> Value {
+/// The current-context one of our contexts replaced, and whether this file lacked it then.
+type Previous = (String, bool);
+
+fn mark_value(owner: &str, previous_current: Option<&Previous>) -> Value {
     let mut ext = Map::new();
     ext.insert("provider".into(), PROVIDER.into());
     ext.insert("owner".into(), owner.into());
-    if let Some(p) = previous_current.filter(|p| !p.is_empty()) {
-        ext.insert(PREVIOUS_CURRENT.into(), p.into());
+    if let Some((p, elsewhere)) = previous_current.filter(|(p, _)| !p.is_empty()) {
+        ext.insert(PREVIOUS_CURRENT.into(), p.as_str().into());
+        if *elsewhere {
+            ext.insert(PREVIOUS_ELSEWHERE.into(), true.into());
+        }
     }
     json!({ "name": EXTENSION_NAME, "extension": ext })
+}
+
+fn previous_of(mark: Option<&Map<String, Value>>) -> Option<Previous> {
+    let m = mark?;
+    let name = m.get(PREVIOUS_CURRENT)?.as_str()?.to_owned();
+    Some((name, m.get(PREVIOUS_ELSEWHERE) == Some(&Value::Bool(true))))
 }
 
 /// Put our mark into a body's `extensions`, replacing an older mark of ours and keeping every
@@ -529,11 +544,8 @@ fn reconcile_body(
     for (k, v) in desired {
         out.insert(k.clone(), v.clone());
     }
-    let previous = mark(existing)
-        .and_then(|m| m.get(PREVIOUS_CURRENT))
-        .and_then(Value::as_str)
-        .map(str::to_owned);
-    set_mark(&mut out, mark_value(owner, previous.as_deref()));
+    let previous = previous_of(mark(existing));
+    set_mark(&mut out, mark_value(owner, previous.as_ref()));
     out
 }
 
@@ -695,14 +707,15 @@ pub fn set_current(doc: &mut Value, context: &str, owner: &str) -> Result<Change
     if cur.as_deref() == Some(context) {
         return Ok(Changes::default());
     }
-    // When replacing one of our own contexts, keep remembering the user's one before it.
-    let previous = match cur.as_deref().and_then(find) {
-        Some(item) if owner_of(item, Kind::Context).is_some() => body(item, Kind::Context)
-            .and_then(mark)
-            .and_then(|m| m.get(PREVIOUS_CURRENT))
-            .and_then(Value::as_str)
-            .map(str::to_owned),
-        _ => cur.clone(),
+    // When replacing one of our own contexts, keep remembering the user's one before it. Only
+    // this owner's: another environment's context is what its user had current (found by
+    // fuzzing: the second environment's `down` restored the first one's memory instead).
+    let previous = match cur.as_deref().map(|c| (c, find(c))) {
+        Some((_, Some(item))) if is_ours(item, Kind::Context, owner) => {
+            previous_of(body(item, Kind::Context).and_then(mark))
+        }
+        Some((c, here)) => Some((c.to_owned(), here.is_none())),
+        None => None,
     };
     let target_ours = is_ours(target, Kind::Context, owner);
     let root = root_mut(doc)?;
@@ -715,7 +728,7 @@ pub fn set_current(doc: &mut Value, context: &str, owner: &str) -> Result<Change
                 .get_mut(Kind::Context.body_key())
                 .and_then(Value::as_object_mut)
             {
-                set_mark(b, mark_value(owner, previous.as_deref()));
+                set_mark(b, mark_value(owner, previous.as_ref()));
             }
         }
     }
@@ -728,11 +741,14 @@ pub fn set_current(doc: &mut Value, context: &str, owner: &str) -> Result<Change
 
 /// Remove exactly the clusters, users and contexts marked as `owner`'s. When current-context
 /// pointed at one of them, restore the context it replaced if that still exists, else clear it.
+/// One that another file of KUBECONFIG defined is restored as it was (found by fuzzing: it was
+/// cleared, losing the user's current context), unless it names a context just removed.
 pub fn remove_owned(doc: &mut Value, owner: &str) -> Result<Changes, DocError> {
     let cur = current_context(doc);
     let root = root_mut(doc)?;
     let mut changes = Changes::default();
-    let mut restore: Option<Option<String>> = None;
+    let mut restore: Option<Option<Previous>> = None;
+    let mut removed_contexts: Vec<String> = Vec::new();
     for kind in Kind::ALL {
         let Some(Value::Array(list)) = root.get_mut(kind.list_key()) else {
             continue;
@@ -744,13 +760,11 @@ pub fn remove_owned(doc: &mut Value, owner: &str) -> Result<Changes, DocError> {
                 continue;
             }
             let name = item_name(&item).unwrap_or_default().to_owned();
+            if kind == Kind::Context {
+                removed_contexts.push(name.clone());
+            }
             if kind == Kind::Context && cur.as_deref() == Some(name.as_str()) {
-                let prev = body(&item, kind)
-                    .and_then(mark)
-                    .and_then(|m| m.get(PREVIOUS_CURRENT))
-                    .and_then(Value::as_str)
-                    .map(str::to_owned);
-                restore = Some(prev);
+                restore = Some(previous_of(body(&item, kind).and_then(mark)));
             }
             changes.0.push(Change::Removed { kind, name });
         }
@@ -761,7 +775,11 @@ pub fn remove_owned(doc: &mut Value, owner: &str) -> Result<Changes, DocError> {
             Some(Value::Array(list)) => list.iter().filter_map(item_name).collect(),
             _ => Vec::new(),
         };
-        let to = prev.filter(|p| remaining.contains(&p.as_str()));
+        let to = prev
+            .filter(|(p, elsewhere)| {
+                !removed_contexts.contains(p) && (*elsewhere || remaining.contains(&p.as_str()))
+            })
+            .map(|(p, _)| p);
         root.insert(
             "current-context".into(),
             to.clone().unwrap_or_default().into(),
@@ -1449,6 +1467,40 @@ x-unknown-top: {keep: me}
             to: None
         }));
         assert_eq!(d["current-context"], "");
+    }
+
+    /// Found by fuzzing: a current-context naming a context this file does not define (another
+    /// file of KUBECONFIG does) was cleared by `down` instead of restored.
+    #[test]
+    fn a_current_context_from_another_file_is_restored() {
+        let mut d = parse(FOREIGN).unwrap();
+        d["current-context"] = "defined-in-another-file".into();
+        upsert(&mut d, &[entry("dev")], "o").unwrap();
+        set_current(&mut d, "dev", "o").unwrap();
+        // Re-applied by the next `up`: the memory survives an update of our context.
+        upsert(&mut d, &[entry("dev")], "o").unwrap();
+        let ch = remove_owned(&mut d, "o").unwrap();
+        assert!(ch.0.contains(&Change::CurrentContext {
+            from: Some("dev".into()),
+            to: Some("defined-in-another-file".into())
+        }));
+        assert_eq!(d["current-context"], "defined-in-another-file");
+    }
+
+    /// Found by fuzzing: environment B made current over environment A's context, then B's
+    /// `down` restored what A had replaced instead of A's context.
+    #[test]
+    fn another_environments_current_context_is_given_back() {
+        let mut d = parse(FOREIGN).unwrap();
+        d["current-context"] = "prod".into();
+        upsert(&mut d, &[entry("a-ctx")], "env/a").unwrap();
+        set_current(&mut d, "a-ctx", "env/a").unwrap();
+        upsert(&mut d, &[entry("b-ctx")], "env/b").unwrap();
+        set_current(&mut d, "b-ctx", "env/b").unwrap();
+        remove_owned(&mut d, "env/b").unwrap();
+        assert_eq!(d["current-context"], "a-ctx");
+        remove_owned(&mut d, "env/a").unwrap();
+        assert_eq!(d["current-context"], "prod");
     }
 
     #[test]

@@ -19,6 +19,11 @@ enum Frame {
 
 /// The tree, or None when the text needs the full parser.
 pub fn parse(text: &str, resolve: &dyn Fn(&str) -> Option<Value>) -> Option<Option<Value>> {
+    // saphyr-parser's events pass characters YAML does not allow in a stream (found by fuzzing:
+    // an ESC inside a comment), which serde-saphyr and kubectl refuse; the full parser decides.
+    if !printable(text) {
+        return None;
+    }
     let mut stack: Vec<Frame> = Vec::new();
     let mut root: Option<Value> = None;
     let mut documents = 0;
@@ -93,7 +98,17 @@ pub fn parse(text: &str, resolve: &dyn Fn(&str) -> Option<Value>) -> Option<Opti
     if !stack.is_empty() {
         return None;
     }
-    Some(root)
+    // A document that is only `---` (or `~`, `null`) is no document, as serde-saphyr reads an
+    // `Option` (found by fuzzing: the fast path called `---` a null top level).
+    Some(root.filter(|v| !v.is_null()))
+}
+
+/// YAML 1.2's c-printable set (section 5.1): tab, line breaks, printable ASCII, NEL and the
+/// Unicode ranges outside surrogates and U+FFFE/U+FFFF; the byte-order mark is allowed too.
+fn printable(text: &str) -> bool {
+    text.chars().all(|c| {
+        matches!(c, '\t' | '\n' | '\r' | ' '..='~' | '\u{85}' | '\u{A0}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
+    })
 }
 
 /// A plain scalar no YAML 1.1 or 1.2 reader types as anything but a string: it starts with a
@@ -114,6 +129,23 @@ fn surely_string(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn characters_yaml_does_not_allow_go_to_the_full_parser() {
+        let plain = |t: &str| parse(t, &|_| None);
+        assert!(plain("# a comment\n").is_some());
+        assert!(plain("# only a co\u{1b}mment\n").is_none());
+        assert!(plain("a: \"b\u{7}\"\n").is_none());
+        assert!(plain("a: caf\u{e9}\n").is_some());
+    }
+
+    #[test]
+    fn an_empty_document_is_no_document() {
+        let resolve = |s: &str| (s == "~" || s == "null").then_some(Value::Null);
+        for text in ["---\n", "---\n\n\n", "~\n", "--- null\n"] {
+            assert_eq!(parse(text, &resolve), Some(None), "{text:?}");
+        }
+    }
 
     #[test]
     fn only_plain_words_that_cannot_be_typed_are_taken_as_strings() {
