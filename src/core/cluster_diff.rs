@@ -1,10 +1,14 @@
-//! Pure: what the file wants of the kind cluster against what Docker shows, and what to do about
-//! it. Published ports, the API address and the node image are fixed when kind creates a node, so
-//! a difference there can only be fixed by recreating the cluster.
+//! Pure: what the file wants of the kind cluster against what runs (Docker's view of the node
+//! containers, the API server's certificate, the Node's labels), and what to do about it.
+//! Published ports, the API address, the node image, the certificate's names and the node's
+//! labels are all set when kind creates the node, so a difference can only be fixed by
+//! recreating the cluster (labels can also be set in place, which the difference says how).
+//! docs/reference.md lists every field of the kind config and how it is compared.
 
 use crate::core::config::Env;
 use crate::core::observed::{NodeState, ObservedCluster, PublishedPort, API_CONTAINER_PORT};
 use serde::Serialize;
+use std::collections::BTreeMap;
 
 /// The part of the environment a node container must match.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -15,6 +19,11 @@ pub struct DesiredCluster {
     pub node_image: Option<String>,
     /// The API server's port first, then each port mapping.
     pub ports: Vec<PublishedPort>,
+    /// The control-plane node's labels.
+    pub node_labels: BTreeMap<String, String>,
+    /// The names the API server's certificate must hold: kind's own (localhost and the API
+    /// address, from its kubeadm template) and any extra ones the config's patch asks for.
+    pub cert_names: Vec<String>,
 }
 
 /// Read from the very kind config `up` hands to kind, so what we compare is what kind was asked
@@ -56,11 +65,94 @@ pub fn from_kind_config(name: &str, cfg: &serde_json::Value) -> DesiredCluster {
             host_port: m["hostPort"].as_u64().unwrap_or(0) as u16,
         });
     }
+    let node_labels = control_plane["labels"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+                .collect()
+        })
+        .unwrap_or_default();
+    // kind's kubeadm template sets `certSANs: [localhost, "{{.APIServerAddress}}"]`
+    // (sigs.k8s.io/kind pkg/cluster/internal/kubeadm/config.go); our patch replaces that list
+    // with one that repeats those first (render::kind::cert_sans).
+    let address = ports[0].host_ip.clone();
+    let mut cert_names = vec!["localhost".to_owned(), address];
+    for patch in control_plane["kubeadmConfigPatches"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p.as_str())
+    {
+        let Ok(doc) = serde_saphyr::from_str::<serde_json::Value>(patch) else {
+            continue;
+        };
+        if doc["kind"] != "ClusterConfiguration" {
+            continue;
+        }
+        if let Some(sans) = doc["apiServer"]["certSANs"].as_array() {
+            cert_names = sans
+                .iter()
+                .filter_map(|s| s.as_str().map(str::to_owned))
+                .collect();
+        }
+    }
     DesiredCluster {
         name: name.to_owned(),
         node_image: control_plane["image"].as_str().map(str::to_owned),
         ports,
+        node_labels,
+        cert_names,
     }
+}
+
+/// Pure: whether a certificate name list holds `name`: DNS names compare without case, IP
+/// addresses by value (`::1` is `0:0:0:0:0:0:0:1`).
+fn holds(names: &[String], name: &str) -> bool {
+    match name.parse::<std::net::IpAddr>() {
+        Ok(ip) => names
+            .iter()
+            .any(|n| n.parse::<std::net::IpAddr>().is_ok_and(|m| m == ip)),
+        Err(_) => names.iter().any(|n| n.eq_ignore_ascii_case(name)),
+    }
+}
+
+/// Pure: what runs inside the node against the file. Only what the file asks for is compared:
+/// kubeadm adds its own certificate names (kubernetes, the service IP, the node's name and IP)
+/// and kubelet its own labels (kubernetes.io/hostname, ...), which cannot be told from a name
+/// or label removed from the file; a certificate with one name too many does no harm.
+pub fn running_differences(want: &DesiredCluster, seen: &ObservedCluster) -> Vec<String> {
+    let mut out = Vec::new();
+    let node = format!("{}-control-plane", want.name);
+    if let Some(names) = &seen.api_cert_names {
+        let missing: Vec<&str> = want
+            .cert_names
+            .iter()
+            .filter(|n| !holds(names, n))
+            .map(String::as_str)
+            .collect();
+        if !missing.is_empty() {
+            out.push(format!(
+                "API server certificate: the file wants it to hold {}, which it does not (it holds {}); kind sets the names when it creates the cluster",
+                missing.join(", "),
+                names.join(", ")
+            ));
+        }
+    }
+    if let Some(labels) = &seen.node_labels {
+        for (k, v) in &want.node_labels {
+            match labels.get(k) {
+                Some(have) if have == v => {}
+                have => out.push(format!(
+                    "node label {k}={v}: {node} has {}; kind sets labels when it creates the node, or set it in place: kubectl --context kind-{} label node {node} --overwrite {k}={v}",
+                    have.map(|h| format!("{k}={h}"))
+                        .unwrap_or_else(|| "no such label".into()),
+                    want.name
+                )),
+            }
+        }
+    }
+    out
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -144,6 +236,7 @@ pub fn diff(want: &DesiredCluster, seen: &ObservedCluster) -> Verdict {
             }
         }
     }
+    differences.extend(running_differences(want, seen));
     if !differences.is_empty() {
         return Verdict::Drifted { differences };
     }
@@ -220,6 +313,8 @@ mod tests {
             name: "localdev".into(),
             node_image: Some("kindest/node:v1.34.0".into()),
             ports: vec![port(6443, "127.0.0.1", 6443), port(443, "0.0.0.0", 8443)],
+            node_labels: BTreeMap::from([("ingress-ready".into(), "true".into())]),
+            cert_names: vec!["localhost".into(), "127.0.0.1".into()],
         }
     }
 
@@ -240,6 +335,7 @@ mod tests {
         ObservedCluster {
             name: "localdev".into(),
             nodes,
+            ..Default::default()
         }
     }
 
@@ -400,5 +496,111 @@ mod tests {
             .unwrap_or_else(|| panic!("{:?}", loaded.diags.items));
         let d = desired(&env);
         assert_eq!(d.ports[1..], [port(443, "0.0.0.0", 9443)]);
+    }
+
+    fn running() -> ObservedCluster {
+        let mut s = seen(vec![node(
+            NodeState::Running,
+            good_ports(),
+            "kindest/node:v1.34.0",
+        )]);
+        s.api_cert_names = Some(vec![
+            "localdev-control-plane".into(),
+            "kubernetes".into(),
+            "localhost".into(),
+            "127.0.0.1".into(),
+            "10.96.0.1".into(),
+        ]);
+        s.node_labels = Some(BTreeMap::from([
+            ("ingress-ready".into(), "true".into()),
+            (
+                "kubernetes.io/hostname".into(),
+                "localdev-control-plane".into(),
+            ),
+        ]));
+        s
+    }
+
+    #[test]
+    fn what_runs_matches_and_kubeadms_and_kubelets_extras_are_not_drift() {
+        assert_eq!(diff(&want(), &running()), Verdict::Converged);
+    }
+
+    #[test]
+    fn a_label_changed_in_the_file_is_drift_with_the_way_to_fix_it_in_place() {
+        let mut w = want();
+        w.node_labels.insert("tier".into(), "frontend".into());
+        w.node_labels.insert("ingress-ready".into(), "false".into());
+        let Verdict::Drifted { differences } = diff(&w, &running()) else {
+            panic!("expected drift")
+        };
+        assert_eq!(differences.len(), 2, "{differences:?}");
+        assert!(
+            differences[0].starts_with(
+                "node label ingress-ready=false: localdev-control-plane has ingress-ready=true"
+            ),
+            "{differences:?}"
+        );
+        assert!(differences[1].contains("tier=frontend: localdev-control-plane has no such label"));
+        assert!(differences[1].contains("kubectl --context kind-localdev label node localdev-control-plane --overwrite tier=frontend"));
+        assert!(matches!(
+            action(&Verdict::Drifted { differences }, false),
+            Action::Refuse { .. }
+        ));
+    }
+
+    #[test]
+    fn a_certificate_name_added_in_the_file_is_drift() {
+        let mut w = want();
+        w.cert_names.push("host.docker.internal".into());
+        w.cert_names.push("0:0:0:0:0:0:0:1".into());
+        let mut r = running();
+        r.api_cert_names.as_mut().unwrap().push("::1".into());
+        let Verdict::Drifted { differences } = diff(&w, &r) else {
+            panic!("expected drift")
+        };
+        assert_eq!(differences.len(), 1, "{differences:?}");
+        assert!(
+            differences[0].contains("hold host.docker.internal, which it does not"),
+            "{differences:?}"
+        );
+    }
+
+    #[test]
+    fn nothing_observed_inside_is_not_compared() {
+        let mut w = want();
+        w.node_labels.insert("tier".into(), "x".into());
+        w.cert_names.push("extra.example".into());
+        let s = seen(vec![node(
+            NodeState::Running,
+            good_ports(),
+            "kindest/node:v1.34.0",
+        )]);
+        assert_eq!(diff(&w, &s), Verdict::Converged);
+    }
+
+    #[test]
+    fn labels_and_names_are_read_from_the_kind_config() {
+        let env = crate::core::config::load_str(
+            "cluster:\n  nodeLabels: {tier: a}\n  extraCertSANs: [a.example.com, 10.0.0.1]\n",
+            "t.yaml",
+            &[],
+        )
+        .env
+        .unwrap();
+        let d = desired(&env);
+        assert_eq!(d.node_labels.get("tier").map(String::as_str), Some("a"));
+        assert_eq!(
+            d.node_labels.get("ingress-ready").map(String::as_str),
+            Some("true")
+        );
+        assert_eq!(
+            d.cert_names,
+            ["localhost", "127.0.0.1", "a.example.com", "10.0.0.1"]
+        );
+        let plain = crate::core::config::load_str("cluster: {name: x}\n", "t.yaml", &[])
+            .env
+            .unwrap();
+        assert_eq!(desired(&plain).cert_names, ["localhost", "127.0.0.1"]);
     }
 }

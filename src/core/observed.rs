@@ -53,12 +53,19 @@ pub struct ObservedNode {
     pub networks: Vec<String>,
 }
 
-/// Every container labelled as a node of one kind cluster.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// Every container labelled as a node of one kind cluster, and what runs in it.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ObservedCluster {
     pub name: String,
     pub nodes: Vec<ObservedNode>,
+    /// The names the API server's certificate holds, read from its TLS handshake; None when
+    /// not observed (the node is not running, or the API did not answer from here).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api_cert_names: Option<Vec<String>>,
+    /// The control-plane Node's labels, read through the kube API; None when not observed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node_labels: Option<std::collections::BTreeMap<String, String>>,
 }
 
 /// A container that publishes a host port.

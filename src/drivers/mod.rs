@@ -4,8 +4,10 @@
 pub mod docker;
 pub mod helm;
 pub mod kind;
+pub mod kind_node;
 pub mod kube;
 pub mod kubeconfig;
 pub mod ports;
 pub mod process;
+pub mod tls;
 pub mod tools;

@@ -25,7 +25,8 @@ pub async fn assess(
     conn: &Conn,
     recreate: bool,
 ) -> Result<(ObservedCluster, Verdict, Action)> {
-    let seen = observe::observe_cluster(conn, &env.cluster.name).await?;
+    let mut seen = observe::observe_cluster(conn, &env.cluster.name).await?;
+    crate::drivers::kind_node::observe_running(env, &mut seen).await;
     let verdict = cluster_diff::diff(&cluster_diff::desired(env), &seen);
     let action = cluster_diff::action(&verdict, recreate);
     Ok((seen, verdict, action))

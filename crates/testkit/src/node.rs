@@ -55,17 +55,50 @@ fn certified(leaf: &Leaf) -> Arc<CertifiedKey> {
 
 impl Node {
     pub fn new(node_name: &str) -> Arc<Node> {
+        Self::with_config(node_name, &[], &BTreeMap::new())
+    }
+
+    /// The node as kind makes it from its config: the API server's certificate also holds
+    /// `cert_sans` (kubeadm's certSANs, from the config's ClusterConfiguration patch), and the
+    /// Node object carries `labels` (kubelet's --node-labels) besides kubelet's own.
+    pub fn with_config(
+        node_name: &str,
+        cert_sans: &[String],
+        labels: &BTreeMap<String, String>,
+    ) -> Arc<Node> {
         let host_pki = Pki::new("kubernetes");
-        let serving = host_pki.server(&["localhost", "127.0.0.1", node_name, "kubernetes"]);
+        let mut names = vec!["localhost", "127.0.0.1", node_name, "kubernetes"];
+        for s in cert_sans {
+            if !names.contains(&s.as_str()) {
+                names.push(s);
+            }
+        }
+        let serving = host_pki.server(&names);
         let admin = host_pki.client("kubernetes-admin", "system:masters");
         let fake_pki = Pki::new(FAKE_CERT_CN);
         let fake = fake_pki.server_with_cn(FAKE_CERT_CN, &["ingress.local"]);
+        // kubelet's own labels, then the config's, as `kubectl get node -o yaml` shows them.
+        let mut all = BTreeMap::from([
+            ("kubernetes.io/hostname".to_owned(), node_name.to_owned()),
+            ("kubernetes.io/os".to_owned(), "linux".to_owned()),
+            ("kubernetes.io/arch".to_owned(), "amd64".to_owned()),
+            (
+                "node-role.kubernetes.io/control-plane".to_owned(),
+                String::new(),
+            ),
+        ]);
+        all.extend(labels.clone());
+        let node_object = json!({"apiVersion": "v1", "kind": "Node",
+            "metadata": {"name": node_name, "labels": all, "uid": "uid-node", "resourceVersion": "1"}});
         Arc::new(Node {
             node_name: node_name.to_owned(),
             host_serving: certified(&serving),
             host_pki,
             admin,
-            store: Mutex::new(BTreeMap::new()),
+            store: Mutex::new(BTreeMap::from([(
+                format!("/api/v1/nodes/{node_name}"),
+                node_object,
+            )])),
             vclusters: Mutex::new(BTreeMap::new()),
             fake: certified(&fake),
             writes: Default::default(),

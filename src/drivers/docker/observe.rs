@@ -47,6 +47,7 @@ pub async fn observe_cluster(conn: &Conn, cluster: &str) -> Result<ObservedClust
     Ok(ObservedCluster {
         name: cluster.to_owned(),
         nodes,
+        ..Default::default()
     })
 }
 

@@ -1,6 +1,8 @@
 //! Entry point of the kind node double (see `testkit::node`), run inside a container by the kind
 //! double: `kind-node-double <cluster> <node-name> <host-api-port> <out-dir>`. It serves the API
 //! on :6443 and the passthrough router on :443, and writes `<out-dir>/kubeconfig` for the host.
+//! KIND_NODE_LABELS (`k=v,...`) and KIND_CERT_SANS (`a,b`) carry the config's node labels and
+//! API certificate names.
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -8,7 +10,19 @@ fn main() {
         eprintln!("usage: kind-node-double <cluster> <node-name> <host-api-port> <out-dir>");
         std::process::exit(2);
     };
-    let node = testkit::node::Node::new(node_name);
+    // What the kind double read from the rendered config, as kind would apply it.
+    let var = |k: &str| std::env::var(k).unwrap_or_default();
+    let labels: std::collections::BTreeMap<String, String> = var("KIND_NODE_LABELS")
+        .split(',')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    let sans: Vec<String> = var("KIND_CERT_SANS")
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let node = testkit::node::Node::with_config(node_name, &sans, &labels);
     let kubeconfig = node.kubeconfig(cluster, &format!("https://127.0.0.1:{host_api_port}"));
     let tmp = format!("{out}/kubeconfig.tmp");
     std::fs::write(&tmp, kubeconfig).expect("write kubeconfig");
