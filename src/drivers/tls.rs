@@ -112,7 +112,72 @@ pub async fn presented_names(
         .ok()
         .and_then(|l| l.clone())
         .ok_or_else(|| anyhow!("{host}:{port} presented no certificate"))?;
-    let facts = crate::verify::probe::cert_facts(&der)
-        .ok_or_else(|| anyhow!("{host}:{port}: the certificate does not parse"))?;
-    Ok(facts.names)
+    san_names(&der).ok_or_else(|| anyhow!("{host}:{port}: the certificate does not parse"))
+}
+
+/// Pure: the DNS names and IP addresses of a certificate's subjectAltName extension.
+pub fn san_names(der: &[u8]) -> Option<Vec<String>> {
+    use x509_parser::extensions::GeneralName;
+    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+    let mut names = Vec::new();
+    if let Ok(Some(san)) = cert.subject_alternative_name() {
+        for n in &san.value.general_names {
+            match n {
+                GeneralName::DNSName(d) => names.push(d.to_string()),
+                GeneralName::IPAddress(ip) => {
+                    if let Ok(v4) = <[u8; 4]>::try_from(*ip) {
+                        names.push(std::net::IpAddr::from(v4).to_string());
+                    } else if let Ok(v6) = <[u8; 16]>::try_from(*ip) {
+                        names.push(std::net::IpAddr::from(v6).to_string());
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    Some(names)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A real handshake with a server whose certificate holds DNS names and IP addresses.
+    #[tokio::test]
+    async fn the_names_a_server_presents_are_read_from_its_handshake() {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let params = rcgen::CertificateParams::new(vec![
+            "localhost".to_owned(),
+            "b.example.com".to_owned(),
+            "127.0.0.1".to_owned(),
+            "::1".to_owned(),
+        ])
+        .unwrap();
+        let cert = params.self_signed(&key).unwrap();
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![cert.der().clone()],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+        )
+        .unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let _ = acceptor.accept(tcp).await;
+        });
+        let names = presented_names("127.0.0.1", port, "localhost", Duration::from_secs(5))
+            .await
+            .unwrap();
+        assert_eq!(names, ["localhost", "b.example.com", "127.0.0.1", "::1"]);
+        let closed =
+            presented_names("127.0.0.1", port, "localhost", Duration::from_millis(500)).await;
+        assert!(closed.is_err(), "nothing listens any more");
+    }
 }
