@@ -296,10 +296,20 @@ fn parse_with_serde(text: &str) -> Result<Option<Value>, DocError> {
 
 /// Type one plain scalar exactly as serde-saphyr does in a document; None when it is not a
 /// plain scalar value on its own (the fast path then gives the whole text to serde-saphyr).
+/// It is typed where the fast path found it, as a value: alone, `---` or `...` would read as
+/// document markers (found by fuzzing: `kind: ---` became null).
 fn resolve_scalar(plain: &str) -> Option<Value> {
-    match serde_saphyr::from_str_with_options::<Option<Value>>(plain, options()) {
-        Ok(None) => Some(Value::Null),
-        Ok(Some(v)) if !v.is_array() && !v.is_object() => Some(v),
+    let doc = format!("v: {plain}\n");
+    let Ok(Some(Value::Object(mut m))) =
+        serde_saphyr::from_str_with_options::<Option<Value>>(&doc, options())
+    else {
+        return None;
+    };
+    if m.len() != 1 {
+        return None;
+    }
+    match m.shift_remove("v")? {
+        v if !v.is_array() && !v.is_object() => Some(v),
         _ => None,
     }
 }
@@ -1467,6 +1477,19 @@ x-unknown-top: {keep: me}
             to: None
         }));
         assert_eq!(d["current-context"], "");
+    }
+
+    /// Found by fuzzing: a plain `---` or `...` as a value is a string, not a document marker.
+    #[test]
+    fn markers_as_values_are_strings_on_both_paths() {
+        for text in ["kind: ---\n", "a: [..., x]\nkind: ...\n", "a:\n- ---\n"] {
+            assert_eq!(
+                parse(text).unwrap(),
+                parse_reference(text).unwrap(),
+                "{text}"
+            );
+        }
+        assert_eq!(parse("kind: ---\n").unwrap()["kind"], "---");
     }
 
     /// Found by fuzzing: a current-context naming a context this file does not define (another

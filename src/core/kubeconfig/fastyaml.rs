@@ -28,7 +28,7 @@ pub fn parse(text: &str, resolve: &dyn Fn(&str) -> Option<Value>) -> Option<Opti
     let mut root: Option<Value> = None;
     let mut documents = 0;
     for ev in Parser::new_from_str(text) {
-        let (ev, _) = ev.ok()?;
+        let (ev, span) = ev.ok()?;
         let value = match ev {
             Event::StreamStart | Event::StreamEnd | Event::DocumentEnd | Event::Nothing => continue,
             Event::DocumentStart(_) => {
@@ -67,6 +67,14 @@ pub fn parse(text: &str, resolve: &dyn Fn(&str) -> Option<Value>) -> Option<Opti
                 // A key is taken as written only when it is surely a string.
                 if let Some(Frame::Map(_, pending @ None)) = stack.last_mut() {
                     if style == ScalarStyle::Plain && (!surely_string(&v) || v == "<<") {
+                        return None;
+                    }
+                    // YAML limits an implicit key to one line of at most 1024 characters;
+                    // saphyr-parser does not check, serde-saphyr's parser does (found by
+                    // fuzzing: a 1025-character quoted key passed here only).
+                    if span.start.line() != span.end.line()
+                        || span.end.index() - span.start.index() > 1024
+                    {
                         return None;
                     }
                     *pending = Some(v.into_owned());
@@ -137,6 +145,16 @@ mod tests {
         assert!(plain("# only a co\u{1b}mment\n").is_none());
         assert!(plain("a: \"b\u{7}\"\n").is_none());
         assert!(plain("a: caf\u{e9}\n").is_some());
+    }
+
+    #[test]
+    fn long_or_multi_line_keys_go_to_the_full_parser() {
+        let resolve = |s: &str| (s == "1").then(|| Value::from(1));
+        let long = format!("\"{}\": 1\n", "k".repeat(1030));
+        assert!(parse(&long, &resolve).is_none());
+        assert!(parse("{\"a\n b\": 1}\n", &resolve).is_none());
+        let fine = format!("{}: 1\n", "k".repeat(1000));
+        assert!(parse(&fine, &resolve).is_some());
     }
 
     #[test]
