@@ -174,6 +174,12 @@ pub fn kubeconfig(data: &[u8]) {
     }
 
     let owner = "env/fuzz";
+    if d.get("current-context").and_then(Value::as_str) == Some(entry().context.as_str()) {
+        // The user's current-context already names our context, which this file does not
+        // define: another KUBECONFIG file does, and ours would shadow it. That is a name
+        // conflict across files, for the ownership checks (not this file's edits) to refuse.
+        return;
+    }
     let mut edited = d.clone();
     let Ok(added) = doc::upsert(&mut edited, &[entry()], owner) else {
         return;

@@ -81,6 +81,10 @@ pub fn parse(text: &str, resolve: &dyn Fn(&str) -> Option<Value>) -> Option<Opti
                     continue;
                 }
                 match style {
+                    // saphyr-parser lets a plain scalar start with an indicator (`{a: |1}`
+                    // reads as the string `|1`), which YAML and serde-saphyr refuse (found by
+                    // fuzzing); the full parser decides.
+                    ScalarStyle::Plain if !plain_first(&v) => return None,
                     ScalarStyle::Plain if v.is_empty() => Value::Null,
                     ScalarStyle::Plain if !surely_string(&v) => resolve(&v)?,
                     _ => Value::String(v.into_owned()),
@@ -119,6 +123,34 @@ fn printable(text: &str) -> bool {
     })
 }
 
+/// Whether a plain scalar may start the way it does (YAML 1.2 `ns-plain-first`): not with an
+/// indicator, except `-`, `?` and `:` followed by a non-space. Empty is the null it stands for.
+fn plain_first(s: &str) -> bool {
+    let mut chars = s.chars();
+    match chars.next() {
+        None => true,
+        Some('-' | '?' | ':') => chars.next().is_some_and(|c| !c.is_whitespace()),
+        Some(c) => !matches!(
+            c,
+            ',' | '['
+                | ']'
+                | '{'
+                | '}'
+                | '#'
+                | '&'
+                | '*'
+                | '!'
+                | '|'
+                | '>'
+                | '\''
+                | '"'
+                | '%'
+                | '@'
+                | '`'
+        ),
+    }
+}
+
 /// A plain scalar no YAML 1.1 or 1.2 reader types as anything but a string: it starts with a
 /// letter or `/` and is not one of the words that name booleans, null or special floats.
 fn surely_string(s: &str) -> bool {
@@ -155,6 +187,15 @@ mod tests {
         assert!(parse("{\"a\n b\": 1}\n", &resolve).is_none());
         let fine = format!("{}: 1\n", "k".repeat(1000));
         assert!(parse(&fine, &resolve).is_some());
+    }
+
+    #[test]
+    fn a_plain_scalar_starting_with_an_indicator_goes_to_the_full_parser() {
+        let resolve = |_: &str| Some(Value::String("typed".into()));
+        assert!(parse("{a: |1,}\n", &resolve).is_none());
+        assert!(parse("[>x]\n", &resolve).is_none());
+        assert!(parse("a: [@x]\n", &resolve).is_none());
+        assert!(parse("a: [-1, -x, ?y, :z]\n", &resolve).is_some());
     }
 
     #[test]
