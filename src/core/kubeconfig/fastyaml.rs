@@ -24,6 +24,11 @@ pub fn parse(text: &str, resolve: &dyn Fn(&str) -> Option<Value>) -> Option<Opti
     if !printable(text) {
         return None;
     }
+    // Directives (`%YAML`, `%TAG`, reserved ones) are read differently by saphyr-parser (which
+    // skipped a malformed one, found by fuzzing) and serde-saphyr; kubectl writes none.
+    if text.starts_with('%') || text.contains("\n%") || text.contains("\r%") {
+        return None;
+    }
     let mut stack: Vec<Frame> = Vec::new();
     let mut root: Option<Value> = None;
     let mut documents = 0;
@@ -196,6 +201,14 @@ mod tests {
         assert!(parse("[>x]\n", &resolve).is_none());
         assert!(parse("a: [@x]\n", &resolve).is_none());
         assert!(parse("a: [-1, -x, ?y, :z]\n", &resolve).is_some());
+    }
+
+    #[test]
+    fn directives_go_to_the_full_parser() {
+        let resolve = |_: &str| None;
+        assert!(parse("%-g, x: [y]\n", &resolve).is_none());
+        assert!(parse("%YAML 1.2\n---\na: b\n", &resolve).is_none());
+        assert!(parse("a: b%c\n", &resolve).is_some());
     }
 
     #[test]
