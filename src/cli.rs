@@ -67,7 +67,9 @@ pub enum Command {
     )]
     Verify(VerifyArgs),
     /// Remove what `up` made, and nothing else
-    #[command(after_help = "Examples:\n  bootstrap down\n  bootstrap down --keep-cluster")]
+    #[command(
+        after_help = "Examples:\n  bootstrap down\n  bootstrap down --keep-cluster\n  bootstrap down --force   # also what bootstrap did not make"
+    )]
     Down(DownArgs),
     /// Show what `up` would do, changing nothing
     #[command(
@@ -127,6 +129,9 @@ pub struct DownArgs {
     /// Keep the kind cluster; remove only what was installed into it and the contexts
     #[arg(long)]
     pub keep_cluster: bool,
+    /// Also remove what has our names but not our mark (a cluster made by hand, a user's release)
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]

@@ -150,7 +150,7 @@ fn daemon_gone_mid_way_is_one_clear_error_and_creates_nothing() {
     assert_eq!(errors.len(), 1, "{}", up.text());
     assert!(
         errors[0].contains(&format!(
-            "the Docker daemon at {} is not answering while listing kind's node containers",
+            "the Docker daemon at {} is not answering while listing running containers",
             proxy.docker_host()
         )),
         "{}",

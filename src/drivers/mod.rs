@@ -7,4 +7,5 @@ pub mod kind;
 pub mod kube;
 pub mod kubeconfig;
 pub mod ports;
+pub mod process;
 pub mod tools;

@@ -5,7 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 bin="${1:-target/debug/kind-node-double}"
-[ -x "$bin" ] || cargo build -q -p testkit --bin kind-node-double
+# Always build: cargo does nothing when the binary is current, and a stale one would be imaged.
+[ -n "${1:-}" ] || cargo build -q -p testkit --bin kind-node-double
 sum=$(sha256sum "$bin" | cut -c1-16)
 if [ "$(docker image inspect -f '{{index .Config.Labels "bin-sum"}}' bootstrap-test/kind-node:latest 2>/dev/null)" = "$sum" ]; then
   docker image inspect bootstrap-test/kind-node:v2 >/dev/null 2>&1 || docker tag bootstrap-test/kind-node:latest bootstrap-test/kind-node:v2

@@ -16,7 +16,7 @@ pub fn routes(env: &Env) -> Vec<Value> {
                 "metadata": {
                     "name": format!("{}-api", v.release),
                     "namespace": v.namespace,
-                    "labels": { "app.kubernetes.io/managed-by": MANAGED_BY, "bootstrap/vcluster": v.name },
+                    "labels": { "app.kubernetes.io/managed-by": MANAGED_BY, crate::core::ownership::ENV_LABEL: env.cluster.name, "bootstrap/vcluster": v.name },
                     "annotations": {
                         "nginx.ingress.kubernetes.io/ssl-passthrough": "true",
                         "nginx.ingress.kubernetes.io/backend-protocol": "HTTPS",

@@ -1,6 +1,7 @@
 //! Docker through bollard: connecting, observing kind's nodes, and the few writes we make.
 
 pub mod connect;
+pub mod files;
 pub mod network;
 pub mod nodes;
 pub mod observe;

@@ -14,27 +14,50 @@ pub fn should_join(v: &ZoneVerdict) -> bool {
     v.zone == Zone::Devcontainer && !v.docker_desktop
 }
 
-/// Connect container `me` (its id or name; Docker sets the hostname to the short id) to
-/// `network` unless it is already there. Returns whether anything changed.
-pub async fn join(conn: &Conn, me: &str, network: &str) -> Result<bool, DockerError> {
-    let info = conn
-        .docker
-        .inspect_container(me, None)
-        .await
-        .map_err(|e| conn.error("looking up this container", e))?;
-    let already = info
+/// This container's endpoint on a network: its aliases carry our mark when we made the join.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Joined {
+    pub aliases: Vec<String>,
+}
+
+impl Joined {
+    pub fn ours(&self, cluster: &str) -> bool {
+        self.aliases
+            .iter()
+            .any(|a| a == &crate::core::ownership::join_alias(cluster))
+    }
+}
+
+/// Whether container `me` (its id or name; Docker sets the hostname to the short id) is on
+/// `network`, and with which aliases. Outside a container there is nothing to find: None.
+pub async fn joined(conn: &Conn, me: &str, network: &str) -> Result<Option<Joined>, DockerError> {
+    let info = match conn.docker.inspect_container(me, None).await {
+        Ok(i) => i,
+        Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 404, ..
+        }) => return Ok(None),
+        Err(e) => return Err(conn.error("looking up this container", e)),
+    };
+    Ok(info
         .network_settings
         .and_then(|n| n.networks)
-        .is_some_and(|nets| nets.contains_key(network));
-    if already {
-        return Ok(false);
-    }
+        .and_then(|mut nets| nets.remove(network))
+        .map(|ep| Joined {
+            aliases: ep.aliases.unwrap_or_default(),
+        }))
+}
+
+/// Connect container `me` to `network` with `alias` (our mark on the join).
+pub async fn join(conn: &Conn, me: &str, network: &str, alias: &str) -> Result<(), DockerError> {
     conn.docker
         .connect_network(
             network,
             NetworkConnectRequest {
                 container: me.to_owned(),
-                ..Default::default()
+                endpoint_config: Some(bollard::models::EndpointSettings {
+                    aliases: Some(vec![alias.to_owned()]),
+                    ..Default::default()
+                }),
             },
         )
         .await
@@ -43,8 +66,21 @@ pub async fn join(conn: &Conn, me: &str, network: &str) -> Result<bool, DockerEr
                 &format!("joining this container to the `{network}` network"),
                 e,
             )
-        })?;
-    Ok(true)
+        })
+}
+
+/// Disconnect container `me` from `network`.
+pub async fn leave(conn: &Conn, me: &str, network: &str) -> Result<(), DockerError> {
+    conn.docker
+        .disconnect_network(
+            network,
+            bollard::models::NetworkDisconnectRequest {
+                container: me.to_owned(),
+                force: Some(false),
+            },
+        )
+        .await
+        .map_err(|e| conn.error(&format!("leaving the `{network}` network"), e))
 }
 
 #[cfg(test)]

@@ -1,0 +1,244 @@
+//! Walking the pipeline. `plan`: observe every step in order and collect their diffs. `up`: the
+//! same first (so every blocker is known before any change), then, step by step, look again
+//! where an earlier step changed the world or could not be looked at yet, and apply the
+//! difference. `down`: observe, then remove in reverse order.
+
+use super::{pipeline, Cx, Diff, Looked, Mode, Options, Stage};
+use crate::core::config::Env;
+use crate::core::plan::Plan;
+use crate::progress::Progress;
+use anyhow::{anyhow, Result};
+use std::path::PathBuf;
+
+/// What a walk found and did.
+pub struct Outcome {
+    /// Every step's plan lines, from what was observed before any change.
+    pub plan: Plan,
+    /// What stops `up` before any change.
+    pub blockers: Vec<String>,
+    /// One line per change made (`up`) or thing removed (`down`).
+    pub changes: Vec<String>,
+    pub kubeconfig: PathBuf,
+    pub report: Option<crate::verify::Report>,
+}
+
+/// Observe every step in order; a stage's steps side by side.
+async fn observe_all(stages: &mut [Stage], cx: &Cx<'_>) -> Result<Vec<Vec<Looked>>> {
+    let mut looked = Vec::new();
+    for stage in stages.iter_mut() {
+        let results = futures::future::join_all(stage.iter_mut().map(|s| s.observe(cx))).await;
+        looked.push(results.into_iter().collect::<Result<Vec<_>>>()?);
+    }
+    Ok(looked)
+}
+
+fn diffs(stages: &[Stage], cx: &Cx<'_>) -> Diff {
+    let mut all = Diff::default();
+    for s in stages.iter().flatten() {
+        let d = s.diff(cx);
+        all.actions.extend(d.actions);
+        all.blockers.extend(d.blockers);
+    }
+    all
+}
+
+fn outcome(cx: &Cx<'_>, d: Diff, changes: Vec<String>) -> Outcome {
+    Outcome {
+        plan: Plan::new(d.actions),
+        blockers: d.blockers,
+        changes,
+        kubeconfig: cx.paths.write_target(),
+        report: cx.report.lock().ok().and_then(|mut r| r.take()),
+    }
+}
+
+/// `plan` (observe + diff) or `plan --offline` (diff against nothing observed).
+pub async fn plan(
+    env: &Env,
+    opts: &Options,
+    progress: &Progress,
+    offline: bool,
+) -> Result<Outcome> {
+    let mode = if offline { Mode::Offline } else { Mode::Plan };
+    let cx = Cx::new(env, mode, opts, progress)?;
+    let mut stages = pipeline(env);
+    if !offline {
+        observe_all(&mut stages, &cx).await?;
+    }
+    let d = diffs(&stages, &cx);
+    Ok(outcome(&cx, d, Vec::new()))
+}
+
+/// `up`: every blocker before any change, then each step's difference, in order.
+pub async fn up(env: &Env, opts: &Options, progress: &Progress) -> Result<Outcome> {
+    let cx = Cx::new(env, Mode::Up, opts, progress)?;
+    let mut stages = pipeline(env);
+    let looked = observe_all(&mut stages, &cx).await?;
+    let first = diffs(&stages, &cx);
+    if !first.blockers.is_empty() {
+        let n = first.blockers.len();
+        return Err(anyhow!(
+            "up stopped before any change: {n} problem{} found:\n  - {}\nnothing was changed",
+            if n == 1 { "" } else { "s" },
+            first.blockers.join("\n  - ")
+        ));
+    }
+    let mut changes = Vec::new();
+    let mut wrote_kubeconfig = false;
+    for (si, stage) in stages.iter_mut().enumerate() {
+        if crate::drivers::process::interrupted() {
+            return Err(anyhow!(
+                "interrupted before {}; nothing half-done was left: run `bootstrap up` again to resume",
+                stage.first().map(|s| s.name()).unwrap_or_default()
+            ));
+        }
+        let again = cx.changed_so_far() > 0;
+        let cx = &cx;
+        let results = futures::future::join_all(stage.iter_mut().enumerate().map(|(i, s)| {
+            let stale = again || looked[si][i] != Looked::Yes;
+            async move {
+                if stale {
+                    s.observe(cx).await.map_err(|e| (s.name(), e))?;
+                }
+                let d = s.diff(cx);
+                if !d.blockers.is_empty() {
+                    return Err((s.name(), anyhow!("{}", d.blockers.join("\n  - "))));
+                }
+                if d.needs_apply() {
+                    return s.apply(cx).await.map_err(|e| (s.name(), e));
+                }
+                Ok(Vec::new())
+            }
+        }))
+        .await;
+        let mut errors = Vec::new();
+        for (i, r) in results.into_iter().enumerate() {
+            match r {
+                Ok(c) => {
+                    if let Ok(mut n) = cx.changed.lock() {
+                        *n += c.len();
+                    }
+                    changes.extend(c);
+                    if stage[i].name() == "kubeconfig" {
+                        wrote_kubeconfig = true;
+                    }
+                }
+                Err((name, e)) => errors.push(format!("{name}: {e:#}")),
+            }
+        }
+        if !errors.is_empty() {
+            // One part failing does not stop its siblings; all failures are reported together.
+            // The contexts that verified so far (the host cluster's at least) are written, so
+            // the user can look.
+            let mut msg = errors.join("\n");
+            if !wrote_kubeconfig {
+                match super::kubeconfig::write(cx).await {
+                    Ok(written) if !written.is_empty() => msg.push_str(&format!(
+                        "\n(the contexts that verified so far were written to {}, so you can look: {})",
+                        cx.paths.write_target().display(),
+                        written.join(", ")
+                    )),
+                    Ok(_) => {}
+                    Err(e) => msg.push_str(&format!("\nwriting the contexts verified so far failed too: {e:#}")),
+                }
+            }
+            return Err(anyhow!("{msg}"));
+        }
+    }
+    Ok(outcome(&cx, first, changes))
+}
+
+/// `down`: what each step made, removed in reverse order, only what carries our mark.
+pub async fn down(env: &Env, opts: &Options, progress: &Progress) -> Result<Outcome> {
+    let cx = Cx::new(env, Mode::Down, opts, progress)?;
+    let mut stages = pipeline(env);
+    observe_all(&mut stages, &cx).await?;
+    let mut removed = Vec::new();
+    for stage in stages.iter_mut().rev() {
+        let cx = &cx;
+        let results = futures::future::join_all(stage.iter_mut().map(|s| async move {
+            s.remove(cx)
+                .await
+                .map_err(|e| anyhow!("{}: {e:#}", s.name()))
+        }))
+        .await;
+        let mut errors = Vec::new();
+        for r in results {
+            match r {
+                Ok(r) => removed.extend(r),
+                Err(e) => errors.push(format!("{e:#}")),
+            }
+        }
+        if !errors.is_empty() {
+            return Err(anyhow!("{}", errors.join("\n")));
+        }
+    }
+    Ok(outcome(&cx, Diff::default(), removed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::config::load_str;
+    use crate::core::plan::Op;
+
+    fn env() -> Env {
+        load_str(
+            "cluster: {name: x}\nvclusters: [{name: dev}, {name: qa}]\nargocd: {register: true}\n",
+            "t",
+            &[],
+        )
+        .env
+        .unwrap()
+    }
+
+    fn offline(env: &Env) -> Plan {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(plan(env, &Options::default(), &Progress::new(false), true))
+            .unwrap()
+            .plan
+    }
+
+    #[test]
+    fn nothing_observed_plans_every_step_in_order() {
+        let p = offline(&env());
+        let ops: Vec<Op> = p.actions.iter().map(|a| a.op).collect();
+        assert_eq!(
+            ops,
+            vec![
+                Op::Preflight,
+                Op::CreateCluster,
+                Op::InstallRouter,
+                Op::InstallVcluster,
+                Op::ApplyRoute,
+                Op::InstallVcluster,
+                Op::ApplyRoute,
+                Op::WriteContext,
+                Op::WriteContext,
+                Op::WriteContext,
+                Op::RegisterArgocd,
+                Op::RegisterArgocd,
+                Op::Verify
+            ]
+        );
+        assert_eq!(p.changes, 11);
+    }
+
+    #[test]
+    fn a_file_without_vclusters_plans_the_cluster_and_its_context() {
+        let e = load_str("cluster: {name: solo}\n", "t", &[]).env.unwrap();
+        let ops: Vec<Op> = offline(&e).actions.iter().map(|a| a.op).collect();
+        assert_eq!(
+            ops,
+            vec![
+                Op::Preflight,
+                Op::CreateCluster,
+                Op::WriteContext,
+                Op::Verify
+            ]
+        );
+    }
+}
