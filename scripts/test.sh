@@ -12,6 +12,7 @@ command -v dockerd >/dev/null || missing+=(docker.io)
 [ -e /usr/lib/nginx/modules/ngx_stream_module.so ] || missing+=(nginx-light libnginx-mod-stream)
 [ -x /bin/busybox ] || missing+=(busybox-static)
 command -v openssl >/dev/null || missing+=(openssl)
+command -v strace >/dev/null || missing+=(strace)
 command -v python3 >/dev/null || missing+=(python3 python3-pip)
 if [ ${#missing[@]} -gt 0 ]; then
   need_root

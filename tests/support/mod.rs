@@ -4,6 +4,7 @@
 
 pub mod full;
 pub mod proxy;
+pub mod spawns;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
