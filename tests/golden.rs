@@ -1,4 +1,5 @@
-//! Golden files pin every `render` output (and the plan) for envs/localdev.yaml.
+//! Golden files pin every `render` output (and the plan) for envs/localdev.yaml (the seeds' stack,
+//! ingress-nginx) and envs/gateway.yaml (the same stack on the Gateway API router).
 //! Regenerate after an intended change with `UPDATE_GOLDEN=1 cargo test --test golden`.
 
 use std::path::{Path, PathBuf};
@@ -8,25 +9,31 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn bootstrap(args: &[&str]) -> String {
+fn bootstrap_with(file: &str, args: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_bootstrap"))
         .current_dir(root())
         .env_remove("BOOTSTRAP_ACCESS")
-        .args(["-f", "envs/localdev.yaml"])
+        .env_remove("BOOTSTRAP_NODE_IMAGE")
+        .args(["-f", file])
         .args(args)
         .output()
         .unwrap();
     assert!(
         out.status.success(),
-        "{args:?}: {}",
+        "{file} {args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).unwrap()
 }
 
-fn check(name: &str, actual: &str) -> Option<String> {
-    let path = root().join("fixtures/localdev").join(name);
+fn bootstrap(args: &[&str]) -> String {
+    bootstrap_with("envs/localdev.yaml", args)
+}
+
+fn check(dir: &str, name: &str, actual: &str) -> Option<String> {
+    let path = root().join("fixtures").join(dir).join(name);
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, actual).unwrap();
         return None;
     }
@@ -40,27 +47,67 @@ fn check(name: &str, actual: &str) -> Option<String> {
     })
 }
 
+const CASES: &[(&str, &[&str])] = &[
+    ("kind-config.yaml", &["render", "kind-config"]),
+    ("router.yaml", &["render", "router"]),
+    ("vcluster-dev.yaml", &["render", "vcluster", "dev"]),
+    ("vcluster-staging.yaml", &["render", "vcluster", "staging"]),
+    ("routes.yaml", &["render", "routes"]),
+    ("contexts.yaml", &["render", "contexts"]),
+    (
+        "contexts-devcontainer.yaml",
+        &["render", "contexts", "--access", "devcontainer"],
+    ),
+    ("plan.txt", &["plan", "--offline"]),
+    ("plan.json", &["plan", "--offline", "-o", "json"]),
+];
+
 #[test]
 fn render_outputs_match_golden_files() {
-    let cases: &[(&str, &[&str])] = &[
-        ("kind-config.yaml", &["render", "kind-config"]),
-        ("router.yaml", &["render", "router"]),
-        ("vcluster-dev.yaml", &["render", "vcluster", "dev"]),
-        ("vcluster-staging.yaml", &["render", "vcluster", "staging"]),
-        ("routes.yaml", &["render", "routes"]),
-        ("contexts.yaml", &["render", "contexts"]),
-        (
-            "contexts-devcontainer.yaml",
-            &["render", "contexts", "--access", "devcontainer"],
-        ),
-        ("plan.txt", &["plan", "--offline"]),
-        ("plan.json", &["plan", "--offline", "-o", "json"]),
-    ];
-    let diffs: Vec<String> = cases
+    let diffs: Vec<String> = CASES
         .iter()
-        .filter_map(|(name, args)| check(name, &bootstrap(args)))
+        .filter_map(|(name, args)| check("localdev", name, &bootstrap(args)))
         .collect();
     assert!(diffs.is_empty(), "{}", diffs.join("\n"));
+}
+
+#[test]
+fn gateway_api_render_outputs_match_golden_files() {
+    let diffs: Vec<String> = CASES
+        .iter()
+        .filter_map(|(name, args)| {
+            check("gateway", name, &bootstrap_with("envs/gateway.yaml", args))
+        })
+        .collect();
+    assert!(diffs.is_empty(), "{}", diffs.join("\n"));
+}
+
+#[test]
+fn the_gateway_example_is_the_seeds_stack_on_the_other_router() {
+    // Everything but the router (and the pins a new file gets) is localdev's: same cluster,
+    // hostnames, contexts and vcluster values, so `up` with it on a running localdev is a switch.
+    let strip = |file: &str| {
+        let mut v: serde_json::Value =
+            serde_json::from_str(&bootstrap_with(file, &["render", "contexts", "-o", "json"]))
+                .unwrap();
+        v.as_object_mut().unwrap().remove("zonesTried");
+        v
+    };
+    assert_eq!(strip("envs/localdev.yaml"), strip("envs/gateway.yaml"));
+    for name in ["dev", "staging"] {
+        let values = |file: &str| bootstrap_with(file, &["render", "vcluster", name, "-o", "json"]);
+        assert_eq!(values("envs/localdev.yaml"), values("envs/gateway.yaml"));
+    }
+    let kind = bootstrap_with(
+        "envs/gateway.yaml",
+        &["render", "kind-config", "-o", "json"],
+    );
+    let kind: serde_json::Value = serde_json::from_str(&kind).unwrap();
+    assert_eq!(
+        kind["nodes"][0]["image"],
+        bootstrap::core::config::pins::KIND_DEFAULT_NODE_IMAGE,
+        "the example names kind v0.32.0's default node image"
+    );
 }
 
 fn contracts() -> Option<PathBuf> {

@@ -188,7 +188,15 @@ pub fn plan(env: &Env, obs: &Observed) -> Plan {
         if v.access == VclusterAccess::Ingress && !obs.converged_routes.contains(&v.hostname) {
             a.push(act(
                 Op::ApplyRoute,
-                format!("ingress/{}/{}-api", v.namespace, v.release),
+                format!(
+                    "{}/{}/{}-api",
+                    match r.kind {
+                        crate::core::config::RouterKind::IngressNginx => "ingress",
+                        crate::core::config::RouterKind::GatewayApi => "tlsroute",
+                    },
+                    v.namespace,
+                    v.release
+                ),
                 format!(
                     "https://{}:{} -> service {}:443 (passthrough)",
                     v.hostname, r.https_port, v.release

@@ -1,13 +1,21 @@
 //! The passthrough router's Helm release.
 
 use super::kind::INGRESS_READY_LABEL;
-use crate::core::config::Env;
+use crate::core::config::{Env, RouterKind};
 use serde_json::{json, Value};
+
+/// The router chart's values for the router kind the file names.
+pub fn router_values(env: &Env) -> Value {
+    match env.router.kind {
+        RouterKind::IngressNginx => ingress_nginx_values(env),
+        RouterKind::GatewayApi => super::gateway::traefik_values(env),
+    }
+}
 
 /// ingress-nginx values for a kind node: bind the node's 80/443 as host ports (kind maps them to
 /// the host), run on the labelled control-plane node, and pass TLS through untouched so each
 /// vcluster presents its own certificate. The file's `router.values` merge on top.
-pub fn router_values(env: &Env) -> Value {
+pub fn ingress_nginx_values(env: &Env) -> Value {
     let mut v = json!({
         "controller": {
             "extraArgs": {
