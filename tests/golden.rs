@@ -133,20 +133,60 @@ fn validate(schema: &Path, instance: &serde_json::Value) -> Vec<String> {
         .collect()
 }
 
+/// The vcluster chart version a render is for, from the helm command it prints first.
+fn chart_version(rendered_yaml: &str) -> String {
+    let first = rendered_yaml.lines().next().unwrap_or_default();
+    first
+        .split_whitespace()
+        .skip_while(|w| *w != "--version")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no --version in {first:?}"))
+        .to_owned()
+}
+
 #[test]
-fn rendered_vcluster_values_satisfy_the_charts_schema() {
+fn rendered_vcluster_values_satisfy_the_schema_of_the_chart_version_the_file_names() {
     let Some(dir) = contracts() else { return };
-    for name in ["dev", "staging"] {
-        let values: serde_json::Value =
-            serde_json::from_str(&bootstrap(&["render", "vcluster", name, "-o", "json"])).unwrap();
-        let errors = validate(&dir.join("vcluster-v0.26.0.values.schema.json"), &values);
-        assert!(errors.is_empty(), "{name}: {errors:?}");
+    let mut versions = Vec::new();
+    for file in ["envs/localdev.yaml", "envs/gateway.yaml"] {
+        for name in ["dev", "staging"] {
+            let version = chart_version(&bootstrap_with(file, &["render", "vcluster", name]));
+            let schema = dir.join(format!("vcluster-v{version}.values.schema.json"));
+            assert!(
+                schema.is_file(),
+                "no schema for vcluster {version} in contracts"
+            );
+            let values: serde_json::Value = serde_json::from_str(&bootstrap_with(
+                file,
+                &["render", "vcluster", name, "-o", "json"],
+            ))
+            .unwrap();
+            let errors = validate(&schema, &values);
+            assert!(errors.is_empty(), "{file} {name} ({version}): {errors:?}");
+            versions.push(version);
+        }
     }
-    // The schema is strict: a misspelt key must fail, or this test proves nothing.
+    // The seeds' file keeps the version it names; a file naming none gets the current pin.
+    assert_eq!(versions, ["0.26.0", "0.26.0", "0.36.1", "0.36.1"]);
+    // The schemas are strict: a misspelt key must fail, or this test proves nothing.
     let mut bad: serde_json::Value =
         serde_json::from_str(&bootstrap(&["render", "vcluster", "dev", "-o", "json"])).unwrap();
     bad["controlPlane"]["proxy"]["extraSans"] = serde_json::json!(["x"]);
-    assert!(!validate(&dir.join("vcluster-v0.26.0.values.schema.json"), &bad).is_empty());
+    for schema in [
+        "vcluster-v0.26.0.values.schema.json",
+        "vcluster-v0.36.1.values.schema.json",
+    ] {
+        assert!(!validate(&dir.join(schema), &bad).is_empty(), "{schema}");
+    }
+    // What differs between the versions: 0.36 knows `controlPlane.tlsRoute`, 0.26 rejects it.
+    let mut tls_route = bad.clone();
+    tls_route["controlPlane"]["proxy"]
+        .as_object_mut()
+        .unwrap()
+        .remove("extraSans");
+    tls_route["controlPlane"]["tlsRoute"] = serde_json::json!({"enabled": false});
+    assert!(!validate(&dir.join("vcluster-v0.26.0.values.schema.json"), &tls_route).is_empty());
+    assert!(validate(&dir.join("vcluster-v0.36.1.values.schema.json"), &tls_route).is_empty());
 }
 
 #[test]
