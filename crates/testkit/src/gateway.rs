@@ -171,7 +171,7 @@ fn backend(objects: &[Value], route: &Value) -> Option<Backend> {
     let r = refs
         .iter()
         .find(|r| r["weight"].as_u64().is_none_or(|w| w > 0))?;
-    if r["group"].as_str().unwrap_or("") != ""
+    if !r["group"].as_str().unwrap_or("").is_empty()
         || r["kind"].as_str().unwrap_or("Service") != "Service"
     {
         return None;
@@ -207,7 +207,7 @@ fn granted(objects: &[Value], from_ns: &str, to_ns: &str, service: &str) -> bool
             });
             let to_ok = g["spec"]["to"].as_array().is_some_and(|ts| {
                 ts.iter().any(|t| {
-                    t["group"].as_str().unwrap_or("") == ""
+                    t["group"].as_str().unwrap_or("").is_empty()
                         && t["kind"] == "Service"
                         && t["name"].as_str().is_none_or(|n| n == service)
                 })
@@ -230,7 +230,8 @@ pub fn route_tls(
         .filter_map(|c| s(c, "/metadata/name"))
         .collect();
     // (specificity, creation time, namespace/name) → backend; the best key wins.
-    let mut candidates: Vec<((bool, usize), String, String, Option<Backend>)> = Vec::new();
+    type Candidate = ((bool, usize), String, String, Option<Backend>);
+    let mut candidates: Vec<Candidate> = Vec::new();
     for gateway in of_kind(objects, "Gateway") {
         if !s(gateway, "/spec/gatewayClassName").is_some_and(|c| classes.contains(&c)) {
             continue;
