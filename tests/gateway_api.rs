@@ -596,3 +596,39 @@ fn node_double_routes_each_hostname_to_its_vcluster_and_the_rest_to_traefiks_def
     };
     assert!(facts.is_router_default());
 }
+
+#[test]
+fn on_an_existing_cluster_both_routers_render_a_load_balancer_and_no_host_port() {
+    let Some(dir) = contracts() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    for (kind, chart, release) in [
+        ("ingress-nginx", "ingress-nginx-4.15.1.tgz", "ingress-nginx"),
+        ("gateway-api", "traefik-41.3.0.tgz", "traefik"),
+    ] {
+        let file = tmp.path().join(format!("{kind}.yaml"));
+        std::fs::write(
+            &file,
+            format!("cluster: {{provider: existing, context: prod}}\nrouter: {{kind: {kind}}}\nvclusters: [{{name: dev}}]\n"),
+        )
+        .unwrap();
+        let values: Value = serde_json::from_str(&bootstrap(
+            file.to_str().unwrap(),
+            &["render", "router", "-o", "json"],
+        ))
+        .unwrap();
+        let Some(docs) = helm_render(&dir.join("charts").join(chart), &values, release, release)
+        else {
+            return;
+        };
+        let text = serde_json::to_string(&docs).unwrap();
+        assert!(
+            !text.contains("\"hostPort\""),
+            "{kind}: a host port on a real cluster"
+        );
+        assert!(!text.contains("ingress-ready"), "{kind}: kind's node label");
+        let exposed = find(&docs, "Service")
+            .into_iter()
+            .any(|s| s["spec"]["type"] == "LoadBalancer");
+        assert!(exposed, "{kind}: no LoadBalancer Service");
+    }
+}
