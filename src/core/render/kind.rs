@@ -7,8 +7,10 @@ use serde_json::{json, Value};
 pub const INGRESS_READY_LABEL: &str = "ingress-ready";
 
 /// The API server's certificate names. kind's kubeadm template sets
-/// `certSANs: [localhost, <apiServerAddress>]`, and a kubeadm merge patch replaces that list
-/// instead of appending to it, so the patch repeats kind's defaults before the extra names.
+/// `certSANs: [localhost, <apiServerAddress>]` (v1beta3 and v1beta4 alike). Up to kind v0.31 a
+/// merge patch replaces that list; from v0.32 (commit df0d56c5, with v1beta4 for Kubernetes
+/// 1.36+) kind appends the patch's names not already there. The patch repeats kind's defaults
+/// first, so both rules give the same names in the same order (tests/kind_cert_sans.rs).
 pub fn cert_sans(env: &Env) -> Vec<String> {
     let mut sans = vec![
         "localhost".to_owned(),

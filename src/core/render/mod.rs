@@ -1,6 +1,7 @@
 //! Pure renderers: what the file implies, as the documents other tools consume.
 
 pub mod contexts;
+pub mod gateway;
 pub mod kind;
 pub mod router;
 pub mod routes;
