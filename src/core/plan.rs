@@ -17,6 +17,12 @@ pub enum Op {
     UpgradeVcluster,
     /// A release of ours left `pending-*` by an interrupted helm, recovered before it is upgraded.
     RecoverRelease,
+    /// Upstream manifests a router needs (the Gateway API CRDs), fetched pinned by sha256.
+    ApplyCrds,
+    /// The router's own objects besides its chart (GatewayClass, Gateway).
+    ApplyObject,
+    /// Something of ours the file no longer wants (the previous router's release and objects).
+    Remove,
     ApplyRoute,
     /// A vcluster whose release is converged but whose kubeconfig secret is not there yet.
     WaitVcluster,
@@ -55,6 +61,9 @@ impl Op {
             Op::InstallVcluster => "install-vcluster",
             Op::UpgradeVcluster => "upgrade-vcluster",
             Op::RecoverRelease => "recover-release",
+            Op::ApplyCrds => "apply-crds",
+            Op::ApplyObject => "apply-object",
+            Op::Remove => "remove",
             Op::ApplyRoute => "apply-route",
             Op::WaitVcluster => "wait-vcluster",
             Op::WriteContext => "write-context",

@@ -233,6 +233,35 @@ pub async fn live_objects(
     Ok(out)
 }
 
+/// Every object of `api_version`/`kind` matching `selector`, in every namespace; empty when the
+/// cluster does not serve that kind (a CRD not installed).
+pub async fn list_labelled(
+    client: &kube::Client,
+    api_version: &str,
+    kind: &str,
+    selector: &str,
+) -> Result<Vec<Value>> {
+    let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+    let gvk = GroupVersionKind::gvk(group, version, kind);
+    let Ok((ar, _)) = discovery::pinned_kind(client, &gvk).await else {
+        return Ok(Vec::new());
+    };
+    let api: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
+    let list = api
+        .list(&kube::api::ListParams::default().labels(selector))
+        .await
+        .with_context(|| format!("listing {kind} labelled {selector}"))?;
+    list.items
+        .into_iter()
+        .map(|o| {
+            let mut v = serde_json::to_value(&o)?;
+            v["apiVersion"] = Value::from(api_version);
+            v["kind"] = Value::from(kind);
+            Ok(v)
+        })
+        .collect()
+}
+
 pub async fn delete_manifests(client: &kube::Client, yaml: &str) -> Result<Vec<Applied>> {
     let objs = parse_manifests(yaml)?;
     let mut r = Resolver::new(client);

@@ -35,3 +35,33 @@ pub async fn latest(client: &kube::Client, namespace: &str, name: &str) -> Resul
     }
     Ok(best.filter(|r| r.status != "uninstalled"))
 }
+
+/// Every release carrying `selector` (helm copies release labels onto its records, so
+/// `bootstrap/env=<cluster>` finds ours), in every namespace: the latest revision of each.
+pub async fn labelled(client: &kube::Client, selector: &str) -> Result<Vec<Stored>> {
+    let api: Api<Secret> = Api::all(client.clone());
+    let lp = ListParams::default().labels(&format!("owner=helm,{selector}"));
+    let list = api
+        .list(&lp)
+        .await
+        .with_context(|| format!("listing helm's records labelled {selector}"))?;
+    let mut latest: std::collections::BTreeMap<(String, String), Stored> = Default::default();
+    for s in list.items {
+        let Some(field) = s.data.as_ref().and_then(|d| d.get("release")) else {
+            continue;
+        };
+        let Ok(record) = decode_record(&field.0) else {
+            continue;
+        };
+        let labels = serde_json::to_value(&s.metadata.labels).ok();
+        let r = stored(&record, labels.as_ref());
+        let key = (r.namespace.clone(), r.name.clone());
+        if latest.get(&key).is_none_or(|b| r.revision > b.revision) {
+            latest.insert(key, r);
+        }
+    }
+    Ok(latest
+        .into_values()
+        .filter(|r| r.status != "uninstalled")
+        .collect())
+}
