@@ -39,26 +39,7 @@ fn facts(dc: &Devcontainer) {
         let s = dc.sh(&format!("test -S {at} && DOCKER_HOST=unix://{at} docker version --format '{{{{.Server.APIVersion}}}}'"));
         assert_eq!(s.code, 0, "the engine answers on {at}: {}", s.text());
     }
-    // Docker's `host-gateway` is the default bridge's own address on the host (docker0).
-    let bridge = docker(&[
-        "network",
-        "inspect",
-        "bridge",
-        "-f",
-        "{{index .Options \"com.docker.network.bridge.name\"}}",
-    ]);
-    let ip = std::process::Command::new("ip")
-        .args(["-4", "-o", "addr", "show", &bridge])
-        .output()
-        .unwrap();
-    let ip = String::from_utf8_lossy(&ip.stdout);
-    let gateway = ip
-        .split_whitespace()
-        .skip_while(|w| *w != "inet")
-        .nth(1)
-        .and_then(|a| a.split('/').next())
-        .unwrap_or_default()
-        .to_owned();
+    let gateway = host_gateway_ip();
     let hdi = dc.sh("getent hosts host.docker.internal");
     assert_eq!(
         hdi.stdout.split_whitespace().next(),
@@ -130,4 +111,66 @@ fn native_host() {
     let host = Host::new();
     let t = walk(&host);
     eprintln!("{}", t.show());
+}
+
+/// From a devcontainer on the default bridge, the API kind published on 127.0.0.1 is refused
+/// through host.docker.internal. The diagnosis must say why with Docker's facts (which container
+/// publishes the port, on which address) and what to do, not "nothing listens on that port".
+#[test]
+fn a_refused_host_gateway_is_read_with_docker_s_facts() {
+    if !docker_or_skip("a_refused_host_gateway_is_read_with_docker_s_facts") {
+        return;
+    }
+    let dc = Devcontainer::start(Stand::devcontainer(Net::Bridge));
+    let env = dc.env_file();
+    let up = dc.exec("bootstrap", &["-f", &env, "up"]);
+    assert_eq!(up.code, 0, "{}", up.text());
+    // The user's own route to the API: through the host gateway, as Docker Desktop allows.
+    let kind_ctx = format!("kind-{}", dc.ws.cluster);
+    let one = dc.exec(
+        "bootstrap",
+        &["-f", &env, "kubeconfig", &kind_ctx, "--print"],
+    );
+    assert_eq!(one.code, 0, "{}", one.text());
+    let node_route = format!("https://{}-control-plane:6443", dc.ws.cluster);
+    assert!(one.stdout.contains(&node_route), "{}", one.text());
+    let gateway = one.stdout.replace(
+        &format!("server: {node_route}"),
+        &format!(
+            "server: https://host.docker.internal:{}\n    tls-server-name: localhost",
+            dc.ws.api_port
+        ),
+    );
+    let file = dc.ws.dir.path().join("gateway.kubeconfig");
+    std::fs::write(&file, gateway).unwrap();
+    let file = file.display().to_string();
+    let v = dc.exec(
+        "bootstrap",
+        &["verify", "--kubeconfig", &file, "--context", &kind_ctx],
+    );
+    eprintln!(
+        "$ bootstrap verify --kubeconfig {file} --context {kind_ctx}\n{}{}",
+        v.stdout, v.stderr
+    );
+    assert_eq!(v.code, 1, "{}", v.text());
+    let seen = format!("{}{}", v.stdout, v.stderr);
+    for want in [
+        format!(
+            "host.docker.internal ({}:{}) refused",
+            host_gateway_ip(),
+            dc.ws.api_port
+        ),
+        format!(
+            "Docker shows container `{}-control-plane` publishing port {} on 127.0.0.1 only",
+            dc.ws.cluster, dc.ws.api_port
+        ),
+        "join the `kind` network".to_owned(),
+        node_route.clone(),
+        "cluster.apiServer.address: 0.0.0.0".to_owned(),
+    ] {
+        assert!(seen.contains(&want), "missing {want:?}:\n{seen}");
+    }
+    assert!(!seen.contains("nothing listens"), "{seen}");
+    let down = dc.exec("bootstrap", &["-f", &env, "down"]);
+    assert_eq!(down.code, 0, "{}", down.text());
 }

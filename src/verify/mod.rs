@@ -2,11 +2,13 @@
 //! when one does not, say which layer broke and what to do about it.
 //!
 //! `target` resolves kubeconfig contexts, `probe` dials them (the shell), `diagnose` turns
-//! failure facts into advice (pure), `environment` reads what the file declares and judges the
+//! failure facts into advice (pure; `gateway` reads a refusal through host.docker.internal with
+//! Docker's facts), `environment` reads what the file declares and judges the
 //! Docker and secret facts `observe` gathers (pure / shell), `report` renders the outcome.
 
 pub mod diagnose;
 pub mod environment;
+pub mod gateway;
 pub mod observe;
 pub mod probe;
 pub mod report;

@@ -139,17 +139,45 @@ async fn probe_many(
         None if needs_facts => HostFacts::detect().await,
         None => HostFacts::default(),
     };
+    // A refusal through host.docker.internal is read with what Docker publishes on that port.
+    let mut gateway_ports: Vec<u16> = probed
+        .iter()
+        .filter(|p| refused_through_gateway(p))
+        .map(|p| p.situation.port)
+        .collect();
+    gateway_ports.dedup();
+    let published = if gateway_ports.is_empty() {
+        None
+    } else {
+        super::observe::publishers(&gateway_ports, timeout).await
+    };
     probed
         .into_iter()
         .map(|p| {
+            let publishers = published
+                .as_ref()
+                .filter(|_| refused_through_gateway(&p))
+                .map(|m| m.get(&p.situation.port).cloned().unwrap_or_default());
             let situation = Situation {
                 in_container: facts.in_container,
+                publishers,
                 ..p.situation
             };
             let diag = p.failure.map(|f| diagnose(&situation, &f));
             ContextReport::new(p.name, p.server, p.layers, diag, p.ms)
         })
         .collect()
+}
+
+fn refused_through_gateway(p: &Probed) -> bool {
+    matches!(
+        p.failure,
+        Some(Failure::Tcp {
+            kind: ConnectError::Refused,
+            loopback: false,
+            ..
+        })
+    ) && super::gateway::is_gateway_host(&p.situation.host)
 }
 
 /// One context's layers and failure, before diagnosis.
@@ -180,6 +208,7 @@ fn situation(t: &Target, timeout: Duration) -> Situation {
         credential: t.credential.clone(),
         in_container: false,
         timeout_ms: timeout.as_millis() as u64,
+        publishers: None,
     }
 }
 

@@ -475,6 +475,29 @@ impl Devcontainer {
     }
 }
 
+/// Docker's `host-gateway`: the default bridge's own address on the host (docker0), what
+/// `--add-host host.docker.internal:host-gateway` resolves to.
+pub fn host_gateway_ip() -> String {
+    let bridge = docker(&[
+        "network",
+        "inspect",
+        "bridge",
+        "-f",
+        "{{index .Options \"com.docker.network.bridge.name\"}}",
+    ]);
+    let ip = Command::new("ip")
+        .args(["-4", "-o", "addr", "show", &bridge])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&ip.stdout)
+        .split_whitespace()
+        .skip_while(|w| *w != "inet")
+        .nth(1)
+        .and_then(|a| a.split('/').next())
+        .unwrap_or_default()
+        .to_owned()
+}
+
 /// What a place offers a journey: running the user's commands, and what it leaves to look at.
 pub trait Place {
     /// `bootstrap ...` or `kubectl ...` as the user runs it there.
