@@ -174,3 +174,18 @@ fn a_refused_host_gateway_is_read_with_docker_s_facts() {
     let down = dc.exec("bootstrap", &["-f", &env, "down"]);
     assert_eq!(down.code, 0, "{}", down.text());
 }
+
+/// A devcontainer given its own hostname (`runArgs: ["--hostname=devbox"]`): Docker then knows it
+/// by no name the hostname gives, so `up` must find its own container another way (the id in its
+/// mountinfo) to join kind's network, and `down` to leave it.
+#[test]
+fn devcontainer_with_a_hostname_of_its_own() {
+    if !docker_or_skip("devcontainer_with_a_hostname_of_its_own") {
+        return;
+    }
+    let mut stand = Stand::devcontainer(Net::Bridge);
+    stand.hostname = Some("devbox".into());
+    let dc = Devcontainer::start(stand);
+    assert_eq!(dc.sh("hostname").stdout.trim(), "devbox");
+    journey_in(&dc, true);
+}
