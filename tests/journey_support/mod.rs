@@ -756,19 +756,29 @@ pub fn walk(p: &dyn Place) -> Transcript {
     }
 
     // Converged: nothing written anywhere.
-    let writes = |t: &mut Transcript| {
+    // The node double counts every API write it served; a count that cannot be read fails the
+    // journey rather than comparing two empty answers.
+    let writes = |t: &mut Transcript| -> u64 {
         if !p.doubles() {
-            return String::new();
+            return 0;
         }
-        t.run(
+        let r = t.run(
             p,
             "kubectl",
             &["--context", &kind_ctx, "get", "--raw", "/double/writes"],
-        )
-        .stdout
-        .clone()
+        );
+        let n = serde_json::from_str::<serde_json::Value>(&r.stdout)
+            .ok()
+            .and_then(|v| v["writes"].as_u64());
+        match n {
+            Some(n) => n,
+            None => fail(t, "the node double's write count could not be read"),
+        }
     };
     let api_before = writes(&mut t);
+    if p.doubles() && api_before == 0 {
+        fail(&t, "the node double counted no API write after a first up");
+    }
     let before = std::fs::read(p.kubeconfig()).unwrap();
     let mtime = std::fs::metadata(p.kubeconfig())
         .unwrap()
