@@ -450,7 +450,7 @@ impl Devcontainer {
         // The setup ran before the shell execs sleep; wait until it has.
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            let r = dc.sh("pgrep -x sleep >/dev/null || ps -o comm= 1 | grep -q sleep");
+            let r = dc.sh("test \"$(cat /proc/1/comm)\" = sleep");
             if r.code == 0 {
                 break;
             }
@@ -499,7 +499,8 @@ impl Devcontainer {
 }
 
 /// Docker's `host-gateway`: the default bridge's own address on the host (docker0), what
-/// `--add-host host.docker.internal:host-gateway` resolves to.
+/// `--add-host host.docker.internal:host-gateway` resolves to. Read from the interface itself
+/// (getifaddrs), so no `ip` program is needed.
 pub fn host_gateway_ip() -> String {
     let bridge = docker(&[
         "network",
@@ -508,17 +509,29 @@ pub fn host_gateway_ip() -> String {
         "-f",
         "{{index .Options \"com.docker.network.bridge.name\"}}",
     ]);
-    let ip = Command::new("ip")
-        .args(["-4", "-o", "addr", "show", &bridge])
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&ip.stdout)
-        .split_whitespace()
-        .skip_while(|w| *w != "inet")
-        .nth(1)
-        .and_then(|a| a.split('/').next())
-        .unwrap_or_default()
-        .to_owned()
+    let mut found = String::new();
+    // SAFETY: getifaddrs hands back a list we only read and then free once.
+    unsafe {
+        let mut list: *mut libc::ifaddrs = std::ptr::null_mut();
+        assert_eq!(libc::getifaddrs(&mut list), 0, "getifaddrs");
+        let mut cur = list;
+        while !cur.is_null() {
+            let ifa = &*cur;
+            let name = std::ffi::CStr::from_ptr(ifa.ifa_name).to_string_lossy();
+            if name == bridge
+                && !ifa.ifa_addr.is_null()
+                && i32::from((*ifa.ifa_addr).sa_family) == libc::AF_INET
+            {
+                let sin = &*(ifa.ifa_addr as *const libc::sockaddr_in);
+                found = std::net::Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr)).to_string();
+                break;
+            }
+            cur = ifa.ifa_next;
+        }
+        libc::freeifaddrs(list);
+    }
+    assert!(!found.is_empty(), "no IPv4 address on the bridge {bridge}");
+    found
 }
 
 /// What a place offers a journey: running the user's commands, and what it leaves to look at.
