@@ -2,8 +2,8 @@
 //! Baseline, measured in the same run: serde-saphyr parsing the same text into an untyped
 //! value (the floor any YAML-based tool pays). Run with `cargo bench --bench core`.
 
-use bootstrap::config::load_str;
-use bootstrap::render;
+use bootstrap::core::config::load_str;
+use bootstrap::core::render;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 

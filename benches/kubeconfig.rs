@@ -10,7 +10,8 @@
 #[path = "../tests/kubeconfig_support/mod.rs"]
 mod support;
 
-use bootstrap::kubeconfig::{doc, Entry, Session};
+use bootstrap::core::kubeconfig::{doc, Entry};
+use bootstrap::drivers::kubeconfig::Session;
 use std::time::{Duration, Instant};
 
 const OWNER: &str = "localdev";

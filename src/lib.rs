@@ -1,26 +1,18 @@
 //! bootstrap: a local Kubernetes platform from one declarative file.
 //!
-//! The functional core (config, render, plan, access, kubeconfig edits, diagnosis) is pure and
-//! unit-tested; the shell (docker, kind, helm, kube, files, network) is thin around it.
+//! The layout is the architecture:
+//! - `core`: the functional core. Config, rendering, the access table, diffs, kubeconfig
+//!   document edits, diagnosis: pure, and where most tests live.
+//! - `drivers`: the imperative shell, one module per outside system (Docker, kind, helm, the
+//!   kube API, kubeconfig files, network probes). Thin: they fetch facts and carry out actions.
+//! - `steps`: the pipeline `plan`, `up` and `down` walk, between the two.
+//! - `commands`: one module per subcommand, on top; `cli` is the command-line surface.
 
-pub mod access;
-pub mod app;
-pub mod argocd;
 pub mod cli;
-pub mod cluster;
-pub mod cluster_api;
-pub mod cluster_diff;
 pub mod commands;
-pub mod config;
-pub mod docker;
-pub mod helm;
-pub mod kind;
-pub mod kubeconfig;
-pub mod plan;
-pub mod preflight;
+pub mod core;
+pub mod drivers;
 pub mod progress;
-pub mod reconcile;
-pub mod render;
-pub mod router;
+pub mod steps;
 pub mod verify;
 pub mod zone;

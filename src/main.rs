@@ -3,5 +3,5 @@ use clap::Parser;
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    bootstrap::app::run(cli)
+    bootstrap::commands::run(cli)
 }

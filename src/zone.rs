@@ -2,7 +2,7 @@
 //! Desktop, a remote engine): this decides which address reaches a published port. `classify` is
 //! pure over gathered evidence, so every verdict is tested without the place itself.
 
-use crate::config::AccessMode;
+use crate::core::config::AccessMode;
 use serde::Serialize;
 
 /// Variables a devcontainer or Codespace sets in its own environment.
@@ -189,7 +189,7 @@ pub fn gather(
 }
 
 /// Gather and classify, asking Docker's /info only when it can change the verdict.
-pub async fn detect(conn: &crate::docker::Conn) -> ZoneVerdict {
+pub async fn detect(conn: &crate::drivers::docker::Conn) -> ZoneVerdict {
     let mut e = gather(None, Some(conn.endpoint.uri.clone()));
     if needs_engine_info(&e) {
         if let Ok(info) = conn.docker.info().await {

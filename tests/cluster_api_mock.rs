@@ -1,7 +1,7 @@
 //! Apply, wait and secret reading against kube's mock service (the kube-rs testing pattern):
 //! every request the code makes is recorded and asserted.
 
-use bootstrap::cluster_api::{apply_manifests, read_vcluster_secret, wait_for_vcluster_secret};
+use bootstrap::drivers::kube::{apply_manifests, read_vcluster_secret, wait_for_vcluster_secret};
 use http::{Request, Response, StatusCode};
 use kube::client::Body;
 use serde_json::{json, Value};

@@ -49,8 +49,8 @@ fn up_then_converged_up_then_down() {
         );
     }
     let config = std::fs::read_to_string(&w.kubeconfig).unwrap();
-    let d = bootstrap::kubeconfig::doc::parse(&config).unwrap();
-    let names = bootstrap::kubeconfig::doc::context_names(&d);
+    let d = bootstrap::core::kubeconfig::doc::parse(&config).unwrap();
+    let names = bootstrap::core::kubeconfig::doc::context_names(&d);
     for ctx in [
         "work",
         "dev-vcluster",
@@ -74,7 +74,7 @@ fn up_then_converged_up_then_down() {
         !config.contains("insecure-skip-tls-verify: true"),
         "certificates must stay verified"
     );
-    let dev = bootstrap::kubeconfig::doc::context_view(&d, "dev-vcluster").unwrap();
+    let dev = bootstrap::core::kubeconfig::doc::context_view(&d, "dev-vcluster").unwrap();
     assert_eq!(
         dev.server.as_deref(),
         Some(&*format!(
@@ -182,9 +182,9 @@ fn up_then_converged_up_then_down() {
     assert_eq!(down.code, 0, "{}", down.text());
     assert!(nodes(&w.cluster).is_empty(), "the cluster must be gone");
     let config = std::fs::read_to_string(&w.kubeconfig).unwrap();
-    let d = bootstrap::kubeconfig::doc::parse(&config).unwrap();
+    let d = bootstrap::core::kubeconfig::doc::parse(&config).unwrap();
     assert_eq!(
-        bootstrap::kubeconfig::doc::context_names(&d),
+        bootstrap::core::kubeconfig::doc::context_names(&d),
         vec!["work".to_owned()],
         "{config}"
     );

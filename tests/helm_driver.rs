@@ -1,8 +1,8 @@
 //! The helm driver against the helm double (no chart can be fetched here): it observes without
 //! writing, installs once, and a converged release is recognised so no upgrade runs again.
 
-use bootstrap::config::Chart;
-use bootstrap::helm::{is_converged, Helm, Release};
+use bootstrap::core::config::Chart;
+use bootstrap::drivers::helm::{is_converged, Helm, Release};
 use serde_json::json;
 use std::path::PathBuf;
 

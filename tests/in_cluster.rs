@@ -3,10 +3,10 @@
 //! upgrade and no API write, teardown removes everything and tolerates a second run.
 
 use base64::Engine;
-use bootstrap::cluster_api::client_for_context;
-use bootstrap::config::load_str;
-use bootstrap::helm::Helm;
-use bootstrap::reconcile::in_cluster::{converge, teardown, Settings};
+use bootstrap::core::config::load_str;
+use bootstrap::drivers::helm::Helm;
+use bootstrap::drivers::kube::client_for_context;
+use bootstrap::steps::in_cluster::{converge, teardown, Settings};
 use serde_json::json;
 use std::sync::atomic::Ordering;
 use std::time::Duration;

@@ -68,8 +68,8 @@ fn status(dc: &Devcontainer) -> serde_json::Value {
 
 fn server_of(dc: &Devcontainer, context: &str) -> (Option<String>, Option<String>) {
     let text = std::fs::read_to_string(dc.ws.kubeconfig()).unwrap();
-    let d = bootstrap::kubeconfig::doc::parse(&text).unwrap();
-    let v = bootstrap::kubeconfig::doc::context_view(&d, context)
+    let d = bootstrap::core::kubeconfig::doc::parse(&text).unwrap();
+    let v = bootstrap::core::kubeconfig::doc::context_view(&d, context)
         .unwrap_or_else(|| panic!("no context {context}:\n{text}"));
     (v.server.clone(), v.tls_server_name.clone())
 }

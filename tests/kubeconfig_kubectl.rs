@@ -4,7 +4,8 @@
 #[path = "kubeconfig_support/mod.rs"]
 mod support;
 
-use bootstrap::kubeconfig::{doc, Entry, Session};
+use bootstrap::core::kubeconfig::{doc, Entry};
+use bootstrap::drivers::kubeconfig::Session;
 use std::fs;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};

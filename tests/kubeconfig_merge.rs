@@ -4,14 +4,15 @@
 #[path = "kubeconfig_support/mod.rs"]
 mod support;
 
-use bootstrap::kubeconfig::{doc, store, Session, StoreError, StoreOptions};
+use bootstrap::core::kubeconfig::doc;
+use bootstrap::drivers::kubeconfig::{store, Session, StoreError, StoreOptions};
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use support::{entry, foreign_kubeconfig};
 
 const OWNER: &str = "localdev";
 
-fn ours() -> Vec<bootstrap::kubeconfig::Entry> {
+fn ours() -> Vec<bootstrap::core::kubeconfig::Entry> {
     vec![
         entry("kind-localdev", "https://127.0.0.1:6443"),
         entry(

@@ -7,7 +7,8 @@
 #[path = "kubeconfig_support/mod.rs"]
 mod support;
 
-use bootstrap::kubeconfig::{doc, store, Session, StoreError, StoreOptions};
+use bootstrap::core::kubeconfig::doc;
+use bootstrap::drivers::kubeconfig::{store, Session, StoreError, StoreOptions};
 use std::fs;
 use std::path::Path;
 use std::process::{Command, Stdio};

@@ -298,7 +298,7 @@ async fn docker_checks_see_the_node_container_and_its_ports() {
         "sleep",
         "300",
     ]);
-    let env = bootstrap::config::load_str(
+    let env = bootstrap::core::config::load_str(
         &format!(
             "cluster: {{ name: {cluster}, apiServer: {{ port: {api_port} }} }}\nrouter: {{ httpsPort: {router_port} }}\n"
         ),

@@ -1,12 +1,12 @@
 //! `bootstrap down`: remove what `up` made, and nothing else.
 
-use crate::app::Outcome;
+use super::Outcome;
 use crate::cli::{DownArgs, Global, Output};
 use crate::progress::Progress;
-use crate::reconcile::up::{down, DownOptions};
+use crate::steps::up::{down, DownOptions};
 
 pub fn run(g: &Global, args: &DownArgs) -> Outcome {
-    let env = crate::app::load_env(g)?;
+    let env = super::load_env(g)?;
     let progress = Progress::auto();
     let opts = DownOptions {
         keep_cluster: args.keep_cluster,

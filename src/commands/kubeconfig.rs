@@ -1,9 +1,10 @@
 //! `bootstrap kubeconfig CONTEXT [--print]`: a local read of the user's kubeconfig, never a
 //! network call, so it cannot hang (unlike `vcluster connect --print`).
 
-use crate::app::{Failure, Outcome};
+use super::{Failure, Outcome};
 use crate::cli::{Global, KubeconfigArgs, Output};
-use crate::kubeconfig::{doc, paths, store, DocError};
+use crate::core::kubeconfig::{doc, DocError};
+use crate::drivers::kubeconfig::{paths, store};
 use std::io::Write;
 
 pub fn run(g: &Global, args: &KubeconfigArgs) -> Outcome {

@@ -2,15 +2,15 @@
 //! mode (Docker, helm, the cluster's API and the kubeconfig are read, never written), so the
 //! plan and `up` cannot disagree. `--offline` plans from the file alone.
 
-use crate::app::{Failure, Outcome};
+use super::{Failure, Outcome};
 use crate::cli::{Global, Output, PlanArgs};
-use crate::plan::{format_plan, plan, Observed};
+use crate::core::plan::{format_plan, plan, Observed};
 use crate::progress::Progress;
-use crate::reconcile::in_cluster::Settings;
-use crate::reconcile::up::{up, Options};
+use crate::steps::in_cluster::Settings;
+use crate::steps::up::{up, Options};
 
 pub fn run(g: &Global, args: &PlanArgs) -> Outcome {
-    let env = crate::app::load_env(g)?;
+    let env = super::load_env(g)?;
     if args.offline {
         let p = plan(&env, &Observed::default());
         match g.output {

@@ -1,10 +1,10 @@
 //! `bootstrap render`: print what the file implies.
 
-use crate::access::Zone;
-use crate::app::{Failure, Outcome};
+use super::{Failure, Outcome};
 use crate::cli::{Global, Output, RenderArgs, RenderWhat};
-use crate::config::{AccessMode, Chart};
-use crate::render::{self, to_yaml};
+use crate::core::access::Zone;
+use crate::core::config::{AccessMode, Chart};
+use crate::core::render::{self, to_yaml};
 
 fn helm_comment(release: &str, namespace: &str, chart: &Chart) -> String {
     let source = match (&chart.path, &chart.repo) {
@@ -21,7 +21,7 @@ fn helm_comment(release: &str, namespace: &str, chart: &Chart) -> String {
 }
 
 pub fn run(g: &Global, args: &RenderArgs) -> Outcome {
-    let env = crate::app::load_env(g)?;
+    let env = super::load_env(g)?;
     let json = g.output == Output::Json;
     let print = |v: &serde_json::Value, header: String| {
         if json {

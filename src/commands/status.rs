@@ -1,11 +1,11 @@
 //! `bootstrap status`: where you stand (zone, with its evidence), Docker, and the cluster as
 //! observed against the file. Reads only.
 
-use crate::app::{Failure, Outcome};
+use super::{Failure, Outcome};
 use crate::cli::{Global, Output};
-use crate::cluster_diff::Verdict;
-use crate::config::{Env, Provider};
-use crate::docker::ObservedNode;
+use crate::core::cluster_diff::Verdict;
+use crate::core::config::{Env, Provider};
+use crate::drivers::docker::ObservedNode;
 use crate::zone::{Evidence, ZoneVerdict};
 use serde::Serialize;
 
@@ -24,7 +24,7 @@ struct Report {
 #[serde(rename_all = "camelCase")]
 struct RouteReport {
     context: String,
-    tried: Vec<crate::access::Route>,
+    tried: Vec<crate::core::access::Route>,
     #[serde(skip_serializing_if = "Option::is_none")]
     why: Option<String>,
 }
@@ -32,7 +32,7 @@ struct RouteReport {
 /// Pure: why the kind API is reached the way it is from where we stand.
 fn kind_api_reason(v: &ZoneVerdict, env: &Env) -> String {
     use crate::zone::Zone;
-    if crate::docker::network::should_join(v) {
+    if crate::drivers::docker::network::should_join(v) {
         format!(
             "a devcontainer on a Linux engine: host.docker.internal is refused for ports published on {}, so `up` joins this container to the `kind` network and dials {}-control-plane:6443 (a name kind's certificate holds)",
             env.cluster.api_server.address, env.cluster.name
@@ -48,8 +48,8 @@ fn kind_api_reason(v: &ZoneVerdict, env: &Env) -> String {
 }
 
 fn routes(env: &Env, v: &ZoneVerdict) -> Vec<RouteReport> {
-    use crate::access::Endpoint;
-    use crate::reconcile::routes::ordered;
+    use crate::core::access::Endpoint;
+    use crate::steps::routes::ordered;
     let mut out = Vec::new();
     if env.cluster.provider == Provider::Kind {
         out.push(RouteReport {
@@ -79,9 +79,9 @@ struct ToolReport {
 }
 
 fn tools() -> Vec<ToolReport> {
-    [crate::preflight::KIND, crate::preflight::HELM]
+    [crate::drivers::tools::KIND, crate::drivers::tools::HELM]
         .into_iter()
-        .map(|t| match crate::preflight::locate(t) {
+        .map(|t| match crate::drivers::tools::locate(t) {
             Ok(p) => ToolReport {
                 name: t.name,
                 path: Some(p.display().to_string()),
@@ -137,7 +137,7 @@ struct ClusterReport {
 pub fn run(g: &Global) -> Outcome {
     // status works anywhere: without the file it still shows the zone and Docker.
     let env = if g.file.exists() {
-        Some(crate::app::load_env(g)?)
+        Some(super::load_env(g)?)
     } else {
         None
     };
@@ -164,11 +164,11 @@ async fn gather(g: &Global, env: Option<&Env>) -> Report {
         nodes: vec![],
         note: None,
     };
-    let conn = crate::docker::connect().await;
+    let conn = crate::drivers::docker::connect().await;
     let mut info = None;
     match &conn {
         Err(e) => {
-            let ep = crate::docker::connect::resolve(
+            let ep = crate::drivers::docker::connect::resolve(
                 std::env::var("DOCKER_HOST").ok().as_deref(),
                 std::env::var_os("HOME")
                     .map(std::path::PathBuf::from)
@@ -203,7 +203,7 @@ async fn gather(g: &Global, env: Option<&Env>) -> Report {
             ))
         }
         (Some(_), Err(_)) => cluster.note = Some("Docker is unreachable".into()),
-        (Some(e), Ok(c)) => match crate::cluster::assess(e, c, false).await {
+        (Some(e), Ok(c)) => match crate::steps::cluster::assess(e, c, false).await {
             Ok((seen, verdict, _)) => {
                 cluster.state = verdict.word().into();
                 match verdict {
@@ -343,7 +343,7 @@ mod tests {
 
     #[test]
     fn the_kind_api_choice_is_explained_per_zone() {
-        let env = crate::config::load_str("cluster: {name: localdev}\n", "t", &[])
+        let env = crate::core::config::load_str("cluster: {name: localdev}\n", "t", &[])
             .env
             .unwrap();
         let linux_dc = kind_api_reason(&verdict(Zone::Devcontainer, false), &env);

@@ -1,14 +1,14 @@
 //! `bootstrap up`: reconcile everything the file describes, then verify it.
 
-use crate::app::{Failure, Outcome};
+use super::{Failure, Outcome};
 use crate::cli::{Global, Output, UpArgs};
 use crate::progress::Progress;
-use crate::reconcile::in_cluster::Settings;
-use crate::reconcile::up::{up, Options};
+use crate::steps::in_cluster::Settings;
+use crate::steps::up::{up, Options};
 use crate::verify::report::render_table;
 
 pub fn run(g: &Global, args: &UpArgs) -> Outcome {
-    let env = crate::app::load_env(g)?;
+    let env = super::load_env(g)?;
     let progress = Progress::auto();
     let opts = Options {
         recreate: args.recreate,

@@ -1,9 +1,9 @@
 //! `bootstrap verify`: the contexts the file declares (or those named with `--context`), checked
 //! in parallel, printed as a table or JSON; exit 1 when any fails.
 
-use crate::app::{Failure, Outcome};
+use super::{Failure, Outcome};
 use crate::cli::{Global, Output, VerifyArgs};
-use crate::config::{self, AccessMode, Env, FlagOverrides};
+use crate::core::config::{self, AccessMode, Env, FlagOverrides};
 use crate::verify::report::render_table;
 use crate::verify::{
     environment, target, verify_contexts, verify_contexts_with, verify_env, HostFacts,
@@ -13,7 +13,7 @@ pub fn run(g: &Global, args: &VerifyArgs) -> Outcome {
     // Without --context the file is the list of what to check; with it, the file is optional and
     // only lends routes (for sharper diagnoses) when it is present and valid.
     let env = if args.contexts.is_empty() {
-        Some(crate::app::load_env(g)?)
+        Some(super::load_env(g)?)
     } else {
         quiet_env(g)
     };

@@ -4,7 +4,7 @@
 
 use super::diagnose::Route;
 use super::report::{CheckStatus, EnvCheck};
-use crate::config::{Env, Provider, VclusterAccess};
+use crate::core::config::{Env, Provider, VclusterAccess};
 
 /// The contexts the file declares, host cluster first, each with its route.
 pub fn declared_contexts(env: &Env) -> Vec<(String, Route)> {
@@ -15,7 +15,7 @@ pub fn declared_contexts(env: &Env) -> Vec<(String, Route)> {
     out
 }
 
-fn vcluster_route(env: &Env, v: &crate::config::Vcluster) -> Route {
+fn vcluster_route(env: &Env, v: &crate::core::config::Vcluster) -> Route {
     match v.access {
         VclusterAccess::Ingress => Route::Passthrough {
             hostname: v.hostname.clone(),
@@ -66,9 +66,9 @@ pub fn router_server(
     env: &Env,
     context: &str,
     dial: Option<Dial>,
-    here: crate::access::Zone,
+    here: crate::core::access::Zone,
 ) -> Option<String> {
-    use crate::access::{route_for, Endpoint};
+    use crate::core::access::{route_for, Endpoint};
     let v = env.vclusters.iter().find(|v| v.context == context)?;
     if let Some(d) = dial.filter(|d| d.sni.eq_ignore_ascii_case(&v.hostname)) {
         return Some(d.server.to_owned());
@@ -234,7 +234,10 @@ pub fn wanted_secrets(env: &Env) -> Vec<(String, String)> {
     for v in &env.vclusters {
         out.push((v.namespace.clone(), v.secret_name()));
         if env.argocd.register {
-            out.push((env.argocd.namespace.clone(), crate::argocd::secret_name(v)));
+            out.push((
+                env.argocd.namespace.clone(),
+                crate::core::argocd::secret_name(v),
+            ));
         }
     }
     out
@@ -267,7 +270,7 @@ pub fn secret_checks(env: &Env, seen: &dyn Fn(&str, &str) -> Option<Seen>) -> Ve
             ),
         ));
         if env.argocd.register {
-            let secret = crate::argocd::secret_name(v);
+            let secret = crate::core::argocd::secret_name(v);
             out.push(one_secret(
                 format!("ArgoCD cluster secret {}/{secret}", env.argocd.namespace),
                 seen(&env.argocd.namespace, &secret),
@@ -316,7 +319,7 @@ mod tests {
     use super::*;
 
     fn env(text: &str) -> Env {
-        let loaded = crate::config::load_str(text, "envs.yaml", &[]);
+        let loaded = crate::core::config::load_str(text, "envs.yaml", &[]);
         loaded
             .env
             .unwrap_or_else(|| panic!("invalid test env: {:?}", loaded.diags.items))
@@ -370,7 +373,7 @@ argocd: { register: true }
 
     #[test]
     fn the_router_is_dialed_as_the_context_dials_it() {
-        use crate::access::Zone;
+        use crate::core::access::Zone;
         let e = env(FILE);
         let dev = declared_contexts(&e)[1].0.clone();
         let host = e.vclusters[0].hostname.clone();

@@ -20,7 +20,7 @@ pub use probe::{
 pub use report::Report;
 pub use target::{load_kubeconfig, resolve, Resolved, Target, TargetError};
 
-use crate::config::{Env, Provider};
+use crate::core::config::{Env, Provider};
 use kube::config::Kubeconfig;
 use std::time::Duration;
 
@@ -44,15 +44,16 @@ pub async fn verify_env(
     let needs_here = passthrough.as_ref().is_some_and(|(_, routes)| {
         routes.iter().any(|(context, _)| {
             let dial = context_dial(&targets, context);
-            environment::router_server(env, context, dial, crate::access::Zone::Host).as_deref()
+            environment::router_server(env, context, dial, crate::core::access::Zone::Host)
+                .as_deref()
                 != dial.map(|d| d.server)
         })
     });
     let mut facts = facts;
     let here = if !needs_here {
-        crate::access::Zone::Host
-    } else if env.access.mode != crate::config::AccessMode::Auto {
-        crate::access::Zone::for_mode(env.access.mode)[0]
+        crate::core::access::Zone::Host
+    } else if env.access.mode != crate::core::config::AccessMode::Auto {
+        crate::core::access::Zone::for_mode(env.access.mode)[0]
     } else {
         let f = match facts {
             Some(f) => f,
@@ -60,9 +61,9 @@ pub async fn verify_env(
         };
         facts = Some(f);
         if f.in_container {
-            crate::access::Zone::Devcontainer
+            crate::core::access::Zone::Devcontainer
         } else {
-            crate::access::Zone::Host
+            crate::core::access::Zone::Host
         }
     };
     let expects: Vec<PassthroughExpect> = passthrough

@@ -12,8 +12,10 @@ use std::time::Duration;
 /// module (which finds Docker Desktop's socket and negotiates the API version).
 pub async fn docker_facts(cluster: &str, timeout: Duration) -> DockerFacts {
     let look = async {
-        let conn = crate::docker::connect().await.map_err(|e| e.to_string())?;
-        let observed = crate::docker::observe::observe_cluster(&conn, cluster)
+        let conn = crate::drivers::docker::connect()
+            .await
+            .map_err(|e| e.to_string())?;
+        let observed = crate::drivers::docker::observe::observe_cluster(&conn, cluster)
             .await
             .map_err(|e| e.to_string())?;
         let node = observed
@@ -58,8 +60,10 @@ pub async fn publishers(
     timeout: Duration,
 ) -> Option<HashMap<u16, Vec<super::gateway::Publisher>>> {
     let look = async {
-        let conn = crate::docker::connect().await.ok()?;
-        crate::docker::observe::port_holders(&conn).await.ok()
+        let conn = crate::drivers::docker::connect().await.ok()?;
+        crate::drivers::docker::observe::port_holders(&conn)
+            .await
+            .ok()
     };
     let holders = tokio::time::timeout(timeout, look).await.ok().flatten()?;
     Some(

@@ -39,7 +39,7 @@ impl HostFacts {
     /// ports are on our loopback after all.
     pub async fn detect() -> Self {
         let engine = async {
-            match crate::docker::connect().await {
+            match crate::drivers::docker::connect().await {
                 Ok(conn) => Some(crate::zone::detect(&conn).await),
                 Err(_) => None,
             }
@@ -55,8 +55,8 @@ impl HostFacts {
     }
 
     /// Where `--access` (or the file's access mode) says we stand; `auto` detects it.
-    pub async fn for_access(mode: crate::config::AccessMode) -> Self {
-        use crate::config::AccessMode;
+    pub async fn for_access(mode: crate::core::config::AccessMode) -> Self {
+        use crate::core::config::AccessMode;
         match mode {
             AccessMode::Host | AccessMode::Wsl2 => HostFacts {
                 in_container: false,

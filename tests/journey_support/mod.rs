@@ -701,8 +701,8 @@ impl Transcript {
 }
 
 fn contexts_of(text: &str) -> Vec<String> {
-    let d = bootstrap::kubeconfig::doc::parse(text).unwrap();
-    bootstrap::kubeconfig::doc::context_names(&d)
+    let d = bootstrap::core::kubeconfig::doc::parse(text).unwrap();
+    bootstrap::core::kubeconfig::doc::context_names(&d)
 }
 
 /// The journey, the same from every place: `up` exits 0; kubectl reaches every context;
@@ -748,7 +748,7 @@ pub fn walk(p: &dyn Place) -> Transcript {
         !config.contains("insecure-skip-tls-verify: true"),
         "certificates must stay verified:\n{config}"
     );
-    let d = bootstrap::kubeconfig::doc::parse(&config).unwrap();
+    let d = bootstrap::core::kubeconfig::doc::parse(&config).unwrap();
     assert_eq!(d["current-context"], "work", "current-context must stay");
 
     // kubectl, the second opinion, through the routes up wrote, from the same place.

@@ -2,7 +2,7 @@
 //! tool check the CI rules ask for.
 #![allow(dead_code)]
 
-use bootstrap::kubeconfig::Entry;
+use bootstrap::core::kubeconfig::Entry;
 use std::fmt::Write as _;
 use std::process::{Child, Command, ExitStatus};
 use std::time::{Duration, Instant};

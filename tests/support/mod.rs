@@ -254,12 +254,12 @@ pub fn bootstrap(args: &[&str], envs: &[(&str, &str)]) -> Run {
         "something wrote ~/.kube/config"
     );
     if let Ok(text) = std::fs::read_to_string(home.path().join("kubeconfig")) {
-        let d = bootstrap::kubeconfig::doc::parse(&text).unwrap();
+        let d = bootstrap::core::kubeconfig::doc::parse(&text).unwrap();
         for item in d["contexts"].as_array().into_iter().flatten() {
             assert!(
-                bootstrap::kubeconfig::doc::owner_of(
+                bootstrap::core::kubeconfig::doc::owner_of(
                     item,
-                    bootstrap::kubeconfig::doc::Kind::Context
+                    bootstrap::core::kubeconfig::doc::Kind::Context
                 )
                 .is_some(),
                 "an unmarked context appeared in the user's kubeconfig (kind wrote it?):\n{text}"

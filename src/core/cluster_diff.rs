@@ -2,9 +2,8 @@
 //! it. Published ports, the API address and the node image are fixed when kind creates a node, so
 //! a difference there can only be fixed by recreating the cluster.
 
-use crate::config::Env;
-use crate::docker::observe::{NodeState, ObservedCluster, API_CONTAINER_PORT};
-use crate::docker::PublishedPort;
+use crate::core::config::Env;
+use crate::core::observed::{NodeState, ObservedCluster, PublishedPort, API_CONTAINER_PORT};
 use serde::Serialize;
 
 /// The part of the environment a node container must match.
@@ -23,7 +22,7 @@ pub struct DesiredCluster {
 pub fn desired(env: &Env) -> DesiredCluster {
     from_kind_config(
         &env.cluster.name,
-        &crate::render::kind::kind_config_value(env),
+        &crate::core::render::kind::kind_config_value(env),
     )
 }
 
@@ -205,7 +204,7 @@ pub fn action(v: &Verdict, recreate: bool) -> Action {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::docker::ObservedNode;
+    use crate::core::observed::ObservedNode;
 
     fn port(cp: u16, ip: &str, hp: u16) -> PublishedPort {
         PublishedPort {
@@ -354,7 +353,7 @@ mod tests {
 
     #[test]
     fn desired_reads_the_env() {
-        let loaded = crate::config::load_str(
+        let loaded = crate::core::config::load_str(
             "apiVersion: bootstrap/v1alpha1\ncluster:\n  name: localdev\n  apiServer: {port: 7443}\n  portMappings:\n    - {containerPort: 443, hostPort: 8443}\n",
             "t.yaml",
             &[],
@@ -395,7 +394,7 @@ mod tests {
 
     #[test]
     fn the_router_port_is_published_when_the_file_maps_nothing() {
-        let loaded = crate::config::load_str("router: {httpsPort: 9443}\n", "t.yaml", &[]);
+        let loaded = crate::core::config::load_str("router: {httpsPort: 9443}\n", "t.yaml", &[]);
         let env = loaded
             .env
             .unwrap_or_else(|| panic!("{:?}", loaded.diags.items));

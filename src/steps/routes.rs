@@ -2,9 +2,9 @@
 //! stands; with more than one, all are probed in parallel (TLS with the cluster's CA, an
 //! authenticated /version, one authorised call) and the first in order that passes is kept.
 
-use crate::access::{candidates, Endpoint, Zone};
-use crate::config::{AccessMode, Env};
-use crate::kubeconfig::{doc, Entry};
+use crate::core::access::{candidates, Endpoint, Zone};
+use crate::core::config::{AccessMode, Env};
+use crate::core::kubeconfig::{doc, Entry};
 use crate::verify::diagnose::Route as VerifyRoute;
 use crate::verify::probe::probe_all;
 use crate::verify::{target, HostFacts};
@@ -41,7 +41,7 @@ pub fn ordered(
     endpoint: Endpoint,
     mode: AccessMode,
     here: Option<AccessMode>,
-) -> Vec<crate::access::Route> {
+) -> Vec<crate::core::access::Route> {
     let mut all = candidates(env, endpoint, mode);
     if mode == AccessMode::Auto {
         let first = Zone::for_mode(zone_order(mode, here));
@@ -55,7 +55,7 @@ pub fn ordered(
     all
 }
 
-pub fn entry(env: &Env, context: &str, route: &crate::access::Route, creds: &Creds) -> Entry {
+pub fn entry(env: &Env, context: &str, route: &crate::core::access::Route, creds: &Creds) -> Entry {
     let insecure = env.access.insecure_skip_tls_verify;
     Entry {
         context: context.to_owned(),
@@ -172,7 +172,7 @@ pub async fn choose(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::load_str;
+    use crate::core::config::load_str;
 
     #[test]
     fn auto_tries_the_detected_zone_first() {
@@ -208,7 +208,7 @@ mod tests {
         let env = load_str("access: {insecureSkipTLSVerify: true}\n", "t", &[])
             .env
             .unwrap();
-        let r = crate::access::route_for(&env, Endpoint::KindApi, Zone::Host).unwrap();
+        let r = crate::core::access::route_for(&env, Endpoint::KindApi, Zone::Host).unwrap();
         let e = entry(
             &env,
             "c",

@@ -4,11 +4,12 @@
 
 use super::in_cluster::{self, Settings};
 use super::routes::{choose, Creds, Want};
-use crate::access::Endpoint;
-use crate::config::{Env, Provider};
-use crate::helm::Helm;
-use crate::kubeconfig::{self, doc, Entry, Paths, Session};
-use crate::preflight;
+use crate::core::access::Endpoint;
+use crate::core::config::{Env, Provider};
+use crate::core::kubeconfig::{doc, Entry};
+use crate::drivers::helm::Helm;
+use crate::drivers::kubeconfig::{self, Paths, Session};
+use crate::drivers::tools;
 use crate::progress::Progress;
 use crate::verify::diagnose::Route as VerifyRoute;
 use anyhow::{anyhow, Context, Result};
@@ -83,7 +84,7 @@ pub async fn up(env: &Env, opts: &Options, progress: &Progress) -> Result<Summar
     let (host_creds, host_route_kind) = match env.cluster.provider {
         Provider::Kind => {
             let step = progress.begin("docker");
-            let conn = match crate::docker::connect().await {
+            let conn = match crate::drivers::docker::connect().await {
                 Ok(c) => c,
                 Err(e) => {
                     step.fail("unreachable");
@@ -93,8 +94,8 @@ pub async fn up(env: &Env, opts: &Options, progress: &Progress) -> Result<Summar
             step.finish(&format!("{} (API {})", conn.endpoint.uri, conn.api_version));
             if opts.settings.dry_run {
                 let (_, verdict, action) =
-                    crate::cluster::assess(env, &conn, opts.recreate).await?;
-                if action != crate::cluster_diff::Action::Nothing {
+                    crate::steps::cluster::assess(env, &conn, opts.recreate).await?;
+                if action != crate::core::cluster_diff::Action::Nothing {
                     // Nothing inside a cluster that is not running can be looked at: the plan is
                     // the file's, with the cluster as observed.
                     return Ok(Summary {
@@ -104,15 +105,15 @@ pub async fn up(env: &Env, opts: &Options, progress: &Progress) -> Result<Summar
                     });
                 }
             }
-            let out = crate::cluster::up(env, &conn, opts.recreate, progress).await?;
+            let out = crate::steps::cluster::up(env, &conn, opts.recreate, progress).await?;
             // Where we stand orders the routes to try; asked after the cluster step so a daemon
             // that fails is reported by the step that needed it.
             let verdict = crate::zone::detect(&conn).await;
             here = verdict.access;
-            if crate::docker::network::should_join(&verdict) && !opts.settings.dry_run {
-                let me = crate::docker::network::this_container().unwrap_or_default();
-                let net = crate::docker::network::KIND_NETWORK;
-                if crate::docker::network::join(&conn, &me, net, &owner(env)).await? {
+            if crate::drivers::docker::network::should_join(&verdict) && !opts.settings.dry_run {
+                let me = crate::drivers::docker::network::this_container().unwrap_or_default();
+                let net = crate::drivers::docker::network::KIND_NETWORK;
+                if crate::drivers::docker::network::join(&conn, &me, net, &owner(env)).await? {
                     eprintln!("joined this container ({me}) to the `{net}` network: on a Linux engine that is how a devcontainer reaches the API kind publishes on 127.0.0.1");
                     changes.push(format!("joined container {me} to network {net}"));
                 }
@@ -122,7 +123,7 @@ pub async fn up(env: &Env, opts: &Options, progress: &Progress) -> Result<Summar
                 verdict.zone.as_str(),
                 verdict.reasons.join("; ")
             );
-            use crate::cluster_diff::Action;
+            use crate::core::cluster_diff::Action;
             let what = match &out.action {
                 Action::Nothing => "converged, nothing to do".to_owned(),
                 Action::Create => "created".to_owned(),
@@ -137,8 +138,8 @@ pub async fn up(env: &Env, opts: &Options, progress: &Progress) -> Result<Summar
             let text = match out.kubeconfig {
                 Some(t) => t,
                 None => {
-                    let kind = preflight::locate(preflight::KIND).map_err(|e| anyhow!("{e}"))?;
-                    crate::kind::get_kubeconfig(&kind, &env.cluster.name).await?
+                    let kind = tools::locate(tools::KIND).map_err(|e| anyhow!("{e}"))?;
+                    crate::drivers::kind::get_kubeconfig(&kind, &env.cluster.name).await?
                 }
             };
             (
@@ -167,7 +168,7 @@ pub async fn up(env: &Env, opts: &Options, progress: &Progress) -> Result<Summar
     let helm_bin = if env.vclusters.is_empty() {
         PathBuf::from("helm")
     } else {
-        preflight::locate(preflight::HELM).map_err(|e| anyhow!("{e}"))?
+        tools::locate(tools::HELM).map_err(|e| anyhow!("{e}"))?
     };
 
     // 2. The host context's route (for an existing cluster: the user's own server, unchanged).
@@ -218,7 +219,7 @@ pub async fn up(env: &Env, opts: &Options, progress: &Progress) -> Result<Summar
     // 3. Inside the cluster: router, vclusters, routes, secrets, registrations.
     let scratch = tempfile::Builder::new().prefix("bootstrap-up-").tempdir()?;
     let host_kc = private_kubeconfig(scratch.path(), &host_entry)?;
-    let client = crate::cluster_api::client_for_context(&host_kc, &host_entry.context).await?;
+    let client = crate::drivers::kube::client_for_context(&host_kc, &host_entry.context).await?;
     let helm = Helm {
         bin: helm_bin,
         kubeconfig: host_kc.clone(),
@@ -365,9 +366,9 @@ pub async fn up(env: &Env, opts: &Options, progress: &Progress) -> Result<Summar
 
 /// The plan when the cluster is absent, stopped or drifted: every step the file implies, with
 /// the cluster's state as Docker showed it.
-fn not_running_plan(env: &Env, verdict: &crate::cluster_diff::Verdict) -> Vec<String> {
-    use crate::cluster_diff::Verdict;
-    let obs = crate::plan::Observed {
+fn not_running_plan(env: &Env, verdict: &crate::core::cluster_diff::Verdict) -> Vec<String> {
+    use crate::core::cluster_diff::Verdict;
+    let obs = crate::core::plan::Observed {
         looked: true,
         cluster_running: match verdict {
             Verdict::Absent => None,
@@ -380,10 +381,15 @@ fn not_running_plan(env: &Env, verdict: &crate::cluster_diff::Verdict) -> Vec<St
         },
         ..Default::default()
     };
-    crate::plan::plan(env, &obs)
+    crate::core::plan::plan(env, &obs)
         .actions
         .into_iter()
-        .filter(|a| !matches!(a.op, crate::plan::Op::Preflight | crate::plan::Op::Verify))
+        .filter(|a| {
+            !matches!(
+                a.op,
+                crate::core::plan::Op::Preflight | crate::core::plan::Op::Verify
+            )
+        })
         .map(|a| format!("would {} {}: {}", a.op.as_str(), a.target, a.detail))
         .collect()
 }
@@ -395,13 +401,13 @@ async fn leave_kind_network(env: &Env) -> Result<Option<String>> {
     if env.cluster.provider != Provider::Kind || !in_container {
         return Ok(None);
     }
-    let Some(me) = crate::docker::network::this_container() else {
+    let Some(me) = crate::drivers::docker::network::this_container() else {
         return Ok(None);
     };
-    let conn = crate::docker::connect().await?;
-    let net = crate::docker::network::KIND_NETWORK;
+    let conn = crate::drivers::docker::connect().await?;
+    let net = crate::drivers::docker::network::KIND_NETWORK;
     Ok(
-        if crate::docker::network::leave(&conn, &me, net, &owner(env)).await? {
+        if crate::drivers::docker::network::leave(&conn, &me, net, &owner(env)).await? {
             eprintln!("left the `{net}` network that `up` joined this container ({me}) to");
             Some(format!("network join of container {me} to {net}"))
         } else {
@@ -429,12 +435,13 @@ pub async fn down(env: &Env, opts: &DownOptions, progress: &Progress) -> Result<
                 .tempdir()?;
             let kc = scratch.path().join("host.kubeconfig");
             std::fs::write(&kc, doc::to_yaml(&one)?)?;
-            let client = crate::cluster_api::client_for_context(&kc, &env.cluster.context).await?;
+            let client =
+                crate::drivers::kube::client_for_context(&kc, &env.cluster.context).await?;
             let helm = Helm {
                 bin: if env.vclusters.is_empty() {
                     PathBuf::from("helm")
                 } else {
-                    preflight::locate(preflight::HELM).map_err(|e| anyhow!("{e}"))?
+                    tools::locate(tools::HELM).map_err(|e| anyhow!("{e}"))?
                 },
                 kubeconfig: kc.clone(),
                 context: env.cluster.context.clone(),
@@ -474,9 +481,9 @@ pub async fn down(env: &Env, opts: &DownOptions, progress: &Progress) -> Result<
         removed.push(left);
     }
     if env.cluster.provider == Provider::Kind && !opts.keep_cluster {
-        let conn = crate::docker::connect().await?;
-        match crate::cluster::down(env, &conn, progress).await? {
-            crate::cluster::DownOutcome::Deleted { nodes, by } => {
+        let conn = crate::drivers::docker::connect().await?;
+        match crate::steps::cluster::down(env, &conn, progress).await? {
+            crate::steps::cluster::DownOutcome::Deleted { nodes, by } => {
                 eprintln!(
                     "cluster `{}`: deleted {} through {by}",
                     env.cluster.name,
@@ -488,10 +495,10 @@ pub async fn down(env: &Env, opts: &DownOptions, progress: &Progress) -> Result<
                     nodes.join(", ")
                 ));
             }
-            crate::cluster::DownOutcome::AlreadyAbsent => {
+            crate::steps::cluster::DownOutcome::AlreadyAbsent => {
                 eprintln!("cluster `{}`: already absent", env.cluster.name)
             }
-            crate::cluster::DownOutcome::NotManaged => {}
+            crate::steps::cluster::DownOutcome::NotManaged => {}
         }
     }
     Ok(removed)

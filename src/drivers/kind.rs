@@ -2,7 +2,7 @@
 //! rendered config and a private kubeconfig path, so it never edits the user's kubeconfig (the
 //! kubeconfig work owns that file).
 
-use crate::config::Env;
+use crate::core::config::Env;
 use crate::progress::Step;
 use anyhow::{bail, Context, Result};
 use std::path::Path;
@@ -28,7 +28,7 @@ pub async fn create(kind: &Path, env: &Env, step: &Step) -> Result<Created> {
         .context("creating a private temporary folder for kind")?;
     let config = dir.path().join("kind-config.yaml");
     let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(&config, crate::render::kind_config(env))
+    std::fs::write(&config, crate::core::render::kind_config(env))
         .with_context(|| format!("writing {}", config.display()))?;
     let name = env.cluster.name.as_str();
     let args = [

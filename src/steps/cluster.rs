@@ -1,10 +1,11 @@
 //! The cluster step of `up`, and the cluster part of `down`: observe through Docker, decide with
 //! the pure diff, check before changing, then act through kind (or Docker for start/remove).
 
-use crate::cluster_diff::{self, Action, Verdict};
-use crate::config::{Env, Provider};
-use crate::docker::{nodes, observe, Conn, ObservedCluster};
-use crate::preflight::{self, PortConflict};
+use crate::core::cluster_diff::{self, Action, Verdict};
+use crate::core::config::{Env, Provider};
+use crate::core::ports::{self, PortConflict};
+use crate::drivers::docker::{nodes, observe, Conn, ObservedCluster};
+use crate::drivers::tools;
 use crate::progress::Progress;
 use crate::zone::Zone;
 use anyhow::{anyhow, bail, Result};
@@ -59,7 +60,7 @@ hint: run `bootstrap up --recreate` to delete and recreate it (what runs inside 
 
     let step = progress.begin("preflight");
     let kind = match &action {
-        Action::Create | Action::Recreate { .. } => match preflight::locate(preflight::KIND) {
+        Action::Create | Action::Recreate { .. } => match tools::locate(tools::KIND) {
             Ok(p) => Some(p),
             Err(e) => {
                 step.fail("kind is missing");
@@ -68,7 +69,7 @@ hint: run `bootstrap up --recreate` to delete and recreate it (what runs inside 
         },
         _ => None,
     };
-    if let Err(e) = preflight::locate(preflight::HELM) {
+    if let Err(e) = tools::locate(tools::HELM) {
         // Not needed by the cluster step; said now so the later steps do not surprise.
         step.note(&format!(
             "warning: the router and vcluster steps will need helm: {}",
@@ -103,7 +104,9 @@ hint: stop what holds the port, or choose other ports in the file (cluster.apiSe
                     .as_deref()
                     .ok_or_else(|| anyhow!("kind was not located"))?;
                 Ok(Some(
-                    crate::kind::create(kind, env, &step).await?.kubeconfig,
+                    crate::drivers::kind::create(kind, env, &step)
+                        .await?
+                        .kubeconfig,
                 ))
             }
             Action::Recreate { differences } => {
@@ -111,9 +114,11 @@ hint: stop what holds the port, or choose other ports in the file (cluster.apiSe
                     .as_deref()
                     .ok_or_else(|| anyhow!("kind was not located"))?;
                 step.note(&format!("recreating: {}", differences.join("; ")));
-                crate::kind::delete(kind, name, &step).await?;
+                crate::drivers::kind::delete(kind, name, &step).await?;
                 Ok(Some(
-                    crate::kind::create(kind, env, &step).await?.kubeconfig,
+                    crate::drivers::kind::create(kind, env, &step)
+                        .await?
+                        .kubeconfig,
                 ))
             }
             Action::Nothing | Action::Refuse { .. } => Ok(None),
@@ -158,7 +163,7 @@ async fn port_conflicts(
 ) -> Result<Vec<PortConflict>> {
     let needed = cluster_diff::desired(env).ports;
     let holders = observe::port_holders(conn).await?;
-    let mut conflicts = preflight::container_conflicts(&needed, &env.cluster.name, &holders);
+    let mut conflicts = ports::container_conflicts(&needed, &env.cluster.name, &holders);
     match zone {
         // Published ports live on the Docker host; from a container or another machine a bind
         // test here would check the wrong network, so only containers are checked.
@@ -166,8 +171,8 @@ async fn port_conflicts(
             step.note("host ports checked against containers only: the Docker host's processes are not visible from here")
         }
         Zone::NativeHost | Zone::Wsl2 => {
-            let held = preflight::held_by_containers(&needed, &holders);
-            conflicts.extend(preflight::process_conflicts(&needed, &held));
+            let held = ports::held_by_containers(&needed, &holders);
+            conflicts.extend(crate::drivers::ports::process_conflicts(&needed, &held));
         }
     }
     Ok(conflicts)
@@ -196,9 +201,9 @@ pub async fn down(env: &Env, conn: &Conn, progress: &Progress) -> Result<DownOut
         return Ok(DownOutcome::AlreadyAbsent);
     }
     let names: Vec<String> = seen.nodes.iter().map(|n| n.name.clone()).collect();
-    let by = match preflight::locate(preflight::KIND) {
+    let by = match tools::locate(tools::KIND) {
         Ok(kind) => {
-            if let Err(e) = crate::kind::delete(&kind, name, &step).await {
+            if let Err(e) = crate::drivers::kind::delete(&kind, name, &step).await {
                 step.fail("kind delete failed");
                 return Err(e);
             }

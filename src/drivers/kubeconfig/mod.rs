@@ -1,12 +1,10 @@
-//! Kubeconfig: where the files are (`paths`), the pure document edits (`doc`), and safe
-//! locked, atomic writes (`store`).
+//! Kubeconfig files: where they are (`paths`, honouring KUBECONFIG as kubectl does) and safe
+//! locked, atomic writes (`store`). The edits themselves are pure: `core::kubeconfig::doc`.
 
-pub mod doc;
-mod fastyaml;
 pub mod paths;
 pub mod store;
 
-pub use doc::{Change, Changes, ContextView, Credentials, DocError, Entry};
+use crate::core::kubeconfig::{doc, Entry};
 pub use paths::Paths;
 pub use store::{Edited, Session, StoreError, StoreOptions};
 

@@ -1,8 +1,8 @@
 //! The passthrough router behind one interface, so a Gateway API TLSRoute router is a small
 //! addition: its Helm release and the route objects for the vclusters it fronts.
 
-use crate::config::{Env, RouterKind};
-use crate::helm::Release;
+use crate::core::config::{Env, RouterKind};
+use crate::core::release::Release;
 
 pub trait Router {
     /// The router's Helm release.
@@ -20,15 +20,15 @@ impl Router for IngressNginx {
             name: env.router.release.clone(),
             namespace: env.router.namespace.clone(),
             chart: env.router.chart.clone(),
-            values: crate::render::router_values(env),
+            values: crate::core::render::router_values(env),
         }
     }
 
     fn routes(&self, env: &Env, vcluster: &str) -> String {
-        crate::render::routes(env)
+        crate::core::render::routes(env)
             .iter()
             .filter(|r| r["metadata"]["labels"]["bootstrap/vcluster"] == vcluster)
-            .map(|r| format!("---\n{}", crate::render::to_yaml(r)))
+            .map(|r| format!("---\n{}", crate::core::render::to_yaml(r)))
             .collect()
     }
 }

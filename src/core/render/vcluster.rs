@@ -1,6 +1,6 @@
 //! A vcluster's chart values.
 
-use crate::config::{Env, Vcluster};
+use crate::core::config::{Env, Vcluster};
 use serde_json::{json, Value};
 
 /// The file's values, plus what access needs: the route's hostname and the in-cluster service

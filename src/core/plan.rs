@@ -2,8 +2,8 @@
 //! Pure. Observation (Docker, the cluster, the kubeconfig) fills `Observed`; what was not
 //! observed counts as absent, so with nothing observed the plan is everything.
 
-use crate::access::{candidates, Endpoint};
-use crate::config::{Env, Provider, VclusterAccess};
+use crate::core::access::{candidates, Endpoint};
+use crate::core::config::{Env, Provider, VclusterAccess};
 use serde::Serialize;
 use std::collections::BTreeSet;
 
@@ -64,7 +64,7 @@ fn act(op: Op, target: impl Into<String>, detail: impl Into<String>, reason: &st
     }
 }
 
-fn chart_ref(c: &crate::config::Chart) -> String {
+fn chart_ref(c: &crate::core::config::Chart) -> String {
     match (&c.path, &c.version) {
         (Some(p), _) => format!("chart {p}"),
         (None, Some(v)) => format!("chart {} {v}", c.name),
@@ -96,7 +96,7 @@ pub fn plan(env: &Env, obs: &Observed) -> Plan {
             ),
             "always checked before any change",
         ));
-        let mapped: Vec<String> = crate::render::kind::kind_config_value(env)["nodes"][0]
+        let mapped: Vec<String> = crate::core::render::kind::kind_config_value(env)["nodes"][0]
             ["extraPortMappings"]
             .as_array()
             .map(|ms| {
@@ -197,7 +197,7 @@ pub fn plan(env: &Env, obs: &Observed) -> Plan {
             ));
         }
     }
-    let mut contexts: Vec<(String, Vec<crate::access::Route>)> = Vec::new();
+    let mut contexts: Vec<(String, Vec<crate::core::access::Route>)> = Vec::new();
     if cl.provider == Provider::Kind {
         contexts.push((
             cl.context.clone(),
@@ -324,7 +324,7 @@ pub fn format_plan(p: &Plan) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::load_str;
+    use crate::core::config::load_str;
 
     fn env() -> Env {
         load_str(

@@ -1,6 +1,6 @@
 //! ArgoCD cluster registration: one Secret per vcluster, the way the seeds register them.
 
-use crate::config::{Env, Vcluster};
+use crate::core::config::{Env, Vcluster};
 use base64::Engine;
 use serde_json::{json, Value};
 
@@ -34,7 +34,7 @@ pub fn cluster_secret(env: &Env, v: &Vcluster, creds: &VclusterCreds) -> Value {
     labels.insert("argocd.argoproj.io/secret-type".into(), json!("cluster"));
     labels.insert(
         "app.kubernetes.io/managed-by".into(),
-        json!(crate::render::routes::MANAGED_BY),
+        json!(crate::core::render::routes::MANAGED_BY),
     );
     labels.insert("bootstrap/vcluster".into(), json!(v.name));
     for (k, val) in &env.argocd.labels {
@@ -60,7 +60,7 @@ pub fn cluster_secret(env: &Env, v: &Vcluster, creds: &VclusterCreds) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::load_str;
+    use crate::core::config::load_str;
 
     #[test]
     fn secret_is_labelled_and_points_at_the_service() {

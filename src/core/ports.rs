@@ -1,69 +1,8 @@
-//! Checks made before anything changes: the executables a step needs, and that every host port
-//! the cluster will publish is free or already ours. A problem names its holder and stops the run.
+//! Host ports: who holds a port the cluster needs, judged from what Docker reports (pure). The
+//! bind test for processes outside Docker is the driver's (`drivers::ports`).
 
-use crate::docker::{PortHolder, PublishedPort};
+use crate::core::observed::{PortHolder, PublishedPort};
 use serde::Serialize;
-use std::path::PathBuf;
-
-/// An outside program we drive, the variable that overrides where it is, and how to get it.
-#[derive(Debug, Clone, Copy)]
-pub struct Tool {
-    pub name: &'static str,
-    pub var: &'static str,
-    pub hint: &'static str,
-}
-
-pub const KIND: Tool = Tool {
-    name: "kind",
-    var: "BOOTSTRAP_KIND",
-    hint: "install kind v0.31.0 (known to work): `go install sigs.k8s.io/kind@v0.31.0`, or download \
-https://kind.sigs.k8s.io/dl/v0.31.0/kind-linux-amd64 (kind-darwin-arm64 on Apple silicon) into your PATH",
-};
-
-pub const HELM: Tool = Tool {
-    name: "helm",
-    var: "BOOTSTRAP_HELM",
-    hint:
-        "install helm v3.19.3 (known to work): https://get.helm.sh/helm-v3.19.3-linux-amd64.tar.gz \
-(helm-v3.19.3-darwin-arm64.tar.gz on Apple silicon), or `brew install helm`",
-};
-
-#[derive(Debug, thiserror::Error)]
-pub enum ToolError {
-    #[error("`{name}` was not found in PATH\n  hint: {hint}; or set {var} to its path")]
-    NotInPath {
-        name: &'static str,
-        var: &'static str,
-        hint: &'static str,
-    },
-    #[error("{var}={value} does not name an executable ({cause})\n  hint: point {var} at the {name} binary, or unset it to search PATH")]
-    BadOverride {
-        name: &'static str,
-        var: &'static str,
-        value: String,
-        cause: String,
-    },
-}
-
-/// Find a tool: its override variable first (a path, or a name looked up in PATH), else PATH.
-pub fn locate(tool: Tool) -> Result<PathBuf, ToolError> {
-    match std::env::var(tool.var)
-        .ok()
-        .filter(|v| !v.trim().is_empty())
-    {
-        Some(value) => which::which(&value).map_err(|e| ToolError::BadOverride {
-            name: tool.name,
-            var: tool.var,
-            value,
-            cause: e.to_string(),
-        }),
-        None => which::which(tool.name).map_err(|_| ToolError::NotInPath {
-            name: tool.name,
-            var: tool.var,
-            hint: tool.hint,
-        }),
-    }
-}
 
 /// Who holds a host port we need.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -164,44 +103,6 @@ pub fn held_by_containers(needed: &[PublishedPort], holders: &[PortHolder]) -> V
         .collect()
 }
 
-/// Shell: try to bind each port no container holds. Binding tells "free" from "taken" without
-/// guessing from /proc, and works the same on macOS.
-pub fn process_conflicts(needed: &[PublishedPort], skip: &[PublishedPort]) -> Vec<PortConflict> {
-    let mut out = Vec::new();
-    for p in needed {
-        if skip.contains(p) {
-            continue;
-        }
-        if let Err(e) = try_bind(p) {
-            let cause = match e.kind() {
-                std::io::ErrorKind::AddrInUse => format!("port {} is in use", p.host_port),
-                std::io::ErrorKind::PermissionDenied => {
-                    format!("binding port {} needs privileges: {e}", p.host_port)
-                }
-                _ => format!("cannot bind {}:{}: {e}", p.host_ip, p.host_port),
-            };
-            out.push(PortConflict::Process {
-                port: p.clone(),
-                cause,
-            });
-        }
-    }
-    out
-}
-
-fn try_bind(p: &PublishedPort) -> std::io::Result<()> {
-    let ip = if p.host_ip.is_empty() {
-        "0.0.0.0"
-    } else {
-        p.host_ip.as_str()
-    };
-    let addr = (ip, p.host_port);
-    match p.protocol.as_str() {
-        "udp" => std::net::UdpSocket::bind(addr).map(drop),
-        _ => std::net::TcpListener::bind(addr).map(drop),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -270,37 +171,5 @@ mod tests {
         let h = [holder("dev-control-plane", Some("dev"), "0.0.0.0", 8443)];
         let held = held_by_containers(&[port("127.0.0.1", 8443), port("127.0.0.1", 6443)], &h);
         assert_eq!(held, vec![port("127.0.0.1", 8443)]);
-    }
-
-    #[test]
-    fn a_listening_process_is_found_and_a_free_port_is_not() {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let taken = l.local_addr().unwrap().port();
-        let c = process_conflicts(&[port("127.0.0.1", taken)], &[]);
-        assert_eq!(c.len(), 1);
-        assert!(
-            c[0].to_string().contains("a process on this host"),
-            "{}",
-            c[0]
-        );
-        drop(l);
-        assert!(process_conflicts(&[port("127.0.0.1", taken)], &[]).is_empty());
-    }
-
-    #[test]
-    fn override_that_is_not_executable_is_reported() {
-        let t = Tool {
-            name: "kind",
-            var: "BOOTSTRAP_TEST_NO_SUCH_TOOL_VAR",
-            hint: "h",
-        };
-        std::env::set_var(t.var, "/nonexistent/kind");
-        let e = locate(t).unwrap_err();
-        std::env::remove_var(t.var);
-        assert!(
-            e.to_string()
-                .contains("BOOTSTRAP_TEST_NO_SUCH_TOOL_VAR=/nonexistent/kind"),
-            "{e}"
-        );
     }
 }

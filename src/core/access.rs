@@ -2,7 +2,7 @@
 //! stands. Certificates stay verified everywhere; `tls-server-name` carries the name the
 //! certificate holds whenever the dialed name is not in it (it sets both SNI and the name checked).
 
-use crate::config::{AccessMode, Env, Vcluster, VclusterAccess};
+use crate::core::config::{AccessMode, Env, Vcluster, VclusterAccess};
 use serde::Serialize;
 
 /// Where the user stands, as far as routing is concerned.
@@ -146,7 +146,7 @@ pub fn candidates(env: &Env, endpoint: Endpoint, mode: AccessMode) -> Vec<Route>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::load_str;
+    use crate::core::config::load_str;
 
     fn env() -> Env {
         load_str(

@@ -6,8 +6,8 @@
 //! the same folder, fsync it, rename it over the original, fsync the folder. A reader (or a
 //! crash at any instant) sees the old file or the new one, never a mix.
 
-use super::doc::{self, Changes, DocError};
 use super::paths::Paths;
+use crate::core::kubeconfig::doc::{self, Changes, DocError};
 use serde_json::Value;
 use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};

@@ -1,6 +1,6 @@
 //! The passthrough routes: one Ingress per vcluster reached through the router.
 
-use crate::config::{Env, VclusterAccess};
+use crate::core::config::{Env, VclusterAccess};
 use serde_json::{json, Value};
 
 pub const MANAGED_BY: &str = "bootstrap";

@@ -1,7 +1,7 @@
 //! The passthrough router's Helm release.
 
 use super::kind::INGRESS_READY_LABEL;
-use crate::config::Env;
+use crate::core::config::Env;
 use serde_json::{json, Value};
 
 /// ingress-nginx values for a kind node: bind the node's 80/443 as host ports (kind maps them to

@@ -1,6 +1,6 @@
 //! kind's cluster configuration (kind.x-k8s.io/v1alpha4).
 
-use crate::config::{Env, RouterKind};
+use crate::core::config::{Env, RouterKind};
 use serde_json::{json, Value};
 
 /// Label the router's pods select their node by (as in kind's ingress guide).
@@ -90,7 +90,7 @@ pub fn kind_config(env: &Env) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::load_str;
+    use crate::core::config::load_str;
 
     #[test]
     fn extra_names_keep_kinds_defaults() {

@@ -1,7 +1,7 @@
 //! Each context's server, tls-server-name and where its CA and credentials come from.
 
-use crate::access::{candidates, Endpoint, Route};
-use crate::config::{AccessMode, Env, Provider};
+use crate::core::access::{candidates, Endpoint, Route};
+use crate::core::config::{AccessMode, Env, Provider};
 use serde::Serialize;
 
 #[derive(Debug, Clone, Serialize)]

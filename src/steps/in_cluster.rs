@@ -2,14 +2,14 @@
 //! their kubeconfig secrets, ArgoCD registrations. Converged means no helm upgrade and no API
 //! write: releases are compared by deployed chart and values, objects by their live fields.
 
-use crate::argocd::{cluster_secret, VclusterCreds};
-use crate::cluster_api::{
+use crate::core::argocd::{cluster_secret, VclusterCreds};
+use crate::core::config::{Env, Vcluster, VclusterAccess};
+use crate::core::router::router_for;
+use crate::drivers::helm::{is_converged, Helm, Release};
+use crate::drivers::kube::{
     apply_manifests, delete_manifests, diff_manifests, read_vcluster_secret,
     wait_for_vcluster_secret, VclusterSecret,
 };
-use crate::config::{Env, Vcluster, VclusterAccess};
-use crate::helm::{is_converged, Helm, Release};
-use crate::router::router_for;
 use anyhow::{Context, Result};
 use base64::Engine;
 use serde_json::json;
@@ -63,7 +63,7 @@ pub fn vcluster_release(env: &Env, v: &Vcluster) -> Release {
         name: v.release.clone(),
         namespace: v.namespace.clone(),
         chart: v.chart.clone(),
-        values: crate::render::vcluster_values(env, v),
+        values: crate::core::render::vcluster_values(env, v),
     }
 }
 
@@ -156,7 +156,7 @@ async fn converge_vcluster(
 pub fn argocd_manifests(env: &Env, ready: &[Ready]) -> String {
     let mut out = format!(
         "---\n{}",
-        crate::render::to_yaml(
+        crate::core::render::to_yaml(
             &json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": env.argocd.namespace}})
         )
     );
@@ -188,7 +188,7 @@ pub fn argocd_manifests(env: &Env, ready: &[Ready]) -> String {
             obj.remove("stringData");
             obj.insert("data".into(), serde_json::Value::Object(data));
         }
-        out.push_str(&format!("---\n{}", crate::render::to_yaml(&secret)));
+        out.push_str(&format!("---\n{}", crate::core::render::to_yaml(&secret)));
     }
     out
 }
@@ -249,8 +249,8 @@ pub async fn teardown(
     if env.argocd.register {
         for v in &env.vclusters {
             let secret = json!({"apiVersion": "v1", "kind": "Secret",
-                "metadata": {"name": crate::argocd::secret_name(v), "namespace": env.argocd.namespace}});
-            for a in delete_manifests(client, &crate::render::to_yaml(&secret)).await? {
+                "metadata": {"name": crate::core::argocd::secret_name(v), "namespace": env.argocd.namespace}});
+            for a in delete_manifests(client, &crate::core::render::to_yaml(&secret)).await? {
                 if a.changed {
                     report(&format!(
                         "deleted Secret {}/{}",

@@ -1,0 +1,14 @@
+//! The functional core: everything here is pure (no I/O beyond reading the file it is given),
+//! so every decision is unit-tested without Docker, a cluster or a network.
+
+pub mod access;
+pub mod argocd;
+pub mod cluster_diff;
+pub mod config;
+pub mod kubeconfig;
+pub mod observed;
+pub mod plan;
+pub mod ports;
+pub mod release;
+pub mod render;
+pub mod router;

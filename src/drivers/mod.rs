@@ -1,0 +1,10 @@
+//! The imperative shell: one module per outside system. Drivers observe and act; they decide
+//! nothing the core could decide from their observations.
+
+pub mod docker;
+pub mod helm;
+pub mod kind;
+pub mod kube;
+pub mod kubeconfig;
+pub mod ports;
+pub mod tools;

@@ -1,0 +1,85 @@
+//! The outside programs we drive (kind, helm): where they are, or how to get them.
+
+use std::path::PathBuf;
+
+/// An outside program we drive, the variable that overrides where it is, and how to get it.
+#[derive(Debug, Clone, Copy)]
+pub struct Tool {
+    pub name: &'static str,
+    pub var: &'static str,
+    pub hint: &'static str,
+}
+
+pub const KIND: Tool = Tool {
+    name: "kind",
+    var: "BOOTSTRAP_KIND",
+    hint: "install kind v0.31.0 (known to work): `go install sigs.k8s.io/kind@v0.31.0`, or download \
+https://kind.sigs.k8s.io/dl/v0.31.0/kind-linux-amd64 (kind-darwin-arm64 on Apple silicon) into your PATH",
+};
+
+pub const HELM: Tool = Tool {
+    name: "helm",
+    var: "BOOTSTRAP_HELM",
+    hint:
+        "install helm v3.19.3 (known to work): https://get.helm.sh/helm-v3.19.3-linux-amd64.tar.gz \
+(helm-v3.19.3-darwin-arm64.tar.gz on Apple silicon), or `brew install helm`",
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ToolError {
+    #[error("`{name}` was not found in PATH\n  hint: {hint}; or set {var} to its path")]
+    NotInPath {
+        name: &'static str,
+        var: &'static str,
+        hint: &'static str,
+    },
+    #[error("{var}={value} does not name an executable ({cause})\n  hint: point {var} at the {name} binary, or unset it to search PATH")]
+    BadOverride {
+        name: &'static str,
+        var: &'static str,
+        value: String,
+        cause: String,
+    },
+}
+
+/// Find a tool: its override variable first (a path, or a name looked up in PATH), else PATH.
+pub fn locate(tool: Tool) -> Result<PathBuf, ToolError> {
+    match std::env::var(tool.var)
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+    {
+        Some(value) => which::which(&value).map_err(|e| ToolError::BadOverride {
+            name: tool.name,
+            var: tool.var,
+            value,
+            cause: e.to_string(),
+        }),
+        None => which::which(tool.name).map_err(|_| ToolError::NotInPath {
+            name: tool.name,
+            var: tool.var,
+            hint: tool.hint,
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn override_that_is_not_executable_is_reported() {
+        let t = Tool {
+            name: "kind",
+            var: "BOOTSTRAP_TEST_NO_SUCH_TOOL_VAR",
+            hint: "h",
+        };
+        std::env::set_var(t.var, "/nonexistent/kind");
+        let e = locate(t).unwrap_err();
+        std::env::remove_var(t.var);
+        assert!(
+            e.to_string()
+                .contains("BOOTSTRAP_TEST_NO_SUCH_TOOL_VAR=/nonexistent/kind"),
+            "{e}"
+        );
+    }
+}
