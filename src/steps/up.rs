@@ -111,11 +111,9 @@ pub async fn up(env: &Env, opts: &Options, progress: &Progress) -> Result<Summar
             let verdict = crate::zone::detect(&conn).await;
             here = verdict.access;
             if crate::drivers::docker::network::should_join(&verdict) && !opts.settings.dry_run {
-                // Our hostname is our container id unless the devcontainer set one; then the
-                // join fails with a clear error naming what was looked up.
-                let me = crate::zone::hostname().unwrap_or_default();
+                let me = crate::drivers::docker::network::this_container().unwrap_or_default();
                 let net = crate::drivers::docker::network::KIND_NETWORK;
-                if crate::drivers::docker::network::join(&conn, &me, net).await? {
+                if crate::drivers::docker::network::join(&conn, &me, net, &owner(env)).await? {
                     eprintln!("joined this container ({me}) to the `{net}` network: on a Linux engine that is how a devcontainer reaches the API kind publishes on 127.0.0.1");
                     changes.push(format!("joined container {me} to network {net}"));
                 }
@@ -396,6 +394,28 @@ fn not_running_plan(env: &Env, verdict: &crate::core::cluster_diff::Verdict) -> 
         .collect()
 }
 
+/// Undo the join `up` made of this container to kind's network (recorded on the endpoint), and
+/// only that: outside a container, or attached by the user, nothing changes.
+async fn leave_kind_network(env: &Env) -> Result<Option<String>> {
+    let in_container = crate::zone::needs_engine_info(&crate::zone::gather(None, None));
+    if env.cluster.provider != Provider::Kind || !in_container {
+        return Ok(None);
+    }
+    let Some(me) = crate::drivers::docker::network::this_container() else {
+        return Ok(None);
+    };
+    let conn = crate::drivers::docker::connect().await?;
+    let net = crate::drivers::docker::network::KIND_NETWORK;
+    Ok(
+        if crate::drivers::docker::network::leave(&conn, &me, net, &owner(env)).await? {
+            eprintln!("left the `{net}` network that `up` joined this container ({me}) to");
+            Some(format!("network join of container {me} to {net}"))
+        } else {
+            None
+        },
+    )
+}
+
 pub struct DownOptions {
     pub keep_cluster: bool,
     pub kubeconfig: Option<String>,
@@ -457,6 +477,9 @@ pub async fn down(env: &Env, opts: &DownOptions, progress: &Progress) -> Result<
         }
     ));
     removed.extend(edited.changes.iter().map(|c| format!("kubeconfig: {c}")));
+    if let Some(left) = leave_kind_network(env).await? {
+        removed.push(left);
+    }
     if env.cluster.provider == Provider::Kind && !opts.keep_cluster {
         let conn = crate::drivers::docker::connect().await?;
         match crate::steps::cluster::down(env, &conn, progress).await? {
