@@ -603,18 +603,22 @@ async fn passthrough_router_plain_http_and_another_service() {
     );
 
     // the environment check: the router must answer each hostname with that vcluster's certificate
+    let router = format!("https://127.0.0.1:{}", p.router);
     let checks = check_passthrough(
-        p.router,
         vec![
             PassthroughExpect {
                 context: "dev-vcluster".into(),
                 hostname: DEV_HOST.into(),
                 ca_pem: Some(dev_pki.ca_pem.clone().into_bytes()),
+                server: router.clone(),
+                https_port: p.router,
             },
             PassthroughExpect {
                 context: "staging-vcluster".into(),
                 hostname: STAGING_HOST.into(),
                 ca_pem: Some(staging_pki.ca_pem.clone().into_bytes()),
+                server: router.clone(),
+                https_port: p.router,
             },
         ],
         T,

@@ -5,7 +5,7 @@
 //! - kind cluster: kind gives node containers no labels of ours, so `up` writes a small record
 //!   into the control-plane node it created (`/kind/bootstrap.json`, beside kind's own files),
 //!   naming the environment and that container's id; a container recreated by hand lacks it.
-//! - Docker network join: a network alias on the endpoint (`bootstrap.<cluster>`).
+//! - Docker network join: an endpoint driver option (`bootstrap.joined-by=env/<cluster>`).
 //! - helm release: a release label (`helm --labels`), stored by helm on every release record.
 //! - API objects (routes, ArgoCD secrets, namespaces we create): labels.
 //! - kubeconfig entries: an `extensions` entry (see `core::kubeconfig::doc`).
@@ -98,11 +98,6 @@ impl NodeRecord {
     pub fn owns(&self, cluster: &str, node_id: &str) -> bool {
         self.tool == "bootstrap" && self.env == cluster && self.node == node_id
     }
-}
-
-/// The alias that marks a Docker network join as ours.
-pub fn join_alias(cluster: &str) -> String {
-    format!("bootstrap.{cluster}")
 }
 
 #[cfg(test)]

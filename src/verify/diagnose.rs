@@ -90,6 +90,9 @@ pub struct Situation {
     /// Evidence (/.dockerenv, cgroup, devcontainer variables, or --access) that we run in a container.
     pub in_container: bool,
     pub timeout_ms: u64,
+    /// What Docker showed publishing this port, asked after a refusal through the host gateway;
+    /// None when not asked or Docker did not answer.
+    pub publishers: Option<Vec<super::gateway::Publisher>>,
 }
 
 impl Situation {
@@ -314,6 +317,11 @@ fn tcp(s: &Situation, kind: ConnectError, addr: &str, loopback: bool, message: &
             }
             if loopback && s.in_container {
                 return localhost_trap(s, addr);
+            }
+            if let (false, Some(publishers)) = (loopback, &s.publishers) {
+                if super::gateway::is_gateway_host(&s.host) {
+                    return super::gateway::refused(s, addr, publishers);
+                }
             }
             let hint = match &s.route {
                 Route::Passthrough { https_port, .. } => format!(

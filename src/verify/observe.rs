@@ -53,6 +53,38 @@ pub async fn docker_facts(cluster: &str, timeout: Duration) -> DockerFacts {
     }
 }
 
+/// Who publishes each of `ports` (TCP) on the engine, per port; None when Docker did not answer
+/// within the timeout. Asked only after a refusal through the host gateway.
+pub async fn publishers(
+    ports: &[u16],
+    timeout: Duration,
+) -> Option<HashMap<u16, Vec<super::gateway::Publisher>>> {
+    let look = async {
+        let conn = crate::drivers::docker::connect().await.ok()?;
+        crate::drivers::docker::observe::port_holders(&conn)
+            .await
+            .ok()
+    };
+    let holders = tokio::time::timeout(timeout, look).await.ok().flatten()?;
+    Some(
+        ports
+            .iter()
+            .map(|port| {
+                let mut found: Vec<super::gateway::Publisher> = holders
+                    .iter()
+                    .filter(|h| h.host_port == *port && h.protocol == "tcp")
+                    .map(|h| super::gateway::Publisher {
+                        container: h.container.clone(),
+                        host_ip: h.host_ip.clone(),
+                    })
+                    .collect();
+                found.dedup();
+                (*port, found)
+            })
+            .collect(),
+    )
+}
+
 /// Read each (namespace, name) secret through `context`. The client dials no proxy unless the
 /// kubeconfig names one: kube would otherwise take HTTPS_PROXY for loopback traffic.
 pub async fn secrets_seen(

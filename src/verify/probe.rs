@@ -139,17 +139,45 @@ async fn probe_many(
         None if needs_facts => HostFacts::detect().await,
         None => HostFacts::default(),
     };
+    // A refusal through host.docker.internal is read with what Docker publishes on that port.
+    let mut gateway_ports: Vec<u16> = probed
+        .iter()
+        .filter(|p| refused_through_gateway(p))
+        .map(|p| p.situation.port)
+        .collect();
+    gateway_ports.dedup();
+    let published = if gateway_ports.is_empty() {
+        None
+    } else {
+        super::observe::publishers(&gateway_ports, timeout).await
+    };
     probed
         .into_iter()
         .map(|p| {
+            let publishers = published
+                .as_ref()
+                .filter(|_| refused_through_gateway(&p))
+                .map(|m| m.get(&p.situation.port).cloned().unwrap_or_default());
             let situation = Situation {
                 in_container: facts.in_container,
+                publishers,
                 ..p.situation
             };
             let diag = p.failure.map(|f| diagnose(&situation, &f));
             ContextReport::new(p.name, p.server, p.layers, diag, p.ms)
         })
         .collect()
+}
+
+fn refused_through_gateway(p: &Probed) -> bool {
+    matches!(
+        p.failure,
+        Some(Failure::Tcp {
+            kind: ConnectError::Refused,
+            loopback: false,
+            ..
+        })
+    ) && super::gateway::is_gateway_host(&p.situation.host)
 }
 
 /// One context's layers and failure, before diagnosis.
@@ -180,6 +208,7 @@ fn situation(t: &Target, timeout: Duration) -> Situation {
         credential: t.credential.clone(),
         in_container: false,
         timeout_ms: timeout.as_millis() as u64,
+        publishers: None,
     }
 }
 
@@ -1092,13 +1121,17 @@ pub struct PassthroughExpect {
     pub hostname: String,
     /// The vcluster's CA (from its context); None: only the hostname is checked.
     pub ca_pem: Option<Vec<u8>>,
+    /// Where the router is dialed from here: the route the context uses (`environment::
+    /// router_server` chooses it), never a fixed 127.0.0.1, which inside a container is the
+    /// container itself.
+    pub server: String,
+    pub https_port: u16,
 }
 
-/// The router on 127.0.0.1:`https_port` must answer each hostname's SNI with that vcluster's
-/// own certificate (chaining to its CA, holding the hostname), not its default certificate.
-/// `facts: None` detects where we stand only if a diagnosis needs it.
+/// The router, dialed as each context dials it, must answer each hostname's SNI with that
+/// vcluster's own certificate (chaining to its CA, holding the hostname), not its default
+/// certificate. `facts: None` detects where we stand only if a diagnosis needs it.
 pub async fn check_passthrough(
-    https_port: u16,
     expects: Vec<PassthroughExpect>,
     timeout: Duration,
     facts: Option<HostFacts>,
@@ -1106,18 +1139,25 @@ pub async fn check_passthrough(
     let targets = expects
         .iter()
         .map(|e| {
+            let url = super::target::parse_server(&e.server).map_err(|message| {
+                super::target::TargetError {
+                    context: e.context.clone(),
+                    server: Some(e.server.clone()),
+                    message,
+                }
+            })?;
             Ok(Target {
                 context: e.context.clone(),
                 cluster: e.context.clone(),
-                server: format!("https://127.0.0.1:{https_port}"),
+                server: e.server.clone(),
                 https: true,
-                host: "127.0.0.1".into(),
-                port: https_port,
+                host: url.host,
+                port: url.port,
                 tls_server_name: Some(e.hostname.clone()),
                 ca_pem: e.ca_pem.clone(),
                 route: Route::Passthrough {
                     hostname: e.hostname.clone(),
-                    https_port,
+                    https_port: e.https_port,
                 },
                 ..Default::default()
             })
@@ -1128,7 +1168,12 @@ pub async fn check_passthrough(
         .iter()
         .zip(reports)
         .map(|(e, r)| {
-            let name = format!("router passthrough {} (127.0.0.1:{https_port})", e.hostname);
+            let dialed = e
+                .server
+                .split_once("://")
+                .map(|(_, rest)| rest)
+                .unwrap_or(&e.server);
+            let name = format!("router passthrough {} ({dialed})", e.hostname);
             if r.ok {
                 EnvCheck {
                     name,

@@ -211,6 +211,10 @@ impl Node {
                 StatusCode::NOT_FOUND,
                 json!({"kind": "Status", "code": 404, "message": "not found"}),
             ),
+            ("GET", "/double/writes") => (
+                StatusCode::OK,
+                json!({"writes": self.writes.load(std::sync::atomic::Ordering::Relaxed)}),
+            ),
             ("GET", "/apis") => (
                 StatusCode::OK,
                 json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": [{"name": "networking.k8s.io",
