@@ -2,6 +2,7 @@
 //! nothing the core could decide from their observations.
 
 pub mod docker;
+pub mod fetch;
 pub mod helm;
 pub mod kind;
 pub mod kube;
