@@ -19,13 +19,16 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+/// Where plain progress lines go.
+pub type LineSink = Arc<dyn Fn(&str) + Send + Sync>;
+
 /// How download progress is shown.
 #[derive(Clone)]
 pub enum Show {
     /// A live bar on a terminal (indicatif).
     Live,
     /// Plain lines, one per quarter of the file (or per 8 MiB when the size is unknown).
-    Lines(Arc<dyn Fn(&str) + Send + Sync>),
+    Lines(LineSink),
     Quiet,
 }
 
@@ -401,7 +404,7 @@ pub fn human(n: u64) -> String {
 /// Progress of one transfer: a bar, or a line per quarter (per 8 MiB when the size is unknown).
 struct Meter {
     bar: Option<indicatif::ProgressBar>,
-    line: Option<Arc<dyn Fn(&str) + Send + Sync>>,
+    line: Option<LineSink>,
     name: String,
     total: Option<u64>,
     next: u64,
