@@ -14,7 +14,7 @@ Settings layer as: built-in defaults < the file < BOOTSTRAP_* variables < flags.
     after_help = "Examples:\n  bootstrap plan -f envs/localdev.yaml\n  bootstrap up\n  bootstrap verify -o json\n  bootstrap render kind-config\n  bootstrap down\n\n\
 Exit codes: 0 ok, 1 an operation or check failed, 2 invalid input or usage.\n\
 Variables: BOOTSTRAP_FILE, BOOTSTRAP_CLUSTER_NAME, BOOTSTRAP_NODE_IMAGE, BOOTSTRAP_API_PORT,\n\
-  BOOTSTRAP_HTTPS_PORT, BOOTSTRAP_DOMAIN, BOOTSTRAP_ACCESS, BOOTSTRAP_KUBECONFIG, BOOTSTRAP_KIND, BOOTSTRAP_HELM"
+  BOOTSTRAP_HTTPS_PORT, BOOTSTRAP_DOMAIN, BOOTSTRAP_ACCESS, BOOTSTRAP_KUBECONFIG, BOOTSTRAP_KIND, BOOTSTRAP_HELM,\n  BOOTSTRAP_OFFLINE, BOOTSTRAP_DOWNLOAD_MIRROR, XDG_CACHE_HOME (downloaded tools: $XDG_CACHE_HOME/bootstrap)"
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -97,6 +97,10 @@ pub struct UpArgs {
     /// Skip the final verify
     #[arg(long)]
     pub no_verify: bool,
+    /// Never download: use kind and helm from BOOTSTRAP_KIND/BOOTSTRAP_HELM, PATH or the cache
+    /// (also BOOTSTRAP_OFFLINE=1)
+    #[arg(long)]
+    pub offline: bool,
     /// Per-layer timeout of route probes and the final verify, such as 2s
     #[arg(long, default_value = "2s", value_parser = parse_duration)]
     pub timeout: std::time::Duration,

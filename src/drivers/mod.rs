@@ -8,4 +8,5 @@ pub mod kind;
 pub mod kube;
 pub mod kubeconfig;
 pub mod ports;
+pub mod toolchain;
 pub mod tools;
