@@ -2,6 +2,7 @@
 
 pub mod contexts;
 pub mod kind;
+pub mod registry;
 pub mod router;
 pub mod routes;
 pub mod vcluster;
