@@ -351,23 +351,6 @@ pub fn validate(env: &Env, o: &Origins, d: &mut Diags) {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn labels() {
-        assert!(is_rfc1123_label("dev-vcluster"));
-        assert!(is_rfc1123_label("a1"));
-        assert!(!is_rfc1123_label("Dev"));
-        assert!(!is_rfc1123_label("-a"));
-        assert!(!is_rfc1123_label("a_b"));
-        assert!(!is_rfc1123_label(&"a".repeat(64)));
-        assert!(is_dns_name("dev-vcluster.cnoe.localtest.me"));
-        assert!(!is_dns_name("dev..me"));
-    }
-}
-
 /// The registry: a container name Docker and the nodes' DNS accept, an address to publish on.
 fn registry(c: &mut Check, env: &Env) {
     let reg = &env.registry;
@@ -395,5 +378,22 @@ fn registry(c: &mut Check, env: &Env) {
             "a local registry needs `cluster.provider: kind`: it is wired into kind's nodes".into(),
             Some("remove the registry section, or point the cluster at a registry it can already pull from".into()),
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels() {
+        assert!(is_rfc1123_label("dev-vcluster"));
+        assert!(is_rfc1123_label("a1"));
+        assert!(!is_rfc1123_label("Dev"));
+        assert!(!is_rfc1123_label("-a"));
+        assert!(!is_rfc1123_label("a_b"));
+        assert!(!is_rfc1123_label(&"a".repeat(64)));
+        assert!(is_dns_name("dev-vcluster.cnoe.localtest.me"));
+        assert!(!is_dns_name("dev..me"));
     }
 }
