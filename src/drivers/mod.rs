@@ -8,5 +8,6 @@ pub mod kind;
 pub mod kube;
 pub mod kubeconfig;
 pub mod ports;
+pub mod registry;
 pub mod toolchain;
 pub mod tools;
