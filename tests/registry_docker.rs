@@ -330,7 +330,7 @@ async fn a_registry_the_user_runs_is_used_only_when_shared_and_then_left_alone()
         .await
         .unwrap();
     assert_eq!(changes.len(), 2, "{changes:?}"); // connect to kind, write the node's host file
-    let removed = registry::remove(&conn, &env, None).await.unwrap();
+    let removed = registry::remove(&conn, &env, None, true).await.unwrap();
     assert_eq!(removed.len(), 1, "{removed:?}"); // the host file only
     assert_eq!(
         docker(&["inspect", "-f", "{{.State.Running}}", &theirs]),

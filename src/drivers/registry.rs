@@ -97,8 +97,14 @@ pub async fn apply(
 }
 
 /// Remove what `up` made: the ConfigMap when it carries our label, host files and the container
-/// when they carry our mark. A shared registry is left running.
-pub async fn remove(conn: &Conn, env: &Env, client: Option<&kube::Client>) -> Result<Vec<String>> {
+/// when they carry our mark. A shared registry is left running. `nodes_stay`: false when the
+/// cluster is about to be deleted, so the nodes' host files go with them.
+pub async fn remove(
+    conn: &Conn,
+    env: &Env,
+    client: Option<&kube::Client>,
+    nodes_stay: bool,
+) -> Result<Vec<String>> {
     let mut out = Vec::new();
     if let Some(client) = client {
         let api: Api<ConfigMap> = Api::namespaced(client.clone(), render::CONFIGMAP_NAMESPACE);
@@ -130,7 +136,10 @@ pub async fn remove(conn: &Conn, env: &Env, client: Option<&kube::Client>) -> Re
             }
         }
     }
-    let seen = observe(conn, env).await?;
+    let mut seen = observe(conn, env).await?;
+    if !nodes_stay {
+        seen.nodes.clear();
+    }
     out.extend(docker_registry::remove(conn, &env.registry, &owner(env), &seen).await?);
     Ok(out)
 }
