@@ -263,7 +263,7 @@ async fn a_pushed_image_lands_in_the_registry_the_nodes_are_told_about() {
     assert!(from_node.contains("\"bt/hello\""), "{from_node}");
 
     // Down: the ConfigMap, the host file, the container; a second down finds nothing.
-    let removed = registry::remove(&conn, &env, Some(&api.client))
+    let removed = registry::remove(&conn, &env, Some(&api.client), true)
         .await
         .unwrap();
     assert_eq!(removed.len(), 3, "{removed:?}");
@@ -280,7 +280,7 @@ async fn a_pushed_image_lands_in_the_registry_the_nodes_are_told_about() {
         .await
         .unwrap()
         .is_none());
-    assert!(registry::remove(&conn, &env, Some(&api.client))
+    assert!(registry::remove(&conn, &env, Some(&api.client), true)
         .await
         .unwrap()
         .is_empty());
