@@ -8,13 +8,7 @@ use crate::steps::up::{down, DownOptions};
 pub fn run(g: &Global, args: &DownArgs) -> Outcome {
     let env = super::load_env(g)?;
     // `down` never downloads: kind and helm from their variables, PATH or the cache `up` filled.
-    if let Ok(opts) = crate::drivers::toolchain::Options::from_env(true) {
-        for pin in crate::drivers::toolchain::needed(&env) {
-            if let Ok(found) = crate::drivers::toolchain::observe(pin, &opts) {
-                std::env::set_var(pin.tool.var, &found.path);
-            }
-        }
-    }
+    super::use_found_tools(&env);
     let progress = Progress::auto();
     let opts = DownOptions {
         keep_cluster: args.keep_cluster,

@@ -120,6 +120,21 @@ fn report_diags(g: &Global, diags: &config::Diags) {
     }
 }
 
+/// For commands that never download (`plan`, `down`): kind and helm as `up` left them (variable,
+/// PATH at a fitting version, or the cache), handed to the steps through the override variables
+/// while the process is single-threaded. A tool not found stays unset: the step that needs it
+/// says so.
+// TODO(pipeline): the toolchain step hands the paths to the steps instead.
+pub fn use_found_tools(env: &Env) {
+    if let Ok(opts) = crate::drivers::toolchain::Options::from_env(true) {
+        for pin in crate::drivers::toolchain::needed(env) {
+            if let Ok(found) = crate::drivers::toolchain::observe(pin, &opts) {
+                std::env::set_var(pin.tool.var, &found.path);
+            }
+        }
+    }
+}
+
 /// One small runtime per command: the work is a handful of I/O calls, so one thread starts fastest.
 pub fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
     tokio::runtime::Builder::new_current_thread()
