@@ -6,7 +6,7 @@
 //! to each says where it was read. A platform without a proven hash has no pin: the tool is then
 //! "not pinned" there and `up` gives the install hint instead of downloading anything unchecked.
 
-use super::fetch::{FetchError, Fetcher, Origin, Show};
+use super::fetch::{FetchError, Fetcher, Show};
 use super::tools::{Tool, ToolError, HELM, KIND};
 use std::ffi::OsString;
 use std::io::Write;
@@ -409,8 +409,8 @@ pub fn ensure(pin: &Pinned, opts: &Options) -> Result<Located, ToolError> {
     let mut fetcher = Fetcher::new(opts.cache.clone(), opts.show.clone());
     fetcher.offline = opts.offline;
     fetcher.connect_timeout = Duration::from_secs(15);
-    let downloaded = match fetcher.fetch_with_origin(&url, asset.sha256) {
-        Ok((p, _origin @ (Origin::Cached | Origin::Downloaded))) => p,
+    let downloaded = match fetcher.fetch(&url, asset.sha256) {
+        Ok(p) => p,
         Err(e) => {
             return Err(fail(format!(
                 "could not fetch the pinned {} {}: {e}",
