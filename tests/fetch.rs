@@ -325,4 +325,9 @@ fn two_runs_at_once_share_one_download() {
         assert_eq!(std::fs::read(h.join().unwrap()).unwrap(), body);
     }
     assert_eq!(srv.hits("/big"), 1, "the second run downloaded again");
+    assert_eq!(
+        files(cache.path()),
+        vec![format!("downloads/{pin}/big")],
+        "left behind"
+    );
 }

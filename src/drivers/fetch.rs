@@ -199,7 +199,11 @@ impl Fetcher {
         // One writer per file: a second run waits here, then finds the file done.
         partial.lock().map_err(|e| io_err(&partial_path, e))?;
         if self.reuse(&target, &expected)? {
-            let _ = fs::remove_file(&partial_path);
+            // Another run finished it while we waited. Tidy the partial file we created, but
+            // only if the path still names the file we hold (a third run may own a new one).
+            if same_file(&partial, &partial_path) {
+                let _ = fs::remove_file(&partial_path);
+            }
             return Ok((target, Origin::Cached));
         }
         let result = self.download(url, &mut partial, &partial_path, &expected);
@@ -356,6 +360,20 @@ impl Fetcher {
         meter.done(got);
         Ok(())
     }
+}
+
+#[cfg(unix)]
+fn same_file(f: &File, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (f.metadata(), fs::metadata(path)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
+}
+
+#[cfg(not(unix))]
+fn same_file(_: &File, _: &Path) -> bool {
+    false
 }
 
 fn range_start(resp: &ureq::http::Response<ureq::Body>) -> Option<u64> {
