@@ -384,6 +384,37 @@ mod real_binary {
         assert!(walk(cache.path()).is_empty());
     }
 
+    #[test]
+    fn status_reports_where_each_tool_is_found_even_without_a_home() {
+        let bin = tempfile::tempdir().unwrap();
+        write_exe(
+            bin.path(),
+            "kind",
+            &script("echo 'kind v0.32.0 go1.26 linux/amd64'"),
+        );
+        // An old helm is passed over, and nothing is cached: status says so, and never fetches.
+        write_exe(bin.path(), "helm", &script("echo v2.17.0"));
+        let out = Command::new(env!("CARGO_BIN_EXE_bootstrap"))
+            .args(["-f", "/nonexistent/envs.yaml", "status", "-o", "json"])
+            .env_remove("HOME")
+            .env_remove("XDG_CACHE_HOME")
+            .env_remove("BOOTSTRAP_KIND")
+            .env_remove("BOOTSTRAP_HELM")
+            .env("PATH", format!("{}:/usr/bin:/bin", bin.path().display()))
+            .output()
+            .unwrap();
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(
+            doc["tools"][0]["path"],
+            bin.path().join("kind").display().to_string()
+        );
+        let helm = doc["tools"][1]["problem"].as_str().unwrap();
+        assert!(
+            helm.contains("on PATH is v2.17.0: bootstrap drives helm 3 or 4"),
+            "{helm}"
+        );
+    }
+
     fn walk(dir: &Path) -> Vec<String> {
         let mut out = Vec::new();
         let mut stack = vec![dir.to_path_buf()];

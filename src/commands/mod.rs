@@ -126,11 +126,10 @@ fn report_diags(g: &Global, diags: &config::Diags) {
 /// says so.
 // TODO(pipeline): the toolchain step hands the paths to the steps instead.
 pub fn use_found_tools(env: &Env) {
-    if let Ok(opts) = crate::drivers::toolchain::Options::from_env(true) {
-        for pin in crate::drivers::toolchain::needed(env) {
-            if let Ok(found) = crate::drivers::toolchain::observe(pin, &opts) {
-                std::env::set_var(pin.tool.var, &found.path);
-            }
+    let opts = crate::drivers::toolchain::Options::from_env(true);
+    for pin in crate::drivers::toolchain::needed(env) {
+        if let Ok(found) = crate::drivers::toolchain::observe(pin, &opts) {
+            std::env::set_var(pin.tool.var, &found.path);
         }
     }
 }

@@ -86,10 +86,7 @@ fn tools() -> Vec<ToolReport> {
         .into_iter()
         .map(|pin| {
             let t = pin.tool;
-            let found = match &opts {
-                Ok(o) => observe(&pin, o).map(|l| l.path),
-                Err(_) => crate::drivers::tools::locate(t),
-            };
+            let found = observe(&pin, &opts).map(|l| l.path);
             match found {
                 Ok(p) => ToolReport {
                     name: t.name,

@@ -72,8 +72,7 @@ fn provide_tools(env: &crate::core::config::Env, offline: bool) -> Outcome {
     if needs.is_empty() {
         return Ok(());
     }
-    let opts = toolchain::Options::from_env(offline)
-        .map_err(|e| Failure::Failed(format!("{e}\nnothing was changed")))?;
+    let opts = toolchain::Options::from_env(offline);
     for pin in needs {
         let found = toolchain::ensure(pin, &opts)
             .map_err(|e| Failure::Failed(format!("{e}\nnothing was changed")))?;

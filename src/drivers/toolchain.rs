@@ -6,7 +6,7 @@
 //! to each says where it was read. A platform without a proven hash has no pin: the tool is then
 //! "not pinned" there and `up` gives the install hint instead of downloading anything unchecked.
 
-use super::fetch::{FetchError, Fetcher, Show};
+use super::fetch::{Fetcher, Show};
 use super::tools::{Tool, ToolError, HELM, KIND};
 use std::ffi::OsString;
 use std::io::Write;
@@ -270,11 +270,14 @@ pub const MIRROR_VAR: &str = "BOOTSTRAP_DOWNLOAD_MIRROR";
 
 impl Options {
     /// The user's cache folder, this machine, and the variables: BOOTSTRAP_OFFLINE=1 and
-    /// BOOTSTRAP_DOWNLOAD_MIRROR.
-    pub fn from_env(offline: bool) -> Result<Options, FetchError> {
+    /// BOOTSTRAP_DOWNLOAD_MIRROR. Without HOME or XDG_CACHE_HOME (some CI containers), the cache
+    /// is a folder under the system's temporary directory, so tools on PATH still work.
+    pub fn from_env(offline: bool) -> Options {
         let (os, arch) = platform();
-        Ok(Options {
-            cache: super::fetch::cache_root()?,
+        Options {
+            cache: super::fetch::cache_root().unwrap_or_else(|_| {
+                std::env::temp_dir().join(format!("bootstrap-cache-{}", uid()))
+            }),
             offline: offline
                 || std::env::var(OFFLINE_VAR)
                     .map(|v| !matches!(v.trim(), "" | "0" | "false"))
@@ -286,7 +289,19 @@ impl Options {
             show: Show::auto(),
             os,
             arch,
-        })
+        }
+    }
+}
+
+fn uid() -> u32 {
+    #[cfg(unix)]
+    {
+        // SAFETY: getuid has no preconditions and cannot fail.
+        unsafe { libc::getuid() }
+    }
+    #[cfg(not(unix))]
+    {
+        0
     }
 }
 
