@@ -5,6 +5,10 @@
 //! Pins: every hash below is the one the project published for that file, and the comment next
 //! to each says where it was read. A platform without a proven hash has no pin: the tool is then
 //! "not pinned" there and `up` gives the install hint instead of downloading anything unchecked.
+//!
+//! As a pipeline step: `observe` (never downloads; what `status`, `plan` and `down` use), the
+//! diff is "not found, passed over, or found", `ensure` applies it (fetch, verify, install into
+//! the cache), and there is nothing to remove: the cache is the user's, reused by the next run.
 
 use super::fetch::{Fetcher, Show};
 use super::tools::{Tool, ToolError, HELM, KIND};
@@ -58,9 +62,10 @@ pub struct Accepts {
 /// those files by cashapp/hermit-packages (`kind.hcl`, whose `sha256-source` is that
 /// `.sha256sum` URL; commit 65764ff32cf49349d2a21a590434786ebee341bb, 2026-06-03), and the same
 /// four values are pinned by a dozen unrelated projects' CI scripts checked against the
-/// published files. kind 0.x versions below 0.31 are refused: this project was not run with them
-/// (0.31 and 0.32 were), and kind before 0.32 ignores the `version` of containerd config patches
-/// (kubernetes-sigs/kind commit 0de9b108, in v0.32.0).
+/// published files. kind 0.x below v0.31 is passed over for the pinned release: this project
+/// documented v0.31 before and pins v0.32 now, and older releases default to older Kubernetes
+/// node images; kind before v0.32 also merges a containerd patch whatever its `version`
+/// (kubernetes-sigs/kind commit 0de9b108 made patches version-aware in v0.32.0).
 pub const KIND_PIN: Pinned = Pinned {
     tool: KIND,
     version: "v0.32.0",
@@ -91,7 +96,7 @@ pub const KIND_PIN: Pinned = Pinned {
     accepts: Accepts {
         majors: &[0],
         min: (0, 31),
-        why: "bootstrap is tested with kind v0.31 and v0.32",
+        why: "bootstrap drives kind v0.31 or newer",
     },
 };
 
