@@ -380,7 +380,15 @@ pub async fn remove(
                 };
                 let dir = render::hosts_dir(r);
                 let script = format!("rm -f '{dir}/hosts.toml' && rmdir '{dir}' 2>/dev/null; true");
-                exec(conn, &n.id, &["sh", "-c", &script]).await?;
+                let code = exec(conn, &n.id, &["sh", "-c", &script]).await?;
+                if code != 0 {
+                    return Err(DockerError::Api {
+                        uri: conn.endpoint.uri.clone(),
+                        during: format!("removing {dir}/hosts.toml from node {node}"),
+                        status: 0,
+                        message: format!("`sh -c rm` exited {code} in the node"),
+                    });
+                }
                 out.push(format!("removed {dir}/hosts.toml from node {node}"));
             }
             render::Removal::Container { id } => {
