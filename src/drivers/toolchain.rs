@@ -62,7 +62,8 @@ pub struct Accepts {
 /// those files by cashapp/hermit-packages (`kind.hcl`, whose `sha256-source` is that
 /// `.sha256sum` URL; commit 65764ff32cf49349d2a21a590434786ebee341bb, 2026-06-03), and the same
 /// four values are pinned by a dozen unrelated projects' CI scripts checked against the
-/// published files. kind 0.x below v0.31 is passed over for the pinned release: this project
+/// published files (one project's test fixture carries other linux/amd64 and darwin/amd64 values;
+/// hermit's record of the `.sha256sum` files and every other copy agree on these). kind 0.x below v0.31 is passed over for the pinned release: this project
 /// documented v0.31 before and pins v0.32 now, and older releases default to older Kubernetes
 /// node images; kind before v0.32 also merges a containerd patch whatever its `version`
 /// (kubernetes-sigs/kind commit 0de9b108 made patches version-aware in v0.32.0).
