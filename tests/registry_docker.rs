@@ -337,3 +337,35 @@ async fn a_registry_the_user_runs_is_used_only_when_shared_and_then_left_alone()
         "true"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn down_finds_our_registry_by_its_mark_after_the_file_dropped_it() {
+    let test = "down_finds_our_registry_by_its_mark_after_the_file_dropped_it";
+    if !docker_or_skip(test) || !registry_image_or_skip(test) {
+        return;
+    }
+    kind_network();
+    let cluster = unique("rd");
+    let port = free_port();
+    let name = format!("{cluster}-custom");
+    let _clean = Containers(vec![name.clone()]);
+    let conn = bootstrap::drivers::docker::connect().await.unwrap();
+    let with = load_str(
+        &format!("cluster: {{name: {cluster}}}\nregistry: {{name: {name}, port: {port}, image: bootstrap-test/registry:latest}}\n"),
+        "envs.yaml",
+        &[],
+    )
+    .env
+    .unwrap();
+    registry::apply(&conn, &with, None, false, &|_| {})
+        .await
+        .unwrap();
+    assert!(docker_status(&["inspect", &name]));
+    // The user removed the section (and with it the name): the mark still finds it.
+    let without = load_str(&format!("cluster: {{name: {cluster}}}\n"), "envs.yaml", &[])
+        .env
+        .unwrap();
+    let removed = registry::remove(&conn, &without, None, true).await.unwrap();
+    assert_eq!(removed, vec![format!("registry container {name} removed")]);
+    assert!(!docker_status(&["inspect", &name]));
+}

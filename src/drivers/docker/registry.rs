@@ -363,6 +363,27 @@ pub async fn apply(
     Ok(changes)
 }
 
+/// Registry containers carrying our owner label, by id: found by the mark, not the name, so one
+/// made under a name the file no longer says (or with the section since removed) still goes.
+async fn owned_containers(conn: &Conn, owner: &str) -> Result<Vec<String>, DockerError> {
+    let list = conn
+        .docker
+        .list_containers(Some(bollard::query_parameters::ListContainersOptions {
+            all: true,
+            filters: Some(HashMap::from([(
+                "label".to_owned(),
+                vec![
+                    format!("{OWNER_LABEL}={owner}"),
+                    format!("{ROLE_LABEL}=registry"),
+                ],
+            )])),
+            ..Default::default()
+        }))
+        .await
+        .map_err(|e| conn.error("listing registry containers", e))?;
+    Ok(list.into_iter().filter_map(|c| c.id).collect())
+}
+
 /// Remove what carries our mark: host files on running nodes, then the container (and its
 /// anonymous storage volume, as `docker rm -v` does).
 pub async fn remove(
@@ -372,7 +393,16 @@ pub async fn remove(
     seen: &Seen,
 ) -> Result<Vec<String>, DockerError> {
     let mut out = Vec::new();
-    for rm in render::removals(r, owner, seen) {
+    let mut removals = render::removals(r, owner, seen);
+    if !r.shared {
+        for id in owned_containers(conn, owner).await? {
+            let rm = render::Removal::Container { id };
+            if !removals.contains(&rm) {
+                removals.push(rm);
+            }
+        }
+    }
+    for rm in removals {
         match rm {
             render::Removal::Hosts { node } => {
                 let Some(n) = seen.nodes.iter().find(|n| n.name == node) else {
@@ -393,12 +423,18 @@ pub async fn remove(
             }
             render::Removal::Container { id } => {
                 // Checked again right before: a name can change hands between look and delete.
-                let current = match conn
+                let (name, current) = match conn
                     .docker
                     .inspect_container(&id, None::<InspectContainerOptions>)
                     .await
                 {
-                    Ok(c) => container_from_inspect(c),
+                    Ok(c) => (
+                        c.name
+                            .as_deref()
+                            .map(|n| n.trim_start_matches('/').to_owned())
+                            .unwrap_or_else(|| r.name.clone()),
+                        container_from_inspect(c),
+                    ),
                     Err(e) if not_found(&e) => continue,
                     Err(e) => return Err(conn.error(&format!("inspecting {}", r.name), e)),
                 };
@@ -417,9 +453,9 @@ pub async fn remove(
                     )
                     .await
                 {
-                    Ok(()) => out.push(format!("registry container {} removed", r.name)),
+                    Ok(()) => out.push(format!("registry container {name} removed")),
                     Err(e) if not_found(&e) => {}
-                    Err(e) => return Err(conn.error(&format!("removing {}", r.name), e)),
+                    Err(e) => return Err(conn.error(&format!("removing {name}"), e)),
                 }
             }
         }
