@@ -7,6 +7,8 @@ use crate::steps::up::{down, DownOptions};
 
 pub fn run(g: &Global, args: &DownArgs) -> Outcome {
     let env = super::load_env(g)?;
+    // `down` never downloads: kind and helm from their variables, PATH or the cache `up` filled.
+    super::use_found_tools(&env);
     let progress = Progress::auto();
     let opts = DownOptions {
         keep_cluster: args.keep_cluster,

@@ -1,8 +1,11 @@
 //! The commands on top: one module per subcommand, each a thin shell over the steps and the
 //! core. This module loads the environment, dispatches, and maps outcomes to exit codes.
 
+pub mod completions;
 pub mod down;
+pub mod init;
 pub mod kubeconfig;
+pub mod man;
 pub mod plan;
 pub mod render;
 pub mod status;
@@ -39,6 +42,9 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Verify(args) => verify::run(&cli.global, args),
         Command::Status => status::run(&cli.global),
         Command::Kubeconfig(args) => kubeconfig::run(&cli.global, args),
+        Command::Init(args) => init::run(&cli.global, args),
+        Command::Completions(args) => completions::run(args),
+        Command::Man(args) => man::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -111,6 +117,20 @@ fn report_diags(g: &Global, diags: &config::Diags) {
                 String::new()
             }
         );
+    }
+}
+
+/// For commands that never download (`plan`, `down`): kind and helm as `up` left them (variable,
+/// PATH at a fitting version, or the cache), handed to the steps through the override variables
+/// while the process is single-threaded. A tool not found stays unset: the step that needs it
+/// says so.
+// TODO(pipeline): the toolchain step hands the paths to the steps instead.
+pub fn use_found_tools(env: &Env) {
+    let opts = crate::drivers::toolchain::Options::from_env(true);
+    for pin in crate::drivers::toolchain::needed(env) {
+        if let Ok(found) = crate::drivers::toolchain::observe(pin, &opts) {
+            std::env::set_var(pin.tool.var, &found.path);
+        }
     }
 }
 

@@ -33,6 +33,7 @@ pub fn run(g: &Global, args: &PlanArgs) -> Outcome {
         }
         return Ok(());
     }
+    super::use_found_tools(&env);
     let opts = Options {
         recreate: false,
         verify: false,

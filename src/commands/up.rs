@@ -9,6 +9,7 @@ use crate::verify::report::render_table;
 
 pub fn run(g: &Global, args: &UpArgs) -> Outcome {
     let env = super::load_env(g)?;
+    provide_tools(&env, args.offline)?;
     let progress = Progress::auto();
     let opts = Options {
         recreate: args.recreate,
@@ -59,4 +60,28 @@ pub fn run(g: &Global, args: &UpArgs) -> Outcome {
         )),
         _ => Ok(()),
     }
+}
+
+/// The toolchain, before anything else: kind and helm from their variables, PATH (at a fitting
+/// version) or the cache, else the pinned releases fetched for this machine. The steps find them
+/// through the override variables, set here while the process is still single-threaded.
+// TODO(pipeline): the toolchain step hands the paths to the steps instead.
+fn provide_tools(env: &crate::core::config::Env, offline: bool) -> Outcome {
+    use crate::drivers::toolchain::{self, Source};
+    let needs = toolchain::needed(env);
+    if needs.is_empty() {
+        return Ok(());
+    }
+    let opts = toolchain::Options::from_env(offline);
+    for pin in needs {
+        let found = toolchain::ensure(pin, &opts)
+            .map_err(|e| Failure::Failed(format!("{e}\nnothing was changed")))?;
+        if found.source != Source::Override {
+            if !matches!(found.source, Source::Path { .. }) || found.passed_over.is_some() {
+                eprintln!("toolchain: {}: {}", pin.tool.name, found.describe(pin));
+            }
+            std::env::set_var(pin.tool.var, &found.path);
+        }
+    }
+    Ok(())
 }

@@ -79,6 +79,8 @@ pub async fn up(env: &Env, opts: &Options, progress: &Progress) -> Result<Summar
     let mut changes = Vec::new();
     let paths = paths(env, opts.kubeconfig.as_deref())?;
     let mut here = None;
+    // Kept for the registry step, which runs once the cluster's API answers.
+    let mut docker_conn = None;
 
     // 1. The host cluster and its admin credentials.
     let (host_creds, host_route_kind) = match env.cluster.provider {
@@ -135,6 +137,7 @@ pub async fn up(env: &Env, opts: &Options, progress: &Progress) -> Result<Summar
             if out.action != Action::Nothing {
                 changes.push(format!("cluster `{}` {what}", env.cluster.name));
             }
+            docker_conn = Some(conn.clone());
             let text = match out.kubeconfig {
                 Some(t) => t,
                 None => {
@@ -240,6 +243,35 @@ pub async fn up(env: &Env, opts: &Options, progress: &Progress) -> Result<Summar
         format!("{} change(s)", inside.changes.len())
     });
     changes.extend(inside.changes);
+
+    // 3b. The local registry: container, nodes' host files, the local-registry-hosting ConfigMap.
+    // TODO(pipeline): the registry step of the new pipeline calls the same functions.
+    if let (true, Some(conn)) = (env.registry.enabled, docker_conn.as_ref()) {
+        let step = progress.begin("registry");
+        let report = |l: &str| step.note(l);
+        match crate::drivers::registry::apply(
+            conn,
+            env,
+            Some(&client),
+            opts.settings.dry_run,
+            &report,
+        )
+        .await
+        {
+            Ok(c) => {
+                step.finish(&if c.is_empty() {
+                    format!("{} converged", env.registry.host())
+                } else {
+                    format!("{} change(s); push to {}/...", c.len(), env.registry.host())
+                });
+                changes.extend(c);
+            }
+            Err(e) => {
+                step.fail("failed");
+                return Err(e);
+            }
+        }
+    }
 
     // 4. Each vcluster's route.
     let step = progress.begin("vcluster routes");
@@ -457,6 +489,13 @@ pub async fn down(env: &Env, opts: &DownOptions, progress: &Progress) -> Result<
                     return Err(e);
                 }
             }
+            if env.cluster.provider == Provider::Kind {
+                // The cluster stays: its ConfigMap and the nodes' host files go one by one.
+                let conn = crate::drivers::docker::connect().await?;
+                removed.extend(
+                    crate::drivers::registry::remove(&conn, env, Some(&client), true).await?,
+                );
+            }
         } else {
             eprintln!(
                 "inside the cluster: context `{}` not found, nothing to remove there",
@@ -482,6 +521,9 @@ pub async fn down(env: &Env, opts: &DownOptions, progress: &Progress) -> Result<
     }
     if env.cluster.provider == Provider::Kind && !opts.keep_cluster {
         let conn = crate::drivers::docker::connect().await?;
+        // The registry container is outside the cluster; the ConfigMap and the nodes' host
+        // files go with the cluster.
+        removed.extend(crate::drivers::registry::remove(&conn, env, None, false).await?);
         match crate::steps::cluster::down(env, &conn, progress).await? {
             crate::steps::cluster::DownOutcome::Deleted { nodes, by } => {
                 eprintln!(

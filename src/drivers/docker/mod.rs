@@ -4,6 +4,7 @@ pub mod connect;
 pub mod network;
 pub mod nodes;
 pub mod observe;
+pub mod registry;
 
 pub use connect::{connect, Conn, DockerError, Endpoint};
 pub use observe::{ObservedCluster, ObservedNode, PortHolder, PublishedPort};
