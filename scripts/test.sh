@@ -14,6 +14,12 @@ command -v dockerd >/dev/null || missing+=(docker.io)
 command -v openssl >/dev/null || missing+=(openssl)
 command -v strace >/dev/null || missing+=(strace)
 command -v python3 >/dev/null || missing+=(python3 python3-pip)
+# Completion scripts are checked by their own shells; the man page is rendered by man.
+command -v zsh >/dev/null || missing+=(zsh)
+command -v fish >/dev/null || missing+=(fish)
+command -v man >/dev/null || missing+=(man-db)
+# The real registry (distribution's `registry` binary) for the local-registry tests.
+[ -x /usr/bin/docker-registry ] || missing+=(docker-registry)
 if [ ${#missing[@]} -gt 0 ]; then
   need_root
   say "installing ${missing[*]}"

@@ -189,7 +189,7 @@ fn missing_kind_is_named_with_an_install_hint_before_any_change() {
         "{}",
         up.text()
     );
-    assert!(up.stderr.contains("kind v0.31.0"), "{}", up.text());
+    assert!(up.stderr.contains("kind v0.32.0"), "{}", up.text());
     assert!(up.stderr.contains("BOOTSTRAP_KIND"), "{}", up.text());
     assert!(up.stderr.contains("nothing was changed"), "{}", up.text());
     assert!(nodes(&spec.name).is_empty());

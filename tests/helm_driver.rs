@@ -41,7 +41,7 @@ async fn install_once_then_converged() {
     let o = helm.observe(&r).await.unwrap();
     assert!(o.listed.is_none());
     assert!(!is_converged(&r, o.listed.as_ref(), o.values.as_ref()));
-    helm.upgrade(&r, 60).await.unwrap();
+    helm.upgrade(&r, "bootstrap/env=t", 60).await.unwrap();
     let o = helm.observe(&r).await.unwrap();
     assert!(
         is_converged(&r, o.listed.as_ref(), o.values.as_ref()),
@@ -70,7 +70,7 @@ async fn install_once_then_converged() {
     assert!(helm.observe(&r).await.unwrap().listed.is_none());
 
     std::env::set_var("HELM_DOUBLE_FAIL", "vcluster-dev");
-    let err = helm.upgrade(&r, 60).await.unwrap_err();
+    let err = helm.upgrade(&r, "bootstrap/env=t", 60).await.unwrap_err();
     std::env::remove_var("HELM_DOUBLE_FAIL");
     assert!(format!("{err:#}").contains("UPGRADE FAILED"), "{err:#}");
 }

@@ -78,20 +78,27 @@ struct ToolReport {
     problem: Option<String>,
 }
 
+/// Each tool as `up` would find it without downloading: variable, PATH, or the cache.
 fn tools() -> Vec<ToolReport> {
-    [crate::drivers::tools::KIND, crate::drivers::tools::HELM]
+    use crate::drivers::toolchain::{observe, Options, HELM_PIN, KIND_PIN};
+    let opts = Options::from_env(true);
+    [KIND_PIN, HELM_PIN]
         .into_iter()
-        .map(|t| match crate::drivers::tools::locate(t) {
-            Ok(p) => ToolReport {
-                name: t.name,
-                path: Some(p.display().to_string()),
-                problem: None,
-            },
-            Err(e) => ToolReport {
-                name: t.name,
-                path: None,
-                problem: Some(e.to_string()),
-            },
+        .map(|pin| {
+            let t = pin.tool;
+            let found = observe(&pin, &opts).map(|l| l.path);
+            match found {
+                Ok(p) => ToolReport {
+                    name: t.name,
+                    path: Some(p.display().to_string()),
+                    problem: None,
+                },
+                Err(e) => ToolReport {
+                    name: t.name,
+                    path: None,
+                    problem: Some(e.to_string()),
+                },
+            }
         })
         .collect()
 }

@@ -43,6 +43,7 @@ pub fn run(g: &Global, args: &UpArgs) -> Outcome {
         verify: !args.no_verify,
         timeout: args.timeout,
         kubeconfig: g.kubeconfig.clone(),
+        offline: args.offline,
         ..Options::default()
     };
     let runtime = super::runtime()?;

@@ -23,6 +23,8 @@ pub enum Op {
     ApplyObject,
     /// Something of ours the file no longer wants (the previous router's release and objects).
     Remove,
+    /// The local registry: its container, the nodes' host files, the KEP-1755 ConfigMap.
+    Registry,
     ApplyRoute,
     /// A vcluster whose release is converged but whose kubeconfig secret is not there yet.
     WaitVcluster,
@@ -64,6 +66,7 @@ impl Op {
             Op::ApplyCrds => "apply-crds",
             Op::ApplyObject => "apply-object",
             Op::Remove => "remove",
+            Op::Registry => "registry",
             Op::ApplyRoute => "apply-route",
             Op::WaitVcluster => "wait-vcluster",
             Op::WriteContext => "write-context",

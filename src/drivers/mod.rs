@@ -2,10 +2,13 @@
 //! nothing the core could decide from their observations.
 
 pub mod docker;
+pub mod fetch;
 pub mod helm;
 pub mod kind;
 pub mod kube;
 pub mod kubeconfig;
 pub mod ports;
 pub mod process;
+pub mod registry;
+pub mod toolchain;
 pub mod tools;

@@ -12,7 +12,7 @@ use crate::core::kubeconfig::doc;
 use crate::core::ownership::{NodeRecord, NODE_RECORD};
 use crate::core::plan::{act, Op};
 use crate::drivers::docker::{files, nodes, observe, Conn, ObservedCluster};
-use crate::drivers::tools;
+use crate::drivers::toolchain::KIND_PIN;
 use anyhow::{anyhow, bail, Context, Result};
 
 /// Observe and decide, changing nothing: what `status` shows and `up` starts from.
@@ -80,21 +80,12 @@ pub struct Cluster {
     verdict: Option<Verdict>,
     action: Option<Action>,
     ours: bool,
-    kind: Option<std::result::Result<std::path::PathBuf, String>>,
 }
 
 impl Cluster {
     fn conn(cx: &Cx<'_>) -> Result<Conn> {
         cx.docker()
             .ok_or_else(|| anyhow!("Docker was not reached (preflight did not run)"))
-    }
-
-    fn kind(&self) -> Result<std::path::PathBuf> {
-        match &self.kind {
-            Some(Ok(p)) => Ok(p.clone()),
-            Some(Err(e)) => bail!("{e}"),
-            None => tools::locate(tools::KIND).map_err(|e| anyhow!("{e}")),
-        }
     }
 
     fn create_detail(env: &Env) -> String {
@@ -199,7 +190,6 @@ impl Step for Cluster {
             " (not created by bootstrap)"
         };
         step.finish(&format!("cluster `{name}` is {}{whose}", verdict.word()));
-        self.kind = Some(tools::locate(tools::KIND).map_err(|e| e.to_string()));
         let running = matches!(verdict, Verdict::Converged | Verdict::Drifted { .. })
             && seen
                 .nodes
@@ -239,9 +229,7 @@ impl Step for Cluster {
         };
         let mut d = Diff::default();
         let needs_kind = |d: &mut Diff| {
-            if let Err(e) = self.kind() {
-                d.blockers.push(e.to_string());
-            }
+            d.blockers.extend(cx.tool_blocker(&KIND_PIN));
         };
         match (action, self.ours) {
             (Action::Nothing, true) => {}
@@ -326,8 +314,8 @@ impl Step for Cluster {
                     ))
                 }
                 Action::Create => {
-                    let created =
-                        crate::drivers::kind::create(&self.kind()?, cx.env, &step).await?;
+                    let kind = cx.tool(&KIND_PIN).await?;
+                    let created = crate::drivers::kind::create(&kind, cx.env, &step).await?;
                     self.mark_and_check(cx, &conn).await?;
                     self.ours = true;
                     Ok((
@@ -336,7 +324,7 @@ impl Step for Cluster {
                     ))
                 }
                 Action::Recreate { differences } => {
-                    let kind = self.kind()?;
+                    let kind = cx.tool(&KIND_PIN).await?;
                     step.note(&format!("recreating: {}", differences.join("; ")));
                     crate::drivers::kind::delete(&kind, &name, &step).await?;
                     let created = crate::drivers::kind::create(&kind, cx.env, &step).await?;
@@ -383,7 +371,7 @@ impl Step for Cluster {
         }
         let step = cx.progress.begin("cluster");
         let names: Vec<String> = seen.nodes.iter().map(|n| n.name.clone()).collect();
-        let by = match tools::locate(tools::KIND) {
+        let by = match cx.find_tool(&KIND_PIN) {
             Ok(kind) => {
                 if let Err(e) = crate::drivers::kind::delete(&kind, &name, &step).await {
                     step.fail("kind delete failed");
@@ -394,7 +382,7 @@ impl Step for Cluster {
             Err(e) => {
                 step.note(&format!(
                     "{}; removing the nodes labelled {}={name} through Docker",
-                    e.to_string().lines().next().unwrap_or_default(),
+                    e.lines().next().unwrap_or_default(),
                     observe::CLUSTER_LABEL
                 ));
                 nodes::remove_nodes(&conn, &seen).await?;

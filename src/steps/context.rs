@@ -10,6 +10,7 @@ use crate::drivers::helm::Helm;
 use crate::drivers::kubeconfig::Paths;
 use crate::progress::Progress;
 use crate::steps::routes::Creds;
+use crate::drivers::toolchain::Pinned;
 use crate::zone::ZoneVerdict;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -44,6 +45,8 @@ pub struct Options {
     pub keep_cluster: bool,
     /// `down --force`: also remove same-named things bootstrap did not make.
     pub force: bool,
+    /// `up --offline` (or BOOTSTRAP_OFFLINE=1): never download a tool; say how to get it.
+    pub offline: bool,
 }
 
 impl Default for Options {
@@ -57,18 +60,30 @@ impl Default for Options {
             kubeconfig: None,
             keep_cluster: false,
             force: false,
+            offline: false,
         }
     }
 }
 
 /// The host cluster's API, once a route to it verified: a client for our reads and applies, and
-/// helm pointed at the same private kubeconfig.
+/// a private kubeconfig holding just that route, for helm.
 pub struct Api {
     pub client: kube::Client,
-    pub helm: Helm,
     /// Keeps the private kubeconfig (and its folder) alive while helm may need it.
     pub _scratch: tempfile::TempDir,
     pub kubeconfig: PathBuf,
+    pub context: String,
+}
+
+impl Api {
+    /// helm, at `bin`, driven through our private kubeconfig.
+    pub fn helm(&self, bin: PathBuf) -> Helm {
+        Helm {
+            bin,
+            kubeconfig: self.kubeconfig.clone(),
+            context: self.context.clone(),
+        }
+    }
 }
 
 pub struct Cx<'a> {
@@ -93,6 +108,9 @@ pub struct Cx<'a> {
     /// the routes step that a just-installed vcluster may need a moment.
     pub changed: Mutex<usize>,
     pub report: Mutex<Option<crate::verify::Report>>,
+    /// Where each tool was found (or why not), looked up once and only when a step needs it:
+    /// a converged `up` looks up none (a version check runs the tool).
+    tools: Mutex<BTreeMap<&'static str, std::result::Result<PathBuf, String>>>,
 }
 
 impl<'a> Cx<'a> {
@@ -123,7 +141,64 @@ impl<'a> Cx<'a> {
             entries: Mutex::new(Vec::new()),
             changed: Mutex::new(0),
             report: Mutex::new(None),
+            tools: Mutex::new(BTreeMap::new()),
         })
+    }
+
+    fn toolchain_options(&self) -> crate::drivers::toolchain::Options {
+        crate::drivers::toolchain::Options::from_env(self.opts.offline)
+    }
+
+    /// Whether tools may be downloaded in this run.
+    pub fn may_download(&self) -> bool {
+        self.mode == Mode::Up && !self.toolchain_options().offline
+    }
+
+    /// Where a tool is, without downloading: its variable, PATH at a fitting version, the cache.
+    pub fn find_tool(&self, pin: &'static Pinned) -> std::result::Result<PathBuf, String> {
+        if let Some(found) = self.tools.lock().ok().and_then(|t| t.get(pin.tool.name).cloned()) {
+            return found;
+        }
+        let found = crate::drivers::toolchain::observe(pin, &self.toolchain_options())
+            .map(|l| l.path)
+            .map_err(|e| e.to_string());
+        if let Ok(mut t) = self.tools.lock() {
+            t.insert(pin.tool.name, found.clone());
+        }
+        found
+    }
+
+    /// A tool to run now: found, or (in `up`, unless offline) the pinned release fetched into
+    /// the cache and checked against its sha256.
+    pub async fn tool(&self, pin: &'static Pinned) -> anyhow::Result<PathBuf> {
+        if let Ok(p) = self.find_tool(pin) {
+            return Ok(p);
+        }
+        if !self.may_download() {
+            return self.find_tool(pin).map_err(|e| anyhow::anyhow!("{e}"));
+        }
+        let opts = self.toolchain_options();
+        let located =
+            tokio::task::spawn_blocking(move || crate::drivers::toolchain::ensure(pin, &opts))
+                .await
+                .map_err(|e| anyhow::anyhow!("fetching {}: {e}", pin.tool.name))?
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+        eprintln!("toolchain: {}: {}", pin.tool.name, located.describe(pin));
+        if let Ok(mut t) = self.tools.lock() {
+            t.insert(pin.tool.name, Ok(located.path.clone()));
+        }
+        Ok(located.path)
+    }
+
+    /// For a step's diff: the blocker when `pin` is needed and can be neither found nor fetched.
+    pub fn tool_blocker(&self, pin: &'static Pinned) -> Option<String> {
+        match self.find_tool(pin) {
+            Ok(_) => None,
+            // `down` never downloads and does without (Docker removes kind's nodes).
+            Err(_) if self.mode == Mode::Down => None,
+            Err(_) if !self.toolchain_options().offline => None,
+            Err(e) => Some(e),
+        }
     }
 
     /// The owner of everything this environment makes (kubeconfig entries' mark).

@@ -9,8 +9,6 @@ use super::{Cx, Diff, Looked, Mode, Step};
 use crate::core::access::Endpoint;
 use crate::core::config::Provider;
 use crate::core::kubeconfig::{doc, Entry};
-use crate::drivers::helm::Helm;
-use crate::drivers::tools;
 use crate::verify::diagnose::Route as VerifyRoute;
 use anyhow::{anyhow, Context, Result};
 use std::path::{Path, PathBuf};
@@ -96,11 +94,6 @@ impl Step for HostRoute {
         let scratch = tempfile::Builder::new().prefix("bootstrap-").tempdir()?;
         let kubeconfig = private_kubeconfig(scratch.path(), &entry)?;
         let client = crate::drivers::kube::client_for_context(&kubeconfig, &entry.context).await?;
-        let helm = Helm {
-            bin: tools::locate(tools::HELM).unwrap_or_else(|_| PathBuf::from("helm")),
-            kubeconfig: kubeconfig.clone(),
-            context: entry.context.clone(),
-        };
         if cx.env.cluster.provider == Provider::Kind {
             if let Ok(mut entries) = cx.entries.lock() {
                 entries.retain(|e| e.context != entry.context);
@@ -111,9 +104,9 @@ impl Step for HostRoute {
             &cx.api,
             Some(std::sync::Arc::new(Api {
                 client,
-                helm,
                 _scratch: scratch,
                 kubeconfig,
+                context: cx.env.cluster.context.clone(),
             })),
         );
         Ok(Looked::Yes)

@@ -11,6 +11,7 @@ pub mod host_route;
 pub mod kubeconfig;
 pub mod network;
 pub mod preflight;
+pub mod registry;
 pub mod releases;
 pub mod router;
 pub mod routes;
@@ -86,6 +87,10 @@ pub fn pipeline(env: &Env) -> Vec<Stage> {
         Provider::Existing => stages.push(vec![Box::new(cluster::Existing)]),
     }
     stages.push(vec![Box::new(host_route::HostRoute)]);
+    if env.cluster.provider == Provider::Kind {
+        // Also when the file dropped the section: `down` still finds a registry of ours.
+        stages.push(vec![Box::new(registry::Registry::default())]);
+    }
     if !env.vclusters.is_empty() {
         stages.push(vec![Box::new(router::Router::new(env))]);
         stages.push(

@@ -8,6 +8,7 @@ use super::{Cx, Diff};
 use crate::core::ownership;
 use crate::core::plan::{act, Op};
 use crate::core::release::{judge, Release, Stored, Verdict};
+use crate::drivers::toolchain::HELM_PIN;
 use anyhow::{Context, Result};
 
 /// The ops a release is planned with: install/upgrade of the router, or of a vcluster.
@@ -117,6 +118,10 @@ impl ReleaseStep {
         let id = format!("{}/{}", r.namespace, r.name);
         let verdict = self.verdict(cx);
         let timeout = cx.opts.helm_timeout.as_secs();
+        if matches!(verdict, Verdict::Converged | Verdict::Adopt | Verdict::Conflict(..)) {
+            return Ok(None);
+        }
+        let helm = api.helm(cx.tool(&HELM_PIN).await?);
         let verb = match &verdict {
             Verdict::Converged | Verdict::Adopt | Verdict::Conflict(..) => return Ok(None),
             Verdict::Absent => "install",
@@ -125,8 +130,8 @@ impl ReleaseStep {
                 let (action, why) = recovery(status);
                 note(&format!("{id}: {why}"));
                 match action {
-                    Recovery::Uninstall => api.helm.uninstall(r).await,
-                    Recovery::Rollback => api.helm.rollback(r, timeout).await,
+                    Recovery::Uninstall => helm.uninstall(r).await,
+                    Recovery::Rollback => helm.rollback(r, timeout).await,
                 }
                 .with_context(|| format!("recovering release {id} from {status}"))?;
                 if action == Recovery::Uninstall {
@@ -137,8 +142,7 @@ impl ReleaseStep {
             }
         };
         note(&format!("helm {verb} {id}"));
-        api.helm
-            .upgrade(r, &ownership::helm_labels(cx.cluster()), timeout)
+        helm.upgrade(r, &ownership::helm_labels(cx.cluster()), timeout)
             .await
             .with_context(|| format!("helm {verb} of {id}"))?;
         Ok(Some(format!("helm {verb} {id}")))
@@ -168,8 +172,11 @@ impl ReleaseStep {
             );
             return Ok(None);
         }
+        let bin = cx.find_tool(&HELM_PIN).map_err(|e| {
+            anyhow::anyhow!("helm is needed to uninstall {}/{}: {e}", r.namespace, r.name)
+        })?;
         note(&format!("helm uninstall {}/{}", r.namespace, r.name));
-        api.helm.uninstall(r).await?;
+        api.helm(bin).uninstall(r).await?;
         Ok(Some(format!("helm release {}/{}", r.namespace, r.name)))
     }
 }

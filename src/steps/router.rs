@@ -255,7 +255,8 @@ impl Step for Router {
                             values: Value::Null,
                         };
                         step.note(&format!("helm uninstall {namespace}/{name}"));
-                        api.helm.uninstall(&stale).await?;
+                        let helm = api.helm(cx.tool(&crate::drivers::toolchain::HELM_PIN).await?);
+                        helm.uninstall(&stale).await?;
                         changes.push(format!("helm uninstall {namespace}/{name}"));
                     }
                     _ => {}

@@ -238,6 +238,8 @@ pub fn bootstrap(args: &[&str], envs: &[(&str, &str)]) -> Run {
     let mut cmd = Command::new(bin());
     cmd.args(args)
         .env("BOOTSTRAP_KIND", kind_double())
+        // Tests never reach the internet: a missing tool is reported, not downloaded.
+        .env("BOOTSTRAP_OFFLINE", "1")
         .env("HOME", home.path())
         .env("KUBECONFIG", home.path().join("kubeconfig"))
         .env_remove("DOCKER_HOST")

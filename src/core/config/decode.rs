@@ -22,6 +22,7 @@ const TOP: &[&str] = &[
     "access",
     "kubeconfig",
     "argocd",
+    "registry",
 ];
 const CLUSTER: &[&str] = &[
     "provider",
@@ -60,6 +61,17 @@ const VCLUSTER: &[&str] = &[
 const ACCESS: &[&str] = &["mode", "insecureSkipTLSVerify"];
 const KUBECONFIG: &[&str] = &["path", "currentContext"];
 const ARGOCD: &[&str] = &["register", "namespace", "labels"];
+const REGISTRY: &[&str] = &[
+    "enabled",
+    "name",
+    "port",
+    "listenAddress",
+    "image",
+    "shared",
+];
+/// The image kind's local-registry guide runs at v0.32.0 (site/static/examples/kind-with-registry.sh).
+pub const REGISTRY_IMAGE: &str = "registry:3";
+pub const REGISTRY_PORT: u16 = 5001;
 
 /// Where each decoded field came from, so semantic checks can point at it.
 #[derive(Debug, Default, Clone)]
@@ -534,6 +546,31 @@ impl Decoder<'_> {
         })
     }
 
+    fn registry(&mut self, n: Option<&Node>, cluster: &str) -> Registry {
+        let f = self.fields(n, "registry", REGISTRY);
+        Registry {
+            // Writing a registry section means wanting one, unless it says `enabled: false`.
+            enabled: self
+                .boolean(f.get("enabled"), "registry.enabled")
+                .unwrap_or(n.is_some_and(|n| matches!(n.value, Value::Map(_)))),
+            name: self
+                .string(f.get("name"), "registry.name")
+                .unwrap_or_else(|| format!("{cluster}-registry")),
+            port: self
+                .port(f.get("port"), "registry.port")
+                .unwrap_or(REGISTRY_PORT),
+            listen_address: self
+                .string(f.get("listenAddress"), "registry.listenAddress")
+                .unwrap_or_else(|| "127.0.0.1".into()),
+            image: self
+                .string(f.get("image"), "registry.image")
+                .unwrap_or_else(|| REGISTRY_IMAGE.into()),
+            shared: self
+                .boolean(f.get("shared"), "registry.shared")
+                .unwrap_or(false),
+        }
+    }
+
     fn env(&mut self, root: &Node) -> Env {
         let top = self.fields(Some(root), "", TOP);
         if let Some(v) = top.get("apiVersion") {
@@ -576,6 +613,7 @@ impl Decoder<'_> {
                 .unwrap_or_else(|| "argocd".into()),
             labels: self.string_map(g.get("labels"), "argocd.labels"),
         };
+        let registry = self.registry(top.get("registry"), &cluster.name);
         Env {
             cluster,
             router,
@@ -583,6 +621,7 @@ impl Decoder<'_> {
             access,
             kubeconfig,
             argocd,
+            registry,
         }
     }
 }

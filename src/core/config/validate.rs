@@ -151,6 +151,12 @@ pub fn validate(env: &Env, o: &Origins, d: &mut Diags) {
             host_ports.push((format!("vclusters[{i}].localPort"), format!("{p}/TCP")));
         }
     }
+    if env.registry.enabled && !env.registry.shared {
+        host_ports.push((
+            "registry.port".to_owned(),
+            format!("{}/TCP", env.registry.port),
+        ));
+    }
     // The API port is TCP; compare it on the same footing as the rest.
     if let Some(first) = host_ports.first_mut() {
         if first.0 == "cluster.apiServer.port" {
@@ -176,6 +182,8 @@ pub fn validate(env: &Env, o: &Origins, d: &mut Diags) {
             );
         }
     }
+
+    registry(&mut c, env);
 
     // The router.
     let r = &env.router;
@@ -410,6 +418,36 @@ fn chart_tls_route(c: &mut Check<'_>, p: &str, v: &Vcluster) {
             &field,
             "bootstrap renders this vcluster's route itself; the chart's TLSRoute would be a second route for the same hostname".into(),
             Some("remove `controlPlane.tlsRoute` from the values (or use `access: port-forward`)".into()),
+        );
+    }
+}
+
+/// The registry: a container name Docker and the nodes' DNS accept, an address to publish on.
+fn registry(c: &mut Check, env: &Env) {
+    let reg = &env.registry;
+    if !reg.enabled {
+        return;
+    }
+    // Docker's container-name rule, and a DNS label so the nodes resolve it on kind's network.
+    if !is_rfc1123_label(&reg.name) {
+        c.err(
+            "registry.name",
+            format!("`{}` is not a valid registry container name (an RFC 1123 label: the nodes resolve it by DNS)", reg.name),
+            Some(label_hint(&reg.name)),
+        );
+    }
+    if reg.listen_address.parse::<std::net::IpAddr>().is_err() {
+        c.err(
+            "registry.listenAddress",
+            format!("`{}` is not an IP address", reg.listen_address),
+            Some("use 127.0.0.1 (this machine only, as kind documents) or 0.0.0.0".into()),
+        );
+    }
+    if env.cluster.provider == Provider::Existing {
+        c.err(
+            "registry.enabled",
+            "a local registry needs `cluster.provider: kind`: it is wired into kind's nodes".into(),
+            Some("remove the registry section, or point the cluster at a registry it can already pull from".into()),
         );
     }
 }

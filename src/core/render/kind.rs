@@ -72,7 +72,7 @@ pub fn kind_config_value(env: &Env) -> Value {
             json!([super::to_yaml(&patch)]),
         );
     }
-    json!({
+    let mut cluster = json!({
         "kind": "Cluster",
         "apiVersion": "kind.x-k8s.io/v1alpha4",
         "name": c.name,
@@ -81,7 +81,12 @@ pub fn kind_config_value(env: &Env) -> Value {
             "apiServerPort": c.api_server.port,
         },
         "nodes": [Value::Object(node)],
-    })
+    });
+    if env.registry.enabled {
+        // The local registry: containerd reads per-registry host files (see render::registry).
+        cluster["containerdConfigPatches"] = json!([super::registry::containerd_patch()]);
+    }
+    cluster
 }
 
 /// The file handed to `kind create cluster --config`.

@@ -3,6 +3,7 @@
 pub mod contexts;
 pub mod gateway;
 pub mod kind;
+pub mod registry;
 pub mod router;
 pub mod routes;
 pub mod vcluster;

@@ -5,6 +5,7 @@ pub mod files;
 pub mod network;
 pub mod nodes;
 pub mod observe;
+pub mod registry;
 
 pub use connect::{connect, Conn, DockerError, Endpoint};
 pub use observe::{ObservedCluster, ObservedNode, PortHolder, PublishedPort};
