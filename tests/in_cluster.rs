@@ -8,7 +8,6 @@ use bootstrap::config::load_str;
 use bootstrap::helm::Helm;
 use bootstrap::reconcile::in_cluster::{converge, teardown, Settings};
 use serde_json::json;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 use testkit::{ApiServer, Auth, Pki};
 
@@ -51,8 +50,13 @@ async fn converge_then_no_op_then_teardown() {
             ..Default::default()
         },
     );
-    // The double plays the vclusters helm would start: their kubeconfig secrets exist.
+    // The double plays the vclusters helm would start: their namespaces (helm's
+    // --create-namespace; the helm double keeps releases in files) and kubeconfig secrets exist.
     for v in &env.vclusters {
+        api.seed(
+            &format!("/api/v1/namespaces/{}", v.namespace),
+            json!({"metadata": {"name": v.namespace}}),
+        );
         api.seed(
             &format!("/api/v1/namespaces/{}/secrets/{}", v.namespace, v.secret_name()),
             json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": v.secret_name(), "namespace": v.namespace},
@@ -112,11 +116,7 @@ async fn converge_then_no_op_then_teardown() {
         "{:?}",
         planned.changes
     );
-    assert_eq!(
-        api.writes.load(Ordering::Relaxed),
-        0,
-        "a dry run must not write"
-    );
+    assert_eq!(api.writes(), 0, "a dry run must not write");
     assert!(
         !state.join("calls.log").exists()
             || !std::fs::read_to_string(state.join("calls.log"))
@@ -139,8 +139,9 @@ async fn converge_then_no_op_then_teardown() {
     }
     assert_eq!(first.vclusters.len(), 2);
     assert_eq!(first.vclusters[0].secret.key_pem, b"KEY");
-    let store = api.store.lock().unwrap().clone();
-    let reg = &store["/api/v1/namespaces/argocd/secrets/cluster-dev-vcluster"];
+    let reg = api
+        .object("/api/v1/namespaces/argocd/secrets/cluster-dev-vcluster")
+        .unwrap();
     assert_eq!(
         reg["metadata"]["labels"]["argocd.argoproj.io/secret-type"],
         "cluster"
@@ -150,7 +151,7 @@ async fn converge_then_no_op_then_teardown() {
         b64("https://vcluster-dev-helm.dev-vcluster.svc:443")
     );
 
-    let writes = api.writes.load(Ordering::Relaxed);
+    let writes = api.writes();
     let calls_before = std::fs::read_to_string(state.join("calls.log")).unwrap();
     let second = converge(&env, &client, &helm, &s, &report).await.unwrap();
     assert!(
@@ -159,7 +160,7 @@ async fn converge_then_no_op_then_teardown() {
         second.changes
     );
     assert_eq!(
-        api.writes.load(Ordering::Relaxed),
+        api.writes(),
         writes,
         "a converged run must make no API write"
     );
@@ -174,14 +175,13 @@ async fn converge_then_no_op_then_teardown() {
 
     let removed = teardown(&env, &client, &helm, &report).await.unwrap();
     assert_eq!(removed.len(), 2 + 2 + 2 + 1, "{removed:?}");
-    let store = api.store.lock().unwrap().clone();
-    assert!(
-        !store
-            .keys()
-            .any(|k| k.contains("ingresses") || k.contains("cluster-dev-vcluster")),
-        "{:?}",
-        store.keys()
-    );
+    for gone in [
+        "/apis/networking.k8s.io/v1/namespaces/dev-vcluster/ingresses/vcluster-dev-helm-api",
+        "/apis/networking.k8s.io/v1/namespaces/staging-vcluster/ingresses/vcluster-staging-helm-api",
+        "/api/v1/namespaces/argocd/secrets/cluster-dev-vcluster",
+    ] {
+        assert!(api.object(gone).is_none(), "{gone} is still there");
+    }
     assert!(
         teardown(&env, &client, &helm, &report)
             .await
@@ -205,6 +205,12 @@ async fn a_failing_vcluster_is_named_and_the_other_still_converges() {
         },
     );
     let dev = &env.vclusters[0];
+    for v in &env.vclusters {
+        api.seed(
+            &format!("/api/v1/namespaces/{}", v.namespace),
+            json!({"metadata": {"name": v.namespace}}),
+        );
+    }
     api.seed(
         &format!("/api/v1/namespaces/{}/secrets/{}", dev.namespace, dev.secret_name()),
         json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": dev.secret_name()},
@@ -238,7 +244,9 @@ async fn a_failing_vcluster_is_named_and_the_other_still_converges() {
         "{msg}"
     );
     assert!(!msg.contains("vcluster dev:"), "{msg}");
-    assert!(api.store.lock().unwrap().contains_key(
-        "/apis/networking.k8s.io/v1/namespaces/dev-vcluster/ingresses/vcluster-dev-helm-api"
-    ));
+    assert!(api
+        .object(
+            "/apis/networking.k8s.io/v1/namespaces/dev-vcluster/ingresses/vcluster-dev-helm-api"
+        )
+        .is_some());
 }
