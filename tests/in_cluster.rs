@@ -1,35 +1,27 @@
-//! The in-cluster reconcile against the apiserver double (real TLS, client-certificate auth, an
-//! object store) and the helm double: first run installs and applies, the second makes no helm
-//! upgrade and no API write, teardown removes everything and tolerates a second run.
+//! The in-cluster reconcile against the apiserver double (real TLS, client-certificate auth)
+//! and the helm double, whose real Helm engine installs the contract charts into it: first run
+//! installs and applies, the second makes no helm upgrade and no API write, teardown removes
+//! everything and tolerates a second run.
+
+mod support;
 
 use base64::Engine;
 use bootstrap::cluster_api::client_for_context;
-use bootstrap::config::load_str;
+use bootstrap::config::{load_str, Env};
 use bootstrap::helm::Helm;
 use bootstrap::reconcile::in_cluster::{converge, teardown, Settings};
 use serde_json::json;
 use std::time::Duration;
-use testkit::{ApiServer, Auth, Pki};
+use support::charts::charts_or_skip;
+use support::helm::{HelmWorld, CONTEXT};
 
-const ENV: &str = "cluster: {name: t}\nrouter: {domain: cnoe.localtest.me}\nvclusters:\n  - {name: dev, release: vcluster-dev-helm, namespace: dev-vcluster}\n  - {name: staging, release: vcluster-staging-helm, namespace: staging-vcluster}\nargocd: {register: true}\n";
-
-/// The helm double behind a wrapper that gives it its own state folder: tests in this binary
-/// run in parallel and must not share one through the process environment.
-fn helm_double(dir: &std::path::Path) -> std::path::PathBuf {
-    use std::os::unix::fs::PermissionsExt;
-    let real = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/doubles/helm");
-    let wrapper = dir.join("helm");
-    std::fs::write(
-        &wrapper,
-        format!(
-            "#!/bin/sh\nHELM_DOUBLE_STATE='{}' exec '{}' \"$@\"\n",
-            dir.join("helm-state").display(),
-            real.display()
-        ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
-    wrapper
+/// dev on the seeds' vcluster 0.26.0, staging on 0.36.1, the router on ingress-nginx 4.14.1,
+/// all from the contract charts served at `repo`.
+fn env(repo: &str) -> Env {
+    let text = format!(
+        "cluster: {{name: t}}\nrouter: {{domain: cnoe.localtest.me, chart: {{repo: '{repo}', name: ingress-nginx, version: 4.14.1}}}}\nvclusters:\n  - {{name: dev, release: vcluster-dev-helm, namespace: dev-vcluster, chart: {{repo: '{repo}', name: vcluster, version: 0.26.0}}}}\n  - {{name: staging, release: vcluster-staging-helm, namespace: staging-vcluster, chart: {{repo: '{repo}', name: vcluster, version: 0.36.1}}}}\nargocd: {{register: true}}\n"
+    );
+    load_str(&text, "t.yaml", &[]).env.unwrap()
 }
 
 fn b64(s: &str) -> String {
@@ -38,50 +30,27 @@ fn b64(s: &str) -> String {
 
 #[tokio::test]
 async fn converge_then_no_op_then_teardown() {
-    let env = load_str(ENV, "t.yaml", &[]).env.unwrap();
-    let pki = Pki::new("kind-ca");
-    let serving = pki.server(&["127.0.0.1"]);
-    let admin = pki.client("kubernetes-admin", "system:masters");
-    let api = ApiServer::start(
-        "127.0.0.1:0",
-        &serving,
-        Auth {
-            client_ca_pem: Some(pki.ca_pem.clone()),
-            ..Default::default()
-        },
-    );
-    // The double plays the vclusters helm would start: their namespaces (helm's
-    // --create-namespace; the helm double keeps releases in files) and kubeconfig secrets exist.
+    if !charts_or_skip("converge_then_no_op_then_teardown") {
+        return;
+    }
+    let w = HelmWorld::start();
+    let env = env(&w.charts.url);
+    let api = &w.api;
+    // The apiserver double plays no vcluster (the kind node double does): the secrets the
+    // vclusters would write are seeded.
     for v in &env.vclusters {
-        api.seed(
-            &format!("/api/v1/namespaces/{}", v.namespace),
-            json!({"metadata": {"name": v.namespace}}),
-        );
         api.seed(
             &format!("/api/v1/namespaces/{}/secrets/{}", v.namespace, v.secret_name()),
             json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": v.secret_name(), "namespace": v.namespace},
                    "data": {"certificate-authority": b64("CA"), "client-certificate": b64("CERT"), "client-key": b64("KEY")}}),
         );
     }
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(
-        &kubeconfig,
-        format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: kind-t\n  cluster:\n    server: https://127.0.0.1:{}\n    certificate-authority-data: {}\ncontexts:\n- name: kind-t\n  context: {{cluster: kind-t, user: kind-t}}\nusers:\n- name: kind-t\n  user:\n    client-certificate-data: {}\n    client-key-data: {}\n",
-            api.port(),
-            b64(&pki.ca_pem),
-            b64(&admin.cert_pem),
-            b64(&admin.key_pem)
-        ),
-    )
-    .unwrap();
-    let client = client_for_context(&kubeconfig, "kind-t").await.unwrap();
-    let state = dir.path().join("helm-state");
+    let client = client_for_context(&w.kubeconfig, CONTEXT).await.unwrap();
+    let state = w.state.clone();
     let helm = Helm {
-        bin: helm_double(dir.path()),
-        kubeconfig: kubeconfig.clone(),
-        context: "kind-t".into(),
+        bin: w.helm.clone(),
+        kubeconfig: w.kubeconfig.clone(),
+        context: CONTEXT.into(),
     };
     let s = Settings {
         helm_timeout: Duration::from_secs(30),
@@ -193,39 +162,23 @@ async fn converge_then_no_op_then_teardown() {
 
 #[tokio::test]
 async fn a_failing_vcluster_is_named_and_the_other_still_converges() {
-    let env = load_str(ENV, "t.yaml", &[]).env.unwrap();
-    let pki = Pki::new("kind-ca");
-    let admin = pki.client("kubernetes-admin", "system:masters");
-    let api = ApiServer::start(
-        "127.0.0.1:0",
-        &pki.server(&["127.0.0.1"]),
-        Auth {
-            client_ca_pem: Some(pki.ca_pem.clone()),
-            ..Default::default()
-        },
-    );
-    let dev = &env.vclusters[0];
-    for v in &env.vclusters {
-        api.seed(
-            &format!("/api/v1/namespaces/{}", v.namespace),
-            json!({"metadata": {"name": v.namespace}}),
-        );
+    if !charts_or_skip("a_failing_vcluster_is_named_and_the_other_still_converges") {
+        return;
     }
+    let w = HelmWorld::start();
+    let env = env(&w.charts.url);
+    let api = &w.api;
+    let dev = &env.vclusters[0];
     api.seed(
         &format!("/api/v1/namespaces/{}/secrets/{}", dev.namespace, dev.secret_name()),
         json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": dev.secret_name()},
                "data": {"certificate-authority": b64("CA"), "client-certificate": b64("C"), "client-key": b64("K")}}),
     );
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(&kubeconfig, format!(
-        "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: https://127.0.0.1:{}\n    certificate-authority-data: {}\ncontexts:\n- name: c\n  context: {{cluster: c, user: u}}\nusers:\n- name: u\n  user:\n    client-certificate-data: {}\n    client-key-data: {}\n",
-        api.port(), b64(&pki.ca_pem), b64(&admin.cert_pem), b64(&admin.key_pem))).unwrap();
-    let client = client_for_context(&kubeconfig, "c").await.unwrap();
+    let client = client_for_context(&w.kubeconfig, CONTEXT).await.unwrap();
     let helm = Helm {
-        bin: helm_double(dir.path()),
-        kubeconfig,
-        context: "c".into(),
+        bin: w.helm.clone(),
+        kubeconfig: w.kubeconfig.clone(),
+        context: CONTEXT.into(),
     };
     // staging's secret never appears: its wait times out, dev still converges.
     let s = Settings {

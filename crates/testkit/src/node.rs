@@ -1,9 +1,10 @@
 //! A DOUBLE of a kind node running ingress-nginx (passthrough) and vclusters, for the full
 //! `up`/`up`/`down` test: no kind node image, kube-apiserver or chart can be had here.
 //!
-//! - On the API port: a kube-apiserver double with an object store (server-side apply, get,
-//!   delete), client-certificate auth with the admin certificate it issued, and `vc-<release>`
-//!   secrets that appear when first read (playing the vcluster that helm would have started).
+//! - On the API port: the kube-apiserver double of `crate::kube` (what the Helm engine installs
+//!   the real charts into), client-certificate auth with the admin certificate it issued, and
+//!   `vc-<release>` secrets that appear when first read once that release's StatefulSet is
+//!   applied (playing the vcluster that would then run).
 //! - On the router port: TLS passthrough by SNI. A hostname that an applied Ingress (with the
 //!   ssl-passthrough annotation) routes to service R in namespace N is answered by "vcluster
 //!   N/R": a certificate for that hostname from that vcluster's CA, and its own client-certificate
@@ -12,8 +13,6 @@
 //! TLS, certificates and authentication are real; only the cluster behind them is simulated.
 
 use crate::{pem_certs, pem_key, Leaf, Pki};
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
 use hyper::{Request, Response, StatusCode};
 use rustls::pki_types::CertificateDer;
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
@@ -37,11 +36,10 @@ pub struct Node {
     host_pki: Pki,
     host_serving: Arc<CertifiedKey>,
     pub admin: Leaf,
-    store: Mutex<BTreeMap<String, Value>>,
+    /// The host cluster's kube-apiserver double; its writes are readable at GET /double/writes.
+    pub host: Arc<crate::kube::Api>,
     vclusters: Mutex<BTreeMap<(String, String), Vcluster>>,
     fake: Arc<CertifiedKey>,
-    /// API writes (server-side apply, delete), readable at GET /double/writes.
-    writes: std::sync::atomic::AtomicUsize,
 }
 
 fn certified(leaf: &Leaf) -> Arc<CertifiedKey> {
@@ -65,10 +63,12 @@ impl Node {
             host_serving: certified(&serving),
             host_pki,
             admin,
-            store: Mutex::new(BTreeMap::new()),
+            host: Arc::new(crate::kube::Api::new(
+                crate::kube::Store::new(),
+                "v1.35.0+kind-node-double",
+            )),
             vclusters: Mutex::new(BTreeMap::new()),
             fake: certified(&fake),
-            writes: Default::default(),
         })
     }
 
@@ -102,8 +102,8 @@ impl Node {
 
     /// The vcluster an Ingress with TLS passthrough routes `host` to.
     fn route(&self, host: &str) -> Option<(String, String)> {
-        let store = self.store.lock().unwrap();
-        store.values().find_map(|o| {
+        let store = self.host.store.all();
+        store.iter().map(|(_, o)| o).find_map(|o| {
             if o["kind"] != "Ingress"
                 || o["metadata"]["annotations"]["nginx.ingress.kubernetes.io/ssl-passthrough"]
                     != "true"
@@ -133,71 +133,30 @@ impl Node {
         })
     }
 
-    fn store_request(&self, method: &str, path: &str, body: &[u8]) -> (StatusCode, Value) {
-        let not_found = || {
-            (
-                StatusCode::NOT_FOUND,
-                json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404, "message": "not found"}),
-            )
-        };
-        // /api/v1/namespaces/<ns>/secrets/vc-<release>: the vcluster writes it once it runs.
+    /// `vc-<release>` appears when first read once the release's StatefulSet is applied, as the
+    /// running vcluster would have written it.
+    fn ensure_secret(&self, path: &str) {
         let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-        if method == "GET" {
-            if let ["api", "v1", "namespaces", ns, "secrets", name] = parts.as_slice() {
-                if let Some(release) = name.strip_prefix("vc-") {
-                    let mut store = self.store.lock().unwrap();
-                    if !store.contains_key(path) {
-                        store.insert(path.to_owned(), self.secret(ns, release));
-                    }
+        if let ["api", "v1", "namespaces", ns, "secrets", name] = parts.as_slice() {
+            if let Some(release) = name.strip_prefix("vc-") {
+                let key = crate::kube::Key::new("", "secrets", ns, name);
+                let sts = crate::kube::Key::new("apps", "statefulsets", ns, release);
+                if self.host.store.get(&key).is_none() && self.host.store.get(&sts).is_some() {
+                    let secret = self.secret(ns, release);
+                    self.host.store.tx(|tx| {
+                        let res = tx.resource("", "secrets").expect("secrets are served");
+                        tx.put(&res, key, secret);
+                    });
                 }
             }
         }
-        if method == "PATCH" || method == "DELETE" {
-            self.writes
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        }
-        let mut store = self.store.lock().unwrap();
-        match method {
-            "GET" => store
-                .get(path)
-                .map(|v| (StatusCode::OK, v.clone()))
-                .unwrap_or_else(not_found),
-            "PATCH" => match serde_json::from_slice::<Value>(body) {
-                Ok(mut v) => {
-                    let created = !store.contains_key(path);
-                    v["metadata"]["uid"] = json!(format!("uid-{}", store.len()));
-                    v["metadata"]["resourceVersion"] = json!("1");
-                    store.insert(path.to_owned(), v.clone());
-                    (
-                        if created {
-                            StatusCode::CREATED
-                        } else {
-                            StatusCode::OK
-                        },
-                        v,
-                    )
-                }
-                Err(_) => (
-                    StatusCode::BAD_REQUEST,
-                    json!({"kind": "Status", "code": 400, "message": "body is not JSON"}),
-                ),
-            },
-            "DELETE" => match store.remove(path) {
-                Some(_) => (
-                    StatusCode::OK,
-                    json!({"kind": "Status", "apiVersion": "v1", "status": "Success"}),
-                ),
-                None => not_found(),
-            },
-            _ => not_found(),
-        }
     }
 
-    fn answer(&self, method: &str, path: &str, body: &[u8], vcluster: bool) -> (StatusCode, Value) {
+    fn vcluster_answer(&self, method: &str, path: &str) -> (StatusCode, Value) {
         match (method, path) {
             ("GET", "/version") => (
                 StatusCode::OK,
-                json!({"major": "1", "minor": "35", "gitVersion": if vcluster { "v1.35.0+vcluster-double" } else { "v1.35.0+kind-node-double" }, "platform": "linux/amd64"}),
+                json!({"major": "1", "minor": "35", "gitVersion": "v1.35.0+vcluster-double", "platform": "linux/amd64"}),
             ),
             ("GET", "/api") => (
                 StatusCode::OK,
@@ -207,39 +166,12 @@ impl Node {
                 StatusCode::CREATED,
                 json!({"kind": "SelfSubjectAccessReview", "apiVersion": "authorization.k8s.io/v1", "status": {"allowed": true}}),
             ),
-            _ if vcluster => (
+            _ => (
                 StatusCode::NOT_FOUND,
                 json!({"kind": "Status", "code": 404, "message": "not found"}),
             ),
-            ("GET", "/apis") => (
-                StatusCode::OK,
-                json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": [{"name": "networking.k8s.io",
-                    "versions": [{"groupVersion": "networking.k8s.io/v1", "version": "v1"}],
-                    "preferredVersion": {"groupVersion": "networking.k8s.io/v1", "version": "v1"}}]}),
-            ),
-            ("GET", "/api/v1") => (
-                StatusCode::OK,
-                discovery(
-                    "v1",
-                    &[
-                        ("secrets", "Secret", true),
-                        ("namespaces", "Namespace", false),
-                    ],
-                ),
-            ),
-            ("GET", "/apis/networking.k8s.io/v1") => (
-                StatusCode::OK,
-                discovery("networking.k8s.io/v1", &[("ingresses", "Ingress", true)]),
-            ),
-            _ => self.store_request(method, path, body),
         }
     }
-}
-
-pub(crate) fn discovery(gv: &str, resources: &[(&str, &str, bool)]) -> Value {
-    json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources":
-        resources.iter().map(|(plural, kind, ns)| json!({"name": plural, "singularName": kind.to_lowercase(), "namespaced": ns, "kind": kind,
-            "verbs": ["create", "delete", "get", "list", "patch", "update"]})).collect::<Vec<_>>()})
 }
 
 /// Accepts any client certificate at the handshake (signatures are still checked); the request
@@ -332,12 +264,8 @@ impl ResolvesServerCert for HostCert {
     }
 }
 
-fn respond(status: StatusCode, v: &Value) -> Response<Full<Bytes>> {
-    Response::builder()
-        .status(status)
-        .header("content-type", "application/json")
-        .body(Full::new(Bytes::from(v.to_string())))
-        .unwrap()
+fn respond(status: StatusCode, v: &Value) -> Response<crate::kube::Body> {
+    crate::kube::json_response(status.as_u16(), v)
 }
 
 /// Serve the API on `api` and the passthrough router on `router` until the process ends.
@@ -395,20 +323,23 @@ pub async fn serve(
                     async move {
                         let method = req.method().to_string();
                         let path = req.uri().path().to_owned();
-                        let body = req
-                            .into_body()
-                            .collect()
-                            .await
-                            .map(|b| b.to_bytes())
-                            .unwrap_or_default();
                         if !authed {
                             return Ok::<_, std::convert::Infallible>(respond(
                                 StatusCode::UNAUTHORIZED,
-                                &json!({"kind": "Status", "code": 401, "reason": "Unauthorized", "message": "Unauthorized"}),
+                                &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "code": 401, "reason": "Unauthorized", "message": "Unauthorized"}),
                             ));
                         }
-                        let (status, v) = node.answer(&method, &path, &body, is_router);
-                        Ok(respond(status, &v))
+                        if is_router {
+                            let (status, v) = node.vcluster_answer(&method, &path);
+                            return Ok(respond(status, &v));
+                        }
+                        if method == "GET" && path == "/double/writes" {
+                            return Ok(respond(StatusCode::OK, &json!(node.host.writes())));
+                        }
+                        if method == "GET" {
+                            node.ensure_secret(&path);
+                        }
+                        Ok(crate::kube::serve(&node.host, req, true).await)
                     }
                 });
                 let _ = hyper::server::conn::http1::Builder::new()
