@@ -17,6 +17,16 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use tokio::net::TcpListener;
 
+fn sans(names: &[&str]) -> Vec<SanType> {
+    names
+        .iter()
+        .map(|n| match n.parse::<std::net::IpAddr>() {
+            Ok(ip) => SanType::IpAddress(ip),
+            Err(_) => SanType::DnsName((*n).try_into().unwrap()),
+        })
+        .collect()
+}
+
 /// A certificate authority for one test.
 pub struct Pki {
     issuer: Issuer<'static, KeyPair>,
@@ -57,27 +67,38 @@ impl Pki {
             DnType::CommonName,
             names.first().copied().unwrap_or("server"),
         );
-        params.subject_alt_names = names
-            .iter()
-            .map(|n| match n.parse::<std::net::IpAddr>() {
-                Ok(ip) => SanType::IpAddress(ip),
-                Err(_) => SanType::DnsName((*n).try_into().unwrap()),
-            })
-            .collect();
+        params.subject_alt_names = sans(names);
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         self.sign(params)
     }
 
-    /// A serving certificate with an explicit common name (such as ingress-nginx's fake one).
+    /// A serving certificate with an explicit common name holding exactly `names` (DNS names,
+    /// wildcards or IP addresses), as vcluster issues its API certificate (CN kube-apiserver).
     pub fn server_with_cn(&self, cn: &str, names: &[&str]) -> Leaf {
         let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
         params.distinguished_name.push(DnType::CommonName, cn);
-        params.subject_alt_names = names
-            .iter()
-            .map(|n| SanType::DnsName((*n).try_into().unwrap()))
-            .collect();
+        params.subject_alt_names = sans(names);
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         self.sign(params)
+    }
+
+    /// A self-signed serving certificate, as ingress-nginx makes its default ("Fake") one
+    /// (kubernetes/ingress-nginx internal/net/ssl/ssl.go: CN "Kubernetes Ingress Controller
+    /// Fake Certificate", O "Acme Co", the DNS name ingress.local).
+    pub fn self_signed(cn: &str, org: &str, names: &[&str]) -> Leaf {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.distinguished_name.push(DnType::CommonName, cn);
+        params
+            .distinguished_name
+            .push(DnType::OrganizationName, org);
+        params.subject_alt_names = sans(names);
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        let key = KeyPair::generate().unwrap();
+        let cert = params.self_signed(&key).unwrap();
+        Leaf {
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+        }
     }
 
     /// A client certificate, as kind and vcluster issue them (CN user, O group).
