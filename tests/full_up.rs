@@ -1,6 +1,7 @@
 //! The whole `up`, a second `up` that changes nothing, and `down`, on a real Docker engine with
 //! the kind double (running the kind node double: a kube-apiserver and passthrough router double
-//! with real TLS) and the helm double. Names under cnoe.localtest.me resolve through a private
+//! with real TLS) and the helm double (the real Helm engine installing the contract charts from
+//! a local chart repository). Names under cnoe.localtest.me resolve through a private
 //! /etc/hosts in a mount namespace (no DNS here), as they resolve to 127.0.0.1 on a laptop.
 
 mod support;
