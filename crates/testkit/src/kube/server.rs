@@ -188,17 +188,56 @@ pub fn parse_target(path: &str) -> Option<Target> {
     })
 }
 
-/// DNS-1123 subdomain, the rule for most object names.
-fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 253
-        && name.split('.').all(|l| {
-            !l.is_empty()
-                && l.bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-                && !l.starts_with('-')
-                && !l.ends_with('-')
-        })
+fn dns_label(l: &str) -> bool {
+    !l.is_empty()
+        && l.len() <= 63
+        && l.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !l.starts_with('-')
+        && !l.ends_with('-')
+}
+
+/// Why a name is invalid for this kind, as the registry's name validation says (None: valid).
+/// k8s.io/apimachinery `pkg/api/validation`: most kinds take a DNS-1123 subdomain; Namespace a
+/// DNS-1123 label; Service a DNS-1035 label (it becomes a DNS name); RBAC kinds any path
+/// segment (`path.IsValidPathSegmentName`, so `a:b` is fine); custom resources are held to the
+/// path-segment rule here too.
+fn name_problem(res: &Resource, name: &str) -> Option<&'static str> {
+    let path_segment = !name.is_empty()
+        && name != "."
+        && name != ".."
+        && !name.contains('/')
+        && !name.contains('%');
+    let ok = match (res.group.as_str(), res.kind.as_str()) {
+        ("rbac.authorization.k8s.io", _) => path_segment,
+        _ if res.custom => path_segment,
+        ("", "Namespace") => dns_label(name),
+        ("", "Service") => dns_label(name) && name.starts_with(|c: char| c.is_ascii_lowercase()),
+        _ => name.len() <= 253 && name.split('.').all(dns_label),
+    };
+    if ok {
+        return None;
+    }
+    Some(match (res.group.as_str(), res.kind.as_str()) {
+        ("rbac.authorization.k8s.io", _) => "may not be '.' or '..' and may not contain '/' or '%'",
+        _ if res.custom => "may not be '.' or '..' and may not contain '/' or '%'",
+        ("", "Namespace") => "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character",
+        ("", "Service") => "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character",
+        _ => "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character",
+    })
+}
+
+fn invalid_name(res: &Resource, name: &str, problem: &str) -> Reply {
+    status_error(
+        422,
+        "Invalid",
+        &format!(
+            "{} \"{name}\" is invalid: metadata.name: Invalid value: \"{name}\": {problem}",
+            res.kind
+        ),
+        Some(json!({"name": name, "group": res.group, "kind": res.kind,
+            "causes": [{"reason": "FieldValueInvalid", "message": format!("Invalid value: \"{name}\": {problem}"), "field": "metadata.name"}]})),
+    )
 }
 
 /// A request body as JSON: JSON, YAML (apply), or the protobuf typed clients send.
@@ -669,8 +708,8 @@ impl Api {
                 name = format!("{prefix}{n:05x}").chars().take(253).collect();
             }
         }
-        if !valid_name(&name) {
-            return status_error(422, "Invalid", &format!("{} \"{name}\" is invalid: metadata.name: Invalid value: \"{name}\": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character", res.kind), None);
+        if let Some(problem) = name_problem(res, &name) {
+            return invalid_name(res, &name, problem);
         }
         if let Some(e) = self.namespace_missing(res, ns) {
             return e;
@@ -792,16 +831,8 @@ impl Api {
             if ct != "application/apply-patch+yaml" {
                 return not_found(res, name);
             }
-            if !valid_name(name) {
-                return status_error(
-                    422,
-                    "Invalid",
-                    &format!(
-                        "{} \"{name}\" is invalid: metadata.name: Invalid value: \"{name}\"",
-                        res.kind
-                    ),
-                    None,
-                );
+            if let Some(problem) = name_problem(res, name) {
+                return invalid_name(res, name, problem);
             }
             if let Some(e) = self.namespace_missing(res, ns) {
                 return e;
@@ -1114,6 +1145,49 @@ mod tests {
             b"",
         )));
         assert_eq!(code, 404);
+    }
+
+    #[test]
+    fn names_are_validated_per_kind() {
+        let api = Api::new(Store::new(), "v1.35.0+test");
+        let post = |path: &'static str, body: &'static [u8]| {
+            json_of(api.handle(&req("POST", path, "", "application/json", body))).0
+        };
+        assert_eq!(
+            post(
+                "/apis/rbac.authorization.k8s.io/v1/clusterroles",
+                br#"{"metadata":{"name":"eg-certgen:envoy-gateway-system"}}"#
+            ),
+            201,
+            "RBAC names are path segments"
+        );
+        assert_eq!(
+            post(
+                "/api/v1/namespaces/default/configmaps",
+                br#"{"metadata":{"name":"a:b"}}"#
+            ),
+            422
+        );
+        assert_eq!(
+            post(
+                "/api/v1/namespaces/default/services",
+                br#"{"metadata":{"name":"1abc"}}"#
+            ),
+            422,
+            "Services take DNS-1035 labels"
+        );
+        assert_eq!(
+            post("/api/v1/namespaces", br#"{"metadata":{"name":"a.b"}}"#),
+            422,
+            "Namespaces take DNS-1123 labels"
+        );
+        assert_eq!(
+            post(
+                "/api/v1/namespaces/default/secrets",
+                br#"{"metadata":{"name":"sh.helm.release.v1.x.v1"}}"#
+            ),
+            201
+        );
     }
 
     #[test]
