@@ -98,6 +98,40 @@ fn up_then_converged_up_then_down() {
         assert_eq!(v.code, 0, "kubectl --context {ctx}: {}", v.text());
         assert!(v.stdout.contains("double"), "{}", v.text());
     }
+    // kubectl finds helm's own release records by label across namespaces, and lists the
+    // namespaces inside a vcluster through the router.
+    let kind_context = format!("kind-{}", w.cluster);
+    let records = kubectl(
+        &w,
+        &[
+            "--context",
+            &kind_context,
+            "get",
+            "secrets",
+            "-A",
+            "-l",
+            "owner=helm",
+            "-o",
+            "name",
+        ],
+    );
+    assert_eq!(records.code, 0, "{}", records.text());
+    for release in [
+        "ingress-nginx",
+        "vcluster-dev-helm",
+        "vcluster-staging-helm",
+    ] {
+        assert!(
+            records
+                .stdout
+                .contains(&format!("secret/sh.helm.release.v1.{release}.v1")),
+            "{}",
+            records.text()
+        );
+    }
+    let inside = kubectl(&w, &["--context", "dev-vcluster", "get", "ns"]);
+    assert_eq!(inside.code, 0, "{}", inside.text());
+    assert!(inside.stdout.contains("kube-system"), "{}", inside.text());
     let writes_before = kubectl(
         &w,
         &[
