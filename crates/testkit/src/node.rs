@@ -131,9 +131,24 @@ impl Runtime {
     }
 }
 
+/// The kinds the router and the vclusters are derived from (not every object is copied for
+/// each connection and each write: CRDs can be large).
+fn relevant(k: &Key) -> bool {
+    matches!(
+        (k.group.as_str(), k.plural.as_str()),
+        ("apps", "deployments" | "daemonsets" | "statefulsets")
+            | ("", "services" | "secrets")
+            | ("networking.k8s.io", "ingresses" | "ingressclasses")
+    ) && (k.plural != "secrets" || k.name.starts_with("vc-config-"))
+}
+
 /// The reactor playing every vcluster the host's objects describe.
 fn play_vclusters(tx: &mut Tx, runtimes: &Mutex<BTreeMap<(String, String), Runtime>>) {
-    let objects: Vec<(Key, Value)> = tx.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    let objects: Vec<(Key, Value)> = tx
+        .iter()
+        .filter(|(k, _)| relevant(k))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     let instances = vcluster::instances(&objects);
     let mut all = runtimes.lock().unwrap();
     for r in all.values_mut() {
@@ -265,7 +280,7 @@ async fn serve_http<S>(
 
 /// One connection to the node's 443, answered as the applied objects say.
 async fn route(node: Arc<Node>, tcp: tokio::net::TcpStream) {
-    let objects = node.host.store.all();
+    let objects = node.host.store.select(relevant);
     if router::answer(&objects, None) == Answer::Nobody {
         return; // nothing listens on 443: the connection is dropped
     }

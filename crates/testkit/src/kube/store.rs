@@ -273,6 +273,16 @@ impl Store {
             .collect()
     }
 
+    /// The objects whose key passes `keep`, cloned.
+    pub fn select(&self, keep: impl Fn(&Key) -> bool) -> Vec<(Key, Value)> {
+        let objs = self.shared.inner.lock().unwrap();
+        objs.map
+            .iter()
+            .filter(|(k, _)| keep(k))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
     pub fn resources(&self) -> Vec<Resource> {
         self.shared.inner.lock().unwrap().resources.clone()
     }
