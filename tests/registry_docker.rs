@@ -14,7 +14,6 @@ use bootstrap::core::render::registry::Action;
 use bootstrap::drivers::registry;
 use k8s_openapi::api::core::v1::ConfigMap;
 use std::process::Command;
-use std::sync::atomic::Ordering;
 use support::{docker, docker_or_skip, docker_status, free_port, repo, unique, Containers};
 use testkit::{ApiServer, Auth, Pki};
 
@@ -66,9 +65,8 @@ fn node(cluster: &str) -> String {
 }
 
 struct Api {
-    _server: ApiServer,
+    server: ApiServer,
     client: kube::Client,
-    writes: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     _dir: tempfile::TempDir,
 }
 
@@ -101,11 +99,9 @@ async fn api() -> Api {
     let client = bootstrap::drivers::kube::client_for_context(&kc, "k")
         .await
         .unwrap();
-    let writes = server.writes.clone();
     Api {
-        _server: server,
+        server,
         client,
-        writes,
         _dir: dir,
     }
 }
@@ -162,7 +158,7 @@ async fn a_pushed_image_lands_in_the_registry_the_nodes_are_told_about() {
         !docker_status(&["inspect", &reg_name]),
         "a dry run created the container"
     );
-    assert_eq!(api.writes.load(Ordering::Relaxed), 0);
+    assert_eq!(api.server.writes(), 0);
 
     // Up.
     let changes = registry::apply(&conn, &env, Some(&api.client), false, &|_| {})
@@ -186,12 +182,12 @@ async fn a_pushed_image_lands_in_the_registry_the_nodes_are_told_about() {
     assert_eq!(bound, format!("127.0.0.1:{port}"));
 
     // Up again: converged, no Docker action and no API write.
-    let writes = api.writes.load(Ordering::Relaxed);
+    let writes = api.server.writes();
     let again = registry::apply(&conn, &env, Some(&api.client), false, &|_| {})
         .await
         .unwrap();
     assert!(again.is_empty(), "{again:?}");
-    assert_eq!(api.writes.load(Ordering::Relaxed), writes);
+    assert_eq!(api.server.writes(), writes);
 
     // The node's host file is kind's documented one (kind-with-registry.sh at v0.32.0, step 3:
     // `[host."http://${reg_name}:5000"]` in /etc/containerd/certs.d/localhost:${reg_port}/hosts.toml),

@@ -182,14 +182,25 @@ impl Helm {
 
     /// Read-only: the release's row and its user-supplied values.
     pub async fn observe(&self, r: &Release) -> anyhow::Result<Observed> {
-        let mut list = vec![
-            "list".into(),
-            "--all".into(),
+        // Every state, in helm 3 and 4 alike: helm 4 removed `list --all` (helm/helm 8a73d97,
+        // v4.0.0) and lists every state by default; helm 3 lists deployed and failed unless told.
+        let mut list: Vec<String> = [
+            "list",
+            "--deployed",
+            "--failed",
+            "--pending",
+            "--superseded",
+            "--uninstalling",
+            "--uninstalled",
+        ]
+        .map(String::from)
+        .to_vec();
+        list.extend([
             "-o".into(),
             "json".into(),
             "--filter".into(),
             format!("^{}$", r.name),
-        ];
+        ]);
         list.extend(self.scope(&r.namespace));
         let rows: Value =
             serde_json::from_str(self.run(&list).await?.trim()).unwrap_or(Value::Null);

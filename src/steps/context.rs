@@ -8,9 +8,9 @@ use crate::core::kubeconfig::Entry;
 use crate::drivers::docker::Conn;
 use crate::drivers::helm::Helm;
 use crate::drivers::kubeconfig::Paths;
+use crate::drivers::toolchain::Pinned;
 use crate::progress::Progress;
 use crate::steps::routes::Creds;
-use crate::drivers::toolchain::Pinned;
 use crate::zone::ZoneVerdict;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -156,7 +156,12 @@ impl<'a> Cx<'a> {
 
     /// Where a tool is, without downloading: its variable, PATH at a fitting version, the cache.
     pub fn find_tool(&self, pin: &'static Pinned) -> std::result::Result<PathBuf, String> {
-        if let Some(found) = self.tools.lock().ok().and_then(|t| t.get(pin.tool.name).cloned()) {
+        if let Some(found) = self
+            .tools
+            .lock()
+            .ok()
+            .and_then(|t| t.get(pin.tool.name).cloned())
+        {
             return found;
         }
         let found = crate::drivers::toolchain::observe(pin, &self.toolchain_options())

@@ -152,10 +152,13 @@ pub fn plan_writes(
     d
 }
 
-/// Write the entries gathered so far. Also what a failed `up` does once the cluster step
-/// succeeded, so the user can look at the host cluster.
-pub async fn write(cx: &Cx<'_>) -> Result<Vec<String>> {
-    let entries = cx.entries.lock().map(|e| e.clone()).unwrap_or_default();
+/// Write the entries gathered (all of them, or only the host cluster's: what a failed `up`
+/// writes once the cluster step succeeded, so the user can look).
+pub async fn write(cx: &Cx<'_>, host_only: bool) -> Result<Vec<String>> {
+    let mut entries = cx.entries.lock().map(|e| e.clone()).unwrap_or_default();
+    if host_only {
+        entries.retain(|e| e.context == cx.env.cluster.context);
+    }
     if entries.is_empty() {
         return Ok(Vec::new());
     }
@@ -223,7 +226,7 @@ impl Step for Kubeconfig {
     }
 
     async fn apply(&mut self, cx: &Cx<'_>) -> Result<Vec<String>> {
-        write(cx).await
+        write(cx, false).await
     }
 
     async fn remove(&mut self, cx: &Cx<'_>) -> Result<Vec<String>> {

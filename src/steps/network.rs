@@ -61,7 +61,9 @@ impl Step for Network {
         if network::join(&conn, &me, KIND_NETWORK, &cx.owner()).await? {
             eprintln!("joined this container ({me}) to the `{KIND_NETWORK}` network: on a Linux engine that is how a devcontainer reaches the API kind publishes on 127.0.0.1");
             self.attached = Some(true);
-            return Ok(vec![format!("joined container {me} to network {KIND_NETWORK}")]);
+            return Ok(vec![format!(
+                "joined container {me} to network {KIND_NETWORK}"
+            )]);
         }
         Ok(Vec::new())
     }
@@ -71,8 +73,12 @@ impl Step for Network {
             return Ok(Vec::new());
         };
         if network::leave(&conn, &me, KIND_NETWORK, &cx.owner()).await? {
-            eprintln!("left the `{KIND_NETWORK}` network that `up` joined this container ({me}) to");
-            return Ok(vec![format!("network join of container {me} to {KIND_NETWORK}")]);
+            eprintln!(
+                "left the `{KIND_NETWORK}` network that `up` joined this container ({me}) to"
+            );
+            return Ok(vec![format!(
+                "network join of container {me} to {KIND_NETWORK}"
+            )]);
         }
         Ok(Vec::new())
     }

@@ -48,7 +48,14 @@ impl Step for Registry {
             Ok(actions) => Diff {
                 actions: actions
                     .iter()
-                    .map(|a| act(Op::Registry, &target, a.describe(r), "not as the file wants"))
+                    .map(|a| {
+                        act(
+                            Op::Registry,
+                            &target,
+                            a.describe(r),
+                            "not as the file wants",
+                        )
+                    })
                     .collect(),
                 blockers: Vec::new(),
             },

@@ -118,7 +118,10 @@ impl ReleaseStep {
         let id = format!("{}/{}", r.namespace, r.name);
         let verdict = self.verdict(cx);
         let timeout = cx.opts.helm_timeout.as_secs();
-        if matches!(verdict, Verdict::Converged | Verdict::Adopt | Verdict::Conflict(..)) {
+        if matches!(
+            verdict,
+            Verdict::Converged | Verdict::Adopt | Verdict::Conflict(..)
+        ) {
             return Ok(None);
         }
         let helm = api.helm(cx.tool(&HELM_PIN).await?);
@@ -173,7 +176,11 @@ impl ReleaseStep {
             return Ok(None);
         }
         let bin = cx.find_tool(&HELM_PIN).map_err(|e| {
-            anyhow::anyhow!("helm is needed to uninstall {}/{}: {e}", r.namespace, r.name)
+            anyhow::anyhow!(
+                "helm is needed to uninstall {}/{}: {e}",
+                r.namespace,
+                r.name
+            )
         })?;
         note(&format!("helm uninstall {}/{}", r.namespace, r.name));
         api.helm(bin).uninstall(r).await?;

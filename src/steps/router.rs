@@ -177,7 +177,11 @@ impl Step for Router {
             }
         }
         for (p, a) in self.prerequisites(env) {
-            let reason = if self.looked { "absent or older" } else { &self.why_not };
+            let reason = if self.looked {
+                "absent or older"
+            } else {
+                &self.why_not
+            };
             if !self.looked || a == CrdAction::Apply {
                 d.actions.push(act(
                     Op::ApplyCrds,
@@ -221,7 +225,11 @@ impl Step for Router {
             d.actions.push(act(
                 Op::ApplyObject,
                 objects::target(&o),
-                format!("{} for the {} router", o["kind"].as_str().unwrap_or(""), r.kind.as_str()),
+                format!(
+                    "{} for the {} router",
+                    o["kind"].as_str().unwrap_or(""),
+                    r.kind.as_str()
+                ),
                 &reason,
             ));
         }
@@ -281,13 +289,21 @@ impl Step for Router {
             }
             changes.extend(self.rel.apply(cx, &api, &|l| step.note(l)).await?);
             let want = router_for(cx.env);
-            let applied =
-                kube::apply_manifests(&api.client, &yaml(&want.objects(cx.env)), cx.opts.secret_timeout)
-                    .await?;
-            changes.extend(applied.into_iter().filter(|a| a.changed).map(|a| match a.namespace {
-                Some(ns) => format!("applied {} {ns}/{}", a.kind, a.name),
-                None => format!("applied {} {}", a.kind, a.name),
-            }));
+            let applied = kube::apply_manifests(
+                &api.client,
+                &yaml(&want.objects(cx.env)),
+                cx.opts.secret_timeout,
+            )
+            .await?;
+            changes.extend(
+                applied
+                    .into_iter()
+                    .filter(|a| a.changed)
+                    .map(|a| match a.namespace {
+                        Some(ns) => format!("applied {} {ns}/{}", a.kind, a.name),
+                        None => format!("applied {} {}", a.kind, a.name),
+                    }),
+            );
             Ok(changes)
         }
         .await;
@@ -318,9 +334,11 @@ impl Step for Router {
         let mut removed = Vec::new();
         // Our router objects (GatewayClass, Gateway) go before the release that serves them;
         // the CRDs stay: they are cluster-wide and may serve the user's own controllers.
-        for o in self.owned.iter().filter(|o| {
-            !matches!(o["kind"].as_str(), Some("Ingress") | Some("TLSRoute"))
-        }) {
+        for o in self
+            .owned
+            .iter()
+            .filter(|o| !matches!(o["kind"].as_str(), Some("Ingress") | Some("TLSRoute")))
+        {
             let r = ObjectRef::of(o);
             let obj = serde_json::json!({"apiVersion": r.api_version, "kind": r.kind,
                 "metadata": {"name": r.name, "namespace": r.namespace}});

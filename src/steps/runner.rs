@@ -128,18 +128,21 @@ pub async fn up(env: &Env, opts: &Options, progress: &Progress) -> Result<Outcom
         }
         if !errors.is_empty() {
             // One part failing does not stop its siblings; all failures are reported together.
-            // The contexts that verified so far (the host cluster's at least) are written, so
+            // Once the cluster runs, its context is written (with the route that verified), so
             // the user can look.
             let mut msg = errors.join("\n");
             if !wrote_kubeconfig {
-                match super::kubeconfig::write(cx).await {
+                match super::kubeconfig::write(cx, true).await {
                     Ok(written) if !written.is_empty() => msg.push_str(&format!(
-                        "\n(the contexts that verified so far were written to {}, so you can look: {})",
+                        "\nthe host cluster's context `{}` was written to {} so you can look ({})",
+                        cx.env.cluster.context,
                         cx.paths.write_target().display(),
                         written.join(", ")
                     )),
                     Ok(_) => {}
-                    Err(e) => msg.push_str(&format!("\nwriting the contexts verified so far failed too: {e:#}")),
+                    Err(e) => msg.push_str(&format!(
+                        "\nwriting the contexts verified so far failed too: {e:#}"
+                    )),
                 }
             }
             return Err(anyhow!("{msg}"));

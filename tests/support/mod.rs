@@ -2,7 +2,9 @@
 //! free ports, environment files, bounded runs of the binary, and cleanup by label.
 #![allow(dead_code)]
 
+pub mod charts;
 pub mod full;
+pub mod helm;
 pub mod proxy;
 pub mod spawns;
 

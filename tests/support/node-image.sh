@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds bootstrap-test/kind-node:latest, the image the kind double runs as a "node": the
 # kind-node-double binary (crates/testkit) plus the shared libraries ldd lists for it, on
-# FROM scratch (no image can be pulled here). Rebuilt when the binary changed.
+# FROM scratch (no image can be pulled here). Rebuilt when the binary changed; the binary is
+# brought up to date first (`cargo test` of the root package does not build testkit's binaries).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 bin="${1:-target/debug/kind-node-double}"
