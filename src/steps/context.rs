@@ -202,7 +202,13 @@ impl<'a> Cx<'a> {
             // `down` never downloads and does without (Docker removes kind's nodes).
             Err(_) if self.mode == Mode::Down => None,
             Err(_) if !self.toolchain_options().offline => None,
-            Err(e) => Some(e),
+            // Offline: say what a fetch would have needed, as `ensure` says it (no request).
+            Err(e) => Some(
+                crate::drivers::toolchain::ensure(pin, &self.toolchain_options())
+                    .err()
+                    .map(|e| e.to_string())
+                    .unwrap_or(e),
+            ),
         }
     }
 

@@ -277,6 +277,10 @@ pub struct Workspace {
     /// Holds `config`; the user's ~/.kube inside the container.
     pub kube_dir: PathBuf,
     pub helm_state: PathBuf,
+    /// The contract charts, served where the devcontainer reaches the host (the Docker
+    /// gateway's address): the helm double's real engine fetches them as from the real repos.
+    /// None on the real stack: the user's file names the real repositories.
+    pub charts: Option<crate::support::charts::ChartRepo>,
 }
 
 impl Workspace {
@@ -286,10 +290,12 @@ impl Workspace {
         let (api_port, https_port) = (free_port(), free_port());
         let env_file = dir.path().join("envs.yaml");
         let image = node_image();
+        let charts = crate::support::charts::ChartRepo::start_at("0.0.0.0:0", &host_gateway_ip());
+        let chart_repo = &charts.url;
         std::fs::write(
             &env_file,
             format!(
-                "apiVersion: bootstrap/v1alpha1\ncluster:\n  name: {cluster}\n  nodeImage: {image}\n  apiServer: {{address: {api_address}, port: {api_port}}}\n  portMappings:\n    - {{containerPort: 443, hostPort: {https_port}}}\nrouter:\n  domain: cnoe.localtest.me\n  httpsPort: {https_port}\nvclusters:\n  - {{name: dev, namespace: dev-vcluster, release: vcluster-dev-helm, context: dev-vcluster}}\n  - {{name: staging, namespace: staging-vcluster, release: vcluster-staging-helm, context: staging-vcluster}}\nargocd:\n  register: true\n"
+                "apiVersion: bootstrap/v1alpha1\ncluster:\n  name: {cluster}\n  nodeImage: {image}\n  apiServer: {{address: {api_address}, port: {api_port}}}\n  portMappings:\n    - {{containerPort: 443, hostPort: {https_port}}}\nrouter:\n  domain: cnoe.localtest.me\n  httpsPort: {https_port}\n  chart: {{repo: '{chart_repo}', name: ingress-nginx, version: 4.14.1}}\nvclusters:\n  - {{name: dev, namespace: dev-vcluster, release: vcluster-dev-helm, context: dev-vcluster, chart: {{repo: '{chart_repo}', name: vcluster, version: 0.26.0}}}}\n  - {{name: staging, namespace: staging-vcluster, release: vcluster-staging-helm, context: staging-vcluster, chart: {{repo: '{chart_repo}', name: vcluster, version: 0.36.1}}}}\nargocd:\n  register: true\n"
             ),
         )
         .unwrap();
@@ -327,6 +333,7 @@ impl Workspace {
             env_file,
             kube_dir,
             helm_state,
+            charts: Some(charts),
         }
     }
 
@@ -346,6 +353,7 @@ impl Workspace {
             https_port,
             env_file: std::fs::canonicalize(env_file).unwrap(),
             kube_dir,
+            charts: None,
         }
     }
 

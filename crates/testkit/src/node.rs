@@ -268,7 +268,10 @@ async fn serve_http<S>(
                 return Ok(unauthorized());
             }
             if let (Some(node), "/double/writes") = (&node, req.uri().path()) {
-                return Ok(crate::kube::json_response(200, &json!(node.host.writes())));
+                return Ok(crate::kube::json_response(
+                    200,
+                    &json!({"writes": node.host.writes()}),
+                ));
             }
             Ok(crate::kube::serve(&api, req, true).await)
         }
