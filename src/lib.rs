@@ -14,5 +14,3 @@ pub mod core;
 pub mod drivers;
 pub mod progress;
 pub mod steps;
-pub mod verify;
-pub mod zone;

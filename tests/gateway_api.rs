@@ -589,7 +589,7 @@ fn node_double_routes_each_hostname_to_its_vcluster_and_the_rest_to_traefiks_def
         objects[0]["spec"]["controllerName"],
         TRAEFIK.controller_name
     );
-    let facts = bootstrap::verify::diagnose::CertFacts {
+    let facts = bootstrap::core::verify::diagnose::CertFacts {
         subject: format!("CN={}", TRAEFIK.default_cert_cn),
         issuer: format!("CN={}", TRAEFIK.default_cert_cn),
         ..Default::default()

@@ -26,7 +26,7 @@ fn facts(dc: &Devcontainer) {
     );
     let marker = dc.sh("test -e /.dockerenv").code == 0;
     assert_eq!(marker, dc.stand.dockerenv, "/.dockerenv");
-    let host_name = bootstrap::zone::hostname().unwrap();
+    let host_name = bootstrap::drivers::zone::hostname().unwrap();
     let name = dc
         .sh("cat /proc/sys/kernel/hostname")
         .stdout

@@ -4,11 +4,11 @@
 
 mod verify_support;
 
-use bootstrap::verify::diagnose::Route;
-use bootstrap::verify::report::{CheckStatus, ContextReport};
-use bootstrap::verify::{
-    check_passthrough, load_kubeconfig, resolve, verify_contexts_with, HostFacts,
-    PassthroughExpect, Report,
+use bootstrap::core::verify::diagnose::Route;
+use bootstrap::core::verify::report::{CheckStatus, ContextReport};
+use bootstrap::core::verify::{resolve, Report};
+use bootstrap::drivers::probe::{
+    check_passthrough, load_kubeconfig, verify_contexts_with, HostFacts, PassthroughExpect,
 };
 use std::path::Path;
 use std::process::Command;

@@ -5,8 +5,8 @@ use super::{Failure, Outcome};
 use crate::cli::{Global, Output};
 use crate::core::cluster_diff::Verdict;
 use crate::core::config::{Env, Provider};
+use crate::core::zone::{Evidence, ZoneVerdict};
 use crate::drivers::docker::ObservedNode;
-use crate::zone::{Evidence, ZoneVerdict};
 use serde::Serialize;
 
 #[derive(Debug, Serialize)]
@@ -31,7 +31,7 @@ struct RouteReport {
 
 /// Pure: why the kind API is reached the way it is from where we stand.
 fn kind_api_reason(v: &ZoneVerdict, env: &Env) -> String {
-    use crate::zone::Zone;
+    use crate::core::zone::Zone;
     if crate::drivers::docker::network::should_join(v) {
         format!(
             "a devcontainer on a Linux engine: host.docker.internal is refused for ports published on {}, so `up` joins this container to the `kind` network and dials {}-control-plane:6443 (a name kind's certificate holds)",
@@ -222,11 +222,11 @@ async fn gather(g: &Global, env: Option<&Env>) -> Report {
             Err(err) => cluster.note = Some(format!("{err:#}")),
         },
     }
-    let evidence = crate::zone::gather(
+    let evidence = crate::drivers::zone::gather(
         info.as_ref(),
         docker.reachable.then(|| docker.endpoint.clone()),
     );
-    let verdict = crate::zone::classify(&evidence);
+    let verdict = crate::core::zone::classify(&evidence);
     Report {
         routes: env.map(|e| routes(e, &verdict)).unwrap_or_default(),
         zone: ZoneReport { verdict, evidence },
@@ -337,7 +337,7 @@ fn print_table(r: &Report) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::zone::Zone;
+    use crate::core::zone::Zone;
 
     fn verdict(zone: Zone, docker_desktop: bool) -> ZoneVerdict {
         ZoneVerdict {

@@ -2,9 +2,9 @@
 
 use super::{Failure, Outcome};
 use crate::cli::{Global, Output, UpArgs};
+use crate::core::verify::report::render_table;
 use crate::progress::Progress;
 use crate::steps::Options;
-use crate::verify::report::render_table;
 
 /// Ctrl-C (or SIGTERM) lets the step that runs end cleanly: its helm or kind child is asked to
 /// stop as a terminal would ask it, and no further step starts. A second Ctrl-C stops at once

@@ -14,3 +14,5 @@ pub mod ports;
 pub mod release;
 pub mod render;
 pub mod router;
+pub mod verify;
+pub mod zone;

@@ -5,13 +5,13 @@
 
 use crate::core::config::Env;
 use crate::core::kubeconfig::Entry;
+use crate::core::zone::ZoneVerdict;
 use crate::drivers::docker::Conn;
 use crate::drivers::helm::Helm;
 use crate::drivers::kubeconfig::Paths;
 use crate::drivers::toolchain::Pinned;
 use crate::progress::Progress;
 use crate::steps::routes::Creds;
-use crate::zone::ZoneVerdict;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -107,7 +107,7 @@ pub struct Cx<'a> {
     /// Changes made so far in this run (any step), which tells later steps to look again and
     /// the routes step that a just-installed vcluster may need a moment.
     pub changed: Mutex<usize>,
-    pub report: Mutex<Option<crate::verify::Report>>,
+    pub report: Mutex<Option<crate::core::verify::Report>>,
     /// Where each tool was found (or why not), looked up once and only when a step needs it:
     /// a converged `up` looks up none (a version check runs the tool).
     tools: Mutex<BTreeMap<&'static str, std::result::Result<PathBuf, String>>>,

@@ -9,7 +9,7 @@ use super::{Cx, Diff, Looked, Mode, Step};
 use crate::core::access::Endpoint;
 use crate::core::config::Provider;
 use crate::core::kubeconfig::{doc, Entry};
-use crate::verify::diagnose::Route as VerifyRoute;
+use crate::core::verify::diagnose::Route as VerifyRoute;
 use anyhow::{anyhow, Context, Result};
 use std::path::{Path, PathBuf};
 

@@ -29,7 +29,7 @@ impl Step for Network {
         };
         // Only a container of this engine can be on its networks; elsewhere there is nothing to
         // join or leave.
-        if zone.zone != crate::zone::Zone::Devcontainer {
+        if zone.zone != crate::core::zone::Zone::Devcontainer {
             return Ok(Looked::Yes);
         }
         let Some(me) = network::this_container() else {

@@ -8,7 +8,7 @@ use crate::core::config::Provider;
 use crate::core::observed::PublishedPort;
 use crate::core::plan::{act, Op};
 use crate::core::ports::{self, PortConflict};
-use crate::zone::Zone;
+use crate::core::zone::Zone;
 use anyhow::Result;
 
 #[derive(Default)]
@@ -43,7 +43,7 @@ impl Step for Preflight {
         // The first real request after the version handshake: a daemon that went away is
         // reported here, by what we were doing, not swallowed by the optional /info below.
         let holders = crate::drivers::docker::observe::port_holders(&conn).await?;
-        let zone = crate::zone::detect(&conn).await;
+        let zone = crate::drivers::zone::detect(&conn).await;
         eprintln!(
             "you stand in: {} ({})",
             zone.zone.as_str(),

@@ -6,9 +6,10 @@
 use crate::core::access::{candidates, Endpoint, Zone};
 use crate::core::config::{AccessMode, Env};
 use crate::core::kubeconfig::{doc, Entry};
-use crate::verify::diagnose::Route as VerifyRoute;
-use crate::verify::probe::probe_all;
-use crate::verify::{target, HostFacts};
+use crate::core::verify::diagnose::Route as VerifyRoute;
+use crate::core::verify::target;
+use crate::drivers::probe::probe_all;
+use crate::drivers::probe::HostFacts;
 use anyhow::{bail, Result};
 use std::time::Duration;
 
@@ -197,7 +198,7 @@ impl super::Step for Routes {
                 context: v.context.clone(),
                 endpoint: Endpoint::Vcluster(v),
                 creds,
-                verify_route: crate::verify::environment::route_for(Some(env), &v.context),
+                verify_route: crate::core::verify::environment::route_for(Some(env), &v.context),
             });
         }
         let step = cx.progress.begin("vcluster routes");

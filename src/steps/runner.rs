@@ -19,7 +19,7 @@ pub struct Outcome {
     /// One line per change made (`up`) or thing removed (`down`).
     pub changes: Vec<String>,
     pub kubeconfig: PathBuf,
-    pub report: Option<crate::verify::Report>,
+    pub report: Option<crate::core::verify::Report>,
 }
 
 /// Observe every step in order; a stage's steps side by side.

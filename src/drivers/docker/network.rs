@@ -7,7 +7,7 @@
 //! a devcontainer the user put on the network stays there.
 
 use super::{Conn, DockerError};
-use crate::zone::{Zone, ZoneVerdict};
+use crate::core::zone::{Zone, ZoneVerdict};
 use bollard::models::{EndpointSettings, NetworkConnectRequest, NetworkDisconnectRequest};
 use std::collections::HashMap;
 
@@ -132,7 +132,7 @@ pub fn this_container() -> Option<String> {
     std::fs::read_to_string("/proc/self/mountinfo")
         .ok()
         .and_then(|m| container_id_from_mountinfo(&m))
-        .or_else(crate::zone::hostname)
+        .or_else(crate::drivers::zone::hostname)
 }
 
 #[cfg(test)]
