@@ -22,14 +22,40 @@ pub struct Outcome {
     pub report: Option<crate::core::verify::Report>,
 }
 
-/// Observe every step in order; a stage's steps side by side.
+/// Observe every step in order; a stage's steps side by side. When a step cannot be observed,
+/// the blockers of the steps seen so far come first: a later step failing to look (a route to a
+/// cluster that is not ours and differs from the file) is a consequence, not the cause.
 async fn observe_all(stages: &mut [Stage], cx: &Cx<'_>) -> Result<Vec<Vec<Looked>>> {
     let mut looked = Vec::new();
-    for stage in stages.iter_mut() {
-        let results = futures::future::join_all(stage.iter_mut().map(|s| s.observe(cx))).await;
-        looked.push(results.into_iter().collect::<Result<Vec<_>>>()?);
+    for si in 0..stages.len() {
+        let results = futures::future::join_all(stages[si].iter_mut().map(|s| async {
+            s.observe(cx)
+                .await
+                .map_err(|e| anyhow!("{}: {e:#}", s.name()))
+        }))
+        .await;
+        match results.into_iter().collect::<Result<Vec<_>>>() {
+            Ok(l) => looked.push(l),
+            Err(e) => {
+                let seen = diffs(&stages[..si], cx);
+                if cx.mode != Mode::Up || seen.blockers.is_empty() {
+                    return Err(e);
+                }
+                return Err(stopped(&seen.blockers));
+            }
+        }
     }
     Ok(looked)
+}
+
+/// The error of an `up` that found blockers before any change.
+fn stopped(blockers: &[String]) -> anyhow::Error {
+    let n = blockers.len();
+    anyhow!(
+        "up stopped before any change: {n} problem{} found:\n  - {}\nnothing was changed",
+        if n == 1 { "" } else { "s" },
+        blockers.join("\n  - ")
+    )
 }
 
 fn diffs(stages: &[Stage], cx: &Cx<'_>) -> Diff {
@@ -76,12 +102,7 @@ pub async fn up(env: &Env, opts: &Options, progress: &Progress) -> Result<Outcom
     let looked = observe_all(&mut stages, &cx).await?;
     let first = diffs(&stages, &cx);
     if !first.blockers.is_empty() {
-        let n = first.blockers.len();
-        return Err(anyhow!(
-            "up stopped before any change: {n} problem{} found:\n  - {}\nnothing was changed",
-            if n == 1 { "" } else { "s" },
-            first.blockers.join("\n  - ")
-        ));
+        return Err(stopped(&first.blockers));
     }
     let mut changes = Vec::new();
     let mut wrote_kubeconfig = false;
