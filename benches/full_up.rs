@@ -29,7 +29,10 @@ fn main() {
     } else {
         2
     };
-    if !docker_or_skip("full_up bench") || !unshare_works() {
+    if !docker_or_skip("full_up bench")
+        || !unshare_works()
+        || !support::charts::charts_or_skip("full_up bench")
+    {
         return;
     }
     let w = world();

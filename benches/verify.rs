@@ -185,16 +185,18 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let cfg = bootstrap::verify::load_kubeconfig(Some(kc.to_str().unwrap())).unwrap();
+    let cfg = bootstrap::drivers::probe::load_kubeconfig(Some(kc.to_str().unwrap())).unwrap();
     for n in [3usize, 50] {
         let mut walls = Vec::new();
         let mut last = None;
         for _ in 0..9 {
             let targets = (0..n)
-                .map(|i| bootstrap::verify::resolve(&cfg, &format!("c{i}"), Default::default()))
+                .map(|i| {
+                    bootstrap::core::verify::resolve(&cfg, &format!("c{i}"), Default::default())
+                })
                 .collect();
             let start = Instant::now();
-            let report = rt.block_on(bootstrap::verify::verify_contexts(
+            let report = rt.block_on(bootstrap::drivers::probe::verify_contexts(
                 targets,
                 Duration::from_secs(2),
             ));

@@ -12,7 +12,14 @@ command -v dockerd >/dev/null || missing+=(docker.io)
 [ -e /usr/lib/nginx/modules/ngx_stream_module.so ] || missing+=(nginx-light libnginx-mod-stream)
 [ -x /bin/busybox ] || missing+=(busybox-static)
 command -v openssl >/dev/null || missing+=(openssl)
+command -v strace >/dev/null || missing+=(strace)
 command -v python3 >/dev/null || missing+=(python3 python3-pip)
+# Completion scripts are checked by their own shells; the man page is rendered by man.
+command -v zsh >/dev/null || missing+=(zsh)
+command -v fish >/dev/null || missing+=(fish)
+command -v man >/dev/null || missing+=(man-db)
+# The real registry (distribution's `registry` binary) for the local-registry tests.
+[ -x /usr/bin/docker-registry ] || missing+=(docker-registry)
 if [ ${#missing[@]} -gt 0 ]; then
   need_root
   say "installing ${missing[*]}"
@@ -36,6 +43,14 @@ PY
 )"
 [ -n "$KUBECTL_BIN" ] && export PATH="$KUBECTL_BIN:$PATH"
 kubectl version --client=true 2>/dev/null | sed -n 1p
+
+# The helm double's engine: the real Helm (v4.2.3 compiled in) from PyPI, pinned.
+HELM_PKG="helm-python-sdk==0.2.2"
+if ! python3 -c 'import sys, helm_python; sys.exit(helm_python.__version__ != "0.2.2")' >/dev/null 2>&1; then
+  say "installing the Helm engine ($HELM_PKG from PyPI)"
+  python3 -m pip install -q --disable-pip-version-check "$HELM_PKG" 2>&1 | grep -v "Running pip as the 'root' user" || true
+fi
+python3 -c 'import helm_python as h; print("helm engine", h.helm_sdk_version(), "(helm-python-sdk", h.__version__ + ")")'
 
 if ! docker info >/dev/null 2>&1; then
   need_root

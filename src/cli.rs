@@ -14,7 +14,7 @@ Settings layer as: built-in defaults < the file < BOOTSTRAP_* variables < flags.
     after_help = "Examples:\n  bootstrap plan -f envs/localdev.yaml\n  bootstrap up\n  bootstrap verify -o json\n  bootstrap render kind-config\n  bootstrap down\n\n\
 Exit codes: 0 ok, 1 an operation or check failed, 2 invalid input or usage.\n\
 Variables: BOOTSTRAP_FILE, BOOTSTRAP_CLUSTER_NAME, BOOTSTRAP_NODE_IMAGE, BOOTSTRAP_API_PORT,\n\
-  BOOTSTRAP_HTTPS_PORT, BOOTSTRAP_DOMAIN, BOOTSTRAP_ACCESS, BOOTSTRAP_KUBECONFIG, BOOTSTRAP_KIND, BOOTSTRAP_HELM"
+  BOOTSTRAP_HTTPS_PORT, BOOTSTRAP_DOMAIN, BOOTSTRAP_ACCESS, BOOTSTRAP_KUBECONFIG, BOOTSTRAP_KIND, BOOTSTRAP_HELM,\n  BOOTSTRAP_OFFLINE, BOOTSTRAP_DOWNLOAD_MIRROR, XDG_CACHE_HOME (downloaded tools: $XDG_CACHE_HOME/bootstrap)"
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -72,7 +72,9 @@ pub enum Command {
     )]
     Verify(VerifyArgs),
     /// Remove what `up` made, and nothing else
-    #[command(after_help = "Examples:\n  bootstrap down\n  bootstrap down --keep-cluster")]
+    #[command(
+        after_help = "Examples:\n  bootstrap down\n  bootstrap down --keep-cluster\n  bootstrap down --force   # also what bootstrap did not make"
+    )]
     Down(DownArgs),
     /// Show what `up` would do, changing nothing
     #[command(
@@ -92,6 +94,54 @@ pub enum Command {
         after_help = "Examples:\n  bootstrap kubeconfig dev-vcluster --print > dev.kubeconfig\n  KUBECONFIG=dev.kubeconfig kubectl get ns"
     )]
     Kubeconfig(KubeconfigArgs),
+    /// Write a starter envs.yaml for the choices given (never overwrites a file)
+    #[command(
+        after_help = "Examples:\n  bootstrap init\n  bootstrap init -f envs/team.yaml --vcluster dev --vcluster staging --registry\n  bootstrap init --router gateway-api --no-vclusters"
+    )]
+    Init(InitArgs),
+    /// Print a shell completion script
+    #[command(
+        after_help = "Examples:\n  bootstrap completions bash > ~/.local/share/bash-completion/completions/bootstrap\n  bootstrap completions zsh > \"${fpath[1]}/_bootstrap\"\n  bootstrap completions fish > ~/.config/fish/completions/bootstrap.fish\n  bootstrap completions powershell >> $PROFILE"
+    )]
+    Completions(CompletionsArgs),
+    /// Print the man page (roff), or write one page per command into a folder
+    #[command(
+        after_help = "Examples:\n  bootstrap man | man -l -\n  bootstrap man --dir ~/.local/share/man/man1"
+    )]
+    Man(ManArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The router that passes TLS through to the vclusters
+    #[arg(long, value_parser = ["ingress-nginx", "gateway-api"], default_value = "ingress-nginx")]
+    pub router: String,
+    /// A vcluster to create (repeatable); default: dev
+    #[arg(long = "vcluster", value_name = "NAME")]
+    pub vclusters: Vec<String>,
+    /// No vclusters: just the kind cluster and its router
+    #[arg(long, conflicts_with = "vclusters")]
+    pub no_vclusters: bool,
+    /// Run a local image registry beside the cluster (localhost:5001)
+    #[arg(long)]
+    pub registry: bool,
+    /// The kind cluster's name
+    #[arg(long, default_value = "localdev")]
+    pub cluster_name: String,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write bootstrap.1 and one bootstrap-<command>.1 per command into this folder
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -102,6 +152,10 @@ pub struct UpArgs {
     /// Skip the final verify
     #[arg(long)]
     pub no_verify: bool,
+    /// Never download: use kind and helm from BOOTSTRAP_KIND/BOOTSTRAP_HELM, PATH or the cache
+    /// (also BOOTSTRAP_OFFLINE=1)
+    #[arg(long)]
+    pub offline: bool,
     /// Per-layer timeout of route probes and the final verify, such as 2s
     #[arg(long, default_value = "2s", value_parser = parse_duration)]
     pub timeout: std::time::Duration,
@@ -132,6 +186,9 @@ pub struct DownArgs {
     /// Keep the kind cluster; remove only what was installed into it and the contexts
     #[arg(long)]
     pub keep_cluster: bool,
+    /// Also remove what has our names but not our mark (a cluster made by hand, a user's release)
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]

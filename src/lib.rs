@@ -39,5 +39,3 @@ pub mod drivers;
 pub mod logging;
 pub mod progress;
 pub mod steps;
-pub mod verify;
-pub mod zone;

@@ -26,7 +26,7 @@ async fn join_connects_once_and_then_changes_nothing() {
         "600",
     ]);
     let conn = bootstrap::drivers::docker::connect().await.unwrap();
-    let joined = bootstrap::drivers::docker::network::join(&conn, &name, "kind")
+    let joined = bootstrap::drivers::docker::network::join(&conn, &name, "kind", "env/test")
         .await
         .unwrap();
     assert!(joined, "the first join connects");
@@ -37,13 +37,18 @@ async fn join_connects_once_and_then_changes_nothing() {
         &name,
     ]);
     assert!(nets.split_whitespace().any(|n| n == "kind"), "{nets}");
-    let again = bootstrap::drivers::docker::network::join(&conn, &name, "kind")
+    let again = bootstrap::drivers::docker::network::join(&conn, &name, "kind", "env/test")
         .await
         .unwrap();
     assert!(!again, "already on the network: no second write");
-    let err = bootstrap::drivers::docker::network::join(&conn, "no-such-container-here", "kind")
-        .await
-        .unwrap_err();
+    let err = bootstrap::drivers::docker::network::join(
+        &conn,
+        "no-such-container-here",
+        "kind",
+        "env/test",
+    )
+    .await
+    .unwrap_err();
     assert!(
         err.to_string().contains("looking up this container"),
         "{err}"

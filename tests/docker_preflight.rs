@@ -154,7 +154,7 @@ fn daemon_gone_mid_way_is_one_clear_error_and_creates_nothing() {
     assert_eq!(errors.len(), 1, "{}", up.text());
     assert!(
         errors[0].contains(&format!(
-            "the Docker daemon at {} is not answering while listing kind's node containers",
+            "the Docker daemon at {} is not answering while listing running containers",
             proxy.docker_host()
         )),
         "{}",
@@ -193,7 +193,7 @@ fn missing_kind_is_named_with_an_install_hint_before_any_change() {
         "{}",
         up.text()
     );
-    assert!(up.stderr.contains("kind v0.31.0"), "{}", up.text());
+    assert!(up.stderr.contains("kind v0.32.0"), "{}", up.text());
     assert!(up.stderr.contains("BOOTSTRAP_KIND"), "{}", up.text());
     assert!(up.stderr.contains("nothing was changed"), "{}", up.text());
     assert!(nodes(&spec.name).is_empty());

@@ -1,11 +1,22 @@
 //! Opt-in end to end: the real stack (kind, helm, charts from the internet) on a machine that has
 //! them. Skipped unless BOOTSTRAP_E2E=1; run with `just e2e` or
-//! `BOOTSTRAP_E2E=1 cargo test --test e2e -- --nocapture`. Uses envs/localdev.yaml and a private
-//! kubeconfig; it needs host ports 6443 and 8443 free and deletes the `localdev` cluster at the end.
+//! `BOOTSTRAP_E2E=1 cargo test --test e2e -- --nocapture --test-threads=1`. Uses envs/localdev.yaml
+//! and a private kubeconfig; it needs host ports 6443 and 8443 free and deletes the `localdev`
+//! cluster at the end. Two journeys, one after the other (they share the file's cluster and
+//! ports): from the host, and from a devcontainer started as devcontainer/devcontainer.json says
+//! (tests/journey_support), so whoever runs it sees the first use for real. The workflow
+//! .github/workflows/e2e.yml runs both on a runner with Docker; nothing here has run them.
+
+mod journey_support;
+mod support;
 
 use std::path::PathBuf;
 use std::process::Command;
+use std::sync::Mutex;
 use std::time::Instant;
+
+/// Both journeys use the file's cluster name and host ports.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 fn enabled() -> bool {
     if std::env::var("BOOTSTRAP_E2E").as_deref() == Ok("1") {
@@ -47,6 +58,7 @@ fn localdev_up_verify_up_again_kubectl_down() {
     if !enabled() {
         return;
     }
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = dir.path().join("config");
     std::fs::write(
@@ -93,5 +105,45 @@ fn localdev_up_verify_up_again_kubectl_down() {
     assert!(
         !config.contains("dev-vcluster"),
         "down left a context behind:\n{config}"
+    );
+}
+
+/// The first use: `bootstrap up` from a fresh devcontainer on the default bridge, with the real
+/// kind, helm and charts on PATH, then kubectl, `verify -f`, a converged `up` with no Docker writes
+/// and the kubeconfig untouched, and `down` leaving nothing of ours (the network join included).
+#[test]
+fn devcontainer_journey_on_the_real_stack() {
+    use journey_support::*;
+    if !enabled() {
+        return;
+    }
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    // The foreign container is busybox (tests/support/make-images.sh; needs busybox-static).
+    let images = Command::new(root().join("tests/support/make-images.sh"))
+        .output()
+        .unwrap();
+    assert!(
+        images.status.success(),
+        "{}",
+        String::from_utf8_lossy(&images.stderr)
+    );
+    for tool in ["kind", "helm", "kubectl", "docker"] {
+        assert!(which::which(tool).is_ok(), "{tool} must be on PATH");
+    }
+    let ws = Workspace::real(&root().join("envs/localdev.yaml"), "localdev", 6443, 8443);
+    let dc = Devcontainer::start_in(Stand::devcontainer(Net::Bridge), ws);
+    assert!(!dc.doubles());
+    let before = dc.networks();
+    let t = walk(&dc);
+    eprintln!("{}", t.show());
+    assert!(
+        t.steps[0].1.stderr.contains("joined this container"),
+        "{}",
+        t.steps[0].1.text()
+    );
+    assert_eq!(
+        dc.networks(),
+        before,
+        "down leaves kind's network it joined"
     );
 }

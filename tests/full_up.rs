@@ -1,18 +1,23 @@
 //! The whole `up`, a second `up` that changes nothing, and `down`, on a real Docker engine with
 //! the kind double (running the kind node double: a kube-apiserver and passthrough router double
-//! with real TLS) and the helm double. Names under cnoe.localtest.me resolve through a private
+//! with real TLS) and the helm double (the real Helm engine installing the contract charts from
+//! a local chart repository). Names under cnoe.localtest.me resolve through a private
 //! /etc/hosts in a mount namespace (no DNS here), as they resolve to 127.0.0.1 on a laptop.
 
 mod support;
 
 use std::time::Instant;
+use support::charts::charts_or_skip;
 use support::full::*;
 use support::proxy::Proxy;
 use support::*;
 
 #[test]
 fn up_then_converged_up_then_down() {
-    if !docker_or_skip("up_then_converged_up_then_down") || !unshare_works() {
+    if !docker_or_skip("up_then_converged_up_then_down")
+        || !unshare_works()
+        || !charts_or_skip("up_then_converged_up_then_down")
+    {
         return;
     }
     let w = world();
@@ -26,15 +31,48 @@ fn up_then_converged_up_then_down() {
     );
     assert_eq!(plan.code, 0, "{}", plan.text());
     assert!(
-        plan.stdout
-            .contains(&format!("create-cluster kind/{}", w.cluster)),
+        plan.stdout.lines().any(|l| l.contains("create-cluster")
+            && l.trim_end().ends_with(&format!(" kind/{}", w.cluster))),
         "{}",
         plan.text()
     );
     assert!(nodes(&w.cluster).is_empty(), "plan must create nothing");
 
-    let first = up(&w, &[]);
+    // The first up runs kind and helm: traced, which also shows the spawn counter used below
+    // on the converged up sees processes when there are some.
+    let strace = support::spawns::strace_or_skip("the first up's processes");
+    let first_trace = w.dir.path().join("first.strace");
+    let first = if strace {
+        in_ns(
+            &w,
+            std::path::Path::new("strace"),
+            &[
+                "-f",
+                "-qq",
+                "-e",
+                "trace=execve",
+                "-o",
+                first_trace.to_str().unwrap(),
+                bin().to_str().unwrap(),
+                "-f",
+                w.env_file.to_str().unwrap(),
+                "up",
+            ],
+            &[],
+        )
+    } else {
+        up(&w, &[])
+    };
     assert_eq!(first.code, 0, "{}", first.text());
+    if strace {
+        let spawned = support::spawns::spawned(&first_trace, &bin());
+        for tool in ["kind", "helm"] {
+            assert!(
+                spawned.iter().any(|p| p.ends_with(&format!("/{tool}"))),
+                "the first up ran no {tool}: {spawned:?}"
+            );
+        }
+    }
     for want in [
         format!("cluster `{}` created", w.cluster),
         "helm install ingress-nginx/ingress-nginx".into(),
@@ -93,6 +131,40 @@ fn up_then_converged_up_then_down() {
         assert_eq!(v.code, 0, "kubectl --context {ctx}: {}", v.text());
         assert!(v.stdout.contains("double"), "{}", v.text());
     }
+    // kubectl finds helm's own release records by label across namespaces, and lists the
+    // namespaces inside a vcluster through the router.
+    let kind_context = format!("kind-{}", w.cluster);
+    let records = kubectl(
+        &w,
+        &[
+            "--context",
+            &kind_context,
+            "get",
+            "secrets",
+            "-A",
+            "-l",
+            "owner=helm",
+            "-o",
+            "name",
+        ],
+    );
+    assert_eq!(records.code, 0, "{}", records.text());
+    for release in [
+        "ingress-nginx",
+        "vcluster-dev-helm",
+        "vcluster-staging-helm",
+    ] {
+        assert!(
+            records
+                .stdout
+                .contains(&format!("secret/sh.helm.release.v1.{release}.v1")),
+            "{}",
+            records.text()
+        );
+    }
+    let inside = kubectl(&w, &["--context", "dev-vcluster", "get", "ns"]);
+    assert_eq!(inside.code, 0, "{}", inside.text());
+    assert!(inside.stdout.contains("kube-system"), "{}", inside.text());
     let writes_before = kubectl(
         &w,
         &[
@@ -151,6 +223,12 @@ fn up_then_converged_up_then_down() {
     );
     let calls = std::fs::read_to_string(w.helm_state.join("calls.log")).unwrap();
     let new: Vec<&str> = calls[calls_before.len()..].lines().collect();
+    assert_eq!(
+        new,
+        Vec::<&str>::new(),
+        "a converged up runs no helm at all (releases are read from helm's records)"
+    );
+    let new: Vec<&str> = calls[calls_before.len()..].lines().collect();
     assert!(
         new.iter()
             .all(|c| c.starts_with("list") || c.starts_with("get values")),
@@ -172,6 +250,39 @@ fn up_then_converged_up_then_down() {
         "converged up with the doubles: {:.0} ms (one run; see benches for figures)",
         took.as_secs_f64() * 1000.0
     );
+
+    // And it spawns no process at all (no helm, no kind, no shell): counted with strace.
+    if support::spawns::strace_or_skip("converged up spawns no process") {
+        let trace = w.dir.path().join("converged.strace");
+        let traced = in_ns(
+            &w,
+            std::path::Path::new("strace"),
+            &[
+                "-f",
+                "-qq",
+                "-e",
+                "trace=execve",
+                "-o",
+                trace.to_str().unwrap(),
+                bin().to_str().unwrap(),
+                "-f",
+                w.env_file.to_str().unwrap(),
+                "up",
+            ],
+            &[],
+        );
+        assert_eq!(traced.code, 0, "{}", traced.text());
+        assert!(
+            traced.stdout.contains("Nothing to change"),
+            "{}",
+            traced.text()
+        );
+        assert_eq!(
+            support::spawns::spawned(&trace, &bin()),
+            Vec::<String>::new(),
+            "processes spawned by a converged up"
+        );
+    }
 
     let down = in_ns(
         &w,
@@ -208,16 +319,18 @@ fn config_port(w: &World) -> u16 {
 }
 
 #[test]
-fn a_failed_up_leaves_the_kubeconfig_alone_and_the_next_up_resumes() {
-    if !docker_or_skip("a_failed_up_leaves_the_kubeconfig_alone_and_the_next_up_resumes")
+fn a_failed_up_writes_only_the_host_context_and_the_next_up_resumes() {
+    if !docker_or_skip("a_failed_up_writes_only_the_host_context_and_the_next_up_resumes")
         || !unshare_works()
+        || !charts_or_skip("a_failed_up_writes_only_the_host_context_and_the_next_up_resumes")
     {
         return;
     }
     let w = world();
     let _clean = Cleanup(vec![w.cluster.clone()]);
-    // staging's chart fails to install: the rest converges, the failure is named, and the user's
-    // kubeconfig is not touched (it is written once, at the end, with everything verified).
+    // staging's chart fails to install: the rest converges, the failure is named, and of the
+    // user's kubeconfig only the host cluster's context is written (the cluster runs: the user
+    // can look), nothing of theirs changed.
     let failed = up(&w, &[("HELM_DOUBLE_FAIL", "vcluster-staging-helm")]);
     assert_eq!(failed.code, 1, "{}", failed.text());
     assert!(
@@ -227,21 +340,48 @@ fn a_failed_up_leaves_the_kubeconfig_alone_and_the_next_up_resumes() {
         "{}",
         failed.text()
     );
+    // A first install through `upgrade --install` reports helm's error unwrapped (helm v4.2.3
+    // pkg/cmd/upgrade.go); the double was told to fail it.
     assert!(
-        failed.stderr.contains("UPGRADE FAILED"),
+        failed
+            .stderr
+            .contains("told to fail vcluster-staging-helm (HELM_DOUBLE_FAIL)"),
         "{}",
         failed.text()
     );
+    let errors = &failed.stderr[failed.stderr.find("error:").unwrap()..];
     assert!(
-        !failed.stderr.contains("vcluster dev:"),
+        !errors.contains("vcluster dev:"),
         "dev must not fail with it:\n{}",
         failed.text()
     );
+    let written = std::fs::read_to_string(&w.kubeconfig).unwrap();
+    let d = bootstrap::core::kubeconfig::doc::parse(&written).unwrap();
     assert_eq!(
-        std::fs::read_to_string(&w.kubeconfig).unwrap(),
-        FOREIGN,
-        "a failed up must not write the kubeconfig"
+        bootstrap::core::kubeconfig::doc::context_names(&d),
+        vec!["work".to_owned(), format!("kind-{}", w.cluster)],
+        "only the host cluster's context is added:\n{written}"
     );
+    assert_eq!(
+        d["current-context"], "work",
+        "the user's current context stays"
+    );
+    assert!(
+        written.contains("keep-me") && written.contains("team-a") && written.contains("colors"),
+        "the user's entries stay:\n{written}"
+    );
+    let host = kubectl(
+        &w,
+        &[
+            "--context",
+            &format!("kind-{}", w.cluster),
+            "get",
+            "ns",
+            "-o",
+            "name",
+        ],
+    );
+    assert_eq!(host.code, 0, "the user can look: {}", host.text());
 
     // The next up resumes: it installs only what is missing and finishes the job.
     let calls_before = std::fs::read_to_string(w.helm_state.join("calls.log")).unwrap();

@@ -1,4 +1,5 @@
-//! Golden files pin every `render` output (and the plan) for envs/localdev.yaml.
+//! Golden files pin every `render` output (and the plan) for envs/localdev.yaml (the seeds' stack,
+//! ingress-nginx) and envs/gateway.yaml (the same stack on the Gateway API router).
 //! Regenerate after an intended change with `UPDATE_GOLDEN=1 cargo test --test golden`.
 
 use std::path::{Path, PathBuf};
@@ -8,25 +9,31 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn bootstrap(args: &[&str]) -> String {
+fn bootstrap_with(file: &str, args: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_bootstrap"))
         .current_dir(root())
         .env_remove("BOOTSTRAP_ACCESS")
-        .args(["-f", "envs/localdev.yaml"])
+        .env_remove("BOOTSTRAP_NODE_IMAGE")
+        .args(["-f", file])
         .args(args)
         .output()
         .unwrap();
     assert!(
         out.status.success(),
-        "{args:?}: {}",
+        "{file} {args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).unwrap()
 }
 
-fn check(name: &str, actual: &str) -> Option<String> {
-    let path = root().join("fixtures/localdev").join(name);
+fn bootstrap(args: &[&str]) -> String {
+    bootstrap_with("envs/localdev.yaml", args)
+}
+
+fn check(dir: &str, name: &str, actual: &str) -> Option<String> {
+    let path = root().join("fixtures").join(dir).join(name);
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, actual).unwrap();
         return None;
     }
@@ -40,27 +47,67 @@ fn check(name: &str, actual: &str) -> Option<String> {
     })
 }
 
+const CASES: &[(&str, &[&str])] = &[
+    ("kind-config.yaml", &["render", "kind-config"]),
+    ("router.yaml", &["render", "router"]),
+    ("vcluster-dev.yaml", &["render", "vcluster", "dev"]),
+    ("vcluster-staging.yaml", &["render", "vcluster", "staging"]),
+    ("routes.yaml", &["render", "routes"]),
+    ("contexts.yaml", &["render", "contexts"]),
+    (
+        "contexts-devcontainer.yaml",
+        &["render", "contexts", "--access", "devcontainer"],
+    ),
+    ("plan.txt", &["plan", "--offline"]),
+    ("plan.json", &["plan", "--offline", "-o", "json"]),
+];
+
 #[test]
 fn render_outputs_match_golden_files() {
-    let cases: &[(&str, &[&str])] = &[
-        ("kind-config.yaml", &["render", "kind-config"]),
-        ("router.yaml", &["render", "router"]),
-        ("vcluster-dev.yaml", &["render", "vcluster", "dev"]),
-        ("vcluster-staging.yaml", &["render", "vcluster", "staging"]),
-        ("routes.yaml", &["render", "routes"]),
-        ("contexts.yaml", &["render", "contexts"]),
-        (
-            "contexts-devcontainer.yaml",
-            &["render", "contexts", "--access", "devcontainer"],
-        ),
-        ("plan.txt", &["plan", "--offline"]),
-        ("plan.json", &["plan", "--offline", "-o", "json"]),
-    ];
-    let diffs: Vec<String> = cases
+    let diffs: Vec<String> = CASES
         .iter()
-        .filter_map(|(name, args)| check(name, &bootstrap(args)))
+        .filter_map(|(name, args)| check("localdev", name, &bootstrap(args)))
         .collect();
     assert!(diffs.is_empty(), "{}", diffs.join("\n"));
+}
+
+#[test]
+fn gateway_api_render_outputs_match_golden_files() {
+    let diffs: Vec<String> = CASES
+        .iter()
+        .filter_map(|(name, args)| {
+            check("gateway", name, &bootstrap_with("envs/gateway.yaml", args))
+        })
+        .collect();
+    assert!(diffs.is_empty(), "{}", diffs.join("\n"));
+}
+
+#[test]
+fn the_gateway_example_is_the_seeds_stack_on_the_other_router() {
+    // Everything but the router (and the pins a new file gets) is localdev's: same cluster,
+    // hostnames, contexts and vcluster values, so `up` with it on a running localdev is a switch.
+    let strip = |file: &str| {
+        let mut v: serde_json::Value =
+            serde_json::from_str(&bootstrap_with(file, &["render", "contexts", "-o", "json"]))
+                .unwrap();
+        v.as_object_mut().unwrap().remove("zonesTried");
+        v
+    };
+    assert_eq!(strip("envs/localdev.yaml"), strip("envs/gateway.yaml"));
+    for name in ["dev", "staging"] {
+        let values = |file: &str| bootstrap_with(file, &["render", "vcluster", name, "-o", "json"]);
+        assert_eq!(values("envs/localdev.yaml"), values("envs/gateway.yaml"));
+    }
+    let kind = bootstrap_with(
+        "envs/gateway.yaml",
+        &["render", "kind-config", "-o", "json"],
+    );
+    let kind: serde_json::Value = serde_json::from_str(&kind).unwrap();
+    assert_eq!(
+        kind["nodes"][0]["image"],
+        bootstrap::core::config::pins::KIND_DEFAULT_NODE_IMAGE,
+        "the example names kind v0.32.0's default node image"
+    );
 }
 
 fn contracts() -> Option<PathBuf> {
@@ -86,20 +133,60 @@ fn validate(schema: &Path, instance: &serde_json::Value) -> Vec<String> {
         .collect()
 }
 
+/// The vcluster chart version a render is for, from the helm command it prints first.
+fn chart_version(rendered_yaml: &str) -> String {
+    let first = rendered_yaml.lines().next().unwrap_or_default();
+    first
+        .split_whitespace()
+        .skip_while(|w| *w != "--version")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no --version in {first:?}"))
+        .to_owned()
+}
+
 #[test]
-fn rendered_vcluster_values_satisfy_the_charts_schema() {
+fn rendered_vcluster_values_satisfy_the_schema_of_the_chart_version_the_file_names() {
     let Some(dir) = contracts() else { return };
-    for name in ["dev", "staging"] {
-        let values: serde_json::Value =
-            serde_json::from_str(&bootstrap(&["render", "vcluster", name, "-o", "json"])).unwrap();
-        let errors = validate(&dir.join("vcluster-v0.26.0.values.schema.json"), &values);
-        assert!(errors.is_empty(), "{name}: {errors:?}");
+    let mut versions = Vec::new();
+    for file in ["envs/localdev.yaml", "envs/gateway.yaml"] {
+        for name in ["dev", "staging"] {
+            let version = chart_version(&bootstrap_with(file, &["render", "vcluster", name]));
+            let schema = dir.join(format!("vcluster-v{version}.values.schema.json"));
+            assert!(
+                schema.is_file(),
+                "no schema for vcluster {version} in contracts"
+            );
+            let values: serde_json::Value = serde_json::from_str(&bootstrap_with(
+                file,
+                &["render", "vcluster", name, "-o", "json"],
+            ))
+            .unwrap();
+            let errors = validate(&schema, &values);
+            assert!(errors.is_empty(), "{file} {name} ({version}): {errors:?}");
+            versions.push(version);
+        }
     }
-    // The schema is strict: a misspelt key must fail, or this test proves nothing.
+    // The seeds' file keeps the version it names; a file naming none gets the current pin.
+    assert_eq!(versions, ["0.26.0", "0.26.0", "0.36.1", "0.36.1"]);
+    // The schemas are strict: a misspelt key must fail, or this test proves nothing.
     let mut bad: serde_json::Value =
         serde_json::from_str(&bootstrap(&["render", "vcluster", "dev", "-o", "json"])).unwrap();
     bad["controlPlane"]["proxy"]["extraSans"] = serde_json::json!(["x"]);
-    assert!(!validate(&dir.join("vcluster-v0.26.0.values.schema.json"), &bad).is_empty());
+    for schema in [
+        "vcluster-v0.26.0.values.schema.json",
+        "vcluster-v0.36.1.values.schema.json",
+    ] {
+        assert!(!validate(&dir.join(schema), &bad).is_empty(), "{schema}");
+    }
+    // What differs between the versions: 0.36 knows `controlPlane.tlsRoute`, 0.26 rejects it.
+    let mut tls_route = bad.clone();
+    tls_route["controlPlane"]["proxy"]
+        .as_object_mut()
+        .unwrap()
+        .remove("extraSans");
+    tls_route["controlPlane"]["tlsRoute"] = serde_json::json!({"enabled": false});
+    assert!(!validate(&dir.join("vcluster-v0.26.0.values.schema.json"), &tls_route).is_empty());
+    assert!(validate(&dir.join("vcluster-v0.36.1.values.schema.json"), &tls_route).is_empty());
 }
 
 #[test]

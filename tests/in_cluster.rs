@@ -1,131 +1,87 @@
-//! The in-cluster reconcile against the apiserver double (real TLS, client-certificate auth, an
-//! object store) and the helm double: first run installs and applies, the second makes no helm
-//! upgrade and no API write, teardown removes everything and tolerates a second run.
+//! The steps inside a cluster (router, vclusters, routes, ArgoCD, kubeconfig) through the real
+//! binary, on `provider: existing`: the user's own context points at the apiserver double, and
+//! the helm double's real Helm engine installs the contract charts into it. No Docker. First `up`
+//! installs and applies; the second runs no helm at all (releases are read from helm's records
+//! through the API) and writes nothing; a user's own release under our name is never touched;
+//! `down` removes exactly what carries our mark.
+
+mod support;
 
 use base64::Engine;
-use bootstrap::core::config::load_str;
-use bootstrap::drivers::helm::Helm;
-use bootstrap::drivers::kube::client_for_context;
-use bootstrap::steps::in_cluster::{converge, teardown, Settings};
 use serde_json::json;
-use std::sync::atomic::Ordering;
-use std::time::Duration;
-use testkit::{ApiServer, Auth, Pki};
+use support::charts::charts_or_skip;
+use support::helm::{HelmWorld, CONTEXT};
+use support::{bin, run_bounded, Run};
 
-const ENV: &str = "cluster: {name: t}\nrouter: {domain: cnoe.localtest.me}\nvclusters:\n  - {name: dev, release: vcluster-dev-helm, namespace: dev-vcluster}\n  - {name: staging, release: vcluster-staging-helm, namespace: staging-vcluster}\nargocd: {register: true}\n";
-
-/// The helm double behind a wrapper that gives it its own state folder: tests in this binary
-/// run in parallel and must not share one through the process environment.
-fn helm_double(dir: &std::path::Path) -> std::path::PathBuf {
-    use std::os::unix::fs::PermissionsExt;
-    let real = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/doubles/helm");
-    let wrapper = dir.join("helm");
-    std::fs::write(
-        &wrapper,
-        format!(
-            "#!/bin/sh\nHELM_DOUBLE_STATE='{}' exec '{}' \"$@\"\n",
-            dir.join("helm-state").display(),
-            real.display()
-        ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
-    wrapper
+/// dev on the seeds' vcluster 0.26.0, staging on 0.36.1, the router on ingress-nginx 4.14.1,
+/// all from the contract charts served at `repo`. Access is pinned to the host zone: there is
+/// no router answering in front of the apiserver double, so routes are written unprobed, and
+/// `up` runs without the final verify.
+fn env_file(w: &HelmWorld, repo: &str, extra: &str) -> std::path::PathBuf {
+    let text = format!(
+        "cluster: {{provider: existing, name: t, context: {CONTEXT}}}\naccess: {{mode: host}}\nrouter: {{domain: cnoe.localtest.me, chart: {{repo: '{repo}', name: ingress-nginx, version: 4.14.1}}}}\nvclusters:\n  - {{name: dev, release: vcluster-dev-helm, namespace: dev-vcluster, chart: {{repo: '{repo}', name: vcluster, version: 0.26.0}}}}\n  - {{name: staging, release: vcluster-staging-helm, namespace: staging-vcluster, chart: {{repo: '{repo}', name: vcluster, version: 0.36.1}}}}\nargocd: {{register: true}}\n{extra}"
+    );
+    let p = w.dir.path().join("envs.yaml");
+    std::fs::write(&p, text).unwrap();
+    p
 }
 
 fn b64(s: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(s)
 }
 
-#[tokio::test]
-async fn converge_then_no_op_then_teardown() {
-    let env = load_str(ENV, "t.yaml", &[]).env.unwrap();
-    let pki = Pki::new("kind-ca");
-    let serving = pki.server(&["127.0.0.1"]);
-    let admin = pki.client("kubernetes-admin", "system:masters");
-    let api = ApiServer::start(
-        "127.0.0.1:0",
-        &serving,
-        Auth {
-            client_ca_pem: Some(pki.ca_pem.clone()),
-            ..Default::default()
-        },
-    );
-    // The double plays the vclusters helm would start: their kubeconfig secrets exist.
-    for v in &env.vclusters {
-        api.seed(
-            &format!("/api/v1/namespaces/{}/secrets/{}", v.namespace, v.secret_name()),
-            json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": v.secret_name(), "namespace": v.namespace},
+fn bootstrap(w: &HelmWorld, helm: &std::path::Path, args: &[&str]) -> Run {
+    let mut cmd = std::process::Command::new(bin());
+    cmd.args(args)
+        .env("KUBECONFIG", &w.kubeconfig)
+        .env("BOOTSTRAP_HELM", helm)
+        .env("BOOTSTRAP_OFFLINE", "1")
+        .env("HOME", w.dir.path())
+        .env_remove("BOOTSTRAP_ACCESS")
+        .env_remove("DOCKER_HOST");
+    let out = run_bounded(cmd, std::time::Duration::from_secs(240));
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// The apiserver double plays no vcluster (the kind node double does): the secrets the vclusters
+/// would write are seeded.
+fn seed_vcluster_secrets(w: &HelmWorld) {
+    for (ns, release) in [
+        ("dev-vcluster", "vcluster-dev-helm"),
+        ("staging-vcluster", "vcluster-staging-helm"),
+    ] {
+        w.api.seed(
+            &format!("/api/v1/namespaces/{ns}/secrets/vc-{release}"),
+            json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": format!("vc-{release}"), "namespace": ns},
                    "data": {"certificate-authority": b64("CA"), "client-certificate": b64("CERT"), "client-key": b64("KEY")}}),
         );
     }
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(
-        &kubeconfig,
-        format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: kind-t\n  cluster:\n    server: https://127.0.0.1:{}\n    certificate-authority-data: {}\ncontexts:\n- name: kind-t\n  context: {{cluster: kind-t, user: kind-t}}\nusers:\n- name: kind-t\n  user:\n    client-certificate-data: {}\n    client-key-data: {}\n",
-            api.port(),
-            b64(&pki.ca_pem),
-            b64(&admin.cert_pem),
-            b64(&admin.key_pem)
-        ),
-    )
-    .unwrap();
-    let client = client_for_context(&kubeconfig, "kind-t").await.unwrap();
-    let state = dir.path().join("helm-state");
-    let helm = Helm {
-        bin: helm_double(dir.path()),
-        kubeconfig: kubeconfig.clone(),
-        context: "kind-t".into(),
-    };
-    let s = Settings {
-        helm_timeout: Duration::from_secs(30),
-        secret_timeout: Duration::from_secs(5),
-        dry_run: false,
-    };
-    let lines = std::sync::Mutex::new(Vec::<String>::new());
-    let report = |l: &str| lines.lock().unwrap().push(l.to_owned());
+}
 
-    // A dry run first: it says what would happen and changes nothing anywhere.
-    let dry = Settings {
-        dry_run: true,
-        ..Settings::default()
-    };
-    let planned = converge(&env, &client, &helm, &dry, &report).await.unwrap();
-    assert!(
-        planned.changes.iter().all(|c| c.starts_with("would ")),
-        "{:?}",
-        planned.changes
-    );
-    assert!(
-        planned
-            .changes
-            .contains(&"would helm install dev-vcluster/vcluster-dev-helm".to_owned()),
-        "{:?}",
-        planned.changes
-    );
-    assert!(
-        planned
-            .changes
-            .contains(&"would apply Ingress dev-vcluster/vcluster-dev-helm-api".to_owned()),
-        "{:?}",
-        planned.changes
-    );
-    assert_eq!(
-        api.writes.load(Ordering::Relaxed),
-        0,
-        "a dry run must not write"
-    );
-    assert!(
-        !state.join("calls.log").exists()
-            || !std::fs::read_to_string(state.join("calls.log"))
-                .unwrap()
-                .contains("upgrade")
-    );
+fn calls(w: &HelmWorld) -> Vec<String> {
+    std::fs::read_to_string(w.state.join("calls.log"))
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
 
-    let first = converge(&env, &client, &helm, &s, &report).await.unwrap();
-    let changes = first.changes.join("\n");
+#[test]
+fn up_then_converged_up_runs_no_helm_then_down_removes_only_ours() {
+    if !charts_or_skip("up_then_converged_up_runs_no_helm_then_down_removes_only_ours") {
+        return;
+    }
+    let w = HelmWorld::start();
+    seed_vcluster_secrets(&w);
+    let f = env_file(&w, &w.charts.url, "");
+    let f = f.to_str().unwrap();
+
+    let first = bootstrap(&w, &w.helm, &["-f", f, "up", "--no-verify"]);
+    assert_eq!(first.code, 0, "{}", first.text());
     for want in [
         "helm install ingress-nginx/ingress-nginx",
         "helm install dev-vcluster/vcluster-dev-helm",
@@ -135,110 +91,154 @@ async fn converge_then_no_op_then_teardown() {
         "applied Secret argocd/cluster-dev-vcluster",
         "applied Secret argocd/cluster-staging-vcluster",
     ] {
-        assert!(changes.contains(want), "missing {want:?} in:\n{changes}");
+        assert!(
+            first.stdout.contains(want),
+            "missing {want:?}:\n{}",
+            first.text()
+        );
     }
-    assert_eq!(first.vclusters.len(), 2);
-    assert_eq!(first.vclusters[0].secret.key_pem, b"KEY");
-    let store = api.store.lock().unwrap().clone();
-    let reg = &store["/api/v1/namespaces/argocd/secrets/cluster-dev-vcluster"];
+    // helm recorded our mark on its own release records (helm --labels), which is how a later
+    // run tells our releases from the user's.
+    let record = w
+        .api
+        .object("/api/v1/namespaces/ingress-nginx/secrets/sh.helm.release.v1.ingress-nginx.v1")
+        .expect("helm's release record");
     assert_eq!(
-        reg["metadata"]["labels"]["argocd.argoproj.io/secret-type"],
-        "cluster"
+        record["metadata"]["labels"]["bootstrap/env"], "t",
+        "{record}"
+    );
+    assert_eq!(record["metadata"]["labels"]["owner"], "helm");
+
+    // Converged: no helm process at all, no API write.
+    let calls_before = calls(&w).len();
+    let writes = w.api.writes();
+    let second = bootstrap(&w, &w.helm, &["-f", f, "up", "--no-verify"]);
+    assert_eq!(second.code, 0, "{}", second.text());
+    assert!(
+        second.stdout.contains("Nothing to change"),
+        "{}",
+        second.text()
     );
     assert_eq!(
-        reg["data"]["server"],
-        b64("https://vcluster-dev-helm.dev-vcluster.svc:443")
+        calls(&w)[calls_before..],
+        [] as [String; 0],
+        "helm ran on a converged up"
+    );
+    assert_eq!(w.api.writes(), writes, "API writes on a converged up");
+    let plan = bootstrap(&w, &w.helm, &["-f", f, "plan"]);
+    assert_eq!(plan.code, 0, "{}", plan.text());
+    assert!(plan.stdout.contains("Nothing to change"), "{}", plan.text());
+
+    // A release of the user's own, not ours, stays through `down`.
+    let theirs = w.dir.path().join("theirs.yaml");
+    std::fs::write(&theirs, "{}").unwrap();
+    let mut user_helm = std::process::Command::new(&w.helm);
+    user_helm.args([
+        "upgrade",
+        "--install",
+        "user-vc",
+        "vcluster",
+        "--repo",
+        &w.charts.url,
+        "--version",
+        "0.36.1",
+        "--namespace",
+        "users",
+        "--create-namespace",
+        "--values",
+        theirs.to_str().unwrap(),
+        "--kube-context",
+        CONTEXT,
+        "--kubeconfig",
+        w.kubeconfig.to_str().unwrap(),
+    ]);
+    let out = run_bounded(user_helm, std::time::Duration::from_secs(120));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
 
-    let writes = api.writes.load(Ordering::Relaxed);
-    let calls_before = std::fs::read_to_string(state.join("calls.log")).unwrap();
-    let second = converge(&env, &client, &helm, &s, &report).await.unwrap();
+    let down = bootstrap(&w, &w.helm, &["-f", f, "down"]);
+    assert_eq!(down.code, 0, "{}", down.text());
+    for gone in [
+        "/apis/networking.k8s.io/v1/namespaces/dev-vcluster/ingresses/vcluster-dev-helm-api",
+        "/api/v1/namespaces/argocd/secrets/cluster-dev-vcluster",
+        "/api/v1/namespaces/ingress-nginx/secrets/sh.helm.release.v1.ingress-nginx.v1",
+        "/api/v1/namespaces/dev-vcluster/secrets/sh.helm.release.v1.vcluster-dev-helm.v1",
+    ] {
+        assert!(
+            w.api.object(gone).is_none(),
+            "{gone} is still there:\n{}",
+            down.text()
+        );
+    }
     assert!(
-        second.changes.is_empty(),
-        "second run changed: {:?}",
-        second.changes
+        w.api
+            .object("/api/v1/namespaces/users/secrets/sh.helm.release.v1.user-vc.v1")
+            .is_some(),
+        "the user's release must stay:\n{}",
+        down.text()
     );
-    assert_eq!(
-        api.writes.load(Ordering::Relaxed),
-        writes,
-        "a converged run must make no API write"
-    );
-    let calls_after = std::fs::read_to_string(state.join("calls.log")).unwrap();
-    let new_calls: Vec<&str> = calls_after[calls_before.len()..].lines().collect();
-    assert!(
-        new_calls
-            .iter()
-            .all(|c| c.starts_with("list") || c.starts_with("get values")),
-        "{new_calls:?}"
-    );
-
-    let removed = teardown(&env, &client, &helm, &report).await.unwrap();
-    assert_eq!(removed.len(), 2 + 2 + 2 + 1, "{removed:?}");
-    let store = api.store.lock().unwrap().clone();
-    assert!(
-        !store
-            .keys()
-            .any(|k| k.contains("ingresses") || k.contains("cluster-dev-vcluster")),
-        "{:?}",
-        store.keys()
-    );
-    assert!(
-        teardown(&env, &client, &helm, &report)
-            .await
-            .unwrap()
-            .is_empty(),
-        "a second teardown is a no-op"
-    );
+    let again = bootstrap(&w, &w.helm, &["-f", f, "down"]);
+    assert_eq!(again.code, 0, "{}", again.text());
 }
 
-#[tokio::test]
-async fn a_failing_vcluster_is_named_and_the_other_still_converges() {
-    let env = load_str(ENV, "t.yaml", &[]).env.unwrap();
-    let pki = Pki::new("kind-ca");
-    let admin = pki.client("kubernetes-admin", "system:masters");
-    let api = ApiServer::start(
-        "127.0.0.1:0",
-        &pki.server(&["127.0.0.1"]),
-        Auth {
-            client_ca_pem: Some(pki.ca_pem.clone()),
-            ..Default::default()
-        },
-    );
-    let dev = &env.vclusters[0];
-    api.seed(
-        &format!("/api/v1/namespaces/{}/secrets/{}", dev.namespace, dev.secret_name()),
-        json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": dev.secret_name()},
-               "data": {"certificate-authority": b64("CA"), "client-certificate": b64("C"), "client-key": b64("K")}}),
-    );
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(&kubeconfig, format!(
-        "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: https://127.0.0.1:{}\n    certificate-authority-data: {}\ncontexts:\n- name: c\n  context: {{cluster: c, user: u}}\nusers:\n- name: u\n  user:\n    client-certificate-data: {}\n    client-key-data: {}\n",
-        api.port(), b64(&pki.ca_pem), b64(&admin.cert_pem), b64(&admin.key_pem))).unwrap();
-    let client = client_for_context(&kubeconfig, "c").await.unwrap();
-    let helm = Helm {
-        bin: helm_double(dir.path()),
-        kubeconfig,
-        context: "c".into(),
-    };
-    // staging's secret never appears: its wait times out, dev still converges.
-    let s = Settings {
-        helm_timeout: Duration::from_secs(30),
-        secret_timeout: Duration::from_millis(800),
-        dry_run: false,
-    };
-    let err = converge(&env, &client, &helm, &s, &|_| {})
-        .await
-        .unwrap_err();
-    let msg = format!("{err:#}");
+#[test]
+fn a_users_release_under_our_name_stops_up_before_any_change() {
+    if !charts_or_skip("a_users_release_under_our_name_stops_up_before_any_change") {
+        return;
+    }
+    let w = HelmWorld::start();
+    seed_vcluster_secrets(&w);
+    // The user's own ingress-nginx release, in the slot the file names, with other values.
+    let theirs = w.dir.path().join("theirs.yaml");
+    std::fs::write(&theirs, "{\"controller\": {\"replicaCount\": 2}}").unwrap();
+    let mut user_helm = std::process::Command::new(&w.helm);
+    user_helm.args([
+        "upgrade",
+        "--install",
+        "ingress-nginx",
+        "ingress-nginx",
+        "--repo",
+        &w.charts.url,
+        "--version",
+        "4.14.1",
+        "--namespace",
+        "ingress-nginx",
+        "--create-namespace",
+        "--values",
+        theirs.to_str().unwrap(),
+        "--kube-context",
+        CONTEXT,
+        "--kubeconfig",
+        w.kubeconfig.to_str().unwrap(),
+    ]);
+    let out = run_bounded(user_helm, std::time::Duration::from_secs(120));
     assert!(
-        msg.contains(
-            "vcluster staging: vcluster secret staging-vcluster/vc-vcluster-staging-helm not ready"
-        ),
-        "{msg}"
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
-    assert!(!msg.contains("vcluster dev:"), "{msg}");
-    assert!(api.store.lock().unwrap().contains_key(
-        "/apis/networking.k8s.io/v1/namespaces/dev-vcluster/ingresses/vcluster-dev-helm-api"
-    ));
+    let f = env_file(&w, &w.charts.url, "");
+    let calls_before = calls(&w).len();
+    let writes = w.api.writes();
+    let kubeconfig_before = std::fs::read(&w.kubeconfig).unwrap();
+
+    let up = bootstrap(
+        &w,
+        &w.helm,
+        &["-f", f.to_str().unwrap(), "up", "--no-verify"],
+    );
+    assert_eq!(up.code, 1, "{}", up.text());
+    assert!(
+        up.stderr
+            .contains("release ingress-nginx/ingress-nginx exists and is not bootstrap's"),
+        "{}",
+        up.text()
+    );
+    assert!(up.stderr.contains("nothing was changed"), "{}", up.text());
+    assert_eq!(calls(&w)[calls_before..], [] as [String; 0], "helm ran");
+    assert_eq!(w.api.writes(), writes, "the API was written");
+    assert_eq!(std::fs::read(&w.kubeconfig).unwrap(), kubeconfig_before);
 }

@@ -252,9 +252,9 @@ impl Drop for Container {
 /// router's, then stopped as after a reboot.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn docker_checks_see_the_node_container_and_its_ports() {
-    use bootstrap::verify::environment::docker_checks;
-    use bootstrap::verify::observe::docker_facts;
-    use bootstrap::verify::report::CheckStatus::{Fail, Pass};
+    use bootstrap::core::verify::environment::docker_checks;
+    use bootstrap::core::verify::report::CheckStatus::{Fail, Pass};
+    use bootstrap::drivers::probe::observe::docker_facts;
     if !need("docker", &["version"]) || !need("/bin/busybox", &["true"]) {
         return;
     }

@@ -4,11 +4,11 @@
 
 mod verify_support;
 
-use bootstrap::verify::diagnose::Route;
-use bootstrap::verify::report::{CheckStatus, ContextReport};
-use bootstrap::verify::{
-    check_passthrough, load_kubeconfig, resolve, verify_contexts_with, HostFacts,
-    PassthroughExpect, Report,
+use bootstrap::core::verify::diagnose::Route;
+use bootstrap::core::verify::report::{CheckStatus, ContextReport};
+use bootstrap::core::verify::{resolve, Report};
+use bootstrap::drivers::probe::{
+    check_passthrough, load_kubeconfig, verify_contexts_with, HostFacts, PassthroughExpect,
 };
 use std::path::Path;
 use std::process::Command;
@@ -603,18 +603,22 @@ async fn passthrough_router_plain_http_and_another_service() {
     );
 
     // the environment check: the router must answer each hostname with that vcluster's certificate
+    let router = format!("https://127.0.0.1:{}", p.router);
     let checks = check_passthrough(
-        p.router,
         vec![
             PassthroughExpect {
                 context: "dev-vcluster".into(),
                 hostname: DEV_HOST.into(),
                 ca_pem: Some(dev_pki.ca_pem.clone().into_bytes()),
+                server: router.clone(),
+                https_port: p.router,
             },
             PassthroughExpect {
                 context: "staging-vcluster".into(),
                 hostname: STAGING_HOST.into(),
                 ca_pem: Some(staging_pki.ca_pem.clone().into_bytes()),
+                server: router.clone(),
+                https_port: p.router,
             },
         ],
         T,

@@ -72,8 +72,13 @@ pub fn envs_yaml(data: &[u8]) {
         let mode = AccessMode::parse(mode).expect("listed modes parse");
         let _ = bootstrap::core::render::contexts(env, mode);
     }
-    let plan = bootstrap::core::plan::plan(env, &bootstrap::core::plan::Observed::default());
-    let _ = bootstrap::core::plan::format_plan(&plan);
+    let plan = bootstrap::steps::runner::plan_offline(
+        env,
+        &bootstrap::steps::Options::default(),
+        &bootstrap::progress::Progress::new(false),
+    )
+    .expect("an offline plan of a valid file");
+    let _ = bootstrap::core::plan::format_plan(&plan.plan);
 
     // What validation promises: every host port kind is asked to publish is bound once
     // (kind fails mid-create otherwise), and every context name is unique.

@@ -3,18 +3,20 @@
 use super::Outcome;
 use crate::cli::{DownArgs, Global, Output};
 use crate::progress::Progress;
-use crate::steps::up::{down, DownOptions};
+use crate::steps::Options;
 
 pub fn run(g: &Global, args: &DownArgs) -> Outcome {
     let env = super::load_env(g)?;
     let progress = Progress::auto();
-    let opts = DownOptions {
+    let opts = Options {
         keep_cluster: args.keep_cluster,
+        force: args.force,
         kubeconfig: g.kubeconfig.clone(),
+        ..Options::default()
     };
-    let result = super::runtime()?.block_on(down(&env, &opts, &progress));
+    let result = super::runtime()?.block_on(crate::steps::down(&env, &opts, &progress));
     progress.summary();
-    let removed = result?;
+    let removed = result?.changes;
     match g.output {
         Output::Json => println!("{}", serde_json::json!({ "ok": true, "removed": removed })),
         Output::Table if removed.is_empty() => {

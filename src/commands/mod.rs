@@ -1,8 +1,11 @@
 //! The commands on top: one module per subcommand, each a thin shell over the steps and the
 //! core. This module loads the environment, dispatches, and maps outcomes to exit codes.
 
+pub mod completions;
 pub mod down;
+pub mod init;
 pub mod kubeconfig;
+pub mod man;
 pub mod plan;
 pub mod render;
 pub mod status;
@@ -44,6 +47,9 @@ pub fn run(mut cli: Cli) -> ExitCode {
         Command::Verify(args) => verify::run(&cli.global, args),
         Command::Status => status::run(&cli.global),
         Command::Kubeconfig(args) => kubeconfig::run(&cli.global, args),
+        Command::Init(args) => init::run(&cli.global, args),
+        Command::Completions(args) => completions::run(args),
+        Command::Man(args) => man::run(args),
     };
     let code = match result {
         Ok(()) => 0,

@@ -1,52 +1,24 @@
-//! `bootstrap plan`: what `up` would do, changing nothing. It runs `up`'s own steps in observe
-//! mode (Docker, helm, the cluster's API and the kubeconfig are read, never written), so the
-//! plan and `up` cannot disagree. `--offline` plans from the file alone.
+//! `bootstrap plan`: what `up` would do, changing nothing. It walks `up`'s own steps with
+//! observe + diff (Docker, the cluster's API and the kubeconfig are read, never written), so the
+//! plan and `up` cannot disagree. `--offline` diffs against nothing observed.
 
 use super::{Failure, Outcome};
 use crate::cli::{Global, Output, PlanArgs};
-use crate::core::plan::{format_plan, plan, Observed};
+use crate::core::plan::format_plan;
 use crate::progress::Progress;
-use crate::steps::in_cluster::Settings;
-use crate::steps::up::{up, Options};
+use crate::steps::Options;
 
 pub fn run(g: &Global, args: &PlanArgs) -> Outcome {
     let env = super::load_env(g)?;
-    if args.offline {
-        let p = plan(&env, &Observed::default());
-        match g.output {
-            Output::Json => {
-                let doc = serde_json::json!({
-                    "file": g.file.display().to_string(),
-                    "observed": false,
-                    "changes": p.changes,
-                    "actions": p.actions,
-                });
-                println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
-            }
-            Output::Table => {
-                println!(
-                    "Plan for {} (offline: nothing observed, every step is listed)\n",
-                    g.file.display()
-                );
-                print!("{}", format_plan(&p));
-            }
-        }
-        return Ok(());
-    }
     let opts = Options {
-        recreate: false,
-        verify: false,
         timeout: args.timeout,
         kubeconfig: g.kubeconfig.clone(),
-        settings: Settings {
-            dry_run: true,
-            ..Settings::default()
-        },
+        ..Options::default()
     };
     // Plans print data on stdout; progress goes to stderr only when it is a terminal.
     let progress = Progress::auto();
-    let summary = super::runtime()?
-        .block_on(up(&env, &opts, &progress))
+    let out = super::runtime()?
+        .block_on(crate::steps::plan(&env, &opts, &progress, args.offline))
         .map_err(|e| {
             Failure::Failed(format!(
                 "{e:#}\n  hint: `bootstrap plan --offline` plans from the file alone"
@@ -56,26 +28,40 @@ pub fn run(g: &Global, args: &PlanArgs) -> Outcome {
         Output::Json => {
             let doc = serde_json::json!({
                 "file": g.file.display().to_string(),
-                "observed": true,
-                "changes": summary.changes.len(),
-                "actions": summary.changes,
+                "observed": !args.offline,
+                "changes": out.plan.changes,
+                "actions": out.plan.actions,
             });
+            let mut doc = doc;
+            if !out.blockers.is_empty() {
+                doc["blockers"] = serde_json::json!(out.blockers);
+            }
             println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
         }
         Output::Table => {
-            println!(
-                "Plan for {} (observed: Docker, helm, the cluster's API, the kubeconfig)\n",
-                g.file.display()
-            );
-            if summary.changes.is_empty() {
-                println!("Nothing to change: the environment is converged.");
+            if args.offline {
+                println!(
+                    "Plan for {} (offline: nothing observed, every step is listed)\n",
+                    g.file.display()
+                );
             } else {
-                for (i, c) in summary.changes.iter().enumerate() {
-                    println!("{:>2}. {}", i + 1, c.trim_start_matches("would "));
+                println!(
+                    "Plan for {} (observed: Docker, the cluster's API, the kubeconfig)\n",
+                    g.file.display()
+                );
+            }
+            print!("{}", format_plan(&out.plan));
+            if !out.blockers.is_empty() {
+                println!("\n`up` would stop before any change:");
+                for b in &out.blockers {
+                    println!("  - {b}");
                 }
-                println!("{} change(s) to make.", summary.changes.len());
             }
         }
     }
-    Ok(())
+    if out.blockers.is_empty() {
+        Ok(())
+    } else {
+        Err(Failure::Failed(String::new()))
+    }
 }

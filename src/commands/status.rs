@@ -5,8 +5,8 @@ use super::{Failure, Outcome};
 use crate::cli::{Global, Output};
 use crate::core::cluster_diff::Verdict;
 use crate::core::config::{Env, Provider};
+use crate::core::zone::{Evidence, ZoneVerdict};
 use crate::drivers::docker::ObservedNode;
-use crate::zone::{Evidence, ZoneVerdict};
 use serde::Serialize;
 
 #[derive(Debug, Serialize)]
@@ -31,7 +31,7 @@ struct RouteReport {
 
 /// Pure: why the kind API is reached the way it is from where we stand.
 fn kind_api_reason(v: &ZoneVerdict, env: &Env) -> String {
-    use crate::zone::Zone;
+    use crate::core::zone::Zone;
     if crate::drivers::docker::network::should_join(v) {
         format!(
             "a devcontainer on a Linux engine: host.docker.internal is refused for ports published on {}, so `up` joins this container to the `kind` network and dials {}-control-plane:6443 (a name kind's certificate holds)",
@@ -78,20 +78,27 @@ struct ToolReport {
     problem: Option<String>,
 }
 
+/// Each tool as `up` would find it without downloading: variable, PATH, or the cache.
 fn tools() -> Vec<ToolReport> {
-    [crate::drivers::tools::KIND, crate::drivers::tools::HELM]
+    use crate::drivers::toolchain::{observe, Options, HELM_PIN, KIND_PIN};
+    let opts = Options::from_env(true);
+    [KIND_PIN, HELM_PIN]
         .into_iter()
-        .map(|t| match crate::drivers::tools::locate(t) {
-            Ok(p) => ToolReport {
-                name: t.name,
-                path: Some(p.display().to_string()),
-                problem: None,
-            },
-            Err(e) => ToolReport {
-                name: t.name,
-                path: None,
-                problem: Some(e.to_string()),
-            },
+        .map(|pin| {
+            let t = pin.tool;
+            let found = observe(&pin, &opts).map(|l| l.path);
+            match found {
+                Ok(p) => ToolReport {
+                    name: t.name,
+                    path: Some(p.display().to_string()),
+                    problem: None,
+                },
+                Err(e) => ToolReport {
+                    name: t.name,
+                    path: None,
+                    problem: Some(e.to_string()),
+                },
+            }
         })
         .collect()
 }
@@ -215,11 +222,11 @@ async fn gather(g: &Global, env: Option<&Env>) -> Report {
             Err(err) => cluster.note = Some(format!("{err:#}")),
         },
     }
-    let evidence = crate::zone::gather(
+    let evidence = crate::drivers::zone::gather(
         info.as_ref(),
         docker.reachable.then(|| docker.endpoint.clone()),
     );
-    let verdict = crate::zone::classify(&evidence);
+    let verdict = crate::core::zone::classify(&evidence);
     Report {
         routes: env.map(|e| routes(e, &verdict)).unwrap_or_default(),
         zone: ZoneReport { verdict, evidence },
@@ -330,7 +337,7 @@ fn print_table(r: &Report) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::zone::Zone;
+    use crate::core::zone::Zone;
 
     fn verdict(zone: Zone, docker_desktop: bool) -> ZoneVerdict {
         ZoneVerdict {

@@ -4,10 +4,10 @@
 use super::{Failure, Outcome};
 use crate::cli::{Global, Output, VerifyArgs};
 use crate::core::config::{self, AccessMode, Env};
-use crate::verify::report::render_table;
-use crate::verify::{
-    environment, target, verify_contexts, verify_contexts_with, verify_env, HostFacts,
-};
+use crate::core::verify::report::render_table;
+use crate::core::verify::{environment, target};
+use crate::drivers::probe::{verify_contexts, verify_contexts_with, HostFacts};
+use crate::steps::verify::verify_env;
 
 pub fn run(g: &Global, args: &VerifyArgs) -> Outcome {
     // Without --context the file is the list of what to check; with it, the file is optional and
@@ -21,7 +21,7 @@ pub fn run(g: &Global, args: &VerifyArgs) -> Outcome {
         .kubeconfig
         .clone()
         .or_else(|| env.as_ref().and_then(|e| e.kubeconfig.path.clone()));
-    let kc = target::load_kubeconfig(kubeconfig.as_deref())
+    let kc = crate::drivers::probe::load_kubeconfig(kubeconfig.as_deref())
         .map_err(|e| Failure::Failed(format!("{e:#}")))?;
     let access = g
         .access

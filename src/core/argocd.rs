@@ -36,6 +36,10 @@ pub fn cluster_secret(env: &Env, v: &Vcluster, creds: &VclusterCreds) -> Value {
         "app.kubernetes.io/managed-by".into(),
         json!(crate::core::render::routes::MANAGED_BY),
     );
+    labels.insert(
+        crate::core::ownership::ENV_LABEL.into(),
+        json!(env.cluster.name),
+    );
     labels.insert("bootstrap/vcluster".into(), json!(v.name));
     for (k, val) in &env.argocd.labels {
         labels.insert(k.clone(), json!(val));

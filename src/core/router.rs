@@ -1,42 +1,722 @@
-//! The passthrough router behind one interface, so a Gateway API TLSRoute router is a small
-//! addition: its Helm release and the route objects for the vclusters it fronts.
+//! The passthrough router behind one interface: each router kind says which Helm release, which
+//! upstream manifests, which objects and which routes are its own, what proves it serves, and what
+//! it answers when no route matches. The router step installs the kind the file names and, with
+//! `switch_plan`, removes the other kind's release and objects (only those carrying our mark).
 
 use crate::core::config::{Env, RouterKind};
 use crate::core::release::Release;
+use crate::core::render::{self, gateway};
+use serde_json::Value;
+
+/// An object type a router kind owns objects of, so the router step can list ours (by the
+/// `bootstrap/env` label, see `core::ownership`) and remove them when the router changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ObjectType {
+    pub api_version: &'static str,
+    pub kind: &'static str,
+    pub namespaced: bool,
+}
+
+const INGRESS: ObjectType = ObjectType {
+    api_version: "networking.k8s.io/v1",
+    kind: "Ingress",
+    namespaced: true,
+};
+const GATEWAY_CLASS: ObjectType = ObjectType {
+    api_version: gateway::API_VERSION,
+    kind: "GatewayClass",
+    namespaced: false,
+};
+const GATEWAY: ObjectType = ObjectType {
+    api_version: gateway::API_VERSION,
+    kind: "Gateway",
+    namespaced: true,
+};
+const TLS_ROUTE: ObjectType = ObjectType {
+    api_version: gateway::API_VERSION,
+    kind: "TLSRoute",
+    namespaced: true,
+};
+
+/// A manifest from an upstream release, downloaded once and checked against its sha256 (the
+/// shell's `fetch_pinned(url, sha256) -> PathBuf`, into the XDG cache), then applied server-side
+/// before the chart. CRDs are cluster-wide and may be shared with the user's own controllers:
+/// never removed by `down` or by a router switch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pinned {
+    pub what: &'static str,
+    pub url: &'static str,
+    pub sha256: &'static str,
+    /// `gateway.networking.k8s.io/bundle-version` of the CRDs in it.
+    pub bundle_version: &'static str,
+}
+
+/// A fact to wait for once applied: the named object's condition `condition` is `True`.
+/// For a route, the condition is the one its status reports for our Gateway as parent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Readiness {
+    pub api_version: &'static str,
+    pub kind: &'static str,
+    pub namespace: Option<String>,
+    pub name: String,
+    pub condition: &'static str,
+    /// Set for routes: read `status.parents[]` for this Gateway (namespace, name).
+    pub parent: Option<(String, String)>,
+}
+
+/// What the router answers with when no route matches the SNI: the subject of its own
+/// certificate (verify names it as "router default certificate").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DefaultCertificate {
+    pub subject_cn: &'static str,
+    /// Where that was read.
+    pub source: &'static str,
+}
 
 pub trait Router {
+    fn kind(&self) -> RouterKind;
     /// The router's Helm release.
     fn release(&self, env: &Env) -> Release;
-    /// Route objects (multi-document YAML) sending each hostname to its vcluster's service,
-    /// TLS untouched.
-    fn routes(&self, env: &Env, vcluster: &str) -> String;
+    /// Upstream manifests the chart does not ship, applied before it.
+    fn prerequisites(&self) -> Vec<Pinned> {
+        Vec::new()
+    }
+    /// Our objects applied after the chart and before the routes (GatewayClass, Gateway).
+    fn objects(&self, _env: &Env) -> Vec<Value> {
+        Vec::new()
+    }
+    /// Route objects sending each hostname to its vcluster's service, TLS untouched; one per
+    /// vcluster, labelled `bootstrap/vcluster: <name>`.
+    fn route_objects(&self, env: &Env) -> Vec<Value>;
+    /// The types of `objects` and `route_objects`: what a switch away from this kind removes.
+    fn owned_types(&self) -> &'static [ObjectType];
+    /// What proves the router serves once applied (beyond helm's own wait for its pods).
+    fn readiness(&self, _env: &Env) -> Vec<Readiness> {
+        Vec::new()
+    }
+    fn default_certificate(&self) -> DefaultCertificate;
+    /// The chart this kind installs by default: how its release is recognised after the file
+    /// switched to the other kind (and so no longer names it).
+    fn default_chart(&self) -> &'static str;
+
+    /// One vcluster's routes as multi-document YAML (what the current step applies).
+    fn routes(&self, env: &Env, vcluster: &str) -> String {
+        self.route_objects(env)
+            .iter()
+            .filter(|r| r["metadata"]["labels"]["bootstrap/vcluster"] == vcluster)
+            .map(|r| format!("---\n{}", render::to_yaml(r)))
+            .collect()
+    }
 }
 
 pub struct IngressNginx;
 
 impl Router for IngressNginx {
+    fn kind(&self) -> RouterKind {
+        RouterKind::IngressNginx
+    }
+
     fn release(&self, env: &Env) -> Release {
         Release {
             name: env.router.release.clone(),
             namespace: env.router.namespace.clone(),
             chart: env.router.chart.clone(),
-            values: crate::core::render::router_values(env),
+            values: render::router::ingress_nginx_values(env),
         }
     }
 
-    fn routes(&self, env: &Env, vcluster: &str) -> String {
-        crate::core::render::routes(env)
-            .iter()
-            .filter(|r| r["metadata"]["labels"]["bootstrap/vcluster"] == vcluster)
-            .map(|r| format!("---\n{}", crate::core::render::to_yaml(r)))
-            .collect()
+    fn route_objects(&self, env: &Env) -> Vec<Value> {
+        render::routes::ingresses(env)
+    }
+
+    fn owned_types(&self) -> &'static [ObjectType] {
+        &[INGRESS]
+    }
+
+    fn default_chart(&self) -> &'static str {
+        "ingress-nginx"
+    }
+
+    fn default_certificate(&self) -> DefaultCertificate {
+        DefaultCertificate {
+            subject_cn: "Kubernetes Ingress Controller Fake Certificate",
+            source: "kubernetes/ingress-nginx controller-v1.15.1: internal/net/ssl/ssl.go (its fake default certificate)",
+        }
     }
 }
 
-/// The router the file asks for. Validation rejects kinds not implemented yet, so this is total
-/// over valid files.
+/// `router.kind: gateway-api`, served by Traefik (README: "The Gateway API router").
+pub struct GatewayApi;
+
+/// The Gateway API v1.6.1 standard channel (TLSRoute v1), which Traefik's chart does not ship
+/// (traefik/traefik-helm-chart commit ab7dbb15 "fix: remove Gateway API CRDs"; the chart's
+/// NOTES.txt tells users to apply the release's standard-install.yaml).
+pub const GATEWAY_API_CRDS: Pinned = Pinned {
+    what: "Gateway API v1.6.1 CRDs (standard channel)",
+    url: crate::core::config::pins::GATEWAY_API_STANDARD_INSTALL_URL,
+    sha256: crate::core::config::pins::GATEWAY_API_STANDARD_INSTALL_SHA256,
+    bundle_version: crate::core::config::pins::GATEWAY_API_VERSION,
+};
+
+impl Router for GatewayApi {
+    fn kind(&self) -> RouterKind {
+        RouterKind::GatewayApi
+    }
+
+    fn release(&self, env: &Env) -> Release {
+        Release {
+            name: env.router.release.clone(),
+            namespace: env.router.namespace.clone(),
+            chart: env.router.chart.clone(),
+            values: gateway::traefik_values(env),
+        }
+    }
+
+    fn prerequisites(&self) -> Vec<Pinned> {
+        vec![GATEWAY_API_CRDS]
+    }
+
+    fn objects(&self, env: &Env) -> Vec<Value> {
+        gateway::gateway_objects(env)
+    }
+
+    fn route_objects(&self, env: &Env) -> Vec<Value> {
+        gateway::tls_routes(env)
+    }
+
+    fn owned_types(&self) -> &'static [ObjectType] {
+        &[GATEWAY_CLASS, GATEWAY, TLS_ROUTE]
+    }
+
+    fn default_chart(&self) -> &'static str {
+        crate::core::config::pins::TRAEFIK_CHART
+    }
+
+    /// The class accepted by Traefik, the Gateway programmed, each route accepted by our Gateway
+    /// with its backend resolved. Traefik sets exactly these (`makeGatewayStatus`,
+    /// `pkg/provider/kubernetes/gateway/kubernetes.go` at v3.7.9).
+    fn readiness(&self, env: &Env) -> Vec<Readiness> {
+        let ns = env.router.namespace.clone();
+        let mut facts = vec![
+            Readiness {
+                api_version: gateway::API_VERSION,
+                kind: "GatewayClass",
+                namespace: None,
+                name: gateway::GATEWAY_CLASS.into(),
+                condition: "Accepted",
+                parent: None,
+            },
+            Readiness {
+                api_version: gateway::API_VERSION,
+                kind: "Gateway",
+                namespace: Some(ns.clone()),
+                name: gateway::GATEWAY.into(),
+                condition: "Programmed",
+                parent: None,
+            },
+        ];
+        for r in gateway::tls_routes(env) {
+            for condition in ["Accepted", "ResolvedRefs"] {
+                facts.push(Readiness {
+                    api_version: gateway::API_VERSION,
+                    kind: "TLSRoute",
+                    namespace: r["metadata"]["namespace"].as_str().map(str::to_owned),
+                    name: r["metadata"]["name"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned(),
+                    condition,
+                    parent: Some((ns.clone(), gateway::GATEWAY.into())),
+                });
+            }
+        }
+        facts
+    }
+
+    /// An SNI no TCP route takes falls through to Traefik's HTTPS handler, which terminates TLS
+    /// with the default store's certificate: generated, self-signed, CN `TRAEFIK DEFAULT CERT`
+    /// (`pkg/server/router/tcp/router.go` ServeTCP → httpsForwarder; `pkg/tls/generate/generate.go`).
+    fn default_certificate(&self) -> DefaultCertificate {
+        DefaultCertificate {
+            subject_cn: "TRAEFIK DEFAULT CERT",
+            source: "traefik/traefik v3.7.9: pkg/server/router/tcp/router.go, pkg/tls/generate/generate.go",
+        }
+    }
+}
+
+/// The router the file asks for.
 pub fn router_for(env: &Env) -> Box<dyn Router + Send + Sync> {
-    match env.router.kind {
-        RouterKind::IngressNginx | RouterKind::GatewayApi => Box::new(IngressNginx),
+    router_of(env.router.kind)
+}
+
+pub fn router_of(kind: RouterKind) -> Box<dyn Router + Send + Sync> {
+    match kind {
+        RouterKind::IngressNginx => Box::new(IngressNginx),
+        RouterKind::GatewayApi => Box::new(GatewayApi),
+    }
+}
+
+pub const ALL_KINDS: [RouterKind; 2] = [RouterKind::IngressNginx, RouterKind::GatewayApi];
+
+/// Does a live object (or a rendered one) satisfy a readiness fact? `Err` says what is missing,
+/// for the step to report while it waits.
+pub fn is_ready(fact: &Readiness, live: &Value) -> Result<(), String> {
+    let conditions = match &fact.parent {
+        None => live.pointer("/status/conditions"),
+        Some((ns, name)) => live
+            .pointer("/status/parents")
+            .and_then(Value::as_array)
+            .and_then(|parents| {
+                parents.iter().find(|p| {
+                    let r = &p["parentRef"];
+                    r["name"] == name.as_str()
+                        && r.get("namespace")
+                            .and_then(Value::as_str)
+                            .or(live["metadata"]["namespace"].as_str())
+                            == Some(ns.as_str())
+                })
+            })
+            .and_then(|p| p.get("conditions")),
+    };
+    let what = format!(
+        "{} {}{}",
+        fact.kind,
+        fact.namespace
+            .as_ref()
+            .map(|n| format!("{n}/"))
+            .unwrap_or_default(),
+        fact.name
+    );
+    let Some(c) = conditions
+        .and_then(Value::as_array)
+        .and_then(|cs| cs.iter().find(|c| c["type"] == fact.condition))
+    else {
+        return Err(format!("{what}: no `{}` condition yet", fact.condition));
+    };
+    if c["status"] == "True" {
+        Ok(())
+    } else {
+        Err(format!(
+            "{what}: {} is {} ({}: {})",
+            fact.condition,
+            c["status"].as_str().unwrap_or("?"),
+            c["reason"].as_str().unwrap_or(""),
+            c["message"].as_str().unwrap_or("")
+        ))
+    }
+}
+
+/// What to do with the Gateway API CRDs, given the live `gateways.gateway.networking.k8s.io`
+/// CRD (None: absent).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CrdAction {
+    /// Absent, or an older bundle: apply ours.
+    Apply,
+    /// Already there at our bundle version or newer, or the experimental channel (a superset of
+    /// the standard one, which the safe-upgrades policy forbids replacing with standard).
+    Keep(String),
+}
+
+pub fn crd_action(pinned: &Pinned, live_gateway_crd: Option<&Value>) -> CrdAction {
+    let Some(crd) = live_gateway_crd else {
+        return CrdAction::Apply;
+    };
+    let ann = &crd["metadata"]["annotations"];
+    let version = ann["gateway.networking.k8s.io/bundle-version"]
+        .as_str()
+        .unwrap_or("");
+    let channel = ann["gateway.networking.k8s.io/channel"]
+        .as_str()
+        .unwrap_or("");
+    let parse = |v: &str| -> Option<(u64, u64, u64)> {
+        let mut it = v.trim_start_matches('v').split(['.', '-']);
+        Some((
+            it.next()?.parse().ok()?,
+            it.next()?.parse().ok()?,
+            it.next()?.parse().ok()?,
+        ))
+    };
+    if channel == "experimental" {
+        return CrdAction::Keep(format!(
+            "the experimental channel {version} is installed (a superset of the standard one)"
+        ));
+    }
+    match (parse(version), parse(pinned.bundle_version)) {
+        (Some(live), Some(ours)) if live >= ours => {
+            CrdAction::Keep(format!("{version} is installed ({channel} channel)"))
+        }
+        _ => CrdAction::Apply,
+    }
+}
+
+/// A Helm release seen in the cluster (`helm list -A` row), and whether it carries our mark.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeenRelease {
+    pub name: String,
+    pub namespace: String,
+    /// `<chart>-<version>` as helm lists it.
+    pub chart: String,
+    /// Set by the shell from the mark bootstrap records on its releases. A release without it is
+    /// the user's own: never removed, never taken over.
+    pub ours: bool,
+}
+
+/// An object to remove or that is to be added: type, namespace and name.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ObjectRef {
+    pub api_version: String,
+    pub kind: String,
+    pub namespace: Option<String>,
+    pub name: String,
+}
+
+impl ObjectRef {
+    pub fn of(v: &Value) -> ObjectRef {
+        ObjectRef {
+            api_version: v["apiVersion"].as_str().unwrap_or_default().into(),
+            kind: v["kind"].as_str().unwrap_or_default().into(),
+            namespace: v["metadata"]["namespace"].as_str().map(str::to_owned),
+            name: v["metadata"]["name"].as_str().unwrap_or_default().into(),
+        }
+    }
+}
+
+impl std::fmt::Display for ObjectRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.namespace {
+            Some(ns) => write!(f, "{} {ns}/{}", self.kind, self.name),
+            None => write!(f, "{} {}", self.kind, self.name),
+        }
+    }
+}
+
+/// One action of the router step, in the order to run them.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RouterAction {
+    /// Delete an object of ours the router no longer wants (the other kind's, or a route of a
+    /// vcluster gone from the file).
+    Delete(ObjectRef),
+    /// `helm uninstall` a router release of ours of the other kind.
+    Uninstall { name: String, namespace: String },
+    /// Fetch and apply an upstream manifest (CRDs), unless `crd_action` says keep.
+    Prerequisite(Pinned),
+    /// `helm upgrade --install` the wanted release (the step skips it when converged).
+    Release(Release),
+    /// Server-side apply one of our objects or routes (the step writes only what differs).
+    Apply(Value),
+}
+
+impl std::fmt::Display for RouterAction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RouterAction::Delete(o) => write!(f, "delete {o}"),
+            RouterAction::Uninstall { name, namespace } => {
+                write!(f, "helm uninstall {namespace}/{name}")
+            }
+            RouterAction::Prerequisite(p) => write!(f, "apply {} from {}", p.what, p.url),
+            RouterAction::Release(r) => write!(f, "helm install {}/{}", r.namespace, r.name),
+            RouterAction::Apply(v) => write!(f, "apply {}", ObjectRef::of(v)),
+        }
+    }
+}
+
+/// The chart name of a `<chart>-<version>` helm list entry (the version is the last `-` part
+/// that starts with a digit).
+fn chart_name(listed: &str) -> &str {
+    match listed.rfind('-') {
+        Some(i)
+            if listed[i + 1..]
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_digit() || c == 'v') =>
+        {
+            &listed[..i]
+        }
+        _ => listed,
+    }
+}
+
+/// Ours: this environment's mark (`core::ownership`), not merely bootstrap's managed-by claim.
+fn is_ours(env: &Env, v: &Value) -> bool {
+    crate::core::ownership::holder(v.pointer("/metadata/labels"), &env.cluster.name)
+        == crate::core::ownership::Holder::Ours
+}
+
+/// The router step's plan, pure: from the file and what was seen (releases, and the live
+/// objects of every router kind's owned types, listed by our label), the actions that make the
+/// cluster serve the wanted router and nothing of ours from the other one.
+///
+/// Order: the other kind's routes and objects, then its release, go first: both routers bind the
+/// node's 443 (hostPort), so the new router's pod cannot start beside the old one. Then the
+/// CRDs, the release, our objects and the routes. Objects and releases without our mark are
+/// never in the plan. A converged cluster still lists the wanted release and objects (the step
+/// makes no write for them), and no Delete or Uninstall.
+pub fn switch_plan(env: &Env, releases: &[SeenRelease], live: &[Value]) -> Vec<RouterAction> {
+    let want = router_for(env);
+    let wanted_release = want.release(env);
+    let mut wanted: Vec<Value> = want.objects(env);
+    wanted.extend(want.route_objects(env));
+    let wanted_refs: Vec<ObjectRef> = wanted.iter().map(ObjectRef::of).collect();
+
+    let mut plan = Vec::new();
+    // Routes (namespaced) before the cluster-wide objects they hang from.
+    let mut stale: Vec<ObjectRef> = live
+        .iter()
+        .filter(|o| is_ours(env, o))
+        .filter(|o| {
+            ALL_KINDS.iter().any(|k| {
+                router_of(*k)
+                    .owned_types()
+                    .iter()
+                    .any(|t| o["apiVersion"] == t.api_version && o["kind"] == t.kind)
+            })
+        })
+        .map(ObjectRef::of)
+        .filter(|r| !wanted_refs.contains(r))
+        .collect();
+    let rank = |r: &ObjectRef| match r.kind.as_str() {
+        "Ingress" | "TLSRoute" => 0,
+        "Gateway" => 1,
+        _ => 2,
+    };
+    stale.sort_by(|a, b| rank(a).cmp(&rank(b)).then(a.cmp(b)));
+    stale.dedup();
+    plan.extend(stale.into_iter().map(RouterAction::Delete));
+
+    for other in ALL_KINDS.iter().filter(|k| **k != env.router.kind) {
+        let other_chart = router_of(*other).default_chart();
+        for r in releases {
+            let same_slot =
+                r.name == wanted_release.name && r.namespace == wanted_release.namespace;
+            if r.ours && !same_slot && chart_name(&r.chart) == other_chart {
+                plan.push(RouterAction::Uninstall {
+                    name: r.name.clone(),
+                    namespace: r.namespace.clone(),
+                });
+            }
+        }
+    }
+
+    plan.extend(
+        want.prerequisites()
+            .into_iter()
+            .map(RouterAction::Prerequisite),
+    );
+    plan.push(RouterAction::Release(wanted_release));
+    plan.extend(wanted.into_iter().map(RouterAction::Apply));
+    plan
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::config::load_str;
+    use serde_json::json;
+
+    const VCS: &str = "vclusters:\n  - name: dev\n  - name: staging\n";
+
+    fn env(router: &str) -> Env {
+        let l = load_str(&format!("router: {{kind: {router}}}\n{VCS}"), "t", &[]);
+        l.env.unwrap()
+    }
+
+    fn live_of(env: &Env) -> Vec<Value> {
+        let r = router_for(env);
+        let mut all = r.objects(env);
+        all.extend(r.route_objects(env));
+        all
+    }
+
+    fn ours(kind: &str, chart: &str, ns: &str) -> SeenRelease {
+        SeenRelease {
+            name: kind.into(),
+            namespace: ns.into(),
+            chart: chart.into(),
+            ours: true,
+        }
+    }
+
+    fn deletes(plan: &[RouterAction]) -> Vec<String> {
+        plan.iter()
+            .filter(|a| matches!(a, RouterAction::Delete(_) | RouterAction::Uninstall { .. }))
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn ingress_nginx_to_gateway_api_removes_ours_first_then_installs() {
+        let old = env("ingress-nginx");
+        let new = env("gateway-api");
+        let releases = [ours(
+            "ingress-nginx",
+            "ingress-nginx-4.15.1",
+            "ingress-nginx",
+        )];
+        let plan = switch_plan(&new, &releases, &live_of(&old));
+        let lines: Vec<String> = plan.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            lines,
+            [
+                "delete Ingress dev-vcluster/vcluster-dev-api",
+                "delete Ingress staging-vcluster/vcluster-staging-api",
+                "helm uninstall ingress-nginx/ingress-nginx",
+                "apply Gateway API v1.6.1 CRDs (standard channel) from https://github.com/kubernetes-sigs/gateway-api/releases/download/v1.6.1/standard-install.yaml",
+                "helm install traefik/traefik",
+                "apply GatewayClass bootstrap",
+                "apply Gateway traefik/bootstrap",
+                "apply TLSRoute dev-vcluster/vcluster-dev-api",
+                "apply TLSRoute staging-vcluster/vcluster-staging-api",
+            ]
+        );
+    }
+
+    #[test]
+    fn gateway_api_back_to_ingress_nginx_removes_routes_before_gateway_before_class() {
+        let old = env("gateway-api");
+        let new = env("ingress-nginx");
+        let releases = [ours("traefik", "traefik-41.3.0", "traefik")];
+        let plan = switch_plan(&new, &releases, &live_of(&old));
+        assert_eq!(
+            deletes(&plan),
+            [
+                "delete TLSRoute dev-vcluster/vcluster-dev-api",
+                "delete TLSRoute staging-vcluster/vcluster-staging-api",
+                "delete Gateway traefik/bootstrap",
+                "delete GatewayClass bootstrap",
+                "helm uninstall traefik/traefik",
+            ]
+        );
+        assert!(
+            !plan
+                .iter()
+                .any(|a| matches!(a, RouterAction::Prerequisite(_))),
+            "ingress-nginx needs no CRDs, and the Gateway API CRDs are never removed"
+        );
+    }
+
+    #[test]
+    fn converged_router_plans_no_removal() {
+        for kind in ["ingress-nginx", "gateway-api"] {
+            let e = env(kind);
+            let r = router_for(&e).release(&e);
+            let chart = format!("{}-{}", r.chart.name, r.chart.version.clone().unwrap());
+            let plan = switch_plan(&e, &[ours(&r.name, &chart, &r.namespace)], &live_of(&e));
+            assert!(deletes(&plan).is_empty(), "{kind}: {:?}", deletes(&plan));
+        }
+    }
+
+    #[test]
+    fn never_removes_what_is_not_ours() {
+        let new = env("gateway-api");
+        let mut users_ingress = live_of(&env("ingress-nginx"));
+        for o in &mut users_ingress {
+            o["metadata"]["labels"] = json!({"app": "theirs"});
+        }
+        let users_release = SeenRelease {
+            ours: false,
+            ..ours("ingress-nginx", "ingress-nginx-4.15.1", "ingress-nginx")
+        };
+        let plan = switch_plan(&new, &[users_release], &users_ingress);
+        assert!(deletes(&plan).is_empty(), "{:?}", deletes(&plan));
+    }
+
+    #[test]
+    fn a_vcluster_gone_from_the_file_loses_its_route_only() {
+        let before = env("gateway-api");
+        let after = load_str(
+            "router: {kind: gateway-api}\nvclusters:\n  - name: dev\n",
+            "t",
+            &[],
+        )
+        .env
+        .unwrap();
+        let plan = switch_plan(&after, &[], &live_of(&before));
+        assert_eq!(
+            deletes(&plan),
+            ["delete TLSRoute staging-vcluster/vcluster-staging-api"]
+        );
+    }
+
+    #[test]
+    fn a_release_in_the_wanted_slot_is_upgraded_not_uninstalled() {
+        // The user kept `release: edge` across the switch: helm replaces the chart in place.
+        let l = load_str(
+            "router: {kind: gateway-api, release: edge, namespace: edge}\n",
+            "t",
+            &[],
+        );
+        let e = l.env.unwrap();
+        let plan = switch_plan(&e, &[ours("edge", "ingress-nginx-4.15.1", "edge")], &[]);
+        assert!(deletes(&plan).is_empty());
+    }
+
+    #[test]
+    fn chart_names_from_helm_list() {
+        assert_eq!(chart_name("ingress-nginx-4.15.1"), "ingress-nginx");
+        assert_eq!(chart_name("traefik-41.3.0"), "traefik");
+        assert_eq!(chart_name("gateway-helm-v1.9.0"), "gateway-helm");
+        assert_eq!(chart_name("local"), "local");
+    }
+
+    #[test]
+    fn crds_applied_when_absent_or_older_kept_otherwise() {
+        let crd = |v: &str, ch: &str| {
+            json!({"metadata": {"annotations": {
+                "gateway.networking.k8s.io/bundle-version": v,
+                "gateway.networking.k8s.io/channel": ch}}})
+        };
+        assert_eq!(crd_action(&GATEWAY_API_CRDS, None), CrdAction::Apply);
+        assert_eq!(
+            crd_action(&GATEWAY_API_CRDS, Some(&crd("v1.4.1", "standard"))),
+            CrdAction::Apply
+        );
+        assert!(matches!(
+            crd_action(&GATEWAY_API_CRDS, Some(&crd("v1.6.1", "standard"))),
+            CrdAction::Keep(_)
+        ));
+        assert!(matches!(
+            crd_action(&GATEWAY_API_CRDS, Some(&crd("v1.7.0", "standard"))),
+            CrdAction::Keep(_)
+        ));
+        assert!(matches!(
+            crd_action(&GATEWAY_API_CRDS, Some(&crd("v1.5.0", "experimental"))),
+            CrdAction::Keep(_)
+        ));
+    }
+
+    #[test]
+    fn readiness_reads_conditions_and_route_parents() {
+        let e = env("gateway-api");
+        let facts = GatewayApi.readiness(&e);
+        assert_eq!(facts.len(), 2 + 2 * 2);
+        let gw = &facts[1];
+        let mut live = gateway::gateway(&e);
+        assert!(is_ready(gw, &live).unwrap_err().contains("no `Programmed`"));
+        live["status"] = json!({"conditions": [{"type": "Programmed", "status": "False", "reason": "Pending", "message": "x"}]});
+        assert!(is_ready(gw, &live).unwrap_err().contains("False"));
+        live["status"]["conditions"][0]["status"] = json!("True");
+        assert_eq!(is_ready(gw, &live), Ok(()));
+
+        let route_fact = &facts[2];
+        let mut route = gateway::tls_routes(&e)[0].clone();
+        route["status"] = json!({"parents": [{
+            "parentRef": {"name": "other", "namespace": "traefik"},
+            "conditions": [{"type": "Accepted", "status": "True"}]}]});
+        assert!(
+            is_ready(route_fact, &route).is_err(),
+            "another Gateway's acceptance is not ours"
+        );
+        route["status"]["parents"][0]["parentRef"]["name"] = json!("bootstrap");
+        assert_eq!(is_ready(route_fact, &route), Ok(()));
+    }
+
+    #[test]
+    fn routes_for_one_vcluster_as_yaml() {
+        let e = env("gateway-api");
+        let y = GatewayApi.routes(&e, "dev");
+        assert!(y.contains("kind: TLSRoute") && y.contains("dev-vcluster.localtest.me"));
+        assert!(!y.contains("staging"));
+        let y = IngressNginx.routes(&env("ingress-nginx"), "staging");
+        assert!(y.contains("kind: Ingress") && !y.contains("vcluster-dev"));
     }
 }

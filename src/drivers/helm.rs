@@ -4,10 +4,12 @@
 pub use crate::core::release::{is_converged, Release};
 use serde_json::Value;
 
-/// `helm upgrade --install` arguments; the values come from `values_file`.
+/// `helm upgrade --install` arguments; the values come from `values_file`; `labels` (`k=v`) mark
+/// the release ours (helm 3.13+ stores them on every revision's record).
 pub fn upgrade_args(
     r: &Release,
     values_file: &str,
+    labels: &str,
     kube_context: &str,
     kubeconfig: &str,
     timeout_s: u64,
@@ -30,6 +32,8 @@ pub fn upgrade_args(
         "--create-namespace".into(),
         "--values".into(),
         values_file.into(),
+        "--labels".into(),
+        labels.into(),
         "--wait".into(),
         "--timeout".into(),
         format!("{timeout_s}s"),
@@ -49,6 +53,29 @@ pub fn uninstall_args(r: &Release, kube_context: &str, kubeconfig: &str) -> Vec<
         r.namespace.clone(),
         "--ignore-not-found".into(),
         "--wait".into(),
+        "--kube-context".into(),
+        kube_context.into(),
+        "--kubeconfig".into(),
+        kubeconfig.into(),
+    ]
+}
+
+/// `helm rollback NAME` (to the previous revision): how a release left `pending-upgrade` or
+/// `pending-rollback` by an interrupted helm becomes upgradeable again.
+pub fn rollback_args(
+    r: &Release,
+    kube_context: &str,
+    kubeconfig: &str,
+    timeout_s: u64,
+) -> Vec<String> {
+    vec![
+        "rollback".into(),
+        r.name.clone(),
+        "--namespace".into(),
+        r.namespace.clone(),
+        "--wait".into(),
+        "--timeout".into(),
+        format!("{timeout_s}s"),
         "--kube-context".into(),
         kube_context.into(),
         "--kubeconfig".into(),
@@ -78,13 +105,21 @@ mod tests {
 
     #[test]
     fn upgrade_args_for_repo_and_local_charts() {
-        let a = upgrade_args(&rel(), "/tmp/v.yaml", "kind-localdev", "/tmp/kc", 300);
+        let a = upgrade_args(
+            &rel(),
+            "/tmp/v.yaml",
+            "bootstrap/env=localdev",
+            "kind-localdev",
+            "/tmp/kc",
+            300,
+        );
         let s = a.join(" ");
         assert!(s.starts_with("upgrade --install vcluster-dev-helm vcluster --repo https://charts.loft.sh --version 0.26.0 --namespace dev-vcluster --create-namespace"), "{s}");
         assert!(s.contains("--kube-context kind-localdev"));
+        assert!(s.contains("--labels bootstrap/env=localdev"), "{s}");
         let mut local = rel();
         local.chart.path = Some("./charts/vcluster".into());
-        let s = upgrade_args(&local, "v", "c", "k", 1).join(" ");
+        let s = upgrade_args(&local, "v", "l", "c", "k", 1).join(" ");
         assert!(
             s.starts_with("upgrade --install vcluster-dev-helm ./charts/vcluster --namespace"),
             "{s}"
@@ -111,11 +146,17 @@ impl Helm {
     async fn run(&self, args: &[String]) -> anyhow::Result<String> {
         use anyhow::Context;
         let started = std::time::Instant::now();
-        let out = tokio::process::Command::new(&self.bin)
+        let child = tokio::process::Command::new(&self.bin)
             .args(args)
             .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
             .kill_on_drop(true)
-            .output()
+            .spawn()
+            .with_context(|| format!("running {}", self.bin.display()))?;
+        let _running = super::process::register(child.id());
+        let out = child
+            .wait_with_output()
             .await
             .with_context(|| format!("running {}", self.bin.display()))?;
         crate::logging::ran(
@@ -155,14 +196,25 @@ impl Helm {
 
     /// Read-only: the release's row and its user-supplied values.
     pub async fn observe(&self, r: &Release) -> anyhow::Result<Observed> {
-        let mut list = vec![
-            "list".into(),
-            "--all".into(),
+        // Every state, in helm 3 and 4 alike: helm 4 removed `list --all` (helm/helm 8a73d97,
+        // v4.0.0) and lists every state by default; helm 3 lists deployed and failed unless told.
+        let mut list: Vec<String> = [
+            "list",
+            "--deployed",
+            "--failed",
+            "--pending",
+            "--superseded",
+            "--uninstalling",
+            "--uninstalled",
+        ]
+        .map(String::from)
+        .to_vec();
+        list.extend([
             "-o".into(),
             "json".into(),
             "--filter".into(),
             format!("^{}$", r.name),
-        ];
+        ]);
         list.extend(self.scope(&r.namespace));
         let rows: Value =
             serde_json::from_str(self.run(&list).await?.trim()).unwrap_or(Value::Null);
@@ -185,17 +237,29 @@ impl Helm {
         Ok(Observed { listed, values })
     }
 
-    pub async fn upgrade(&self, r: &Release, timeout_s: u64) -> anyhow::Result<()> {
+    pub async fn upgrade(&self, r: &Release, labels: &str, timeout_s: u64) -> anyhow::Result<()> {
         let mut file = tempfile::NamedTempFile::new()?;
         std::io::Write::write_all(&mut file, serde_json::to_string(&r.values)?.as_bytes())?;
         let args = upgrade_args(
             r,
             &file.path().display().to_string(),
+            labels,
             &self.context,
             &self.kubeconfig.display().to_string(),
             timeout_s,
         );
         self.run(&args).await.map(|_| ())
+    }
+
+    pub async fn rollback(&self, r: &Release, timeout_s: u64) -> anyhow::Result<()> {
+        self.run(&rollback_args(
+            r,
+            &self.context,
+            &self.kubeconfig.display().to_string(),
+            timeout_s,
+        ))
+        .await
+        .map(|_| ())
     }
 
     pub async fn uninstall(&self, r: &Release) -> anyhow::Result<()> {

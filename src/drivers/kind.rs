@@ -93,6 +93,7 @@ async fn run(
         .kill_on_drop(true)
         .spawn()
         .with_context(|| format!("starting {}", kind.display()))?;
+    let _running = super::process::register(child.id());
     let mut out = BufReader::new(child.stdout.take().context("kind's stdout")?).lines();
     let mut err = BufReader::new(child.stderr.take().context("kind's stderr")?).lines();
     let mut tail: Vec<String> = Vec::new();

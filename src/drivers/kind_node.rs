@@ -27,7 +27,9 @@ fn candidates(env: &Env, node: &str) -> Vec<(String, u16)> {
 }
 
 /// Fill in the certificate names and node labels of a running cluster.
-pub async fn observe_running(env: &Env, seen: &mut ObservedCluster) {
+/// `admin` is kind's admin kubeconfig as the node holds it (read through Docker, so observing
+/// spawns no process); without it the labels stay unobserved.
+pub async fn observe_running(env: &Env, seen: &mut ObservedCluster, admin: Option<&str>) {
     let Some(node) = seen
         .nodes
         .iter()
@@ -47,8 +49,10 @@ pub async fn observe_running(env: &Env, seen: &mut ObservedCluster) {
             break;
         }
     }
-    let Some((host, port)) = reached else { return };
-    match node_labels(env, &node, &host, port).await {
+    let (Some((host, port)), Some(admin)) = (reached, admin) else {
+        return;
+    };
+    match node_labels(env, admin, &node, &host, port).await {
         Ok(labels) => seen.node_labels = Some(labels),
         Err(e) => tracing::debug!(
             target: crate::logging::TARGET,
@@ -59,15 +63,18 @@ pub async fn observe_running(env: &Env, seen: &mut ObservedCluster) {
 
 async fn node_labels(
     env: &Env,
+    admin: &str,
     node: &str,
     host: &str,
     port: u16,
 ) -> anyhow::Result<std::collections::BTreeMap<String, String>> {
     use k8s_openapi::api::core::v1::Node;
-    let kind = crate::drivers::tools::locate(crate::drivers::tools::KIND)?;
-    let text = crate::drivers::kind::get_kubeconfig(&kind, &env.cluster.name).await?;
+    let d = doc::parse(admin)?;
+    let current = d["current-context"]
+        .as_str()
+        .ok_or_else(|| anyhow::anyhow!("the admin kubeconfig names no current context"))?;
+    let c = doc::credentials(&d, current)?;
     let context = format!("kind-{}", env.cluster.name);
-    let c = doc::credentials(&doc::parse(&text)?, &context)?;
     let server = match host.parse::<std::net::Ipv6Addr>() {
         Ok(_) => format!("https://[{host}]:{port}"),
         Err(_) => format!("https://{host}:{port}"),

@@ -2,12 +2,17 @@
 //! nothing the core could decide from their observations.
 
 pub mod docker;
+pub mod fetch;
 pub mod helm;
 pub mod kind;
 pub mod kind_node;
 pub mod kube;
 pub mod kubeconfig;
 pub mod ports;
+pub mod probe;
 pub mod process;
+pub mod registry;
 pub mod tls;
+pub mod toolchain;
 pub mod tools;
+pub mod zone;

@@ -1,4 +1,5 @@
-//! The outside programs we drive (kind, helm): where they are, or how to get them.
+//! The outside programs we drive (kind, helm): where they are, or how to get them. Fetching
+//! the pinned releases when they are missing is `toolchain`'s job.
 
 use std::path::PathBuf;
 
@@ -13,16 +14,17 @@ pub struct Tool {
 pub const KIND: Tool = Tool {
     name: "kind",
     var: "BOOTSTRAP_KIND",
-    hint: "install kind v0.31.0 (known to work): `go install sigs.k8s.io/kind@v0.31.0`, or download \
-https://kind.sigs.k8s.io/dl/v0.31.0/kind-linux-amd64 (kind-darwin-arm64 on Apple silicon) into your PATH",
+    hint: "install kind v0.32.0: `go install sigs.k8s.io/kind@v0.32.0`, or download \
+https://kind.sigs.k8s.io/dl/v0.32.0/kind-linux-amd64 (kind-darwin-arm64 on Apple silicon) into your PATH; \
+with network access `bootstrap up` fetches it into its cache by itself",
 };
 
 pub const HELM: Tool = Tool {
     name: "helm",
     var: "BOOTSTRAP_HELM",
-    hint:
-        "install helm v3.19.3 (known to work): https://get.helm.sh/helm-v3.19.3-linux-amd64.tar.gz \
-(helm-v3.19.3-darwin-arm64.tar.gz on Apple silicon), or `brew install helm`",
+    hint: "install helm 3 or 4 (v4.2.3 is pinned): https://get.helm.sh/helm-v4.2.3-linux-amd64.tar.gz \
+(helm-v4.2.3-darwin-arm64.tar.gz on Apple silicon), or `brew install helm`; with network access \
+`bootstrap up` fetches it into its cache by itself",
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +34,14 @@ pub enum ToolError {
         name: &'static str,
         var: &'static str,
         hint: &'static str,
+    },
+    /// Not usable from PATH or the cache, and not fetched (offline, no network, no pin).
+    #[error("{why}\n  hint: {hint}; or set {var} to its path")]
+    Unavailable {
+        name: &'static str,
+        var: &'static str,
+        hint: &'static str,
+        why: String,
     },
     #[error("{var}={value} does not name an executable ({cause})\n  hint: point {var} at the {name} binary, or unset it to search PATH")]
     BadOverride {

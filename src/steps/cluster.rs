@@ -1,242 +1,477 @@
-//! The cluster step of `up`, and the cluster part of `down`: observe through Docker, decide with
-//! the pure diff, check before changing, then act through kind (or Docker for start/remove).
+//! The host cluster. For `provider: kind`: observe the node containers through Docker, judge them
+//! against the file with the pure diff (`core::cluster_diff`), read whether we made them (the
+//! record `up` writes into the node it created), and create, start or recreate through kind.
+//! A cluster bootstrap did not make is adopted when it matches the file and never deleted.
+//! For `provider: existing`: the user's context, read and never changed.
 
+use super::routes::Creds;
+use super::{Cx, Diff, Looked, Mode, Step};
 use crate::core::cluster_diff::{self, Action, Verdict};
-use crate::core::config::{Env, Provider};
-use crate::core::ports::{self, PortConflict};
-use crate::drivers::docker::{nodes, observe, Conn, ObservedCluster};
-use crate::drivers::tools;
-use crate::progress::Progress;
-use crate::zone::Zone;
-use anyhow::{anyhow, bail, Result};
+use crate::core::config::Env;
+use crate::core::kubeconfig::doc;
+use crate::core::ownership::{NodeRecord, NODE_RECORD};
+use crate::core::plan::{act, Op};
+use crate::drivers::docker::{files, nodes, observe, Conn, ObservedCluster};
+use crate::drivers::toolchain::KIND_PIN;
+use anyhow::{anyhow, bail, Context, Result};
 
-/// What the cluster step found and did.
-#[derive(Debug)]
-pub struct UpOutcome {
-    pub verdict: Verdict,
-    pub action: Action,
-    /// kind's admin kubeconfig when the cluster was (re)created, for the kubeconfig step.
-    pub kubeconfig: Option<String>,
-}
-
-/// Observe and decide, changing nothing: what `plan` and `status` show and `up` starts from.
+/// Observe and decide, changing nothing: what `status` shows and `up` starts from.
 pub async fn assess(
     env: &Env,
     conn: &Conn,
     recreate: bool,
 ) -> Result<(ObservedCluster, Verdict, Action)> {
     let mut seen = observe::observe_cluster(conn, &env.cluster.name).await?;
-    crate::drivers::kind_node::observe_running(env, &mut seen).await;
+    // What cannot be read (a stopped node, no admin.conf yet) stays unobserved, not an error.
+    let admin = admin_kubeconfig(conn, &seen).await.ok();
+    crate::drivers::kind_node::observe_running(env, &mut seen, admin.as_deref()).await;
     let verdict = cluster_diff::diff(&cluster_diff::desired(env), &seen);
     let action = cluster_diff::action(&verdict, recreate);
     Ok((seen, verdict, action))
 }
 
-pub async fn up(env: &Env, conn: &Conn, recreate: bool, progress: &Progress) -> Result<UpOutcome> {
-    let name = env.cluster.name.as_str();
-    let step = progress.begin("observe");
-    let (seen, verdict, action) = match assess(env, conn, recreate).await {
-        Ok(x) => x,
-        Err(e) => {
-            step.fail("could not observe the cluster");
-            return Err(e);
-        }
-    };
-    step.finish(&format!("cluster `{name}` is {}", verdict.word()));
+/// The node that holds kind's admin kubeconfig and our record: the control plane.
+fn control_plane(seen: &ObservedCluster) -> Option<&crate::core::observed::ObservedNode> {
+    seen.nodes
+        .iter()
+        .find(|n| n.role == "control-plane")
+        .or(seen.nodes.first())
+}
 
-    if let Action::Refuse { differences } = &action {
-        bail!(
-            "cluster `{name}` needs to be recreated: it differs from the file in what cannot change in place:\n  - {}\n  \
-hint: run `bootstrap up --recreate` to delete and recreate it (what runs inside it is lost), or change the file back",
-            differences.join("\n  - ")
-        );
-    }
-    let step = progress.begin("preflight");
-    let kind = match &action {
-        Action::Create | Action::Recreate { .. } => match tools::locate(tools::KIND) {
-            Ok(p) => Some(p),
-            Err(e) => {
-                step.fail("kind is missing");
-                bail!("{e}\nnothing was changed");
-            }
-        },
-        _ => None,
+/// Whether the cluster's control-plane node carries our record.
+pub async fn is_ours(conn: &Conn, cluster: &str, seen: &ObservedCluster) -> Result<bool> {
+    let Some(node) = control_plane(seen) else {
+        return Ok(false);
     };
-    if let Err(e) = tools::locate(tools::HELM) {
-        // Not needed by the cluster step; said now so the later steps do not surprise.
-        step.note(&format!(
-            "warning: the router and vcluster steps will need helm: {}",
-            first_line(&e.to_string())
-        ));
-    }
-    let zone = crate::zone::detect(conn).await;
-    step.note(&format!("zone: {}", zone.zone.as_str()));
-    let conflicts = port_conflicts(env, conn, zone.zone, &step).await?;
-    if !conflicts.is_empty() {
-        step.fail("host ports are taken");
-        bail!(
-            "cannot bring cluster `{name}` up: {} host port{} taken; nothing was changed:\n  - {}\n  \
-hint: stop what holds the port, or change the field named in the file",
-            conflicts.len(),
-            if conflicts.len() == 1 { " is" } else { "s are" },
-            conflicts.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n  - ")
-        );
-    }
-    step.finish("ports free, tools found");
-    // Checked on every `up`, converged or not: a port taken since the cluster was made is
-    // named before anything else runs.
-    if action == Action::Nothing {
-        return Ok(UpOutcome {
-            verdict,
-            action,
-            kubeconfig: None,
-        });
-    }
+    let bytes = files::read(conn, &node.id, NODE_RECORD).await?;
+    Ok(bytes
+        .and_then(|b| serde_json::from_slice::<NodeRecord>(&b).ok())
+        .is_some_and(|r| r.owns(cluster, &node.id)))
+}
 
-    let step = progress.begin("cluster");
-    let result: Result<Option<String>> = async {
-        match &action {
-            Action::Start { .. } => {
-                let started = nodes::start_nodes(conn, &seen).await?;
-                step.note(&format!("started {}", started.join(", ")));
-                Ok(None)
-            }
-            Action::Create => {
-                let kind = kind
-                    .as_deref()
-                    .ok_or_else(|| anyhow!("kind was not located"))?;
-                Ok(Some(
-                    crate::drivers::kind::create(kind, env, &step)
-                        .await?
-                        .kubeconfig,
-                ))
-            }
-            Action::Recreate { differences } => {
-                let kind = kind
-                    .as_deref()
-                    .ok_or_else(|| anyhow!("kind was not located"))?;
-                step.note(&format!("recreating: {}", differences.join("; ")));
-                crate::drivers::kind::delete(kind, name, &step).await?;
-                Ok(Some(
-                    crate::drivers::kind::create(kind, env, &step)
-                        .await?
-                        .kubeconfig,
-                ))
-            }
-            Action::Nothing | Action::Refuse { .. } => Ok(None),
-        }
-    }
-    .await;
-    let kubeconfig = match result {
-        Ok(k) => k,
-        Err(e) => {
-            step.fail("failed");
-            return Err(e);
-        }
-    };
-    // Check what kind (or the start) left against the file: trust, but observe.
-    let after = observe::observe_cluster(conn, name).await?;
-    match cluster_diff::diff(&cluster_diff::desired(env), &after) {
-        Verdict::Converged => step.finish(match action {
-            Action::Start { .. } => "started",
-            Action::Recreate { .. } => "recreated",
-            _ => "created",
-        }),
-        other => {
-            step.fail("not converged");
-            bail!(
-                "after the cluster step, cluster `{name}` is still {}: {other:?}",
-                other.word()
-            );
-        }
-    }
-    Ok(UpOutcome {
-        verdict,
-        action,
-        kubeconfig,
+/// Admin credentials from a kubeconfig's current context (kind's admin.conf or the one `kind
+/// create` wrote for us).
+pub fn creds_from_kubeconfig(text: &str) -> Result<Creds> {
+    let d = doc::parse(text)?;
+    let current = d["current-context"]
+        .as_str()
+        .ok_or_else(|| anyhow!("the admin kubeconfig names no current context"))?
+        .to_owned();
+    let c = doc::credentials(&d, &current)?;
+    Ok(Creds {
+        ca_pem: c.ca_pem,
+        client_cert_pem: c.client_cert_pem,
+        client_key_pem: c.client_key_pem,
+        token: c.token,
     })
 }
 
-async fn port_conflicts(
-    env: &Env,
-    conn: &Conn,
-    zone: Zone,
-    step: &crate::progress::Step,
-) -> Result<Vec<PortConflict>> {
-    let needed = ports::needed(env);
-    let holders = observe::port_holders(conn).await?;
-    let mut conflicts = ports::container_conflicts(&needed, &env.cluster.name, &holders);
-    match zone {
-        // Published ports live on the Docker host; from a container or another machine a bind
-        // test here would check the wrong network, so only containers are checked.
-        Zone::Devcontainer | Zone::RemoteDocker => {
-            step.note("host ports checked against containers only: the Docker host's processes are not visible from here")
-        }
-        Zone::NativeHost | Zone::Wsl2 => {
-            let held = ports::held_by_containers(&needed, &holders);
-            conflicts.extend(crate::drivers::ports::process_conflicts(&needed, &held));
-        }
-    }
-    Ok(conflicts)
+/// kind's admin kubeconfig, read from the control-plane node as `kind get kubeconfig` does, but
+/// through Docker's archive API: no process is spawned for a converged cluster.
+async fn admin_creds(conn: &Conn, seen: &ObservedCluster) -> Result<Creds> {
+    let node = control_plane(seen).ok_or_else(|| anyhow!("the cluster has no node"))?;
+    creds_from_kubeconfig(&admin_kubeconfig(conn, seen).await?)
+        .with_context(|| format!("reading kind's admin kubeconfig from node {}", node.name))
 }
 
-/// What `down` did to the cluster.
-#[derive(Debug, PartialEq)]
-pub enum DownOutcome {
-    NotManaged,
-    AlreadyAbsent,
-    Deleted {
-        nodes: Vec<String>,
-        by: &'static str,
-    },
+async fn admin_kubeconfig(conn: &Conn, seen: &ObservedCluster) -> Result<String> {
+    let node = control_plane(seen).ok_or_else(|| anyhow!("the cluster has no node"))?;
+    let text = files::read(conn, &node.id, "/etc/kubernetes/admin.conf")
+        .await?
+        .ok_or_else(|| anyhow!("node {} holds no /etc/kubernetes/admin.conf", node.name))?;
+    Ok(String::from_utf8_lossy(&text).into_owned())
 }
 
-pub async fn down(env: &Env, conn: &Conn, progress: &Progress) -> Result<DownOutcome> {
-    if env.cluster.provider == Provider::Existing {
-        return Ok(DownOutcome::NotManaged);
+#[derive(Default)]
+pub struct Cluster {
+    seen: Option<ObservedCluster>,
+    verdict: Option<Verdict>,
+    action: Option<Action>,
+    ours: bool,
+}
+
+impl Cluster {
+    fn conn(cx: &Cx<'_>) -> Result<Conn> {
+        cx.docker()
+            .ok_or_else(|| anyhow!("Docker was not reached (preflight did not run)"))
     }
-    let name = env.cluster.name.as_str();
-    let step = progress.begin("cluster");
-    let seen = observe::observe_cluster(conn, name).await?;
-    if seen.nodes.is_empty() {
-        step.finish(&format!("cluster `{name}` is absent: nothing to delete"));
-        return Ok(DownOutcome::AlreadyAbsent);
+
+    fn create_detail(env: &Env) -> String {
+        let cl = &env.cluster;
+        let mapped: Vec<String> = crate::core::render::kind::kind_config_value(env)["nodes"][0]
+            ["extraPortMappings"]
+            .as_array()
+            .map(|ms| {
+                ms.iter()
+                    .map(|m| {
+                        format!(
+                            "{}:{}->{}",
+                            m["listenAddress"].as_str().unwrap_or(""),
+                            m["hostPort"],
+                            m["containerPort"]
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        format!(
+            "kind create cluster: API {}:{}, ports {}{}",
+            cl.api_server.address,
+            cl.api_server.port,
+            mapped.join(", "),
+            cl.node_image
+                .as_ref()
+                .map(|i| format!(", image {i}"))
+                .unwrap_or_default()
+        )
     }
-    let names: Vec<String> = seen.nodes.iter().map(|n| n.name.clone()).collect();
-    let by = match tools::locate(tools::KIND) {
-        Ok(kind) => {
-            if let Err(e) = crate::drivers::kind::delete(&kind, name, &step).await {
-                step.fail("kind delete failed");
+
+    /// After kind created the node: write our record into it, then check what kind left.
+    async fn mark_and_check(&self, cx: &Cx<'_>, conn: &Conn) -> Result<ObservedCluster> {
+        let name = cx.cluster();
+        let after = observe::observe_cluster(conn, name).await?;
+        let node = control_plane(&after)
+            .ok_or_else(|| anyhow!("kind reported success but cluster `{name}` has no node"))?;
+        let record = NodeRecord::new(name, &node.id, now_rfc3339());
+        files::write(
+            conn,
+            &node.id,
+            NODE_RECORD,
+            serde_json::to_string_pretty(&record)?.as_bytes(),
+        )
+        .await?;
+        match cluster_diff::diff(&cluster_diff::desired(cx.env), &after) {
+            Verdict::Converged => Ok(after),
+            other => bail!(
+                "after the cluster step, cluster `{name}` is still {}: {other:?}",
+                other.word()
+            ),
+        }
+    }
+}
+
+fn now_rfc3339() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    // civil date from days since 1970-01-01 (Howard Hinnant's algorithm): no date crate needed
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        (rem / 60) % 60,
+        rem % 60
+    )
+}
+
+#[async_trait::async_trait(?Send)]
+impl Step for Cluster {
+    fn name(&self) -> String {
+        "cluster".into()
+    }
+
+    async fn observe(&mut self, cx: &Cx<'_>) -> Result<Looked> {
+        let conn = Self::conn(cx)?;
+        let name = cx.cluster();
+        let step = cx.progress.begin("observe");
+        let (seen, verdict, action) = match assess(cx.env, &conn, cx.opts.recreate).await {
+            Ok(x) => x,
+            Err(e) => {
+                step.fail("could not observe the cluster");
                 return Err(e);
             }
-            "kind"
-        }
-        Err(e) => {
-            step.note(&format!(
-                "{}; removing the nodes labelled {}={name} through Docker",
-                first_line(&e.to_string()),
-                observe::CLUSTER_LABEL
-            ));
-            nodes::remove_nodes(conn, &seen).await?;
-            "docker"
-        }
-    };
-    let left = observe::observe_cluster(conn, name).await?;
-    if !left.nodes.is_empty() {
-        step.fail("nodes remain");
-        bail!(
-            "after deleting cluster `{name}`, these nodes remain: {}",
-            left.nodes
+        };
+        self.ours = is_ours(&conn, name, &seen).await?;
+        let whose = if seen.nodes.is_empty() || self.ours {
+            ""
+        } else {
+            " (not created by bootstrap)"
+        };
+        step.finish(&format!("cluster `{name}` is {}{whose}", verdict.word()));
+        let running = matches!(verdict, Verdict::Converged | Verdict::Drifted { .. })
+            && seen
+                .nodes
                 .iter()
-                .map(|n| n.name.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
+                .all(|n| n.state == observe::NodeState::Running);
+        if running {
+            Cx::set(&cx.host_creds, Some(admin_creds(&conn, &seen).await?));
+        }
+        if cx.mode == Mode::Down {
+            let goes =
+                !seen.nodes.is_empty() && !cx.opts.keep_cluster && (self.ours || cx.opts.force);
+            Cx::set(&cx.cluster_goes, goes);
+        }
+        if cx.mode == Mode::Up && action == Action::Nothing {
+            if self.ours {
+                eprintln!("cluster `{name}`: converged, nothing to do");
+            } else {
+                eprintln!("cluster `{name}`: not created by bootstrap, and it matches the file: adopted (used as is; `bootstrap down` leaves it)");
+            }
+        }
+        self.seen = Some(seen);
+        self.verdict = Some(verdict);
+        self.action = Some(action);
+        Ok(Looked::Yes)
     }
-    step.finish(&format!("deleted {} (through {by})", names.join(", ")));
-    Ok(DownOutcome::Deleted { nodes: names, by })
+
+    fn diff(&self, cx: &Cx<'_>) -> Diff {
+        let env = cx.env;
+        let target = format!("kind/{}", env.cluster.name);
+        let (Some(verdict), Some(action)) = (&self.verdict, &self.action) else {
+            return Diff::one(act(
+                Op::CreateCluster,
+                target,
+                Self::create_detail(env),
+                "not observed",
+            ));
+        };
+        let mut d = Diff::default();
+        let needs_kind = |d: &mut Diff| {
+            d.blockers.extend(cx.tool_blocker(&KIND_PIN));
+        };
+        match (action, self.ours) {
+            (Action::Nothing, true) => {}
+            (Action::Nothing, false) => d.actions.push(act(
+                Op::Adopt,
+                target,
+                "created outside bootstrap and it matches the file: used as is, never deleted by `bootstrap down`",
+                "no bootstrap record in its node",
+            )),
+            (Action::Create, _) => {
+                d.actions.push(act(
+                    Op::CreateCluster,
+                    target,
+                    Self::create_detail(env),
+                    "not found",
+                ));
+                needs_kind(&mut d);
+            }
+            (Action::Start { nodes }, ours) => d.actions.push(act(
+                Op::StartCluster,
+                target,
+                format!("start {}", nodes.join(", ")),
+                if ours {
+                    "stopped"
+                } else {
+                    "stopped; not created by bootstrap, and it matches the file: started and used as is"
+                },
+            )),
+            (Action::Recreate { differences } | Action::Refuse { differences }, false) => {
+                d.blockers.push(format!(
+                    "cluster `{}` exists but bootstrap did not create it (no record in its node), and it differs from the file in what cannot change in place:\n      - {}\n    hint: bootstrap never recreates what it did not make: change the file to match it, or delete it yourself (`kind delete cluster --name {}`) and run `bootstrap up` again",
+                    env.cluster.name,
+                    differences.join("\n      - "),
+                    env.cluster.name
+                ));
+            }
+            (Action::Recreate { differences }, true) => {
+                d.actions.push(act(
+                    Op::RecreateCluster,
+                    target,
+                    differences.join("; "),
+                    "drifted in what cannot change in place (--recreate given)",
+                ));
+                needs_kind(&mut d);
+            }
+            (Action::Refuse { differences }, true) => {
+                d.actions.push(act(
+                    Op::RecreateCluster,
+                    target,
+                    differences.join("; "),
+                    "drifted in what cannot change in place (needs --recreate)",
+                ));
+                d.blockers.push(format!(
+                    "cluster `{}` needs to be recreated: it differs from the file in what cannot change in place:\n      - {}\n    hint: run `bootstrap up --recreate` to delete and recreate it (what runs inside it is lost), or change the file back",
+                    env.cluster.name,
+                    differences.join("\n      - ")
+                ));
+            }
+        }
+        let _ = verdict;
+        d
+    }
+
+    async fn apply(&mut self, cx: &Cx<'_>) -> Result<Vec<String>> {
+        let conn = Self::conn(cx)?;
+        let name = cx.cluster().to_owned();
+        let action = self.action.clone().unwrap_or(Action::Create);
+        let step = cx.progress.begin("cluster");
+        let result: Result<(String, Creds)> = async {
+            match &action {
+                Action::Start { .. } => {
+                    let seen = self.seen.clone().unwrap_or(ObservedCluster {
+                        name: name.clone(),
+                        nodes: vec![],
+                        api_cert_names: None,
+                        node_labels: None,
+                    });
+                    let started = nodes::start_nodes(&conn, &seen).await?;
+                    step.note(&format!("started {}", started.join(", ")));
+                    let after = observe::observe_cluster(&conn, &name).await?;
+                    Ok((
+                        format!("started {}", started.join(", ")),
+                        admin_creds(&conn, &after).await?,
+                    ))
+                }
+                Action::Create => {
+                    let kind = cx.tool(&KIND_PIN).await?;
+                    let created = crate::drivers::kind::create(&kind, cx.env, &step).await?;
+                    self.mark_and_check(cx, &conn).await?;
+                    self.ours = true;
+                    Ok((
+                        "created".into(),
+                        creds_from_kubeconfig(&created.kubeconfig)?,
+                    ))
+                }
+                Action::Recreate { differences } => {
+                    let kind = cx.tool(&KIND_PIN).await?;
+                    step.note(&format!("recreating: {}", differences.join("; ")));
+                    crate::drivers::kind::delete(&kind, &name, &step).await?;
+                    let created = crate::drivers::kind::create(&kind, cx.env, &step).await?;
+                    self.mark_and_check(cx, &conn).await?;
+                    Ok((
+                        "recreated".into(),
+                        creds_from_kubeconfig(&created.kubeconfig)?,
+                    ))
+                }
+                Action::Nothing | Action::Refuse { .. } => bail!("nothing to apply"),
+            }
+        }
+        .await;
+        match result {
+            Ok((what, creds)) => {
+                step.finish(&what);
+                eprintln!("cluster `{name}`: {what}");
+                Cx::set(&cx.host_creds, Some(creds));
+                Ok(vec![format!("cluster `{name}` {what}")])
+            }
+            Err(e) => {
+                step.fail("failed");
+                Err(e)
+            }
+        }
+    }
+
+    async fn remove(&mut self, cx: &Cx<'_>) -> Result<Vec<String>> {
+        let name = cx.cluster().to_owned();
+        if cx.opts.keep_cluster {
+            return Ok(Vec::new());
+        }
+        let conn = Self::conn(cx)?;
+        let seen = observe::observe_cluster(&conn, &name).await?;
+        if seen.nodes.is_empty() {
+            eprintln!("cluster `{name}`: already absent");
+            return Ok(Vec::new());
+        }
+        if !(self.ours || cx.opts.force) {
+            eprintln!(
+                "cluster `{name}`: not created by bootstrap (no record in its node): left in place\n  hint: delete it yourself with `kind delete cluster --name {name}`, or run `bootstrap down --force` to delete it anyway"
+            );
+            return Ok(Vec::new());
+        }
+        let step = cx.progress.begin("cluster");
+        let names: Vec<String> = seen.nodes.iter().map(|n| n.name.clone()).collect();
+        let by = match cx.find_tool(&KIND_PIN) {
+            Ok(kind) => {
+                if let Err(e) = crate::drivers::kind::delete(&kind, &name, &step).await {
+                    step.fail("kind delete failed");
+                    return Err(e);
+                }
+                "kind"
+            }
+            Err(e) => {
+                step.note(&format!(
+                    "{}; removing the nodes labelled {}={name} through Docker",
+                    e.lines().next().unwrap_or_default(),
+                    observe::CLUSTER_LABEL
+                ));
+                nodes::remove_nodes(&conn, &seen).await?;
+                "docker"
+            }
+        };
+        let left = observe::observe_cluster(&conn, &name).await?;
+        if !left.nodes.is_empty() {
+            step.fail("nodes remain");
+            bail!(
+                "after deleting cluster `{name}`, these nodes remain: {}",
+                left.nodes
+                    .iter()
+                    .map(|n| n.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        step.finish(&format!("deleted {} (through {by})", names.join(", ")));
+        eprintln!(
+            "cluster `{name}`: deleted {} through {by}",
+            names.join(", ")
+        );
+        Ok(vec![format!(
+            "cluster {name} ({}) through {by}",
+            names.join(", ")
+        )])
+    }
 }
 
-fn first_line(s: &str) -> &str {
-    s.lines().next().unwrap_or(s)
+/// `provider: existing`: the user's context is the host cluster. Read, never changed or removed.
+#[derive(Default)]
+pub struct Existing;
+
+#[async_trait::async_trait(?Send)]
+impl Step for Existing {
+    fn name(&self) -> String {
+        "cluster".into()
+    }
+
+    async fn observe(&mut self, cx: &Cx<'_>) -> Result<Looked> {
+        let ctx = &cx.env.cluster.context;
+        let merged = crate::drivers::kubeconfig::store::read_merged(&cx.paths)?;
+        let mut one = doc::standalone(&merged, ctx)?;
+        doc::flatten(&mut one, &mut |p| std::fs::read(p))?;
+        let c = doc::credentials(&one, ctx)?;
+        Cx::set(
+            &cx.host_creds,
+            Some(Creds {
+                ca_pem: c.ca_pem,
+                client_cert_pem: c.client_cert_pem,
+                client_key_pem: c.client_key_pem,
+                token: c.token,
+            }),
+        );
+        Ok(Looked::Yes)
+    }
+
+    fn diff(&self, _cx: &Cx<'_>) -> Diff {
+        Diff::default()
+    }
+
+    async fn apply(&mut self, _cx: &Cx<'_>) -> Result<Vec<String>> {
+        Ok(Vec::new())
+    }
+
+    async fn remove(&mut self, _cx: &Cx<'_>) -> Result<Vec<String>> {
+        Ok(Vec::new())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn record_time_is_rfc3339() {
+        let t = now_rfc3339();
+        assert_eq!(t.len(), 20, "{t}");
+        assert!(t.ends_with('Z') && t.as_bytes()[10] == b'T', "{t}");
+    }
 }

@@ -1,6 +1,110 @@
-//! Reconcile steps: each observes, acts only on the difference, and says what it changed.
+//! The pipeline `plan`, `up` and `down` walk: every part of the environment is one step with
+//! the same small interface, modelled on kind's cluster creation (a list of actions sharing one
+//! context). `plan` is observe + diff, `plan --offline` is diff against nothing observed, `up`
+//! adds apply, `down` walks the list backwards with remove. One description of the sequence
+//! (`pipeline`), so the four cannot disagree; adding a step is a file and a line there.
 
+pub mod argocd;
 pub mod cluster;
-pub mod in_cluster;
+pub mod context;
+pub mod host_route;
+pub mod kubeconfig;
+pub mod network;
+pub mod preflight;
+pub mod registry;
+pub mod releases;
+pub mod router;
 pub mod routes;
-pub mod up;
+pub mod runner;
+pub mod vcluster;
+pub mod verify;
+
+pub use context::{Cx, Mode, Options};
+pub use runner::{down, plan, up, Outcome};
+
+use crate::core::config::{Env, Provider};
+use crate::core::plan::Action;
+use anyhow::Result;
+
+/// What a step found to do, and what stops `up` before any change (a port taken, something of
+/// someone else's under a name we would use).
+#[derive(Debug, Default, Clone)]
+pub struct Diff {
+    pub actions: Vec<Action>,
+    pub blockers: Vec<String>,
+}
+
+impl Diff {
+    pub fn one(a: Action) -> Diff {
+        Diff {
+            actions: vec![a],
+            blockers: Vec::new(),
+        }
+    }
+
+    /// Something `apply` must do: a change, or a check that runs on `up`.
+    pub fn needs_apply(&self) -> bool {
+        self.actions.iter().any(|a| !a.op.is_note())
+    }
+
+    pub fn changes(&self) -> usize {
+        self.actions.iter().filter(|a| a.op.is_change()).count()
+    }
+}
+
+/// Whether `observe` could look, and if not, why (said in the plan).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Looked {
+    Yes,
+    /// Nothing to look at yet: what this step needs comes from an earlier step's change.
+    Not(String),
+}
+
+/// One part of the environment. `observe` reads (never writes), `diff` is pure over what
+/// `observe` stored in the step (or nothing, offline), `apply` makes the difference and says
+/// what it changed, `remove` takes away what this step made: only what carries our mark.
+#[async_trait::async_trait(?Send)]
+pub trait Step {
+    /// For progress lines: "cluster", "vcluster dev".
+    fn name(&self) -> String;
+    async fn observe(&mut self, cx: &Cx<'_>) -> Result<Looked>;
+    fn diff(&self, cx: &Cx<'_>) -> Diff;
+    async fn apply(&mut self, cx: &Cx<'_>) -> Result<Vec<String>>;
+    async fn remove(&mut self, cx: &Cx<'_>) -> Result<Vec<String>>;
+}
+
+/// Steps that run side by side (the vclusters); stages run in order.
+pub type Stage = Vec<Box<dyn Step>>;
+
+/// The one description of the sequence.
+pub fn pipeline(env: &Env) -> Vec<Stage> {
+    let mut stages: Vec<Stage> = vec![vec![Box::new(preflight::Preflight::default())]];
+    match env.cluster.provider {
+        Provider::Kind => {
+            stages.push(vec![Box::new(cluster::Cluster::default())]);
+            stages.push(vec![Box::new(network::Network::default())]);
+        }
+        Provider::Existing => stages.push(vec![Box::new(cluster::Existing)]),
+    }
+    stages.push(vec![Box::new(host_route::HostRoute)]);
+    if env.cluster.provider == Provider::Kind {
+        // Also when the file dropped the section: `down` still finds a registry of ours.
+        stages.push(vec![Box::new(registry::Registry::default())]);
+    }
+    if !env.vclusters.is_empty() {
+        stages.push(vec![Box::new(router::Router::new(env))]);
+        stages.push(
+            env.vclusters
+                .iter()
+                .map(|v| Box::new(vcluster::Vcluster::new(env, &v.name)) as Box<dyn Step>)
+                .collect(),
+        );
+        stages.push(vec![Box::new(routes::Routes)]);
+    }
+    stages.push(vec![Box::new(kubeconfig::Kubeconfig::default())]);
+    if env.argocd.register && !env.vclusters.is_empty() {
+        stages.push(vec![Box::new(argocd::Argocd::default())]);
+    }
+    stages.push(vec![Box::new(verify::Verify)]);
+    stages
+}

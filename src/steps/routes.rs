@@ -1,18 +1,20 @@
-//! Choosing each context's route: the access table gives candidates, ordered by where the user
-//! stands; with more than one, all are probed in parallel (TLS with the cluster's CA, an
-//! authenticated /version, one authorised call) and the first in order that passes is kept.
+//! The routes step: each vcluster context's route from where the user stands. The access table
+//! gives candidates, ordered by our zone; with more than one, all are probed in parallel (TLS
+//! with the cluster's CA, an authenticated /version, one authorised call) and the first in order
+//! that passes is kept. The kubeconfig step writes what this step chose.
 
 use crate::core::access::{candidates, Endpoint, Zone};
 use crate::core::config::{AccessMode, Env};
 use crate::core::kubeconfig::{doc, Entry};
-use crate::verify::diagnose::Route as VerifyRoute;
-use crate::verify::probe::probe_all;
-use crate::verify::{target, HostFacts};
+use crate::core::verify::diagnose::Route as VerifyRoute;
+use crate::core::verify::target;
+use crate::drivers::probe::probe_all;
+use crate::drivers::probe::HostFacts;
 use anyhow::{bail, Result};
 use std::time::Duration;
 
 /// Credentials of one endpoint, PEM.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Creds {
     pub ca_pem: Vec<u8>,
     pub client_cert_pem: Option<Vec<u8>>,
@@ -167,6 +169,82 @@ pub async fn choose(
         bail!("{}", failures.join("\n  "));
     }
     Ok(out)
+}
+
+#[derive(Default)]
+pub struct Routes;
+
+#[async_trait::async_trait(?Send)]
+impl super::Step for Routes {
+    fn name(&self) -> String {
+        "vcluster routes".into()
+    }
+
+    async fn observe(&mut self, cx: &super::Cx<'_>) -> Result<super::Looked> {
+        use super::Looked;
+        if cx.mode == super::Mode::Down || cx.api().is_none() {
+            return Ok(Looked::Not("the cluster is not running yet".into()));
+        }
+        let env = cx.env;
+        let mut wants = Vec::new();
+        for v in &env.vclusters {
+            let Some(creds) = cx.vcluster_creds(&v.name) else {
+                return Ok(Looked::Not(format!(
+                    "vcluster {} is not running yet",
+                    v.name
+                )));
+            };
+            wants.push(Want {
+                context: v.context.clone(),
+                endpoint: Endpoint::Vcluster(v),
+                creds,
+                verify_route: crate::core::verify::environment::route_for(Some(env), &v.context),
+            });
+        }
+        let step = cx.progress.begin("vcluster routes");
+        let here = cx.zone().and_then(|z| z.access);
+        // A vcluster just installed may publish its secret before its API answers through the
+        // route: when this run changed something, keep trying, bounded, and report the last failure.
+        let deadline = std::time::Instant::now() + cx.opts.secret_timeout;
+        let entries = loop {
+            match choose(env, &wants, here, cx.opts.timeout).await {
+                Ok(e) => break e,
+                Err(e)
+                    if std::time::Instant::now() < deadline
+                        && cx.changed_so_far() > 0
+                        && cx.mode == super::Mode::Up =>
+                {
+                    step.note(&format!(
+                        "waiting for the vcluster APIs: {}",
+                        e.to_string().lines().next().unwrap_or("")
+                    ));
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                }
+                Err(e) => {
+                    step.fail("no route verified");
+                    return Err(e);
+                }
+            }
+        };
+        step.finish(&format!("{} context(s)", entries.len()));
+        if let Ok(mut all) = cx.entries.lock() {
+            all.retain(|e| !entries.iter().any(|n| n.context == e.context));
+            all.extend(entries);
+        }
+        Ok(Looked::Yes)
+    }
+
+    fn diff(&self, _cx: &super::Cx<'_>) -> super::Diff {
+        super::Diff::default()
+    }
+
+    async fn apply(&mut self, _cx: &super::Cx<'_>) -> Result<Vec<String>> {
+        Ok(Vec::new())
+    }
+
+    async fn remove(&mut self, _cx: &super::Cx<'_>) -> Result<Vec<String>> {
+        Ok(Vec::new())
+    }
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! The whole stack on a real Docker engine with the kind double (running the kind node double)
-//! and the helm double; names under cnoe.localtest.me resolve through a private /etc/hosts in a
-//! mount namespace (no DNS here), as they resolve to 127.0.0.1 on a laptop.
+//! and the helm double (the real Helm engine) installing the real charts from a local chart
+//! repository; names under cnoe.localtest.me resolve through a private /etc/hosts in a mount
+//! namespace (no DNS here), as they resolve to 127.0.0.1 on a laptop.
 
 use super::*;
 use std::path::{Path, PathBuf};
@@ -15,11 +16,16 @@ pub struct World {
     pub helm: PathBuf,
     pub helm_state: PathBuf,
     pub cluster: String,
+    /// The contract charts over HTTP; `chart.repo` of the router and the vclusters.
+    pub charts: super::charts::ChartRepo,
 }
 
 pub const FOREIGN: &str = "apiVersion: v1\nkind: Config\nclusters:\n- name: work\n  cluster:\n    server: https://k8s.example.com:6443\n    certificate-authority-data: Zm9yZWlnbg==\ncontexts:\n- name: work\n  context: {cluster: work, user: work, namespace: team-a}\ncurrent-context: work\npreferences: {colors: true}\nusers:\n- name: work\n  user: {token: keep-me}\n";
 
+/// dev runs the seeds' vcluster 0.26.0, staging the newest here, 0.36.1.
 pub fn world() -> World {
+    let charts = super::charts::ChartRepo::start();
+    let repo_url = charts.url.clone();
     let dir = tempfile::tempdir().unwrap();
     let cluster = unique("full");
     let (api, https) = (free_port(), free_port());
@@ -27,7 +33,7 @@ pub fn world() -> World {
     std::fs::write(
         &env_file,
         format!(
-            "apiVersion: bootstrap/v1alpha1\ncluster:\n  name: {cluster}\n  nodeImage: {NODE_IMAGE}\n  apiServer: {{address: 127.0.0.1, port: {api}}}\n  portMappings:\n    - {{containerPort: 443, hostPort: {https}}}\nrouter:\n  domain: cnoe.localtest.me\n  httpsPort: {https}\nvclusters:\n  - {{name: dev, namespace: dev-vcluster, release: vcluster-dev-helm, context: dev-vcluster}}\n  - {{name: staging, namespace: staging-vcluster, release: vcluster-staging-helm, context: staging-vcluster}}\nargocd:\n  register: true\n"
+            "apiVersion: bootstrap/v1alpha1\ncluster:\n  name: {cluster}\n  nodeImage: {NODE_IMAGE}\n  apiServer: {{address: 127.0.0.1, port: {api}}}\n  portMappings:\n    - {{containerPort: 443, hostPort: {https}}}\nrouter:\n  domain: cnoe.localtest.me\n  httpsPort: {https}\n  chart: {{repo: '{repo_url}', name: ingress-nginx, version: 4.14.1}}\nvclusters:\n  - {{name: dev, namespace: dev-vcluster, release: vcluster-dev-helm, context: dev-vcluster, chart: {{repo: '{repo_url}', name: vcluster, version: 0.26.0}}}}\n  - {{name: staging, namespace: staging-vcluster, release: vcluster-staging-helm, context: staging-vcluster, chart: {{repo: '{repo_url}', name: vcluster, version: 0.36.1}}}}\nargocd:\n  register: true\n"
         ),
     )
     .unwrap();
@@ -63,6 +69,7 @@ pub fn world() -> World {
         helm,
         helm_state,
         cluster,
+        charts,
     }
 }
 

@@ -2,8 +2,11 @@
 //! free ports, environment files, bounded runs of the binary, and cleanup by label.
 #![allow(dead_code)]
 
+pub mod charts;
 pub mod full;
+pub mod helm;
 pub mod proxy;
+pub mod spawns;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -237,6 +240,8 @@ pub fn bootstrap(args: &[&str], envs: &[(&str, &str)]) -> Run {
     let mut cmd = Command::new(bin());
     cmd.args(args)
         .env("BOOTSTRAP_KIND", kind_double())
+        // Tests never reach the internet: a missing tool is reported, not downloaded.
+        .env("BOOTSTRAP_OFFLINE", "1")
         .env("HOME", home.path())
         .env("KUBECONFIG", home.path().join("kubeconfig"))
         .env_remove("DOCKER_HOST")

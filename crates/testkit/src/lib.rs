@@ -1,13 +1,13 @@
-//! Test kit: a throwaway PKI (rcgen) and `ApiServer`, a TLS endpoint that answers the few
-//! kube-apiserver calls bootstrap makes (`/version`, `/api`, SelfSubjectAccessReview). It is a
-//! double, used only because no real kube-apiserver can run on our test machines; TLS, client
-//! certificates and bearer tokens are real.
+//! Test kit: a throwaway PKI (rcgen) and `ApiServer`, a TLS endpoint serving the
+//! kube-apiserver double of `kube` (discovery, OpenAPI v3, objects, watches, server-side apply)
+//! to real clients. It is a double, used only because no real kube-apiserver can run on our
+//! test machines; TLS, client certificates and bearer tokens are real.
 
+pub mod gateway;
+pub mod kube;
 pub mod node;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::{Request, Response, StatusCode};
+use hyper::{Request, Response};
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
     KeyUsagePurpose, SanType,
@@ -17,6 +17,16 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use tokio::net::TcpListener;
+
+fn sans(names: &[&str]) -> Vec<SanType> {
+    names
+        .iter()
+        .map(|n| match n.parse::<std::net::IpAddr>() {
+            Ok(ip) => SanType::IpAddress(ip),
+            Err(_) => SanType::DnsName((*n).try_into().unwrap()),
+        })
+        .collect()
+}
 
 /// A certificate authority for one test.
 pub struct Pki {
@@ -58,27 +68,38 @@ impl Pki {
             DnType::CommonName,
             names.first().copied().unwrap_or("server"),
         );
-        params.subject_alt_names = names
-            .iter()
-            .map(|n| match n.parse::<std::net::IpAddr>() {
-                Ok(ip) => SanType::IpAddress(ip),
-                Err(_) => SanType::DnsName((*n).try_into().unwrap()),
-            })
-            .collect();
+        params.subject_alt_names = sans(names);
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         self.sign(params)
     }
 
-    /// A serving certificate with an explicit common name (such as ingress-nginx's fake one).
+    /// A serving certificate with an explicit common name holding exactly `names` (DNS names,
+    /// wildcards or IP addresses), as vcluster issues its API certificate (CN kube-apiserver).
     pub fn server_with_cn(&self, cn: &str, names: &[&str]) -> Leaf {
         let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
         params.distinguished_name.push(DnType::CommonName, cn);
-        params.subject_alt_names = names
-            .iter()
-            .map(|n| SanType::DnsName((*n).try_into().unwrap()))
-            .collect();
+        params.subject_alt_names = sans(names);
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         self.sign(params)
+    }
+
+    /// A self-signed serving certificate, as ingress-nginx makes its default ("Fake") one
+    /// (kubernetes/ingress-nginx internal/net/ssl/ssl.go: CN "Kubernetes Ingress Controller
+    /// Fake Certificate", O "Acme Co", the DNS name ingress.local).
+    pub fn self_signed(cn: &str, org: &str, names: &[&str]) -> Leaf {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.distinguished_name.push(DnType::CommonName, cn);
+        params
+            .distinguished_name
+            .push(DnType::OrganizationName, org);
+        params.subject_alt_names = sans(names);
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        let key = KeyPair::generate().unwrap();
+        let cert = params.self_signed(&key).unwrap();
+        Leaf {
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+        }
     }
 
     /// A client certificate, as kind and vcluster issue them (CN user, O group).
@@ -113,17 +134,12 @@ pub struct Auth {
     pub deny_all: bool,
 }
 
-/// Objects the double holds, by API path (`/api/v1/namespaces/ns/secrets/name`).
-pub type Store = Arc<std::sync::Mutex<std::collections::BTreeMap<String, serde_json::Value>>>;
-
 pub struct ApiServer {
     pub addr: SocketAddr,
     /// Requests served, for tests that count calls.
     pub hits: Arc<AtomicUsize>,
-    /// Requests that would change state (anything but GET), for "converged makes no writes".
-    pub writes: Arc<AtomicUsize>,
-    /// What the double holds; tests may seed it with objects a real controller would create.
-    pub store: Store,
+    /// The apiserver behind the TLS endpoint: its store, its count of writes.
+    pub api: Arc<kube::Api>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -158,10 +174,8 @@ impl ApiServer {
         let (tx, mut rx) = tokio::sync::oneshot::channel::<()>();
         let hits = Arc::new(AtomicUsize::new(0));
         let hits2 = hits.clone();
-        let writes = Arc::new(AtomicUsize::new(0));
-        let writes2 = writes.clone();
-        let store: Store = Default::default();
-        let store2 = store.clone();
+        let api = Arc::new(kube::Api::new(kube::Store::new(), "v1.35.0-testkit"));
+        let api2 = api.clone();
         let auth = Arc::new(auth);
         let thread = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_multi_thread()
@@ -182,20 +196,16 @@ impl ApiServer {
                             let acceptor = acceptor.clone();
                             let auth = auth.clone();
                             let hits = hits2.clone();
-                            let writes = writes2.clone();
-                            let store = store2.clone();
+                            let api = api2.clone();
                             tokio::spawn(async move {
                                 let Ok(tls) = acceptor.accept(tcp).await else { return };
                                 let has_client_cert = tls.get_ref().1.peer_certificates().is_some_and(|c| !c.is_empty());
                                 let io = hyper_util::rt::TokioIo::new(tls);
                                 let svc = hyper::service::service_fn(move |req| {
                                     hits.fetch_add(1, Ordering::Relaxed);
-                                    if req.method() != hyper::Method::GET {
-                                        writes.fetch_add(1, Ordering::Relaxed);
-                                    }
                                     let auth = auth.clone();
-                                    let store = store.clone();
-                                    async move { Ok::<_, std::convert::Infallible>(answer(req, has_client_cert, &auth, &store).await) }
+                                    let api = api.clone();
+                                    async move { Ok::<_, std::convert::Infallible>(answer(req, has_client_cert, &auth, &api).await) }
                                 });
                                 let _ = hyper::server::conn::http1::Builder::new().serve_connection(io, svc).await;
                             });
@@ -207,8 +217,7 @@ impl ApiServer {
         ApiServer {
             addr,
             hits,
-            writes,
-            store,
+            api,
             shutdown: Some(tx),
             thread: Some(thread),
         }
@@ -218,9 +227,41 @@ impl ApiServer {
         self.addr.port()
     }
 
-    /// Put an object in the store at its API path, as a controller in a real cluster would.
+    /// Mutating requests served so far (create, update, patch, delete).
+    pub fn writes(&self) -> usize {
+        self.api.writes()
+    }
+
+    /// Put an object in the store at its API path (`/api/v1/namespaces/ns/secrets/name`), as
+    /// a controller in a real cluster would: no request, no write counted.
     pub fn seed(&self, path: &str, object: serde_json::Value) {
-        self.store.lock().unwrap().insert(path.to_owned(), object);
+        let t = kube::server::parse_target(path).expect("an object's API path");
+        let name = t.name.clone().expect("an object's API path names it");
+        let ns = t.namespace.clone().unwrap_or_default();
+        self.api.store.tx(|tx| {
+            let res = tx
+                .resources()
+                .iter()
+                .find(|r| r.group == t.group && r.version == t.version && r.plural == t.plural)
+                .cloned()
+                .expect("a served kind");
+            tx.put(
+                &res,
+                kube::Key::new(&t.group, &t.plural, &ns, &name),
+                object,
+            );
+        });
+    }
+
+    /// The object stored at an API path.
+    pub fn object(&self, path: &str) -> Option<serde_json::Value> {
+        let t = kube::server::parse_target(path)?;
+        self.api.store.get(&kube::Key::new(
+            &t.group,
+            &t.plural,
+            &t.namespace.unwrap_or_default(),
+            &t.name?,
+        ))
     }
 }
 
@@ -235,26 +276,12 @@ impl Drop for ApiServer {
     }
 }
 
-fn json(status: StatusCode, body: String) -> Response<Full<Bytes>> {
-    Response::builder()
-        .status(status)
-        .header("content-type", "application/json")
-        .body(Full::new(Bytes::from(body)))
-        .unwrap()
-}
-
-fn status_body(code: u16, reason: &str, message: &str) -> String {
-    format!(
-        r#"{{"kind":"Status","apiVersion":"v1","metadata":{{}},"status":"Failure","message":"{message}","reason":"{reason}","code":{code}}}"#
-    )
-}
-
 async fn answer(
     req: Request<hyper::body::Incoming>,
     has_client_cert: bool,
     auth: &Auth,
-    store: &Store,
-) -> Response<Full<Bytes>> {
+    api: &kube::Api,
+) -> Response<kube::Body> {
     let bearer_ok = match (&auth.token, req.headers().get("authorization")) {
         (Some(t), Some(h)) => h
             .to_str()
@@ -263,92 +290,14 @@ async fn answer(
         _ => false,
     };
     let authed = bearer_ok || (has_client_cert && auth.client_ca_pem.is_some());
-    let path = req.uri().path().to_owned();
-    let method = req.method().clone();
-    let body = req
-        .into_body()
-        .collect()
-        .await
-        .map(|b| b.to_bytes())
-        .unwrap_or_default();
     if !authed {
-        return json(
-            StatusCode::UNAUTHORIZED,
-            status_body(401, "Unauthorized", "Unauthorized"),
+        return kube::json_response(
+            401,
+            &serde_json::json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                "message": "Unauthorized", "reason": "Unauthorized", "code": 401}),
         );
     }
-    match (method.as_str(), path.as_str()) {
-        ("GET", "/version") => json(
-            StatusCode::OK,
-            r#"{"major":"1","minor":"35","gitVersion":"v1.35.0-testkit","platform":"linux/amd64"}"#.into(),
-        ),
-        ("GET", "/api") => json(
-            StatusCode::OK,
-            r#"{"kind":"APIVersions","versions":["v1"],"serverAddressByClientCIDRs":[{"clientCIDR":"0.0.0.0/0","serverAddress":"127.0.0.1:6443"}]}"#.into(),
-        ),
-        ("POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews") => json(
-            StatusCode::CREATED,
-            format!(
-                r#"{{"kind":"SelfSubjectAccessReview","apiVersion":"authorization.k8s.io/v1","metadata":{{}},"spec":{{"resourceAttributes":{{"verb":"list","resource":"namespaces"}}}},"status":{{"allowed":{}}}}}"#,
-                !auth.deny_all
-            ),
-        ),
-        ("GET", "/api/v1") => json(StatusCode::OK, discovery("v1", &[("secrets", "Secret", true), ("namespaces", "Namespace", false)])),
-        ("GET", "/apis/networking.k8s.io/v1") => json(
-            StatusCode::OK,
-            discovery("networking.k8s.io/v1", &[("ingresses", "Ingress", true)]),
-        ),
-        _ => object(method.as_str(), &path, &body, store),
-    }
-}
-
-fn discovery(gv: &str, resources: &[(&str, &str, bool)]) -> String {
-    node::discovery(gv, resources).to_string()
-}
-
-/// The object store: server-side apply (PATCH) stores the object, GET reads, DELETE removes.
-fn object(method: &str, path: &str, body: &[u8], store: &Store) -> Response<Full<Bytes>> {
-    let not_found = || {
-        json(
-            StatusCode::NOT_FOUND,
-            status_body(404, "NotFound", "not found"),
-        )
-    };
-    let mut objects = store.lock().unwrap();
-    match method {
-        "GET" => match objects.get(path) {
-            Some(v) => json(StatusCode::OK, v.to_string()),
-            None => not_found(),
-        },
-        "PATCH" => {
-            let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(body) else {
-                return json(
-                    StatusCode::BAD_REQUEST,
-                    status_body(400, "BadRequest", "body is not JSON"),
-                );
-            };
-            let created = !objects.contains_key(path);
-            v["metadata"]["uid"] = serde_json::json!(format!("uid-{}", objects.len()));
-            v["metadata"]["resourceVersion"] = serde_json::json!("1");
-            objects.insert(path.to_owned(), v.clone());
-            json(
-                if created {
-                    StatusCode::CREATED
-                } else {
-                    StatusCode::OK
-                },
-                v.to_string(),
-            )
-        }
-        "DELETE" => match objects.remove(path) {
-            Some(_) => json(
-                StatusCode::OK,
-                r#"{"kind":"Status","apiVersion":"v1","status":"Success"}"#.into(),
-            ),
-            None => not_found(),
-        },
-        _ => not_found(),
-    }
+    kube::serve(api, req, !auth.deny_all).await
 }
 
 pub fn pem_certs(pem: &str) -> Vec<CertificateDer<'static>> {

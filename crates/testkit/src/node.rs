@@ -1,56 +1,185 @@
-//! A DOUBLE of a kind node running ingress-nginx (passthrough) and vclusters, for the full
-//! `up`/`up`/`down` test: no kind node image, kube-apiserver or chart can be had here.
+//! A DOUBLE of a kind node, for the full `up`/`up`/`down` journeys: no kind node image, kubelet
+//! or container runtime can be had here. It runs in a container started by the kind double
+//! (tests/doubles/kind) and serves two ports.
 //!
-//! - On the API port: a kube-apiserver double with an object store (server-side apply, get,
-//!   delete), client-certificate auth with the admin certificate it issued, and `vc-<release>`
-//!   secrets that appear when first read (playing the vcluster that helm would have started).
-//! - On the router port: TLS passthrough by SNI. A hostname that an applied Ingress (with the
-//!   ssl-passthrough annotation) routes to service R in namespace N is answered by "vcluster
-//!   N/R": a certificate for that hostname from that vcluster's CA, and its own client-certificate
-//!   auth. Any other name gets ingress-nginx's fake default certificate.
+//! - 6443, the API: the kube-apiserver double of `crate::kube` (real REST, discovery, OpenAPI
+//!   v3, server-side apply, watches; controllers played from what was applied, see
+//!   `kube::controllers`). The Helm engine installs the real charts into it. Clients
+//!   authenticate with certificates signed by the node's CA (kind's admin kubeconfig).
+//! - 443, what kind maps the router's host port to: whatever the applied objects make listen
+//!   there (`router`). With no running ingress-nginx controller that binds host port 443 the
+//!   connection is refused. A controller without `--enable-ssl-passthrough`, or a hostname no
+//!   passthrough Ingress of a class it serves names, gets its default "Fake" certificate and
+//!   nginx's 404. A passthrough hostname goes to its backend Service and, if that Service
+//!   selects a running vcluster on its proxy port, to that vcluster; otherwise the connection
+//!   closes (a Service without endpoints).
 //!
-//! TLS, certificates and authentication are real; only the cluster behind them is simulated.
+//! Each vcluster (`vcluster`) is played from its StatefulSet, its config Secret
+//! (`vc-config-<release>`, the chart's rendered config) and its Service: when the StatefulSet
+//! is ready it "starts": a CA kept for its lifetime, an admin client certificate, a serving
+//! certificate holding exactly the names vcluster's cert.go derives from that config (new ones
+//! on each restart, i.e. a new pod template revision, as the real pod regenerates it in
+//! memory), its own apiserver double, and the `vc-<release>` Secret with the keys the real
+//! one writes. Nothing appears before its StatefulSet is applied.
+//!
+//! TLS, certificates and authentication are real; the cluster behind them is simulated.
 
+pub mod router;
+pub mod vcluster;
+
+use crate::kube::{Api, Key, Store, Tx};
 use crate::{pem_certs, pem_key, Leaf, Pki};
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::{Request, Response, StatusCode};
-use rustls::pki_types::CertificateDer;
-use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
-use rustls::server::{ClientHello, ResolvesServerCert};
-use rustls::sign::CertifiedKey;
-use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
+use router::Answer;
+use rustls::server::{Acceptor, WebPkiClientVerifier};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 pub const FAKE_CERT_CN: &str = "Kubernetes Ingress Controller Fake Certificate";
 
-struct Vcluster {
-    pki: Pki,
-    client: Leaf,
-    serving: BTreeMap<String, Arc<CertifiedKey>>,
+/// What nginx's default server answers (kubernetes/ingress-nginx rootfs/etc/nginx/template).
+const NGINX_404: &str = "<html>\r\n<head><title>404 Not Found</title></head>\r\n<body>\r\n<center><h1>404 Not Found</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n";
+
+/// One vcluster's running state.
+struct Runtime {
+    ca: Pki,
+    admin: Leaf,
+    /// The pod template revision this incarnation started with.
+    revision: String,
+    names: Vec<String>,
+    tls: Arc<rustls::ServerConfig>,
+    api: Arc<Api>,
+    running: bool,
 }
+
+type Runtimes = Arc<Mutex<BTreeMap<(String, String), Runtime>>>;
 
 pub struct Node {
     pub node_name: String,
     host_pki: Pki,
-    host_serving: Arc<CertifiedKey>,
     pub admin: Leaf,
-    store: Mutex<BTreeMap<String, Value>>,
-    vclusters: Mutex<BTreeMap<(String, String), Vcluster>>,
-    fake: Arc<CertifiedKey>,
-    /// API writes (server-side apply, delete), readable at GET /double/writes.
-    writes: std::sync::atomic::AtomicUsize,
+    /// The host cluster's kube-apiserver double; its writes are readable at GET /double/writes.
+    pub host: Arc<Api>,
+    vclusters: Runtimes,
+    host_tls: Arc<rustls::ServerConfig>,
+    fake_tls: Arc<rustls::ServerConfig>,
 }
 
-fn certified(leaf: &Leaf) -> Arc<CertifiedKey> {
-    let provider = rustls::crypto::ring::default_provider();
-    let key = provider
-        .key_provider
-        .load_private_key(pem_key(&leaf.key_pem))
+/// TLS for an apiserver: `leaf`, and client certificates signed by `client_ca` (anonymous
+/// connections are let through the handshake and refused per request, 401).
+fn server_config(leaf: &Leaf, client_ca: Option<&str>) -> Arc<rustls::ServerConfig> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let builder = rustls::ServerConfig::builder();
+    let builder = match client_ca {
+        Some(ca) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for c in pem_certs(ca) {
+                roots.add(c).unwrap();
+            }
+            builder.with_client_cert_verifier(
+                WebPkiClientVerifier::builder(Arc::new(roots))
+                    .allow_unauthenticated()
+                    .build()
+                    .unwrap(),
+            )
+        }
+        None => builder.with_no_client_auth(),
+    };
+    let mut c = builder
+        .with_single_cert(pem_certs(&leaf.cert_pem), pem_key(&leaf.key_pem))
         .unwrap();
-    Arc::new(CertifiedKey::new(pem_certs(&leaf.cert_pem), key))
+    c.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Arc::new(c)
+}
+
+/// A pod IP in kind's default pod subnet (10.244.0.0/16), stable per vcluster.
+fn pod_ip(namespace: &str, name: &str) -> String {
+    let h = format!("{namespace}/{name}")
+        .bytes()
+        .fold(7u32, |h, b| h.wrapping_mul(31).wrapping_add(b as u32));
+    format!("10.244.0.{}", 2 + h % 250)
+}
+
+impl Runtime {
+    fn new() -> Runtime {
+        let ca = Pki::new("kubernetes");
+        let admin = ca.client("kubernetes-super-admin", "system:masters");
+        let placeholder = ca.server(&["localhost"]);
+        Runtime {
+            tls: server_config(&placeholder, Some(&ca.ca_pem)),
+            ca,
+            admin,
+            revision: String::new(),
+            names: vec![],
+            api: Arc::new(Api::new(Store::new(), "v0.0.0")),
+            running: false,
+        }
+    }
+
+    /// A new incarnation: the serving certificate and version from the config as applied now.
+    /// The virtual cluster's own objects persist (its data volume is kept).
+    fn start(&mut self, i: &vcluster::Instance, svc: Option<&Value>) {
+        self.names = vcluster::serving_names(i, svc, &pod_ip(&i.namespace, &i.name));
+        let names: Vec<&str> = self.names.iter().map(String::as_str).collect();
+        let mut serving = self.ca.server_with_cn("kube-apiserver", &names);
+        // cert.go serves the certificate followed by its CA.
+        serving.cert_pem.push_str(&self.ca.ca_pem);
+        self.tls = server_config(&serving, Some(&self.ca.ca_pem));
+        let version = format!("{}+vcluster-double", vcluster::kubernetes_version(i));
+        self.api = Arc::new(Api::new(self.api.store.clone(), &version));
+        self.revision = i.revision.clone();
+    }
+}
+
+/// The kinds the router and the vclusters are derived from (not every object is copied for
+/// each connection and each write: CRDs can be large).
+fn relevant(k: &Key) -> bool {
+    matches!(
+        (k.group.as_str(), k.plural.as_str()),
+        ("apps", "deployments" | "daemonsets" | "statefulsets")
+            | ("", "services" | "secrets")
+            | ("networking.k8s.io", "ingresses" | "ingressclasses")
+    ) && (k.plural != "secrets" || k.name.starts_with("vc-config-"))
+}
+
+/// The reactor playing every vcluster the host's objects describe.
+fn play_vclusters(tx: &mut Tx, runtimes: &Mutex<BTreeMap<(String, String), Runtime>>) {
+    let objects: Vec<(Key, Value)> = tx
+        .iter()
+        .filter(|(k, _)| relevant(k))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let instances = vcluster::instances(&objects);
+    let mut all = runtimes.lock().unwrap();
+    for r in all.values_mut() {
+        r.running = false;
+    }
+    for i in &instances {
+        let svc = vcluster::service(&objects, &i.namespace, &i.name);
+        if !i.ready || vcluster::cannot_start(i, svc).is_some() {
+            continue;
+        }
+        // The CA is kept across restarts and reinstalls, as vcluster keeps its certs Secret.
+        let rt = all
+            .entry((i.namespace.clone(), i.name.clone()))
+            .or_insert_with(Runtime::new);
+        if rt.revision != i.revision {
+            rt.start(i, svc);
+        }
+        rt.running = true;
+        let mut secret = vcluster::kubeconfig_secret(
+            i,
+            svc,
+            &rt.ca.ca_pem,
+            &rt.admin.cert_pem,
+            &rt.admin.key_pem,
+        );
+        let key = Key::new("", "secrets", &i.namespace, &format!("vc-{}", i.name));
+        let now = tx.now.clone();
+        crate::kube::patch::record_update(tx.get(&key), &mut secret, "vcluster", &now);
+        let res = tx.resource("", "secrets").expect("secrets are served");
+        tx.put(&res, key, secret);
+    }
 }
 
 impl Node {
@@ -75,9 +204,13 @@ impl Node {
         }
         let serving = host_pki.server(&names);
         let admin = host_pki.client("kubernetes-admin", "system:masters");
-        let fake_pki = Pki::new(FAKE_CERT_CN);
-        let fake = fake_pki.server_with_cn(FAKE_CERT_CN, &["ingress.local"]);
-        // kubelet's own labels, then the config's, as `kubectl get node -o yaml` shows them.
+        let fake = Pki::self_signed(FAKE_CERT_CN, "Acme Co", &["ingress.local"]);
+        let store = Store::new();
+        let vclusters: Runtimes = Default::default();
+        let playing = vclusters.clone();
+        store.add_reactor(Arc::new(move |tx: &mut Tx| play_vclusters(tx, &playing)));
+        // The node itself, as kubelet registers it: kubelet's own labels, then the config's
+        // (--node-labels), as `kubectl get node -o yaml` shows them.
         let mut all = BTreeMap::from([
             ("kubernetes.io/hostname".to_owned(), node_name.to_owned()),
             ("kubernetes.io/os".to_owned(), "linux".to_owned()),
@@ -88,20 +221,19 @@ impl Node {
             ),
         ]);
         all.extend(labels.clone());
-        let node_object = json!({"apiVersion": "v1", "kind": "Node",
-            "metadata": {"name": node_name, "labels": all, "uid": "uid-node", "resourceVersion": "1"}});
+        store.tx(|tx| {
+            let res = tx.resource("", "nodes").expect("nodes are served");
+            tx.put(&res, Key::new("", "nodes", "", node_name), json!({"metadata": {"labels": all},
+                "status": {"conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady"}]}}));
+        });
         Arc::new(Node {
             node_name: node_name.to_owned(),
-            host_serving: certified(&serving),
+            host_tls: server_config(&serving, Some(&host_pki.ca_pem)),
+            fake_tls: server_config(&fake, None),
             host_pki,
             admin,
-            store: Mutex::new(BTreeMap::from([(
-                format!("/api/v1/nodes/{node_name}"),
-                node_object,
-            )])),
-            vclusters: Mutex::new(BTreeMap::new()),
-            fake: certified(&fake),
-            writes: Default::default(),
+            host: Arc::new(Api::new(store, "v1.35.0+kind-node-double")),
+            vclusters,
         })
     }
 
@@ -117,342 +249,267 @@ impl Node {
         )
     }
 
-    fn with_vcluster<T>(&self, ns: &str, release: &str, f: impl FnOnce(&mut Vcluster) -> T) -> T {
-        let mut all = self.vclusters.lock().unwrap();
-        let v = all
-            .entry((ns.to_owned(), release.to_owned()))
-            .or_insert_with(|| {
-                let pki = Pki::new(&format!("vcluster-ca-{ns}-{release}"));
-                let client = pki.client("admin", "system:masters");
-                Vcluster {
-                    pki,
-                    client,
-                    serving: BTreeMap::new(),
-                }
-            });
-        f(v)
+    /// The names in a running vcluster's serving certificate (for tests and diagnosis).
+    pub fn vcluster_names(&self, namespace: &str, name: &str) -> Option<Vec<String>> {
+        let all = self.vclusters.lock().unwrap();
+        all.get(&(namespace.into(), name.into()))
+            .filter(|r| r.running)
+            .map(|r| r.names.clone())
     }
+}
 
-    /// The vcluster an Ingress with TLS passthrough routes `host` to.
-    fn route(&self, host: &str) -> Option<(String, String)> {
-        let store = self.store.lock().unwrap();
-        store.values().find_map(|o| {
-            if o["kind"] != "Ingress"
-                || o["metadata"]["annotations"]["nginx.ingress.kubernetes.io/ssl-passthrough"]
-                    != "true"
-            {
-                return None;
+fn unauthorized() -> hyper::Response<crate::kube::Body> {
+    crate::kube::json_response(
+        401,
+        &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "code": 401, "reason": "Unauthorized", "message": "Unauthorized"}),
+    )
+}
+
+/// Serve HTTP on an established TLS stream with `api`, or nginx's 404 when `api` is None.
+async fn serve_http<S>(
+    tls: tokio_rustls::server::TlsStream<S>,
+    api: Option<Arc<Api>>,
+    node: Option<Arc<Node>>,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let authed = tls
+        .get_ref()
+        .1
+        .peer_certificates()
+        .is_some_and(|c| !c.is_empty());
+    let io = hyper_util::rt::TokioIo::new(tls);
+    let svc = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+        let api = api.clone();
+        let node = node.clone();
+        async move {
+            let Some(api) = api else {
+                return Ok::<_, std::convert::Infallible>(crate::kube::full(
+                    404,
+                    "text/html",
+                    NGINX_404,
+                ));
+            };
+            if !authed {
+                return Ok(unauthorized());
             }
-            let rule = o["spec"]["rules"]
-                .as_array()?
-                .iter()
-                .find(|r| r["host"] == host)?;
-            let svc = rule["http"]["paths"][0]["backend"]["service"]["name"].as_str()?;
-            Some((
-                o["metadata"]["namespace"].as_str()?.to_owned(),
-                svc.to_owned(),
-            ))
-        })
-    }
+            if let (Some(node), "/double/writes") = (&node, req.uri().path()) {
+                return Ok(crate::kube::json_response(
+                    200,
+                    &json!({"writes": node.host.writes()}),
+                ));
+            }
+            Ok(crate::kube::serve(&api, req, true).await)
+        }
+    });
+    let _ = hyper::server::conn::http1::Builder::new()
+        .serve_connection(io, svc)
+        .await;
+}
 
-    fn secret(&self, ns: &str, release: &str) -> Value {
-        use base64::Engine;
-        let b = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
-        self.with_vcluster(ns, release, |v| {
-            json!({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
-                   "metadata": {"name": format!("vc-{release}"), "namespace": ns},
-                   "data": {"certificate-authority": b(&v.pki.ca_pem), "client-certificate": b(&v.client.cert_pem),
-                            "client-key": b(&v.client.key_pem), "config": b("apiVersion: v1\nkind: Config\n")}})
-        })
+/// One connection to the node's 443, answered as the applied objects say.
+async fn route(node: Arc<Node>, tcp: tokio::net::TcpStream) {
+    let objects = node.host.store.select(relevant);
+    if router::answer(&objects, None) == Answer::Nobody {
+        return; // nothing listens on 443: the connection is dropped
     }
-
-    fn store_request(&self, method: &str, path: &str, body: &[u8]) -> (StatusCode, Value) {
-        let not_found = || {
-            (
-                StatusCode::NOT_FOUND,
-                json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404, "message": "not found"}),
-            )
-        };
-        // /api/v1/namespaces/<ns>/secrets/vc-<release>: the vcluster writes it once it runs.
-        let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-        if method == "GET" {
-            if let ["api", "v1", "namespaces", ns, "secrets", name] = parts.as_slice() {
-                if let Some(release) = name.strip_prefix("vc-") {
-                    let mut store = self.store.lock().unwrap();
-                    if !store.contains_key(path) {
-                        store.insert(path.to_owned(), self.secret(ns, release));
-                    }
-                }
+    let Ok(start) = tokio_rustls::LazyConfigAcceptor::new(Acceptor::default(), tcp).await else {
+        return;
+    };
+    let sni = start.client_hello().server_name().map(str::to_owned);
+    match router::answer(&objects, sni.as_deref()) {
+        Answer::Nobody => {}
+        Answer::DefaultCertificate => {
+            if let Ok(tls) = start.into_stream(node.fake_tls.clone()).await {
+                serve_http(tls, None, None).await;
             }
         }
-        if method == "PATCH" || method == "DELETE" {
-            self.writes
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        }
-        let mut store = self.store.lock().unwrap();
-        match method {
-            "GET" => store
-                .get(path)
-                .map(|v| (StatusCode::OK, v.clone()))
-                .unwrap_or_else(not_found),
-            "PATCH" => match serde_json::from_slice::<Value>(body) {
-                Ok(mut v) => {
-                    let created = !store.contains_key(path);
-                    v["metadata"]["uid"] = json!(format!("uid-{}", store.len()));
-                    v["metadata"]["resourceVersion"] = json!("1");
-                    store.insert(path.to_owned(), v.clone());
-                    (
-                        if created {
-                            StatusCode::CREATED
-                        } else {
-                            StatusCode::OK
-                        },
-                        v,
-                    )
-                }
-                Err(_) => (
-                    StatusCode::BAD_REQUEST,
-                    json!({"kind": "Status", "code": 400, "message": "body is not JSON"}),
-                ),
-            },
-            "DELETE" => match store.remove(path) {
-                Some(_) => (
-                    StatusCode::OK,
-                    json!({"kind": "Status", "apiVersion": "v1", "status": "Success"}),
-                ),
-                None => not_found(),
-            },
-            _ => not_found(),
-        }
-    }
-
-    fn answer(&self, method: &str, path: &str, body: &[u8], vcluster: bool) -> (StatusCode, Value) {
-        match (method, path) {
-            ("GET", "/version") => (
-                StatusCode::OK,
-                json!({"major": "1", "minor": "35", "gitVersion": if vcluster { "v1.35.0+vcluster-double" } else { "v1.35.0+kind-node-double" }, "platform": "linux/amd64"}),
-            ),
-            ("GET", "/api") => (
-                StatusCode::OK,
-                json!({"kind": "APIVersions", "versions": ["v1"]}),
-            ),
-            ("POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews") => (
-                StatusCode::CREATED,
-                json!({"kind": "SelfSubjectAccessReview", "apiVersion": "authorization.k8s.io/v1", "status": {"allowed": true}}),
-            ),
-            _ if vcluster => (
-                StatusCode::NOT_FOUND,
-                json!({"kind": "Status", "code": 404, "message": "not found"}),
-            ),
-            ("GET", "/apis") => (
-                StatusCode::OK,
-                json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": [{"name": "networking.k8s.io",
-                    "versions": [{"groupVersion": "networking.k8s.io/v1", "version": "v1"}],
-                    "preferredVersion": {"groupVersion": "networking.k8s.io/v1", "version": "v1"}}]}),
-            ),
-            ("GET", "/api/v1") => (
-                StatusCode::OK,
-                discovery(
-                    "v1",
-                    &[
-                        ("secrets", "Secret", true),
-                        ("namespaces", "Namespace", false),
-                    ],
-                ),
-            ),
-            ("GET", "/apis/networking.k8s.io/v1") => (
-                StatusCode::OK,
-                discovery("networking.k8s.io/v1", &[("ingresses", "Ingress", true)]),
-            ),
-            _ => self.store_request(method, path, body),
+        Answer::Passthrough {
+            namespace,
+            service,
+            port,
+        } => {
+            let instances = vcluster::instances(&objects);
+            let Some(i) = vcluster::behind(&objects, &instances, &namespace, &service, &port)
+            else {
+                return; // a Service without endpoints: the proxied connection fails
+            };
+            let running = {
+                let all = node.vclusters.lock().unwrap();
+                all.get(&(i.namespace.clone(), i.name.clone()))
+                    .filter(|r| r.running)
+                    .map(|r| (r.tls.clone(), r.api.clone()))
+            };
+            let Some((config, api)) = running else { return };
+            if let Ok(tls) = start.into_stream(config).await {
+                serve_http(tls, Some(api), None).await;
+            }
         }
     }
 }
 
-pub(crate) fn discovery(gv: &str, resources: &[(&str, &str, bool)]) -> Value {
-    json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources":
-        resources.iter().map(|(plural, kind, ns)| json!({"name": plural, "singularName": kind.to_lowercase(), "namespaced": ns, "kind": kind,
-            "verbs": ["create", "delete", "get", "list", "patch", "update"]})).collect::<Vec<_>>()})
-}
-
-/// Accepts any client certificate at the handshake (signatures are still checked); the request
-/// handler then authorises by comparing it with the one this double issued for that endpoint.
-#[derive(Debug)]
-struct AnyClientCert(Arc<rustls::crypto::CryptoProvider>);
-
-impl ClientCertVerifier for AnyClientCert {
-    fn offer_client_auth(&self) -> bool {
-        true
-    }
-    fn client_auth_mandatory(&self) -> bool {
-        false
-    }
-    fn root_hint_subjects(&self) -> &[DistinguishedName] {
-        &[]
-    }
-    fn verify_client_cert(
-        &self,
-        _: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: rustls::pki_types::UnixTime,
-    ) -> Result<ClientCertVerified, rustls::Error> {
-        Ok(ClientCertVerified::assertion())
-    }
-    fn verify_tls12_signature(
-        &self,
-        m: &[u8],
-        c: &CertificateDer<'_>,
-        d: &DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(m, c, d, &self.0.signature_verification_algorithms)
-    }
-    fn verify_tls13_signature(
-        &self,
-        m: &[u8],
-        c: &CertificateDer<'_>,
-        d: &DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(m, c, d, &self.0.signature_verification_algorithms)
-    }
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
-}
-
-#[derive(Debug)]
-struct Sni(Arc<NodeRef>);
-
-struct NodeRef(Arc<Node>);
-
-impl std::fmt::Debug for NodeRef {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("node")
-    }
-}
-
-impl ResolvesServerCert for Sni {
-    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        let node = &self.0 .0;
-        let Some(host) = hello.server_name().map(str::to_owned) else {
-            return Some(node.fake.clone());
-        };
-        match node.route(&host) {
-            Some((ns, release)) => Some(node.with_vcluster(&ns, &release, |v| {
-                v.serving
-                    .entry(host.clone())
-                    .or_insert_with(|| {
-                        let svc = format!("{release}.{ns}.svc");
-                        certified(&v.pki.server(&[
-                            host.as_str(),
-                            svc.as_str(),
-                            "localhost",
-                            "127.0.0.1",
-                        ]))
-                    })
-                    .clone()
-            })),
-            None => Some(node.fake.clone()),
-        }
-    }
-}
-
-#[derive(Debug)]
-struct HostCert(Arc<CertifiedKey>);
-
-impl ResolvesServerCert for HostCert {
-    fn resolve(&self, _: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        Some(self.0.clone())
-    }
-}
-
-fn respond(status: StatusCode, v: &Value) -> Response<Full<Bytes>> {
-    Response::builder()
-        .status(status)
-        .header("content-type", "application/json")
-        .body(Full::new(Bytes::from(v.to_string())))
-        .unwrap()
-}
-
-/// Serve the API on `api` and the passthrough router on `router` until the process ends.
+/// Serve the API on `api` and the router on `router` until the process ends.
 pub async fn serve(
     node: Arc<Node>,
     api: std::net::SocketAddr,
     router: std::net::SocketAddr,
 ) -> std::io::Result<()> {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = |resolver: Arc<dyn ResolvesServerCert>| {
-        let mut c = rustls::ServerConfig::builder()
-            .with_client_cert_verifier(Arc::new(AnyClientCert(provider.clone())))
-            .with_cert_resolver(resolver);
-        c.alpn_protocols = vec![b"http/1.1".to_vec()];
-        tokio_rustls::TlsAcceptor::from(Arc::new(c))
-    };
-    let api_acceptor = config(Arc::new(HostCert(node.host_serving.clone())));
-    let router_acceptor = config(Arc::new(Sni(Arc::new(NodeRef(node.clone())))));
     let api_listener = tokio::net::TcpListener::bind(api).await?;
     let router_listener = tokio::net::TcpListener::bind(router).await?;
-    let accept = |listener: tokio::net::TcpListener,
-                  acceptor: tokio_rustls::TlsAcceptor,
-                  is_router: bool,
-                  node: Arc<Node>| async move {
+    let api_node = node.clone();
+    let apis = async move {
+        let acceptor = tokio_rustls::TlsAcceptor::from(api_node.host_tls.clone());
         loop {
-            let Ok((tcp, _)) = listener.accept().await else {
+            let Ok((tcp, _)) = api_listener.accept().await else {
                 continue;
             };
-            let acceptor = acceptor.clone();
-            let node = node.clone();
+            let _ = tcp.set_nodelay(true);
+            let (acceptor, node) = (acceptor.clone(), api_node.clone());
             tokio::spawn(async move {
-                let Ok(tls) = acceptor.accept(tcp).await else {
-                    return;
-                };
-                let (_, conn) = tls.get_ref();
-                let presented = conn
-                    .peer_certificates()
-                    .and_then(|c| c.first())
-                    .map(|c| c.as_ref().to_vec());
-                let sni = conn.server_name().map(str::to_owned);
-                let expected = match (is_router, &sni) {
-                    (false, _) => Some(pem_certs(&node.admin.cert_pem)[0].as_ref().to_vec()),
-                    (true, Some(host)) => node.route(host).map(|(ns, r)| {
-                        node.with_vcluster(&ns, &r, |v| {
-                            pem_certs(&v.client.cert_pem)[0].as_ref().to_vec()
-                        })
-                    }),
-                    (true, None) => None,
-                };
-                let authed = presented.is_some() && presented == expected;
-                let io = hyper_util::rt::TokioIo::new(tls);
-                let svc = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
-                    let node = node.clone();
-                    async move {
-                        let method = req.method().to_string();
-                        let path = req.uri().path().to_owned();
-                        let body = req
-                            .into_body()
-                            .collect()
-                            .await
-                            .map(|b| b.to_bytes())
-                            .unwrap_or_default();
-                        if !authed {
-                            return Ok::<_, std::convert::Infallible>(respond(
-                                StatusCode::UNAUTHORIZED,
-                                &json!({"kind": "Status", "code": 401, "reason": "Unauthorized", "message": "Unauthorized"}),
-                            ));
-                        }
-                        let (status, v) = node.answer(&method, &path, &body, is_router);
-                        Ok(respond(status, &v))
-                    }
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(io, svc)
-                    .await;
+                if let Ok(tls) = acceptor.accept(tcp).await {
+                    let host = node.host.clone();
+                    serve_http(tls, Some(host), Some(node)).await;
+                }
             });
         }
     };
-    tokio::join!(
-        accept(api_listener, api_acceptor, false, node.clone()),
-        accept(router_listener, router_acceptor, true, node.clone())
-    );
+    let routes = async move {
+        loop {
+            let Ok((tcp, _)) = router_listener.accept().await else {
+                continue;
+            };
+            let _ = tcp.set_nodelay(true);
+            tokio::spawn(route(node.clone(), tcp));
+        }
+    };
+    tokio::join!(apis, routes);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine;
+
+    fn put(node: &Node, group: &str, plural: &str, ns: &str, name: &str, obj: Value) {
+        node.host.store.tx(|tx| {
+            let res = tx.resource(group, plural).unwrap();
+            tx.put(&res, Key::new(group, plural, ns, name), obj);
+        });
+    }
+
+    fn config(extra_sans: &[&str]) -> Value {
+        let yaml = format!(
+            "controlPlane:\n  ingress: {{host: my-host.com}}\n  proxy: {{port: 8443, extraSANs: [{}]}}\nexportKubeConfig: {{server: 'https://vc.dev.svc:443'}}\n",
+            extra_sans.join(", ")
+        );
+        json!({"data": {"config.yaml": base64::engine::general_purpose::STANDARD.encode(yaml)}})
+    }
+
+    fn statefulset(hash: &str) -> Value {
+        json!({"metadata": {"labels": {"app": "vcluster", "chart": "vcluster-0.26.0", "release": "vc"}},
+            "spec": {"template": {"metadata": {"annotations": {"vClusterConfigHash": hash}, "labels": {"app": "vcluster", "release": "vc"}}}}})
+    }
+
+    #[test]
+    fn a_vcluster_exists_only_once_its_statefulset_is_applied_and_restarts_with_new_names() {
+        let node = Node::new("n-control-plane");
+        let secret = Key::new("", "secrets", "dev", "vc-vc");
+        put(&node, "", "namespaces", "", "dev", json!({}));
+        put(
+            &node,
+            "",
+            "secrets",
+            "dev",
+            "vc-config-vc",
+            config(&["dev.example"]),
+        );
+        put(
+            &node,
+            "",
+            "services",
+            "dev",
+            "vc",
+            json!({"spec": {"selector": {"app": "vcluster", "release": "vc"},
+            "ports": [{"name": "https", "port": 443, "targetPort": 8443}]}}),
+        );
+        assert!(
+            node.host.store.get(&secret).is_none(),
+            "no vcluster before its StatefulSet"
+        );
+        assert!(node.vcluster_names("dev", "vc").is_none());
+
+        put(&node, "apps", "statefulsets", "dev", "vc", statefulset("1"));
+        let s = node
+            .host
+            .store
+            .get(&secret)
+            .expect("the vcluster wrote its kubeconfig");
+        // Sorted: the workspace builds serde_json with preserve_order.
+        let mut keys: Vec<&str> = s["data"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        keys.sort();
+        assert_eq!(
+            keys,
+            [
+                "certificate-authority",
+                "client-certificate",
+                "client-key",
+                "config",
+                "token"
+            ]
+        );
+        assert_eq!(s["metadata"]["managedFields"][0]["manager"], "vcluster");
+        let names = node.vcluster_names("dev", "vc").unwrap();
+        assert!(
+            names.contains(&"dev.example".to_owned()) && names.contains(&"my-host.com".to_owned()),
+            "{names:?}"
+        );
+
+        // A new config without the name: same certificate until the pod restarts...
+        put(&node, "", "secrets", "dev", "vc-config-vc", config(&[]));
+        assert!(node
+            .vcluster_names("dev", "vc")
+            .unwrap()
+            .contains(&"dev.example".to_owned()));
+        // ...which a new pod template (the chart's config hash annotation) makes it do.
+        put(&node, "apps", "statefulsets", "dev", "vc", statefulset("2"));
+        assert!(!node
+            .vcluster_names("dev", "vc")
+            .unwrap()
+            .contains(&"dev.example".to_owned()));
+        let ca_before = s["data"]["certificate-authority"].clone();
+        assert_eq!(
+            node.host.store.get(&secret).unwrap()["data"]["certificate-authority"],
+            ca_before,
+            "the CA is kept"
+        );
+
+        // Uninstall: the Service goes, and with it the Secret it owns.
+        node.host
+            .store
+            .tx(|tx| tx.delete(&Key::new("apps", "statefulsets", "dev", "vc"), false));
+        node.host
+            .store
+            .tx(|tx| tx.delete(&Key::new("", "services", "dev", "vc"), false));
+        assert!(node.host.store.get(&secret).is_none());
+        assert!(node.vcluster_names("dev", "vc").is_none());
+    }
+
+    #[test]
+    fn a_vcluster_without_its_service_does_not_start() {
+        let node = Node::new("n-control-plane");
+        put(&node, "", "namespaces", "", "dev", json!({}));
+        put(&node, "", "secrets", "dev", "vc-config-vc", config(&[]));
+        put(&node, "apps", "statefulsets", "dev", "vc", statefulset("1"));
+        assert!(node
+            .host
+            .store
+            .get(&Key::new("", "secrets", "dev", "vc-vc"))
+            .is_none());
+    }
 }

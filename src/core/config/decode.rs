@@ -8,10 +8,11 @@ use std::collections::{BTreeMap, BTreeSet};
 pub const API_VERSION: &str = "bootstrap/v1alpha1";
 pub const DEFAULT_CLUSTER_NAME: &str = "bootstrap";
 pub const DEFAULT_DOMAIN: &str = "localtest.me";
-pub const INGRESS_NGINX_REPO: &str = "https://kubernetes.github.io/ingress-nginx";
-pub const INGRESS_NGINX_VERSION: &str = "4.14.1";
-pub const VCLUSTER_REPO: &str = "https://charts.loft.sh";
-pub const VCLUSTER_VERSION: &str = "0.26.0";
+// Versions for a file that names none: the current pins, with where each was checked.
+pub use super::pins::{
+    INGRESS_NGINX_REPO, INGRESS_NGINX_VERSION, TRAEFIK_CHART, TRAEFIK_REPO, TRAEFIK_VERSION,
+    VCLUSTER_REPO, VCLUSTER_VERSION,
+};
 
 const TOP: &[&str] = &[
     "apiVersion",
@@ -21,6 +22,7 @@ const TOP: &[&str] = &[
     "access",
     "kubeconfig",
     "argocd",
+    "registry",
 ];
 const CLUSTER: &[&str] = &[
     "provider",
@@ -64,6 +66,17 @@ const PORT_FORWARD_GONE: &str = "nothing supervises a port-forward: it dies with
 const ACCESS: &[&str] = &["mode", "insecureSkipTLSVerify"];
 const KUBECONFIG: &[&str] = &["path", "currentContext"];
 const ARGOCD: &[&str] = &["register", "namespace", "labels"];
+const REGISTRY: &[&str] = &[
+    "enabled",
+    "name",
+    "port",
+    "listenAddress",
+    "image",
+    "shared",
+];
+/// The image kind's local-registry guide runs at v0.32.0 (site/static/examples/kind-with-registry.sh).
+pub const REGISTRY_IMAGE: &str = "registry:3";
+pub const REGISTRY_PORT: u16 = 5001;
 
 /// Where each decoded field came from, so semantic checks can point at it; and which fields
 /// hold a default only because the value written was rejected, so the checks that run after a
@@ -520,6 +533,16 @@ impl Decoder<'_> {
             Some("gateway-api") => RouterKind::GatewayApi,
             _ => RouterKind::IngressNginx,
         };
+        // Each router kind installs its own chart, into its own namespace and release by default.
+        let (default_name, repo, chart, version) = match kind {
+            RouterKind::IngressNginx => (
+                "ingress-nginx",
+                INGRESS_NGINX_REPO,
+                "ingress-nginx",
+                INGRESS_NGINX_VERSION,
+            ),
+            RouterKind::GatewayApi => ("traefik", TRAEFIK_REPO, TRAEFIK_CHART, TRAEFIK_VERSION),
+        };
         Router {
             kind,
             passthrough: self
@@ -534,17 +557,11 @@ impl Decoder<'_> {
                 .unwrap_or(8443),
             namespace: self
                 .string(f.get("namespace"), "router.namespace")
-                .unwrap_or_else(|| "ingress-nginx".into()),
+                .unwrap_or_else(|| default_name.into()),
             release: self
                 .string(f.get("release"), "router.release")
-                .unwrap_or_else(|| "ingress-nginx".into()),
-            chart: self.chart(
-                f.get("chart"),
-                "router.chart",
-                INGRESS_NGINX_REPO,
-                "ingress-nginx",
-                INGRESS_NGINX_VERSION,
-            ),
+                .unwrap_or_else(|| default_name.into()),
+            chart: self.chart(f.get("chart"), "router.chart", repo, chart, version),
             values: self.values(f.get("values"), "router.values"),
         }
     }
@@ -638,6 +655,31 @@ impl Decoder<'_> {
         })
     }
 
+    fn registry(&mut self, n: Option<&Node>, cluster: &str) -> Registry {
+        let f = self.fields(n, "registry", REGISTRY);
+        Registry {
+            // Writing a registry section means wanting one, unless it says `enabled: false`.
+            enabled: self
+                .boolean(f.get("enabled"), "registry.enabled")
+                .unwrap_or(n.is_some_and(|n| matches!(n.value, Value::Map(_)))),
+            name: self
+                .string(f.get("name"), "registry.name")
+                .unwrap_or_else(|| format!("{cluster}-registry")),
+            port: self
+                .port(f.get("port"), "registry.port")
+                .unwrap_or(REGISTRY_PORT),
+            listen_address: self
+                .string(f.get("listenAddress"), "registry.listenAddress")
+                .unwrap_or_else(|| "127.0.0.1".into()),
+            image: self
+                .string(f.get("image"), "registry.image")
+                .unwrap_or_else(|| REGISTRY_IMAGE.into()),
+            shared: self
+                .boolean(f.get("shared"), "registry.shared")
+                .unwrap_or(false),
+        }
+    }
+
     fn env(&mut self, root: &Node) -> Env {
         let top = self.fields(Some(root), "", TOP);
         if let Some(v) = top.get("apiVersion") {
@@ -684,6 +726,7 @@ impl Decoder<'_> {
                 .unwrap_or_else(|| "argocd".into()),
             labels: self.string_map(g.get("labels"), "argocd.labels"),
         };
+        let registry = self.registry(top.get("registry"), &cluster.name);
         Env {
             cluster,
             router,
@@ -691,6 +734,7 @@ impl Decoder<'_> {
             access,
             kubeconfig,
             argocd,
+            registry,
         }
     }
 }

@@ -5,6 +5,7 @@ pub mod diag;
 pub mod load;
 pub mod model;
 pub mod node;
+pub mod pins;
 pub mod validate;
 
 pub use diag::{Diag, Diags, Severity};

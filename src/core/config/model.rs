@@ -13,6 +13,7 @@ pub struct Env {
     pub access: Access,
     pub kubeconfig: KubeconfigTarget,
     pub argocd: Argocd,
+    pub registry: Registry,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
@@ -188,4 +189,32 @@ pub struct Argocd {
     pub register: bool,
     pub namespace: String,
     pub labels: BTreeMap<String, String>,
+}
+
+/// A local image registry beside the cluster (the one kind documents in
+/// docs/user/local-registry): a container on kind's network, published on a host port, that
+/// the nodes' containerd pulls `localhost:<port>/...` from.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Registry {
+    pub enabled: bool,
+    /// The container's name, which the nodes reach it by on the `kind` network.
+    pub name: String,
+    /// Host port: images are pushed to and pulled from `localhost:<port>/...`.
+    pub port: u16,
+    pub listen_address: String,
+    pub image: String,
+    /// Use a registry container the user already runs under `name` instead of creating one;
+    /// `down` then leaves it alone.
+    pub shared: bool,
+}
+
+impl Registry {
+    /// The port the registry listens on inside its container (distribution's default).
+    pub const CONTAINER_PORT: u16 = 5000;
+
+    /// What images are tagged with on the host and in pod specs.
+    pub fn host(&self) -> String {
+        format!("localhost:{}", self.port)
+    }
 }

@@ -3,6 +3,7 @@
 use super::decode::Origins;
 use super::diag::Diags;
 use super::model::*;
+use super::pins;
 use std::collections::BTreeMap;
 
 /// RFC 1123 label: what Kubernetes accepts for namespaces, and kind for cluster names.
@@ -166,6 +167,12 @@ pub fn validate(env: &Env, o: &Origins, d: &mut Diags) {
             ));
         }
     }
+    if env.registry.enabled && !env.registry.shared {
+        host_ports.push((
+            "registry.port".to_owned(),
+            format!("{}/TCP", env.registry.port),
+        ));
+    }
     // The API port is TCP; compare it on the same footing as the rest.
     if let Some(first) = host_ports.first_mut() {
         if first.0 == "cluster.apiServer.port" {
@@ -207,16 +214,11 @@ pub fn validate(env: &Env, o: &Origins, d: &mut Diags) {
         }
     }
 
+    registry(&mut c, env);
+
     // The router.
     let r = &env.router;
-    if r.kind == RouterKind::GatewayApi {
-        c.err(
-            "router.kind",
-            "`gateway-api` is reserved for the Gateway API TLSRoute router, which this version does not install yet"
-                .into(),
-            Some("use `ingress-nginx` for now".into()),
-        );
-    }
+    router_supports_node_image(&mut c, env);
     if !is_dns_name(&r.domain) {
         c.err(
             "router.domain",
@@ -290,6 +292,7 @@ pub fn validate(env: &Env, o: &Origins, d: &mut Diags) {
                 )),
             );
         }
+        chart_tls_route(&mut c, &p, v);
         if v.values
             .get("controlPlane")
             .and_then(|c| c.get("proxy"))
@@ -378,6 +381,112 @@ pub fn validate(env: &Env, o: &Origins, d: &mut Diags) {
     }
     if env.argocd.register {
         c.label("argocd.namespace", &env.argocd.namespace, "namespace", 63);
+    }
+}
+
+/// ingress-nginx is retired: its last chart line is tested up to Kubernetes 1.35, while kind
+/// v0.32.0 creates 1.36 nodes by default. Say so when the file names the node image (a warning:
+/// it may well still work). With `cluster.nodeImage` unset the image is kind's default, which
+/// depends on the kind installed: the cluster step asks `ingress_nginx_support` with the image
+/// the node really runs.
+fn router_supports_node_image(c: &mut Check<'_>, env: &Env) {
+    if env.cluster.provider != Provider::Kind {
+        return;
+    }
+    let Some(image) = &env.cluster.node_image else {
+        return;
+    };
+    if let Some((message, hint)) = ingress_nginx_support(env, image) {
+        c.warn("cluster.nodeImage", message, Some(hint));
+    }
+}
+
+/// When the file's router is ingress-nginx and `node_image` runs a Kubernetes newer than the
+/// chart line was tested on: what to tell the user, and the hint.
+pub fn ingress_nginx_support(env: &Env, node_image: &str) -> Option<(String, String)> {
+    let r = &env.router;
+    if r.kind != RouterKind::IngressNginx {
+        return None;
+    }
+    let version = r.chart.version.as_deref()?;
+    let max = pins::ingress_nginx_max_kubernetes(version)?;
+    let node = pins::kubernetes_minor(node_image)?;
+    (node > max).then(|| {
+        (
+            format!(
+                "ingress-nginx chart {version} is tested up to Kubernetes {}.{}, but the node image `{node_image}` runs Kubernetes {}.{}",
+                max.0, max.1, node.0, node.1
+            ),
+            format!(
+                "ingress-nginx was retired in March 2026; use `router.kind: gateway-api`, or a Kubernetes {}.{} node image",
+                max.0, max.1
+            ),
+        )
+    })
+}
+
+/// vcluster renders a TLSRoute of its own (`controlPlane.tlsRoute`) from chart 0.34 on. bootstrap
+/// renders each vcluster's route itself, so the chart's would be a second route for the same
+/// hostname; and a chart older than 0.34 rejects the key at install.
+fn chart_tls_route(c: &mut Check<'_>, p: &str, v: &Vcluster) {
+    let Some(tls_route) = v.values.pointer("/controlPlane/tlsRoute") else {
+        return;
+    };
+    let field = format!("{p}.values.controlPlane.tlsRoute");
+    let minor = v.chart.version.as_deref().and_then(|ver| {
+        let mut it = ver.trim_start_matches('v').split('.');
+        Some((
+            it.next()?.parse::<u32>().ok()?,
+            it.next()?.parse::<u32>().ok()?,
+        ))
+    });
+    if let Some(minor) = minor.filter(|m| *m < (0, 34)) {
+        c.err(
+            &field,
+            format!(
+                "`controlPlane.tlsRoute` needs vcluster chart 0.34 or newer; this vcluster uses {}.{}",
+                minor.0, minor.1
+            ),
+            Some("remove it: bootstrap renders the vcluster's route itself".into()),
+        );
+    } else if tls_route.get("enabled") == Some(&serde_json::Value::Bool(true))
+        && v.access == VclusterAccess::Ingress
+    {
+        c.err(
+            &field,
+            "bootstrap renders this vcluster's route itself; the chart's TLSRoute would be a second route for the same hostname".into(),
+            Some("remove `controlPlane.tlsRoute` from the values".into()),
+        );
+    }
+}
+
+/// The registry: a container name Docker and the nodes' DNS accept, an address to publish on.
+fn registry(c: &mut Check, env: &Env) {
+    let reg = &env.registry;
+    if !reg.enabled {
+        return;
+    }
+    // Docker's container-name rule, and a DNS label so the nodes resolve it on kind's network.
+    if !is_rfc1123_label(&reg.name) {
+        c.err(
+            "registry.name",
+            format!("`{}` is not a valid registry container name (an RFC 1123 label: the nodes resolve it by DNS)", reg.name),
+            Some(label_hint(&reg.name)),
+        );
+    }
+    if reg.listen_address.parse::<std::net::IpAddr>().is_err() {
+        c.err(
+            "registry.listenAddress",
+            format!("`{}` is not an IP address", reg.listen_address),
+            Some("use 127.0.0.1 (this machine only, as kind documents) or 0.0.0.0".into()),
+        );
+    }
+    if env.cluster.provider == Provider::Existing {
+        c.err(
+            "registry.enabled",
+            "a local registry needs `cluster.provider: kind`: it is wired into kind's nodes".into(),
+            Some("remove the registry section, or point the cluster at a registry it can already pull from".into()),
+        );
     }
 }
 

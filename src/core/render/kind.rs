@@ -7,8 +7,10 @@ use serde_json::{json, Value};
 pub const INGRESS_READY_LABEL: &str = "ingress-ready";
 
 /// The API server's certificate names. kind's kubeadm template sets
-/// `certSANs: [localhost, <apiServerAddress>]`, and a kubeadm merge patch replaces that list
-/// instead of appending to it, so the patch repeats kind's defaults before the extra names.
+/// `certSANs: [localhost, <apiServerAddress>]` (v1beta3 and v1beta4 alike). Up to kind v0.31 a
+/// merge patch replaces that list; from v0.32 (commit df0d56c5, with v1beta4 for Kubernetes
+/// 1.36+) kind appends the patch's names not already there. The patch repeats kind's defaults
+/// first, so both rules give the same names in the same order (tests/kind_cert_sans.rs).
 pub fn cert_sans(env: &Env) -> Vec<String> {
     let mut sans = vec![
         "localhost".to_owned(),
@@ -70,7 +72,7 @@ pub fn kind_config_value(env: &Env) -> Value {
             json!([super::to_yaml(&patch)]),
         );
     }
-    json!({
+    let mut cluster = json!({
         "kind": "Cluster",
         "apiVersion": "kind.x-k8s.io/v1alpha4",
         "name": c.name,
@@ -79,7 +81,12 @@ pub fn kind_config_value(env: &Env) -> Value {
             "apiServerPort": c.api_server.port,
         },
         "nodes": [Value::Object(node)],
-    })
+    });
+    if env.registry.enabled {
+        // The local registry: containerd reads per-registry host files (see render::registry).
+        cluster["containerdConfigPatches"] = json!([super::registry::containerd_patch()]);
+    }
+    cluster
 }
 
 /// The file handed to `kind create cluster --config`.

@@ -1,7 +1,9 @@
 //! Pure renderers: what the file implies, as the documents other tools consume.
 
 pub mod contexts;
+pub mod gateway;
 pub mod kind;
+pub mod registry;
 pub mod router;
 pub mod routes;
 pub mod vcluster;

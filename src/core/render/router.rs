@@ -1,13 +1,21 @@
 //! The passthrough router's Helm release.
 
 use super::kind::INGRESS_READY_LABEL;
-use crate::core::config::Env;
+use crate::core::config::{Env, RouterKind};
 use serde_json::{json, Value};
+
+/// The router chart's values for the router kind the file names.
+pub fn router_values(env: &Env) -> Value {
+    match env.router.kind {
+        RouterKind::IngressNginx => ingress_nginx_values(env),
+        RouterKind::GatewayApi => super::gateway::traefik_values(env),
+    }
+}
 
 /// ingress-nginx values for a kind node: bind the node's 80/443 as host ports (kind maps them to
 /// the host), run on the labelled control-plane node, and pass TLS through untouched so each
 /// vcluster presents its own certificate. The file's `router.values` merge on top.
-pub fn router_values(env: &Env) -> Value {
+pub fn ingress_nginx_values(env: &Env) -> Value {
     let mut v = json!({
         "controller": {
             "extraArgs": {
@@ -34,6 +42,63 @@ pub fn router_values(env: &Env) -> Value {
             args.remove("enable-ssl-passthrough");
         }
     }
+    if env.cluster.provider == crate::core::config::Provider::Existing {
+        existing_cluster(&mut v);
+    }
     super::merge(&mut v, &env.router.values);
     v
+}
+
+/// On a cluster bootstrap did not create, the kind-only settings would keep the controller
+/// Pending (no node carries `ingress-ready`) or bind ports on whatever node it lands on; expose it
+/// the way such a cluster exposes things, a LoadBalancer Service, and do not make it the default
+/// class nor let it take the cluster's classless Ingresses.
+fn existing_cluster(v: &mut Value) {
+    let Some(c) = v.get_mut("controller").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for kind_only in ["hostPort", "nodeSelector", "tolerations", "publishService"] {
+        c.remove(kind_only);
+    }
+    if let Some(args) = c.get_mut("extraArgs").and_then(Value::as_object_mut) {
+        args.remove("publish-status-address");
+    }
+    c.insert("service".into(), json!({ "type": "LoadBalancer" }));
+    c.insert("watchIngressWithoutClass".into(), json!(false));
+    c.insert(
+        "ingressClassResource".into(),
+        json!({ "name": "nginx", "default": false }),
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::config::load_str;
+
+    #[test]
+    fn an_existing_cluster_gets_a_load_balancer_not_kind_host_ports() {
+        let env = load_str(
+            "cluster: {provider: existing, context: prod}\nrouter: {kind: ingress-nginx}\n",
+            "t",
+            &[],
+        )
+        .env
+        .unwrap();
+        let v = ingress_nginx_values(&env);
+        let c = &v["controller"];
+        assert_eq!(c["service"]["type"], "LoadBalancer");
+        assert!(c.get("hostPort").is_none() && c.get("nodeSelector").is_none());
+        assert_eq!(c["extraArgs"]["enable-ssl-passthrough"], "true");
+        assert!(c["extraArgs"].get("publish-status-address").is_none());
+        assert_eq!(c["ingressClassResource"]["default"], false);
+        assert_eq!(c["watchIngressWithoutClass"], false);
+        let kind = load_str("router: {kind: ingress-nginx}\n", "t", &[])
+            .env
+            .unwrap();
+        assert_eq!(
+            ingress_nginx_values(&kind)["controller"]["hostPort"]["enabled"],
+            true
+        );
+    }
 }

@@ -1,11 +1,26 @@
-//! The passthrough routes: one Ingress per vcluster, each reached through the router.
+//! The passthrough routes: one Ingress per vcluster reached through the router (ingress-nginx), or
+//! the Gateway API objects (`router.kind: gateway-api`, see `gateway.rs`).
 
-use crate::core::config::Env;
+use crate::core::config::{Env, RouterKind};
 use serde_json::{json, Value};
 
 pub const MANAGED_BY: &str = "bootstrap";
 
+/// Every object the router needs besides its chart, as `render routes` prints them: the
+/// Ingresses, or the GatewayClass, the Gateway and the TLSRoutes.
 pub fn routes(env: &Env) -> Vec<Value> {
+    match env.router.kind {
+        RouterKind::IngressNginx => ingresses(env),
+        RouterKind::GatewayApi => {
+            let mut all = super::gateway::gateway_objects(env);
+            all.extend(super::gateway::tls_routes(env));
+            all
+        }
+    }
+}
+
+/// One Ingress per vcluster reached through ingress-nginx, with SSL passthrough.
+pub fn ingresses(env: &Env) -> Vec<Value> {
     env.vclusters
         .iter()
         .map(|v| {
@@ -15,7 +30,7 @@ pub fn routes(env: &Env) -> Vec<Value> {
                 "metadata": {
                     "name": format!("{}-api", v.release),
                     "namespace": v.namespace,
-                    "labels": { "app.kubernetes.io/managed-by": MANAGED_BY, "bootstrap/vcluster": v.name },
+                    "labels": { "app.kubernetes.io/managed-by": MANAGED_BY, crate::core::ownership::ENV_LABEL: env.cluster.name, "bootstrap/vcluster": v.name },
                     "annotations": {
                         "nginx.ingress.kubernetes.io/ssl-passthrough": "true",
                         "nginx.ingress.kubernetes.io/backend-protocol": "HTTPS",

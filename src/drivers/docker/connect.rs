@@ -1,6 +1,6 @@
 //! Reaching the Docker engine: which endpoint, then one typed error that says what is wrong and how
-//! to fix it. bollard does not follow Docker contexts, so Docker Desktop's per-user socket on macOS
-//! is looked up here when the default socket is absent.
+//! to fix it. bollard does not follow Docker contexts, so Docker Desktop's per-user socket (Linux
+//! and macOS) is looked up here when the default socket is absent.
 
 use bollard::{Docker, API_DEFAULT_VERSION};
 use serde::Serialize;
@@ -57,12 +57,16 @@ pub fn resolve(
     }
     if !exists(Path::new(DEFAULT_SOCKET)) {
         if let Some(home) = home {
-            let desktop = home.join(".docker/run/docker.sock");
-            if exists(&desktop) {
-                return Endpoint {
-                    uri: format!("unix://{}", desktop.display()),
-                    source: EndpointSource::DesktopUserSocket,
-                };
+            // Docker Desktop for Linux, then for macOS, in testcontainers-java's order
+            // (core/src/main/java/org/testcontainers/dockerclient/DockerDesktopClientProviderStrategy.java).
+            for rel in [".docker/desktop/docker.sock", ".docker/run/docker.sock"] {
+                let desktop = home.join(rel);
+                if exists(&desktop) {
+                    return Endpoint {
+                        uri: format!("unix://{}", desktop.display()),
+                        source: EndpointSource::DesktopUserSocket,
+                    };
+                }
             }
         }
     }
@@ -245,6 +249,15 @@ mod tests {
             p == Path::new("/Users/u/.docker/run/docker.sock")
         });
         assert_eq!(e.uri, "unix:///Users/u/.docker/run/docker.sock");
+        assert_eq!(e.source, EndpointSource::DesktopUserSocket);
+    }
+
+    #[test]
+    fn desktop_for_linux_socket_when_default_absent() {
+        let e = resolve(None, Some(Path::new("/home/u")), |p| {
+            p == Path::new("/home/u/.docker/desktop/docker.sock")
+        });
+        assert_eq!(e.uri, "unix:///home/u/.docker/desktop/docker.sock");
         assert_eq!(e.source, EndpointSource::DesktopUserSocket);
     }
 

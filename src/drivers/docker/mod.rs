@@ -1,9 +1,11 @@
 //! Docker through bollard: connecting, observing kind's nodes, and the few writes we make.
 
 pub mod connect;
+pub mod files;
 pub mod network;
 pub mod nodes;
 pub mod observe;
+pub mod registry;
 
 pub use connect::{connect, Conn, DockerError, Endpoint};
 pub use observe::{ObservedCluster, ObservedNode, PortHolder, PublishedPort};

@@ -44,19 +44,7 @@ fn is_crd(obj: &Value) -> bool {
     obj["kind"] == "CustomResourceDefinition"
 }
 
-/// Does `live` already hold every field of `want`? Maps compare key by key; lists and scalars
-/// must be equal. Fields the server adds (status, metadata.uid ...) do not matter.
-pub fn holds(live: &Value, want: &Value) -> bool {
-    match (live, want) {
-        (Value::Object(l), Value::Object(w)) => w
-            .iter()
-            .all(|(k, wv)| l.get(k).is_some_and(|lv| holds(lv, wv))),
-        (Value::Array(l), Value::Array(w)) => {
-            l.len() == w.len() && l.iter().zip(w).all(|(a, b)| holds(a, b))
-        }
-        _ => live == want,
-    }
-}
+pub use crate::core::objects::holds;
 
 struct Resolver<'c> {
     client: &'c kube::Client,
@@ -221,6 +209,59 @@ pub async fn diff_manifests(client: &kube::Client, yaml: &str) -> Result<Vec<App
 }
 
 /// Delete every object of `yaml` (reverse order); an absent object is fine.
+/// Each object of `yaml` with its live counterpart (None when absent or its kind is not served),
+/// for steps that judge ownership before they apply.
+pub async fn live_objects(
+    client: &kube::Client,
+    yaml: &str,
+) -> Result<Vec<(Value, Option<Value>)>> {
+    let objs = parse_manifests(yaml)?;
+    let mut r = Resolver::new(client);
+    let mut out = Vec::new();
+    for obj in objs {
+        let live = match r.api(&obj).await {
+            Ok((api, name, _, _)) => api
+                .get_opt(&name)
+                .await
+                .with_context(|| format!("reading {} {name}", obj["kind"]))?
+                .map(|l| serde_json::to_value(&l))
+                .transpose()?,
+            Err(_) => None,
+        };
+        out.push((obj, live));
+    }
+    Ok(out)
+}
+
+/// Every object of `api_version`/`kind` matching `selector`, in every namespace; empty when the
+/// cluster does not serve that kind (a CRD not installed).
+pub async fn list_labelled(
+    client: &kube::Client,
+    api_version: &str,
+    kind: &str,
+    selector: &str,
+) -> Result<Vec<Value>> {
+    let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+    let gvk = GroupVersionKind::gvk(group, version, kind);
+    let Ok((ar, _)) = discovery::pinned_kind(client, &gvk).await else {
+        return Ok(Vec::new());
+    };
+    let api: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
+    let list = api
+        .list(&kube::api::ListParams::default().labels(selector))
+        .await
+        .with_context(|| format!("listing {kind} labelled {selector}"))?;
+    list.items
+        .into_iter()
+        .map(|o| {
+            let mut v = serde_json::to_value(&o)?;
+            v["apiVersion"] = Value::from(api_version);
+            v["kind"] = Value::from(kind);
+            Ok(v)
+        })
+        .collect()
+}
+
 pub async fn delete_manifests(client: &kube::Client, yaml: &str) -> Result<Vec<Applied>> {
     let objs = parse_manifests(yaml)?;
     let mut r = Resolver::new(client);
@@ -246,24 +287,6 @@ pub async fn delete_manifests(client: &kube::Client, yaml: &str) -> Result<Vec<A
 mod tests {
     use super::*;
     use serde_json::json;
-
-    #[test]
-    fn holds_compares_only_what_we_apply() {
-        let live = json!({"metadata": {"name": "a", "uid": "x", "labels": {"k": "v", "other": "w"}}, "spec": {"r": [1, 2]}, "status": {}});
-        assert!(holds(
-            &live,
-            &json!({"metadata": {"name": "a", "labels": {"k": "v"}}, "spec": {"r": [1, 2]}})
-        ));
-        assert!(!holds(
-            &live,
-            &json!({"metadata": {"labels": {"k": "changed"}}})
-        ));
-        assert!(
-            !holds(&live, &json!({"spec": {"r": [1]}})),
-            "lists must match whole"
-        );
-        assert!(!holds(&live, &json!({"spec": {"missing": true}})));
-    }
 
     #[test]
     fn parse_skips_empty_documents() {

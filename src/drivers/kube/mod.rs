@@ -4,6 +4,7 @@
 
 pub mod apply;
 pub mod client;
+pub mod releases;
 pub mod secrets;
 
 pub use apply::{apply_manifests, delete_manifests, diff_manifests, Applied, FIELD_MANAGER};

@@ -1,6 +1,8 @@
 //! Entry point of the kind node double (see `testkit::node`), run inside a container by the kind
 //! double: `kind-node-double <cluster> <node-name> <host-api-port> <out-dir>`. It serves the API
-//! on :6443 and the passthrough router on :443, and writes `<out-dir>/kubeconfig` for the host.
+//! on :6443 and the passthrough router on :443, and writes `<out-dir>/kubeconfig` for the host
+//! and, as a kind node holds it, the admin kubeconfig at /etc/kubernetes/admin.conf (its server
+//! the node's own name, as kubeadm writes it; bootstrap reads it through Docker's archive API).
 //! KIND_NODE_LABELS (`k=v,...`) and KIND_CERT_SANS (`a,b`) carry the config's node labels and
 //! API certificate names.
 
@@ -27,6 +29,12 @@ fn main() {
     let tmp = format!("{out}/kubeconfig.tmp");
     std::fs::write(&tmp, kubeconfig).expect("write kubeconfig");
     std::fs::rename(&tmp, format!("{out}/kubeconfig")).expect("publish kubeconfig");
+    std::fs::create_dir_all("/etc/kubernetes").expect("create /etc/kubernetes");
+    std::fs::write(
+        "/etc/kubernetes/admin.conf",
+        node.kubeconfig(cluster, &format!("https://{node_name}:6443")),
+    )
+    .expect("write admin.conf");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -46,6 +46,31 @@ pub fn passthrough_routes(env: &Env) -> Option<(u16, Vec<(String, String)>)> {
     (!routes.is_empty()).then_some((env.router.https_port, routes))
 }
 
+/// How a context dials: its server and the name it sends as SNI.
+#[derive(Debug, Clone, Copy)]
+pub struct Dial<'a> {
+    pub server: &'a str,
+    pub sni: &'a str,
+}
+
+/// Where to dial the router for one vcluster's hostname: as its context dials it, when the context
+/// goes through the router (it sends the hostname as SNI: the route `up` chose for where it ran,
+/// or the user's own), else the access table's route for where we stand (`here`). Never a fixed
+/// 127.0.0.1: inside a container that is the container itself.
+pub fn router_server(
+    env: &Env,
+    context: &str,
+    dial: Option<Dial>,
+    here: crate::core::access::Zone,
+) -> Option<String> {
+    use crate::core::access::{route_for, Endpoint};
+    let v = env.vclusters.iter().find(|v| v.context == context)?;
+    if let Some(d) = dial.filter(|d| d.sni.eq_ignore_ascii_case(&v.hostname)) {
+        return Some(d.server.to_owned());
+    }
+    route_for(env, Endpoint::Vcluster(v), here).map(|r| r.server)
+}
+
 /// What Docker showed about the kind cluster (gathered by `observe::docker_facts`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DockerFacts {
@@ -331,6 +356,44 @@ argocd: { register: true }
         let (port, routes) = passthrough_routes(&e).unwrap();
         assert_eq!(port, 8443);
         assert_eq!(routes.len(), 2);
+    }
+
+    #[test]
+    fn the_router_is_dialed_as_the_context_dials_it() {
+        use crate::core::access::Zone;
+        let e = env(FILE);
+        let dev = declared_contexts(&e)[1].0.clone();
+        let host = e.vclusters[0].hostname.clone();
+        // A context that sends the hostname as SNI goes through the router: dial as it does.
+        for server in [
+            "https://host.docker.internal:8443",
+            "https://localdev-control-plane:443",
+            "https://127.0.0.1:8443",
+        ] {
+            let dial = Dial { server, sni: &host };
+            assert_eq!(
+                router_server(&e, &dev, Some(dial), Zone::Host).as_deref(),
+                Some(server)
+            );
+        }
+        // No context, or one that does not go through the router: the table's route for here.
+        assert_eq!(
+            router_server(&e, &dev, None, Zone::Devcontainer).as_deref(),
+            Some("https://host.docker.internal:8443")
+        );
+        let forward = Dial {
+            server: "https://127.0.0.1:9443",
+            sni: "localhost",
+        };
+        assert_eq!(
+            router_server(&e, &dev, Some(forward), Zone::Host).as_deref(),
+            Some(&*format!("https://{host}:8443"))
+        );
+        assert_eq!(
+            router_server(&e, &dev, None, Zone::KindNetwork).as_deref(),
+            Some("https://localdev-control-plane:443")
+        );
+        assert_eq!(router_server(&e, "someone-elses", None, Zone::Host), None);
     }
 
     fn node(state: &str, published: &[(u16, &str, u16)]) -> Option<NodeFacts> {

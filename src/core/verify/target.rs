@@ -3,11 +3,11 @@
 //! rules match kubectl's (first file to define a name wins).
 
 use super::diagnose::{Credential, Route};
-use anyhow::{bail, Context as _};
+
 use base64::Engine as _;
 use kube::config::{AuthInfo, Kubeconfig};
 use secrecy::ExposeSecret;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Everything the probe needs about one context.
 #[derive(Debug, Clone, Default)]
@@ -44,57 +44,6 @@ pub struct TargetError {
 }
 
 pub type Resolved = Result<Target, TargetError>;
-
-/// Read the kubeconfig the way kubectl does: `--kubeconfig` alone when given, else every
-/// existing file of `$KUBECONFIG` merged (missing ones skipped), else `~/.kube/config`.
-pub fn load_kubeconfig(explicit: Option<&str>) -> anyhow::Result<Kubeconfig> {
-    let files = kubeconfig_files(explicit, std::env::var_os("KUBECONFIG"), home_dir());
-    if files.is_empty() {
-        bail!("no kubeconfig found: pass --kubeconfig, set KUBECONFIG, or create ~/.kube/config (`bootstrap up` writes it)");
-    }
-    let mut merged: Option<Kubeconfig> = None;
-    for f in &files {
-        let kc = Kubeconfig::read_from(f)
-            .with_context(|| format!("reading kubeconfig {}", f.display()))?;
-        merged = Some(match merged {
-            None => kc,
-            Some(m) => m
-                .merge(kc)
-                .with_context(|| format!("merging kubeconfig {}", f.display()))?,
-        });
-    }
-    Ok(merged.unwrap_or_default())
-}
-
-fn home_dir() -> Option<PathBuf> {
-    std::env::var_os("HOME")
-        .filter(|h| !h.is_empty())
-        .map(PathBuf::from)
-}
-
-/// Which files make up the kubeconfig. An explicit file is used even when missing, so the
-/// error names it; list entries that do not exist are skipped, as kubectl does.
-pub fn kubeconfig_files(
-    explicit: Option<&str>,
-    env: Option<std::ffi::OsString>,
-    home: Option<PathBuf>,
-) -> Vec<PathBuf> {
-    if let Some(p) = explicit {
-        return vec![PathBuf::from(p)];
-    }
-    if let Some(list) = env {
-        let files: Vec<PathBuf> = std::env::split_paths(&list)
-            .filter(|p| !p.as_os_str().is_empty())
-            .collect();
-        if !files.is_empty() {
-            return files.into_iter().filter(|p| p.exists()).collect();
-        }
-    }
-    home.map(|h| h.join(".kube").join("config"))
-        .filter(|p| p.exists())
-        .into_iter()
-        .collect()
-}
 
 /// Resolve `name` against the kubeconfig. File references (certificate-authority, client
 /// certificates, token files) are read here, so a missing file is reported as the context's
@@ -281,7 +230,7 @@ fn data_or_file(data: Option<&str>, file: Option<&str>) -> Result<Option<Vec<u8>
 }
 
 fn cert_subject(pem_or_der: &[u8]) -> Option<String> {
-    let der = super::probe::first_cert_der(pem_or_der)?;
+    let der = first_cert_der(pem_or_der)?;
     let (_, cert) = x509_parser::parse_x509_certificate(&der).ok()?;
     let cn = cert
         .subject()
@@ -340,6 +289,21 @@ pub fn parse_server(server: &str) -> Result<ServerUrl, String> {
         port,
         path,
     })
+}
+
+/// PEM certificates, or one DER certificate.
+pub fn certs_from(bytes: &[u8]) -> Vec<rustls_pki_types::CertificateDer<'static>> {
+    let pem: Vec<_> = rustls_pki_types::pem::PemObject::pem_slice_iter(bytes)
+        .filter_map(Result::ok)
+        .collect();
+    if pem.is_empty() && bytes.first() == Some(&0x30) {
+        return vec![rustls_pki_types::CertificateDer::from(bytes.to_vec())];
+    }
+    pem
+}
+
+pub fn first_cert_der(bytes: &[u8]) -> Option<Vec<u8>> {
+    certs_from(bytes).into_iter().next().map(|c| c.to_vec())
 }
 
 #[cfg(test)]
@@ -434,23 +398,5 @@ contexts:
         assert!(e.message.contains("without its key"), "{}", e.message);
         let e = resolve(&kc, "no-cluster", Route::Unknown).unwrap_err();
         assert!(e.message.contains("cluster `nope`"), "{}", e.message);
-    }
-
-    #[test]
-    fn kubeconfig_file_choice() {
-        let dir = tempfile::tempdir().unwrap();
-        let a = dir.path().join("a");
-        let b = dir.path().join("b");
-        std::fs::write(&b, "").unwrap();
-        let list = std::env::join_paths([&a, &b]).unwrap();
-        assert_eq!(
-            kubeconfig_files(None, Some(list.clone()), None),
-            vec![b.clone()]
-        );
-        assert_eq!(
-            kubeconfig_files(Some("/x/y"), Some(list), None),
-            vec![PathBuf::from("/x/y")]
-        );
-        assert!(kubeconfig_files(None, None, Some(dir.path().to_path_buf())).is_empty());
     }
 }

@@ -2,7 +2,7 @@
 //! `environment::secret_checks`): the kind node container through the docker module, and the
 //! host cluster's secrets through kube. Each look is bounded by the verify timeout.
 
-use super::environment::{DockerFacts, NodeFacts, Seen};
+use crate::core::verify::environment::{DockerFacts, NodeFacts, Seen};
 use k8s_openapi::api::core::v1::Secret;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use std::collections::{BTreeMap, HashMap};
@@ -51,6 +51,38 @@ pub async fn docker_facts(cluster: &str, timeout: Duration) -> DockerFacts {
             node: None,
         },
     }
+}
+
+/// Who publishes each of `ports` (TCP) on the engine, per port; None when Docker did not answer
+/// within the timeout. Asked only after a refusal through the host gateway.
+pub async fn publishers(
+    ports: &[u16],
+    timeout: Duration,
+) -> Option<HashMap<u16, Vec<crate::core::verify::gateway::Publisher>>> {
+    let look = async {
+        let conn = crate::drivers::docker::connect().await.ok()?;
+        crate::drivers::docker::observe::port_holders(&conn)
+            .await
+            .ok()
+    };
+    let holders = tokio::time::timeout(timeout, look).await.ok().flatten()?;
+    Some(
+        ports
+            .iter()
+            .map(|port| {
+                let mut found: Vec<crate::core::verify::gateway::Publisher> = holders
+                    .iter()
+                    .filter(|h| h.host_port == *port && h.protocol == "tcp")
+                    .map(|h| crate::core::verify::gateway::Publisher {
+                        container: h.container.clone(),
+                        host_ip: h.host_ip.clone(),
+                    })
+                    .collect();
+                found.dedup();
+                (*port, found)
+            })
+            .collect(),
+    )
 }
 
 /// Read each (namespace, name) secret through `context`. The client dials no proxy unless the

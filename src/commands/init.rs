@@ -1,0 +1,210 @@
+//! `bootstrap init`: a starter envs.yaml for the choices given as flags, commented so it
+//! explains itself, written only where no file is (created exclusively: nothing of the user's is
+//! ever replaced).
+
+use super::{Failure, Outcome};
+use crate::cli::{Global, InitArgs};
+use crate::core::config::validate::is_rfc1123_label;
+use std::io::Write;
+
+/// What the starter file is made from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Choices {
+    pub cluster_name: String,
+    /// `ingress-nginx` or `gateway-api`.
+    pub router: String,
+    pub vclusters: Vec<String>,
+    pub registry: bool,
+}
+
+impl Choices {
+    pub fn from_args(a: &InitArgs) -> Choices {
+        Choices {
+            cluster_name: a.cluster_name.clone(),
+            router: a.router.clone(),
+            vclusters: if a.no_vclusters {
+                Vec::new()
+            } else if a.vclusters.is_empty() {
+                vec!["dev".into()]
+            } else {
+                a.vclusters.clone()
+            },
+            registry: a.registry,
+        }
+    }
+
+    /// Names the file would carry that validation would refuse, said before anything is written.
+    pub fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut names = vec![("--cluster-name", &self.cluster_name, 50)];
+        names.extend(self.vclusters.iter().map(|v| ("--vcluster", v, 50)));
+        for (flag, name, max) in names {
+            if !is_rfc1123_label(name) || name.len() > max {
+                out.push(format!(
+                    "{flag} `{name}`: use lowercase letters, digits and '-', starting and ending with a letter or digit, at most {max} characters"
+                ));
+            }
+        }
+        for (i, v) in self.vclusters.iter().enumerate() {
+            if self.vclusters[..i].contains(v) {
+                out.push(format!("--vcluster `{v}` is given twice"));
+            }
+        }
+        out
+    }
+}
+
+/// Pure: the file's text.
+pub fn starter(c: &Choices) -> String {
+    let mut s = String::new();
+    let vcs = if c.vclusters.is_empty() {
+        "no vclusters".to_owned()
+    } else {
+        format!("vclusters {}", c.vclusters.join(", "))
+    };
+    s.push_str(&format!(
+        "# Written by `bootstrap init`: router {}, {vcs}, registry {}.\n\
+         # `bootstrap plan` shows what `bootstrap up` would do; `bootstrap down` removes it again.\n\
+         # Every field, its default and what is valid: docs/reference.md.\n\
+         apiVersion: bootstrap/v1alpha1\n\n",
+        c.router,
+        if c.registry { "on" } else { "off" }
+    ));
+    s.push_str(&format!(
+        "# A kind cluster; kind names its kube context `kind-{name}`.\n\
+         cluster:\n  provider: kind\n  name: {name}\n\
+         \x20 apiServer:\n    address: 127.0.0.1   # where the API is published on this machine\n    port: 6443\n\n",
+        name = c.cluster_name
+    ));
+    let router_note = match c.router.as_str() {
+        "gateway-api" => "# The router: a Gateway API Gateway with a TLS passthrough listener; each vcluster's\n# TLSRoute sends its hostname (SNI) to it.\n",
+        _ => "# The router: ingress-nginx with SSL passthrough; each vcluster is reached by its hostname (SNI).\n",
+    };
+    s.push_str(router_note);
+    s.push_str(&format!(
+        "router:\n  kind: {}   # ingress-nginx or gateway-api\n  passthrough: true\n\
+         \x20 domain: localtest.me   # every name under localtest.me resolves to 127.0.0.1\n\
+         \x20 httpsPort: 8443        # https://<vcluster>-vcluster.localtest.me:8443\n\n",
+        c.router
+    ));
+    if c.vclusters.is_empty() {
+        s.push_str(
+            "# vclusters: none yet. Add one as `- name: dev`: it is reached as\n\
+             # https://dev-vcluster.localtest.me:8443 with kube context dev-vcluster.\n\
+             vclusters: []\n\n",
+        );
+    } else {
+        s.push_str(
+            "# Each vcluster is reached as https://<name>-vcluster.localtest.me:8443 with kube context\n\
+             # <name>-vcluster; `values:` under one passes chart values through.\n\
+             vclusters:\n",
+        );
+        for v in &c.vclusters {
+            s.push_str(&format!("  - name: {v}\n"));
+        }
+        s.push('\n');
+    }
+    if c.registry {
+        s.push_str(
+            "# A local image registry beside the cluster: `docker push localhost:5001/app:dev`, then\n\
+             # `image: localhost:5001/app:dev` in a pod. Tilt, Skaffold and ctlptl find it through the\n\
+             # local-registry-hosting ConfigMap in kube-public.\n\
+             registry:\n  enabled: true\n  port: 5001\n\n",
+        );
+    } else {
+        s.push_str(
+            "# A local image registry on localhost:5001 (`bootstrap init --registry` writes it):\n\
+             # registry:\n#   enabled: true\n#   port: 5001\n\n",
+        );
+    }
+    s.push_str(
+        "# Where you stand decides the routes written to the kubeconfig: auto probes them.\n\
+         access:\n  mode: auto   # auto, host, devcontainer, wsl2 or kind-network\n",
+    );
+    s
+}
+
+pub fn run(g: &Global, args: &InitArgs) -> Outcome {
+    let choices = Choices::from_args(args);
+    let problems = choices.problems();
+    if !problems.is_empty() {
+        return Err(Failure::Invalid(format!(
+            "nothing was written:\n  - {}",
+            problems.join("\n  - ")
+        )));
+    }
+    let path = &g.file;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Failure::Failed(format!("{}: {e}", dir.display())))?;
+    }
+    // Created exclusively: an existing file (even one made a moment ago) is never replaced.
+    let mut f = match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+    {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            return Err(Failure::Invalid(format!(
+                "{} already exists; nothing was written\n  hint: choose another file with -f, or move that one away first",
+                path.display()
+            )))
+        }
+        Err(e) => return Err(Failure::Failed(format!("{}: {e}", path.display()))),
+    };
+    f.write_all(starter(&choices).as_bytes())
+        .and_then(|_| f.sync_all())
+        .map_err(|e| Failure::Failed(format!("{}: {e}", path.display())))?;
+    println!(
+        "wrote {}\nnext: bootstrap plan -f {p}, then bootstrap up -f {p}",
+        path.display(),
+        p = path.display()
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::config::load_str;
+
+    fn choices(router: &str, vcs: &[&str], registry: bool) -> Choices {
+        Choices {
+            cluster_name: "localdev".into(),
+            router: router.into(),
+            vclusters: vcs.iter().map(|s| s.to_string()).collect(),
+            registry,
+        }
+    }
+
+    #[test]
+    fn the_file_means_what_was_chosen() {
+        let text = starter(&choices("ingress-nginx", &["dev", "staging"], true));
+        let l = load_str(&text, "envs.yaml", &[]);
+        assert_eq!(l.diags.items.len(), 0, "{:?}", l.diags.items);
+        let env = l.env.unwrap();
+        assert_eq!(env.cluster.name, "localdev");
+        let names: Vec<&str> = env.vclusters.iter().map(|v| v.name.as_str()).collect();
+        assert_eq!(names, ["dev", "staging"]);
+        assert!(env.registry.enabled);
+        assert_eq!(env.registry.port, 5001);
+        assert_eq!(env.vclusters[0].hostname, "dev-vcluster.localtest.me");
+
+        let off = load_str(&starter(&choices("ingress-nginx", &[], false)), "e", &[]);
+        let env = off.env.unwrap();
+        assert!(env.vclusters.is_empty());
+        assert!(!env.registry.enabled);
+    }
+
+    #[test]
+    fn bad_names_are_refused_before_writing() {
+        let mut c = choices("ingress-nginx", &["Dev", "x", "x"], false);
+        c.cluster_name = "my_cluster".into();
+        let p = c.problems();
+        assert_eq!(p.len(), 3, "{p:?}");
+        assert!(p[0].starts_with("--cluster-name `my_cluster`"));
+        assert!(p[1].starts_with("--vcluster `Dev`"));
+        assert_eq!(p[2], "--vcluster `x` is given twice");
+    }
+}

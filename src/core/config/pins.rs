@@ -1,0 +1,105 @@
+//! The versions bootstrap pins for a file that names none, and where each was checked. A file
+//! that names a version keeps it (envs/localdev.yaml names vcluster 0.26.0, the seeds' stack).
+//! Each pin below was read from the upstream source at the tag named, through the project's
+//! stored copies of those repositories.
+
+/// kind: kubernetes-sigs/kind tag v0.32.0 (tagged 2026-06-02), the newest release.
+pub const KIND_VERSION: &str = "v0.32.0";
+
+/// kind v0.32.0's default node image: `pkg/apis/config/defaults/image.go` at tag v0.32.0. It is
+/// what `kind create cluster` uses when `cluster.nodeImage` is unset.
+pub const KIND_DEFAULT_NODE_IMAGE: &str =
+    "kindest/node:v1.36.1@sha256:3489c7674813ba5d8b1a9977baea8a6e553784dab7b84759d1014dbd78f7ebd5";
+
+/// helm: helm/helm tag v4.2.4 (2026-08-13), the newest stable release (the v3 line's last is
+/// v3.21.4). The real Helm engine our chart tests run is v4.2.3 (PyPI helm-python-sdk 0.2.2).
+pub const HELM_VERSION: &str = "v4.2.4";
+
+/// vcluster chart: loft-sh/vcluster v0.36.1, the newest stable chart in ../shared/contracts
+/// (its values schema has `controlPlane.tlsRoute`, added in 0.34).
+pub const VCLUSTER_REPO: &str = "https://charts.loft.sh";
+pub const VCLUSTER_VERSION: &str = "0.36.1";
+
+/// ingress-nginx chart 4.15.1 (controller v1.15.1): kubernetes/ingress-nginx tag
+/// helm-chart-4.15.1, the last release before the project was retired (March 2026).
+pub const INGRESS_NGINX_REPO: &str = "https://kubernetes.github.io/ingress-nginx";
+pub const INGRESS_NGINX_VERSION: &str = "4.15.1";
+
+/// The newest Kubernetes minor each ingress-nginx chart line was tested on: the "Supported
+/// Versions table" of README.md at kubernetes/ingress-nginx tag helm-chart-4.15.1 (v1.15.x: 1.35
+/// down to 1.31; v1.14.x: 1.34; v1.13.x: 1.33).
+pub const INGRESS_NGINX_MAX_KUBERNETES: &[(&str, (u32, u32))] =
+    &[("4.15.", (1, 35)), ("4.14.", (1, 34)), ("4.13.", (1, 33))];
+
+/// Traefik chart 41.3.0 (Traefik v3.7.11): traefik/traefik-helm-chart tag v41.3.0, the Gateway API
+/// implementation behind `router.kind: gateway-api` (README, "The Gateway API router").
+pub const TRAEFIK_REPO: &str = "https://traefik.github.io/charts";
+pub const TRAEFIK_CHART: &str = "traefik";
+pub const TRAEFIK_VERSION: &str = "41.3.0";
+
+/// Gateway API: kubernetes-sigs/gateway-api tag v1.6.1 (2026-07-16). TLSRoute is served only as
+/// `gateway.networking.k8s.io/v1` by its standard channel (v1alpha2/v1alpha3 are `served: false`).
+pub const GATEWAY_API_VERSION: &str = "v1.6.1";
+pub const GATEWAY_API_STANDARD_INSTALL_URL: &str =
+    "https://github.com/kubernetes-sigs/gateway-api/releases/download/v1.6.1/standard-install.yaml";
+/// sha256 of the release asset `standard-install.yaml`, rebuilt from the source at tag v1.6.1
+/// exactly as the release does (`make build-install-yaml`, i.e. `hack/build-install-yaml.sh`: the
+/// boilerplate, which carries no year, then each `config/crd/standard/gateway*.yaml` behind a
+/// `# <path>` header). The project's `verify-release-artifacts` workflow checks the published
+/// asset equals that build. No internet here to download the asset itself: the first real fetch
+/// confirms this pin, or refuses the file and says so. Its documents, comments aside, equal
+/// ../shared/contracts/crds/gateway-api-v1.6.1-standard-install.yaml (checked when pinned).
+pub const GATEWAY_API_STANDARD_INSTALL_SHA256: &str =
+    "24d931f22abd8e40c973264319ead7cfa09d0fb7716b7ab1ee2ff174cb063a73";
+
+/// `v1.36.1` (or `kindest/node:v1.36.1@sha256:...`) as (major, minor); None when the tag is no
+/// Kubernetes version (a locally built image, `latest`).
+pub fn kubernetes_minor(image: &str) -> Option<(u32, u32)> {
+    let without_digest = image.split('@').next()?;
+    // The tag is after the last ':' that follows the last '/', so registry ports do not confuse it.
+    let name_start = without_digest.rfind('/').map_or(0, |i| i + 1);
+    let tag = without_digest[name_start..].split_once(':')?.1;
+    let mut parts = tag.strip_prefix('v')?.split('.');
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts
+        .next()?
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect::<String>()
+        .parse()
+        .ok()?;
+    Some((major, minor))
+}
+
+/// The newest Kubernetes minor an ingress-nginx chart version is known to support.
+pub fn ingress_nginx_max_kubernetes(chart_version: &str) -> Option<(u32, u32)> {
+    let v = chart_version.trim_start_matches('v');
+    INGRESS_NGINX_MAX_KUBERNETES
+        .iter()
+        .find(|(prefix, _)| v.starts_with(prefix))
+        .map(|(_, max)| *max)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kubernetes_version_of_node_images() {
+        assert_eq!(kubernetes_minor(KIND_DEFAULT_NODE_IMAGE), Some((1, 36)));
+        assert_eq!(kubernetes_minor("kindest/node:v1.35.0"), Some((1, 35)));
+        assert_eq!(
+            kubernetes_minor("registry.local:5000/kindest/node:v1.33.4"),
+            Some((1, 33))
+        );
+        assert_eq!(kubernetes_minor("my/node:latest"), None);
+        assert_eq!(kubernetes_minor("registry.local:5000/node"), None);
+    }
+
+    #[test]
+    fn ingress_nginx_support_by_chart_line() {
+        assert_eq!(ingress_nginx_max_kubernetes("4.15.1"), Some((1, 35)));
+        assert_eq!(ingress_nginx_max_kubernetes("4.14.1"), Some((1, 34)));
+        assert_eq!(ingress_nginx_max_kubernetes("9.0.0"), None);
+    }
+}

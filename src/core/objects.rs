@@ -1,0 +1,90 @@
+//! Our API objects against what is live (pure): converged when every field we set holds, and
+//! changed only when they are ours. Fields others set (status, defaults, other managers') are
+//! not ours to compare.
+
+use crate::core::ownership::{self, Holder};
+use serde_json::Value;
+
+/// Does `live` hold every field `want` sets? Lists must match whole.
+pub fn holds(live: &Value, want: &Value) -> bool {
+    match (live, want) {
+        (Value::Object(l), Value::Object(w)) => w
+            .iter()
+            .all(|(k, wv)| l.get(k).is_some_and(|lv| holds(lv, wv))),
+        (Value::Array(l), Value::Array(w)) => {
+            l.len() == w.len() && l.iter().zip(w).all(|(a, b)| holds(a, b))
+        }
+        _ => live == want,
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Judged {
+    Absent,
+    Converged,
+    /// Ours, and a field we set differs.
+    Apply,
+    /// Someone else's object under the name we would use.
+    Conflict(Holder),
+}
+
+/// Pure: what to do about one object we want.
+pub fn judge(want: &Value, live: Option<&Value>, cluster: &str) -> Judged {
+    match live {
+        None => Judged::Absent,
+        Some(l) if holds(l, want) => Judged::Converged,
+        Some(l) => match ownership::holder(l.pointer("/metadata/labels"), cluster) {
+            Holder::Ours => Judged::Apply,
+            other => Judged::Conflict(other),
+        },
+    }
+}
+
+/// `ingress/dev-vcluster/vcluster-dev-helm-api`, as plans name an object.
+pub fn target(obj: &Value) -> String {
+    let kind = obj["kind"].as_str().unwrap_or_default().to_lowercase();
+    let name = obj["metadata"]["name"].as_str().unwrap_or_default();
+    match obj["metadata"]["namespace"].as_str() {
+        Some(ns) => format!("{kind}/{ns}/{name}"),
+        None => format!("{kind}/{name}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn holds_compares_only_what_we_apply() {
+        let live = json!({"metadata": {"name": "a", "uid": "x", "labels": {"k": "v", "other": "w"}}, "spec": {"r": [1, 2]}, "status": {}});
+        assert!(holds(
+            &live,
+            &json!({"metadata": {"name": "a", "labels": {"k": "v"}}, "spec": {"r": [1, 2]}})
+        ));
+        assert!(!holds(
+            &live,
+            &json!({"metadata": {"labels": {"k": "changed"}}})
+        ));
+        assert!(
+            !holds(&live, &json!({"spec": {"r": [1]}})),
+            "lists must match whole"
+        );
+        assert!(!holds(&live, &json!({"spec": {"missing": true}})));
+    }
+
+    #[test]
+    fn only_our_objects_are_changed() {
+        let want = json!({"kind": "Ingress", "metadata": {"name": "r", "namespace": "n", "labels": {"bootstrap/env": "dev"}}, "spec": {"x": 1}});
+        assert_eq!(judge(&want, None, "dev"), Judged::Absent);
+        assert_eq!(judge(&want, Some(&want), "dev"), Judged::Converged);
+        let ours_changed = json!({"metadata": {"name": "r", "labels": {"bootstrap/env": "dev"}}, "spec": {"x": 2}});
+        assert_eq!(judge(&want, Some(&ours_changed), "dev"), Judged::Apply);
+        let theirs = json!({"metadata": {"name": "r"}, "spec": {"x": 1}});
+        assert_eq!(
+            judge(&want, Some(&theirs), "dev"),
+            Judged::Conflict(Holder::Foreign)
+        );
+        assert_eq!(target(&want), "ingress/n/r");
+    }
+}

@@ -1,0 +1,402 @@
+//! The imperative shell of verify: dial each context layer by layer (dns, tcp, tls, auth, api),
+//! stop at the first failure, and hand the facts to `diagnose`. Contexts run as separate tokio
+//! tasks and every layer has its own timeout, so a dead endpoint costs its timeout and nothing
+//! more, and never holds up the others.
+
+mod connect;
+mod http;
+mod kubeconfig;
+pub mod observe;
+mod passthrough;
+mod tls;
+
+pub use crate::core::verify::target::{certs_from, first_cert_der};
+use connect::*;
+use http::*;
+pub use kubeconfig::{kubeconfig_files, load_kubeconfig};
+pub use passthrough::{check_passthrough, PassthroughExpect};
+pub use tls::cert_facts;
+use tls::*;
+
+use crate::core::verify::diagnose::{
+    diagnose, CertFacts, ConnectError, Credential, Failure, Layer, Route, Situation, TlsProblem,
+};
+use crate::core::verify::report::{CheckStatus, ContextReport, EnvCheck, LayerReport, Report};
+use crate::core::verify::target::{Resolved, Target};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::WebPkiServerVerifier;
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, SignatureScheme};
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::TcpStream;
+
+/// Where verify runs, as far as diagnoses care.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct HostFacts {
+    /// 127.0.0.1 here is not where the cluster's ports are published: we run in a container
+    /// that drives another machine's Docker engine (the zone module's `devcontainer`).
+    pub in_container: bool,
+}
+
+impl HostFacts {
+    /// The zone module's verdict: container markers and variables, and Docker's /info to tell a
+    /// devcontainer from a container that runs its own engine (a CI VM image), where published
+    /// ports are on our loopback after all.
+    pub async fn detect() -> Self {
+        let engine = async {
+            match crate::drivers::docker::connect().await {
+                Ok(conn) => Some(crate::drivers::zone::detect(&conn).await),
+                Err(_) => None,
+            }
+        };
+        let verdict = tokio::time::timeout(Duration::from_secs(2), engine)
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| {
+                crate::core::zone::classify(&crate::drivers::zone::gather(None, None))
+            });
+        HostFacts {
+            in_container: verdict.zone == crate::core::zone::Zone::Devcontainer,
+        }
+    }
+
+    /// Where `--access` (or the file's access mode) says we stand; `auto` detects it.
+    pub async fn for_access(mode: crate::core::config::AccessMode) -> Self {
+        use crate::core::config::AccessMode;
+        match mode {
+            AccessMode::Host | AccessMode::Wsl2 => HostFacts {
+                in_container: false,
+            },
+            AccessMode::Devcontainer | AccessMode::KindNetwork => HostFacts { in_container: true },
+            AccessMode::Auto => HostFacts::detect().await,
+        }
+    }
+}
+
+/// Verify every target in parallel; the entry point `up` calls after converging.
+pub async fn verify_contexts(targets: Vec<Resolved>, timeout: Duration) -> Report {
+    Report::new(probe_all(targets, timeout, None).await, Vec::new())
+}
+
+/// As `verify_contexts`, with where we stand given (by `--access` or a test).
+pub async fn verify_contexts_with(
+    targets: Vec<Resolved>,
+    timeout: Duration,
+    facts: HostFacts,
+) -> Report {
+    Report::new(probe_all(targets, timeout, Some(facts)).await, Vec::new())
+}
+
+/// Probe every target in parallel, then diagnose. `facts: None` detects where we stand, and
+/// only when a diagnosis depends on it (a refused loopback connection): a healthy run never
+/// pays for asking Docker.
+pub async fn probe_all(
+    targets: Vec<Resolved>,
+    timeout: Duration,
+    facts: Option<HostFacts>,
+) -> Vec<ContextReport> {
+    probe_many(targets, timeout, facts, Depth::Full).await
+}
+
+async fn probe_many(
+    targets: Vec<Resolved>,
+    timeout: Duration,
+    facts: Option<HostFacts>,
+    depth: Depth,
+) -> Vec<ContextReport> {
+    let tasks: Vec<_> = targets
+        .into_iter()
+        .map(|t| {
+            let name = match &t {
+                Ok(t) => (t.context.clone(), t.server.clone()),
+                Err(e) => (e.context.clone(), e.server.clone().unwrap_or_default()),
+            };
+            (name, tokio::spawn(probe_context(t, timeout, depth)))
+        })
+        .collect();
+    let mut probed = Vec::with_capacity(tasks.len());
+    for ((name, server), task) in tasks {
+        probed.push(task.await.unwrap_or_else(|e| Probed {
+            situation: Situation {
+                context: name.clone(),
+                ..Default::default()
+            },
+            name,
+            server,
+            layers: Vec::new(),
+            failure: Some(Failure::Config {
+                message: format!("the probe task failed: {e}"),
+            }),
+            ms: 0.0,
+        }));
+    }
+    let needs_facts = probed.iter().any(|p| {
+        matches!(
+            p.failure,
+            Some(Failure::Tcp {
+                kind: ConnectError::Refused,
+                loopback: true,
+                ..
+            })
+        )
+    });
+    let facts = match facts {
+        Some(f) => f,
+        None if needs_facts => HostFacts::detect().await,
+        None => HostFacts::default(),
+    };
+    // A refusal through host.docker.internal is read with what Docker publishes on that port.
+    let mut gateway_ports: Vec<u16> = probed
+        .iter()
+        .filter(|p| refused_through_gateway(p))
+        .map(|p| p.situation.port)
+        .collect();
+    gateway_ports.dedup();
+    let published = if gateway_ports.is_empty() {
+        None
+    } else {
+        observe::publishers(&gateway_ports, timeout).await
+    };
+    probed
+        .into_iter()
+        .map(|p| {
+            let publishers = published
+                .as_ref()
+                .filter(|_| refused_through_gateway(&p))
+                .map(|m| m.get(&p.situation.port).cloned().unwrap_or_default());
+            let situation = Situation {
+                in_container: facts.in_container,
+                publishers,
+                ..p.situation
+            };
+            let diag = p.failure.map(|f| diagnose(&situation, &f));
+            ContextReport::new(p.name, p.server, p.layers, diag, p.ms)
+        })
+        .collect()
+}
+
+fn refused_through_gateway(p: &Probed) -> bool {
+    matches!(
+        p.failure,
+        Some(Failure::Tcp {
+            kind: ConnectError::Refused,
+            loopback: false,
+            ..
+        })
+    ) && crate::core::verify::gateway::is_gateway_host(&p.situation.host)
+}
+
+/// One context's layers and failure, before diagnosis.
+struct Probed {
+    name: String,
+    server: String,
+    situation: Situation,
+    layers: Vec<LayerReport>,
+    failure: Option<Failure>,
+    ms: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Depth {
+    Full,
+    /// Up to the TLS handshake: the router check needs no credentials.
+    TlsOnly,
+}
+
+fn situation(t: &Target, timeout: Duration) -> Situation {
+    Situation {
+        context: t.context.clone(),
+        cluster: t.cluster.clone(),
+        host: t.host.clone(),
+        port: t.port,
+        tls_server_name: t.tls_server_name.clone(),
+        route: t.route.clone(),
+        credential: t.credential.clone(),
+        in_container: false,
+        timeout_ms: timeout.as_millis() as u64,
+        publishers: None,
+    }
+}
+
+async fn probe_context(t: Resolved, timeout: Duration, depth: Depth) -> Probed {
+    let started = Instant::now();
+    let t = match t {
+        Ok(t) => t,
+        Err(e) => {
+            return Probed {
+                situation: Situation {
+                    context: e.context.clone(),
+                    ..Default::default()
+                },
+                name: e.context,
+                server: e.server.unwrap_or_default(),
+                layers: Vec::new(),
+                failure: Some(Failure::Config { message: e.message }),
+                ms: 0.0,
+            }
+        }
+    };
+    let mut layers = Vec::new();
+    let outcome = run_layers(&t, timeout, depth, &mut layers).await;
+    Probed {
+        name: t.context.clone(),
+        server: t.server.clone(),
+        situation: situation(&t, timeout),
+        layers,
+        failure: outcome.err(),
+        ms: ms_since(started),
+    }
+}
+
+fn ms_since(t: Instant) -> f64 {
+    (t.elapsed().as_secs_f64() * 10_000.0).round() / 10.0
+}
+
+/// Run one layer under its own timeout and record it.
+async fn step<T>(
+    layers: &mut Vec<LayerReport>,
+    name: Layer,
+    timeout: Duration,
+    on_timeout: impl FnOnce() -> Failure,
+    fut: impl Future<Output = Result<(T, String), Failure>>,
+) -> Result<T, Failure> {
+    let started = Instant::now();
+    let result = tokio::time::timeout(timeout, fut)
+        .await
+        .unwrap_or_else(|_| Err(on_timeout()));
+    let ms = ms_since(started);
+    match result {
+        Ok((v, detail)) => {
+            layers.push(LayerReport {
+                name,
+                ok: true,
+                ms,
+                detail,
+            });
+            Ok(v)
+        }
+        Err(f) => {
+            layers.push(LayerReport {
+                name,
+                ok: false,
+                ms,
+                detail: brief(&f),
+            });
+            Err(f)
+        }
+    }
+}
+
+/// One line for the layer's `detail`; the diagnosis carries the explanation.
+fn brief(f: &Failure) -> String {
+    match f {
+        Failure::Config { message } => message.clone(),
+        Failure::Dns {
+            timed_out: true, ..
+        } => "lookup timed out".into(),
+        Failure::Dns { message, .. } => format!("lookup failed: {message}"),
+        Failure::Tcp { kind, addr, .. } => match kind {
+            ConnectError::Refused => format!("{addr}: connection refused"),
+            ConnectError::TimedOut => format!("{addr}: connect timed out"),
+            ConnectError::Unreachable => format!("{addr}: unreachable"),
+            ConnectError::Other => format!("{addr}: connect failed"),
+        },
+        Failure::Tls { problem, cert, .. } => {
+            let what = match problem {
+                TlsProblem::NameMismatch => "certificate name mismatch".to_string(),
+                TlsProblem::UnknownAuthority => "unknown authority".into(),
+                TlsProblem::Expired => "certificate expired".into(),
+                TlsProblem::NotYetValid => "certificate not yet valid".into(),
+                TlsProblem::BadCertificate(w) => format!("bad certificate: {w}"),
+                TlsProblem::NotTls { .. } => "not a TLS server".into(),
+                TlsProblem::Closed => "closed during handshake".into(),
+                TlsProblem::Alert(a) => format!("alert {a}"),
+                TlsProblem::TimedOut => "handshake timed out".into(),
+                TlsProblem::Other(m) => m.clone(),
+            };
+            match cert {
+                Some(c) => format!(
+                    "{what}; presented `{}` issued by `{}` [{}]",
+                    c.subject,
+                    c.issuer,
+                    c.names.join(", ")
+                ),
+                None => what,
+            }
+        }
+        Failure::Http { status, path, .. } => format!("{path}: HTTP {status}"),
+        Failure::Transport {
+            timed_out: true, ..
+        } => "no answer (timed out)".into(),
+        Failure::Transport { message, .. } => message.clone(),
+        Failure::Denied { .. } => "list namespaces: allowed=false".into(),
+    }
+}
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn non_tls_answers_are_quoted() {
+        let io = std::io::Error::other("x");
+        assert_eq!(
+            tls_problem(&io, b"HTTP/1.1 400 Bad Request\r\nServer: nginx\r\n"),
+            TlsProblem::NotTls {
+                answer: Some("HTTP/1.1 400 Bad Request".into())
+            }
+        );
+        assert_eq!(
+            tls_problem(&io, &[0x00, 0xff, 0x10]),
+            TlsProblem::NotTls { answer: None }
+        );
+        // a TLS alert record is TLS: classified by the error, not the bytes
+        assert_eq!(
+            tls_problem(&io, &[0x15, 0x03, 0x03]),
+            TlsProblem::Other("x".into())
+        );
+        let eof = std::io::Error::from(std::io::ErrorKind::UnexpectedEof);
+        assert_eq!(tls_problem(&eof, &[]), TlsProblem::Closed);
+    }
+
+    #[test]
+    fn loopback_hosts() {
+        assert!(is_loopback_host("127.0.0.1"));
+        assert!(is_loopback_host("::1"));
+        assert!(is_loopback_host("LOCALHOST"));
+        assert!(!is_loopback_host("host.docker.internal"));
+    }
+
+    #[test]
+    fn error_chain_names_the_cause() {
+        #[derive(Debug)]
+        struct Outer(std::io::Error);
+        impl std::fmt::Display for Outer {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("client error (Connect)")
+            }
+        }
+        impl std::error::Error for Outer {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let e = Outer(std::io::Error::other(
+            "received fatal alert: BadCertificate",
+        ));
+        assert_eq!(
+            error_chain(&e),
+            "client error (Connect): received fatal alert: BadCertificate"
+        );
+    }
+}

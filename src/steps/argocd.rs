@@ -1,0 +1,213 @@
+//! ArgoCD registration: one cluster Secret per vcluster in ArgoCD's namespace, labelled as ours.
+//! Data is base64 (not stringData) so the live object compares field by field and a converged run
+//! writes nothing. `down` deletes only Secrets carrying our mark; ArgoCD's namespace stays.
+
+use super::routes::Creds;
+use super::{Cx, Diff, Looked, Mode, Step};
+use crate::core::argocd::{cluster_secret, server, VclusterCreds};
+use crate::core::config::Env;
+use crate::core::objects::{self, Judged};
+use crate::core::ownership::{self, Holder};
+use crate::core::plan::{act, Op};
+use crate::drivers::kube;
+use anyhow::Result;
+use base64::Engine;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+/// Pure: the Namespace (only when absent: ArgoCD's own is never relabelled) and one Secret per
+/// vcluster whose credentials are known.
+pub fn manifests(env: &Env, creds: &BTreeMap<String, Creds>, with_namespace: bool) -> Vec<Value> {
+    let mut out = Vec::new();
+    if with_namespace {
+        out.push(json!({"apiVersion": "v1", "kind": "Namespace",
+            "metadata": {"name": env.argocd.namespace, "labels": ownership::labels(&env.cluster.name)}}));
+    }
+    for v in &env.vclusters {
+        let Some(c) = creds.get(&v.name) else {
+            continue;
+        };
+        let empty = Vec::new();
+        let vc = VclusterCreds {
+            ca_pem: &c.ca_pem,
+            cert_pem: c.client_cert_pem.as_ref().unwrap_or(&empty),
+            key_pem: c.client_key_pem.as_ref().unwrap_or(&empty),
+        };
+        let mut secret = cluster_secret(env, v, &vc);
+        let data: serde_json::Map<String, Value> = secret["stringData"]
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .map(|(k, val)| {
+                        let text = val.as_str().unwrap_or_default();
+                        (
+                            k.clone(),
+                            json!(base64::engine::general_purpose::STANDARD.encode(text)),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        if let Some(obj) = secret.as_object_mut() {
+            obj.remove("stringData");
+            obj.insert("data".into(), Value::Object(data));
+        }
+        out.push(secret);
+    }
+    out
+}
+
+fn yaml(objs: &[Value]) -> String {
+    objs.iter()
+        .map(|o| format!("---\n{}", crate::core::render::to_yaml(o)))
+        .collect()
+}
+
+pub struct Argocd {
+    live: Vec<(Value, Option<Value>)>,
+    namespace_exists: bool,
+    looked: bool,
+    why_not: String,
+}
+
+impl Default for Argocd {
+    fn default() -> Self {
+        Argocd {
+            live: Vec::new(),
+            namespace_exists: false,
+            looked: false,
+            why_not: "not observed".into(),
+        }
+    }
+}
+
+#[async_trait::async_trait(?Send)]
+impl Step for Argocd {
+    fn name(&self) -> String {
+        "argocd".into()
+    }
+
+    async fn observe(&mut self, cx: &Cx<'_>) -> Result<Looked> {
+        let Some(api) = cx.api() else {
+            self.why_not = "the cluster is not running yet".into();
+            return Ok(Looked::Not(self.why_not.clone()));
+        };
+        let creds = cx.vclusters.lock().map(|m| m.clone()).unwrap_or_default();
+        if creds.len() < cx.env.vclusters.len() && cx.mode != Mode::Down {
+            self.why_not = "its vcluster is not running yet".into();
+            return Ok(Looked::Not(self.why_not.clone()));
+        }
+        let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": cx.env.argocd.namespace}});
+        self.namespace_exists = kube::apply::live_objects(&api.client, &yaml(&[ns]))
+            .await?
+            .first()
+            .is_some_and(|(_, l)| l.is_some());
+        self.live =
+            kube::apply::live_objects(&api.client, &yaml(&manifests(cx.env, &creds, false)))
+                .await?;
+        self.looked = true;
+        Ok(Looked::Yes)
+    }
+
+    fn diff(&self, cx: &Cx<'_>) -> Diff {
+        let env = cx.env;
+        let mut d = Diff::default();
+        let line = |v: &crate::core::config::Vcluster, reason: &str| {
+            act(
+                Op::RegisterArgocd,
+                format!(
+                    "secret/{}/{}",
+                    env.argocd.namespace,
+                    crate::core::argocd::secret_name(v)
+                ),
+                format!("ArgoCD cluster `{}` -> {}", v.context, server(v)),
+                reason,
+            )
+        };
+        if !self.looked {
+            d.actions
+                .extend(env.vclusters.iter().map(|v| line(v, &self.why_not)));
+            return d;
+        }
+        for (want, live) in &self.live {
+            let Some(v) = env
+                .vclusters
+                .iter()
+                .find(|v| want["metadata"]["name"] == crate::core::argocd::secret_name(v).as_str())
+            else {
+                continue;
+            };
+            match objects::judge(want, live.as_ref(), cx.cluster()) {
+                Judged::Converged => {}
+                Judged::Absent => d.actions.push(line(v, "not found")),
+                Judged::Apply => d.actions.push(line(v, "its credentials or labels differ")),
+                Judged::Conflict(h) => d.blockers.push(format!(
+                    "{} exists and is {}; `up` would have to change it\n    hint: bootstrap changes only what it made: delete it, or set argocd.register: false",
+                    objects::target(want),
+                    h.describe()
+                )),
+            }
+        }
+        d
+    }
+
+    async fn apply(&mut self, cx: &Cx<'_>) -> Result<Vec<String>> {
+        let Some(api) = cx.api() else {
+            return Ok(Vec::new());
+        };
+        let step = cx.progress.begin("argocd");
+        let creds = cx.vclusters.lock().map(|m| m.clone()).unwrap_or_default();
+        let objs = manifests(cx.env, &creds, !self.namespace_exists);
+        let applied =
+            kube::apply_manifests(&api.client, &yaml(&objs), cx.opts.secret_timeout).await;
+        let applied = match applied {
+            Ok(a) => a,
+            Err(e) => {
+                step.fail("failed");
+                return Err(e);
+            }
+        };
+        let changes: Vec<String> = applied
+            .into_iter()
+            .filter(|a| a.changed)
+            .map(|a| match a.namespace {
+                Some(ns) => format!("applied {} {ns}/{}", a.kind, a.name),
+                None => format!("applied {} {}", a.kind, a.name),
+            })
+            .collect();
+        step.finish(&format!("{} change(s)", changes.len()));
+        Ok(changes)
+    }
+
+    async fn remove(&mut self, cx: &Cx<'_>) -> Result<Vec<String>> {
+        if cx.mode == Mode::Down && cx.cluster_goes() {
+            return Ok(Vec::new());
+        }
+        let Some(api) = cx.api() else {
+            return Ok(Vec::new());
+        };
+        let mut removed = Vec::new();
+        for v in &cx.env.vclusters {
+            let probe = json!({"apiVersion": "v1", "kind": "Secret",
+                "metadata": {"name": crate::core::argocd::secret_name(v), "namespace": cx.env.argocd.namespace}});
+            for (want, live) in kube::apply::live_objects(&api.client, &yaml(&[probe])).await? {
+                let Some(live) = live else { continue };
+                let holder = ownership::holder(live.pointer("/metadata/labels"), cx.cluster());
+                if holder != Holder::Ours && !cx.opts.force {
+                    eprintln!(
+                        "{}: {}: left in place",
+                        objects::target(&want),
+                        holder.describe()
+                    );
+                    continue;
+                }
+                for a in kube::delete_manifests(&api.client, &yaml(&[want])).await? {
+                    if a.changed {
+                        removed.push(format!("Secret {}/{}", cx.env.argocd.namespace, a.name));
+                    }
+                }
+            }
+        }
+        Ok(removed)
+    }
+}

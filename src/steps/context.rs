@@ -1,0 +1,262 @@
+//! The context every step shares: the file, the mode, the options, progress, and what earlier
+//! steps learned (the Docker connection, where we stand, the host cluster's credentials and API,
+//! each vcluster's credentials, the kubeconfig entries to write, verify's report). Steps of one
+//! stage run side by side, so what they learn goes behind locks.
+
+use crate::core::config::Env;
+use crate::core::kubeconfig::Entry;
+use crate::core::zone::ZoneVerdict;
+use crate::drivers::docker::Conn;
+use crate::drivers::helm::Helm;
+use crate::drivers::kubeconfig::Paths;
+use crate::drivers::toolchain::Pinned;
+use crate::progress::Progress;
+use crate::steps::routes::Creds;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// `plan --offline`: nothing is observed.
+    Offline,
+    /// `plan`: observe and diff, change nothing.
+    Plan,
+    Up,
+    Down,
+}
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// `up --recreate`: recreate a cluster of ours that drifted in what cannot change in place.
+    pub recreate: bool,
+    /// `up` ends with verify (not with --no-verify).
+    pub verify: bool,
+    /// Per-layer timeout of route probes and verify.
+    pub timeout: Duration,
+    /// helm --wait timeout for one release.
+    pub helm_timeout: Duration,
+    /// How long to wait for a vcluster to publish its kubeconfig secret.
+    pub secret_timeout: Duration,
+    /// --kubeconfig, else the file's `kubeconfig.path`, else KUBECONFIG / ~/.kube/config.
+    pub kubeconfig: Option<String>,
+    /// `down --keep-cluster`.
+    pub keep_cluster: bool,
+    /// `down --force`: also remove same-named things bootstrap did not make.
+    pub force: bool,
+    /// `up --offline` (or BOOTSTRAP_OFFLINE=1): never download a tool; say how to get it.
+    pub offline: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            recreate: false,
+            verify: true,
+            timeout: Duration::from_secs(2),
+            helm_timeout: Duration::from_secs(300),
+            secret_timeout: Duration::from_secs(180),
+            kubeconfig: None,
+            keep_cluster: false,
+            force: false,
+            offline: false,
+        }
+    }
+}
+
+/// The host cluster's API, once a route to it verified: a client for our reads and applies, and
+/// a private kubeconfig holding just that route, for helm.
+pub struct Api {
+    pub client: kube::Client,
+    /// Keeps the private kubeconfig (and its folder) alive while helm may need it.
+    pub _scratch: tempfile::TempDir,
+    pub kubeconfig: PathBuf,
+    pub context: String,
+}
+
+impl Api {
+    /// helm, at `bin`, driven through our private kubeconfig.
+    pub fn helm(&self, bin: PathBuf) -> Helm {
+        Helm {
+            bin,
+            kubeconfig: self.kubeconfig.clone(),
+            context: self.context.clone(),
+        }
+    }
+}
+
+pub struct Cx<'a> {
+    pub env: &'a Env,
+    pub mode: Mode,
+    pub opts: &'a Options,
+    pub progress: &'a Progress,
+    pub paths: Paths,
+    pub docker: Mutex<Option<Conn>>,
+    pub zone: Mutex<Option<ZoneVerdict>>,
+    /// The host cluster's admin credentials (kind's admin kubeconfig, or the user's context).
+    pub host_creds: Mutex<Option<Creds>>,
+    /// Set by the cluster step in `down` when it will delete the whole cluster: the steps inside
+    /// it then need not remove their parts one by one.
+    pub cluster_goes: Mutex<bool>,
+    pub api: Mutex<Option<std::sync::Arc<Api>>>,
+    /// Each vcluster's credentials, by vcluster name, once it runs.
+    pub vclusters: Mutex<BTreeMap<String, Creds>>,
+    /// Kubeconfig entries to write, host cluster first.
+    pub entries: Mutex<Vec<Entry>>,
+    /// Changes made so far in this run (any step), which tells later steps to look again and
+    /// the routes step that a just-installed vcluster may need a moment.
+    pub changed: Mutex<usize>,
+    pub report: Mutex<Option<crate::core::verify::Report>>,
+    /// Where each tool was found (or why not), looked up once and only when a step needs it:
+    /// a converged `up` looks up none (a version check runs the tool).
+    tools: Mutex<BTreeMap<&'static str, std::result::Result<PathBuf, String>>>,
+}
+
+impl<'a> Cx<'a> {
+    pub fn new(
+        env: &'a Env,
+        mode: Mode,
+        opts: &'a Options,
+        progress: &'a Progress,
+    ) -> anyhow::Result<Self> {
+        let explicit = opts
+            .kubeconfig
+            .clone()
+            .or_else(|| env.kubeconfig.path.clone());
+        let paths = crate::drivers::kubeconfig::paths::from_env(explicit.as_deref())
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok(Cx {
+            env,
+            mode,
+            opts,
+            progress,
+            paths,
+            docker: Mutex::new(None),
+            zone: Mutex::new(None),
+            host_creds: Mutex::new(None),
+            cluster_goes: Mutex::new(false),
+            api: Mutex::new(None),
+            vclusters: Mutex::new(BTreeMap::new()),
+            entries: Mutex::new(Vec::new()),
+            changed: Mutex::new(0),
+            report: Mutex::new(None),
+            tools: Mutex::new(BTreeMap::new()),
+        })
+    }
+
+    fn toolchain_options(&self) -> crate::drivers::toolchain::Options {
+        crate::drivers::toolchain::Options::from_env(self.opts.offline)
+    }
+
+    /// Whether tools may be downloaded in this run.
+    pub fn may_download(&self) -> bool {
+        self.mode == Mode::Up && !self.toolchain_options().offline
+    }
+
+    /// Where a tool is, without downloading: its variable, PATH at a fitting version, the cache.
+    pub fn find_tool(&self, pin: &'static Pinned) -> std::result::Result<PathBuf, String> {
+        if let Some(found) = self
+            .tools
+            .lock()
+            .ok()
+            .and_then(|t| t.get(pin.tool.name).cloned())
+        {
+            return found;
+        }
+        let found = crate::drivers::toolchain::observe(pin, &self.toolchain_options())
+            .map(|l| l.path)
+            .map_err(|e| e.to_string());
+        if let Ok(mut t) = self.tools.lock() {
+            t.insert(pin.tool.name, found.clone());
+        }
+        found
+    }
+
+    /// A tool to run now: found, or (in `up`, unless offline) the pinned release fetched into
+    /// the cache and checked against its sha256.
+    pub async fn tool(&self, pin: &'static Pinned) -> anyhow::Result<PathBuf> {
+        if let Ok(p) = self.find_tool(pin) {
+            return Ok(p);
+        }
+        if !self.may_download() {
+            return self.find_tool(pin).map_err(|e| anyhow::anyhow!("{e}"));
+        }
+        let opts = self.toolchain_options();
+        let located =
+            tokio::task::spawn_blocking(move || crate::drivers::toolchain::ensure(pin, &opts))
+                .await
+                .map_err(|e| anyhow::anyhow!("fetching {}: {e}", pin.tool.name))?
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+        eprintln!("toolchain: {}: {}", pin.tool.name, located.describe(pin));
+        if let Ok(mut t) = self.tools.lock() {
+            t.insert(pin.tool.name, Ok(located.path.clone()));
+        }
+        Ok(located.path)
+    }
+
+    /// For a step's diff: the blocker when `pin` is needed and can be neither found nor fetched.
+    pub fn tool_blocker(&self, pin: &'static Pinned) -> Option<String> {
+        match self.find_tool(pin) {
+            Ok(_) => None,
+            // `down` never downloads and does without (Docker removes kind's nodes).
+            Err(_) if self.mode == Mode::Down => None,
+            Err(_) if !self.toolchain_options().offline => None,
+            // Offline: say what a fetch would have needed, as `ensure` says it (no request).
+            Err(e) => Some(
+                crate::drivers::toolchain::ensure(pin, &self.toolchain_options())
+                    .err()
+                    .map(|e| e.to_string())
+                    .unwrap_or(e),
+            ),
+        }
+    }
+
+    /// The owner of everything this environment makes (kubeconfig entries' mark).
+    pub fn owner(&self) -> String {
+        crate::core::ownership::owner(&self.env.cluster.name)
+    }
+
+    pub fn cluster(&self) -> &str {
+        &self.env.cluster.name
+    }
+
+    pub fn docker(&self) -> Option<Conn> {
+        self.docker.lock().ok()?.clone()
+    }
+
+    pub fn api(&self) -> Option<std::sync::Arc<Api>> {
+        self.api.lock().ok()?.clone()
+    }
+
+    pub fn zone(&self) -> Option<ZoneVerdict> {
+        self.zone.lock().ok()?.clone()
+    }
+
+    pub fn host_creds(&self) -> Option<Creds> {
+        self.host_creds.lock().ok()?.clone()
+    }
+
+    pub fn vcluster_creds(&self, name: &str) -> Option<Creds> {
+        self.vclusters.lock().ok()?.get(name).cloned()
+    }
+
+    pub fn set<T>(slot: &Mutex<T>, value: T) {
+        if let Ok(mut g) = slot.lock() {
+            *g = value;
+        }
+    }
+
+    pub fn changed_so_far(&self) -> usize {
+        self.changed.lock().map(|c| *c).unwrap_or(0)
+    }
+
+    pub fn cluster_goes(&self) -> bool {
+        self.cluster_goes.lock().map(|c| *c).unwrap_or(false)
+    }
+
+    /// `plan` and `plan --offline` change nothing.
+    pub fn dry_run(&self) -> bool {
+        matches!(self.mode, Mode::Offline | Mode::Plan)
+    }
+}

@@ -1,0 +1,110 @@
+//! Preflight: what must hold before anything changes. Docker answers (the connection is shared
+//! with the later steps), where we stand is known, and every host port the file publishes is
+//! free or held by this cluster's own nodes. The executables are looked up here and judged by the
+//! steps that need them (kind only to create, helm only to change a release).
+
+use super::{Cx, Diff, Looked, Mode, Step};
+use crate::core::config::Provider;
+use crate::core::plan::{act, Op};
+use crate::core::ports::{self, PortConflict};
+use crate::core::zone::Zone;
+use anyhow::Result;
+
+#[derive(Default)]
+pub struct Preflight {
+    conflicts: Vec<PortConflict>,
+}
+
+#[async_trait::async_trait(?Send)]
+impl Step for Preflight {
+    fn name(&self) -> String {
+        "preflight".into()
+    }
+
+    async fn observe(&mut self, cx: &Cx<'_>) -> Result<Looked> {
+        if cx.env.cluster.provider == Provider::Existing {
+            return Ok(Looked::Yes);
+        }
+        let step = cx.progress.begin("docker");
+        let conn = match crate::drivers::docker::connect().await {
+            Ok(c) => c,
+            Err(e) => {
+                step.fail("unreachable");
+                return Err(e.into());
+            }
+        };
+        step.finish(&format!("{} (API {})", conn.endpoint.uri, conn.api_version));
+        // The first real request after the version handshake: a daemon that went away is
+        // reported here, by what we were doing, not swallowed by the optional /info below.
+        let holders = crate::drivers::docker::observe::port_holders(&conn).await?;
+        let zone = crate::drivers::zone::detect(&conn).await;
+        eprintln!(
+            "you stand in: {} ({})",
+            zone.zone.as_str(),
+            zone.reasons.join("; ")
+        );
+        Cx::set(&cx.zone, Some(zone.clone()));
+        if cx.mode == Mode::Down {
+            Cx::set(&cx.docker, Some(conn));
+            return Ok(Looked::Yes);
+        }
+        let needed = ports::needed(cx.env);
+        let mut conflicts = ports::container_conflicts(&needed, cx.cluster(), &holders);
+        match zone.zone {
+            // Published ports live on the Docker host; from a container or another machine a bind
+            // test here would check the wrong network, so only containers are checked.
+            Zone::Devcontainer | Zone::RemoteDocker => {}
+            Zone::NativeHost | Zone::Wsl2 => {
+                let held = ports::held_by_containers(&needed, &holders);
+                conflicts.extend(crate::drivers::ports::process_conflicts(&needed, &held));
+            }
+        }
+        self.conflicts = conflicts;
+        Cx::set(&cx.docker, Some(conn));
+        Ok(Looked::Yes)
+    }
+
+    fn diff(&self, cx: &Cx<'_>) -> Diff {
+        let env = cx.env;
+        let check = match env.cluster.provider {
+            Provider::Kind => {
+                let ports: Vec<String> = std::iter::once(env.cluster.api_server.port)
+                    .chain(env.cluster.port_mappings.iter().map(|m| m.host_port))
+                    .map(|p| p.to_string())
+                    .collect();
+                act(
+                    Op::Preflight,
+                    "host",
+                    format!(
+                        "Docker reachable; kind and helm found; host ports {} free or ours",
+                        ports.join(", ")
+                    ),
+                    "always checked before any change",
+                )
+            }
+            Provider::Existing => act(
+                Op::Preflight,
+                format!("context/{}", env.cluster.context),
+                "the existing cluster's context answers; helm found",
+                "always checked before any change",
+            ),
+        };
+        let mut d = Diff::one(check);
+        if cx.mode != Mode::Offline && !self.conflicts.is_empty() {
+            d.blockers.extend(self.conflicts.iter().map(|c| {
+                format!(
+                    "{c}\n    hint: stop what holds the port, or choose other ports in the file (cluster.apiServer.port, cluster.portMappings[].hostPort)"
+                )
+            }));
+        }
+        d
+    }
+
+    async fn apply(&mut self, _cx: &Cx<'_>) -> Result<Vec<String>> {
+        Ok(Vec::new())
+    }
+
+    async fn remove(&mut self, _cx: &Cx<'_>) -> Result<Vec<String>> {
+        Ok(Vec::new())
+    }
+}

@@ -1,0 +1,114 @@
+//! The local registry (optional, `registry.enabled`): a registry container on kind's network,
+//! each node's containerd told where it is (hosts.toml), and the KEP-1755 ConfigMap that Tilt,
+//! Skaffold and ctlptl read. Everything made carries our mark; a registry the user already runs is
+//! used only with `registry.shared`, and never removed. The work is `drivers::registry`'s.
+
+use super::{Cx, Diff, Looked, Mode, Step};
+use crate::core::plan::{act, Op};
+use crate::core::render::registry::Seen;
+use anyhow::Result;
+
+#[derive(Default)]
+pub struct Registry {
+    seen: Option<Seen>,
+}
+
+#[async_trait::async_trait(?Send)]
+impl Step for Registry {
+    fn name(&self) -> String {
+        "registry".into()
+    }
+
+    async fn observe(&mut self, cx: &Cx<'_>) -> Result<Looked> {
+        let Some(conn) = cx.docker() else {
+            return Ok(Looked::Not("Docker was not reached".into()));
+        };
+        self.seen = Some(crate::drivers::registry::observe(&conn, cx.env).await?);
+        Ok(Looked::Yes)
+    }
+
+    fn diff(&self, cx: &Cx<'_>) -> Diff {
+        let r = &cx.env.registry;
+        if !r.enabled {
+            return Diff::default();
+        }
+        let target = format!("registry/{}", r.name);
+        let Some(seen) = &self.seen else {
+            return Diff::one(act(
+                Op::Registry,
+                target,
+                format!(
+                    "registry container {} on kind's network, published on {}:{}; nodes' hosts.toml; ConfigMap kube-public/local-registry-hosting",
+                    r.name, r.listen_address, r.port
+                ),
+                "not observed",
+            ));
+        };
+        match crate::drivers::registry::plan(cx.env, seen) {
+            Ok(actions) => Diff {
+                actions: actions
+                    .iter()
+                    .map(|a| {
+                        act(
+                            Op::Registry,
+                            &target,
+                            a.describe(r),
+                            "not as the file wants",
+                        )
+                    })
+                    .collect(),
+                blockers: Vec::new(),
+            },
+            Err(e) => Diff {
+                actions: Vec::new(),
+                blockers: vec![format!("{e:#}")],
+            },
+        }
+    }
+
+    async fn apply(&mut self, cx: &Cx<'_>) -> Result<Vec<String>> {
+        let Some(conn) = cx.docker() else {
+            return Ok(Vec::new());
+        };
+        let api = cx.api();
+        let step = cx.progress.begin("registry");
+        let r = crate::drivers::registry::apply(
+            &conn,
+            cx.env,
+            api.as_ref().map(|a| &a.client),
+            false,
+            &|l| step.note(l),
+        )
+        .await;
+        match r {
+            Ok(c) => {
+                step.finish(&format!(
+                    "{} change(s); push to {}/...",
+                    c.len(),
+                    cx.env.registry.host()
+                ));
+                Ok(c)
+            }
+            Err(e) => {
+                step.fail("failed");
+                Err(e)
+            }
+        }
+    }
+
+    async fn remove(&mut self, cx: &Cx<'_>) -> Result<Vec<String>> {
+        let Some(conn) = cx.docker() else {
+            return Ok(Vec::new());
+        };
+        let api = cx.api();
+        // When the cluster goes whole, the nodes' host files and the ConfigMap go with it.
+        let nodes_stay = !(cx.mode == Mode::Down && cx.cluster_goes());
+        crate::drivers::registry::remove(
+            &conn,
+            cx.env,
+            api.as_ref().map(|a| &a.client).filter(|_| nodes_stay),
+            nodes_stay,
+        )
+        .await
+    }
+}

@@ -1,0 +1,355 @@
+//! The passthrough router: the kind the file names (the `Router` interface: its release, the
+//! upstream manifests it needs, its own objects), and nothing of ours left from the other kind.
+//! A switch (ingress-nginx to gateway-api and back) removes the old router's routes, objects
+//! and release first, only what carries our mark: both routers bind the node's 443.
+
+use super::releases::{Ops, ReleaseStep};
+use super::{Cx, Diff, Looked, Mode, Step};
+use crate::core::config::Env;
+use crate::core::objects::{self, Judged};
+use crate::core::ownership::ENV_LABEL;
+use crate::core::plan::{act, chart_ref, Op};
+use crate::core::release::Stored;
+use crate::core::router::{
+    crd_action, router_for, router_of, switch_plan, CrdAction, ObjectRef, Pinned, RouterAction,
+    SeenRelease, ALL_KINDS,
+};
+use crate::drivers::kube;
+use anyhow::{anyhow, Context, Result};
+use serde_json::Value;
+
+/// The CRD whose bundle version tells which Gateway API release is installed.
+const GATEWAY_CRD: &str = "gateways.gateway.networking.k8s.io";
+
+pub struct Router {
+    rel: ReleaseStep,
+    looked: bool,
+    why_not: String,
+    /// Every release of ours, in every namespace (the other kind's among them).
+    ours: Vec<Stored>,
+    /// Live objects of every router kind's types carrying our mark.
+    owned: Vec<Value>,
+    /// Our router objects (GatewayClass, Gateway) with their live counterparts.
+    objects: Vec<(Value, Option<Value>)>,
+    /// The live Gateway API CRD, when the router needs it.
+    crd: Option<Value>,
+}
+
+impl Router {
+    pub fn new(env: &Env) -> Self {
+        Router {
+            rel: ReleaseStep::new(router_for(env).release(env)),
+            looked: false,
+            why_not: "not observed".into(),
+            ours: Vec::new(),
+            owned: Vec::new(),
+            objects: Vec::new(),
+            crd: None,
+        }
+    }
+
+    fn seen_releases(&self) -> Vec<SeenRelease> {
+        self.ours
+            .iter()
+            .map(|r| SeenRelease {
+                name: r.name.clone(),
+                namespace: r.namespace.clone(),
+                chart: format!("{}-{}", r.chart, r.chart_version),
+                ours: true,
+            })
+            .collect()
+    }
+
+    /// What the switch removes: the other kind's (and stale) objects and releases of ours.
+    fn removals(&self, env: &Env) -> Vec<RouterAction> {
+        switch_plan(env, &self.seen_releases(), &self.owned)
+            .into_iter()
+            .filter(|a| matches!(a, RouterAction::Delete(_) | RouterAction::Uninstall { .. }))
+            .collect()
+    }
+
+    /// Route objects belong to the vcluster steps; a stale route of a vcluster still in the file
+    /// is theirs to change, not ours to delete.
+    fn is_current_route(env: &Env, o: &ObjectRef) -> bool {
+        router_for(env)
+            .route_objects(env)
+            .iter()
+            .any(|r| &ObjectRef::of(r) == o)
+    }
+
+    fn prerequisites(&self, env: &Env) -> Vec<(Pinned, CrdAction)> {
+        router_for(env)
+            .prerequisites()
+            .into_iter()
+            .map(|p| {
+                let a = crd_action(&p, self.crd.as_ref());
+                (p, a)
+            })
+            .collect()
+    }
+}
+
+fn yaml(objs: &[Value]) -> String {
+    objs.iter()
+        .map(|o| format!("---\n{}", crate::core::render::to_yaml(o)))
+        .collect()
+}
+
+#[async_trait::async_trait(?Send)]
+impl Step for Router {
+    fn name(&self) -> String {
+        "router".into()
+    }
+
+    async fn observe(&mut self, cx: &Cx<'_>) -> Result<Looked> {
+        if cx.mode == Mode::Down && cx.cluster_goes() {
+            return Ok(Looked::Not("the cluster goes whole".into()));
+        }
+        let Some(api) = cx.api() else {
+            self.why_not = "the cluster is not running yet".into();
+            return Ok(Looked::Not(self.why_not.clone()));
+        };
+        let selector = format!("{ENV_LABEL}={}", cx.cluster());
+        self.rel.observe(&api).await?;
+        self.ours = kube::releases::labelled(&api.client, &selector).await?;
+        let mut owned = Vec::new();
+        for k in ALL_KINDS {
+            for t in router_of(k).owned_types() {
+                owned.extend(
+                    kube::apply::list_labelled(&api.client, t.api_version, t.kind, &selector)
+                        .await?,
+                );
+            }
+        }
+        self.owned = owned;
+        let want = router_for(cx.env);
+        self.objects = kube::apply::live_objects(&api.client, &yaml(&want.objects(cx.env))).await?;
+        if !want.prerequisites().is_empty() {
+            let probe = serde_json::json!({"apiVersion": "apiextensions.k8s.io/v1",
+                "kind": "CustomResourceDefinition", "metadata": {"name": GATEWAY_CRD}});
+            self.crd = kube::apply::live_objects(&api.client, &yaml(&[probe]))
+                .await?
+                .pop()
+                .and_then(|(_, live)| live);
+        }
+        self.looked = true;
+        Ok(Looked::Yes)
+    }
+
+    fn diff(&self, cx: &Cx<'_>) -> Diff {
+        let env = cx.env;
+        let r = &env.router;
+        let want = router_for(env);
+        let detail = format!(
+            "{} {}, TLS passthrough {}, node 443 on host {}",
+            r.kind.as_str(),
+            chart_ref(&r.chart),
+            if r.passthrough { "on" } else { "off" },
+            r.https_port
+        );
+        let mut d = Diff::default();
+        if self.looked {
+            for a in self.removals(env) {
+                match a {
+                    RouterAction::Delete(o) if !Self::is_current_route(env, &o) => {
+                        d.actions.push(act(
+                            Op::Remove,
+                            format!(
+                                "{}/{}",
+                                o.kind.to_lowercase(),
+                                o.namespace
+                                    .as_ref()
+                                    .map(|n| format!("{n}/{}", o.name))
+                                    .unwrap_or(o.name.clone())
+                            ),
+                            format!("{o}: ours, and the file no longer wants it"),
+                            "the router changed, or its vcluster left the file",
+                        ))
+                    }
+                    RouterAction::Uninstall { name, namespace } => d.actions.push(act(
+                        Op::Remove,
+                        format!("helm/{namespace}/{name}"),
+                        "helm uninstall: the previous router's release, ours",
+                        "the router changed",
+                    )),
+                    _ => {}
+                }
+            }
+        }
+        for (p, a) in self.prerequisites(env) {
+            let reason = if self.looked {
+                "absent or older"
+            } else {
+                &self.why_not
+            };
+            if !self.looked || a == CrdAction::Apply {
+                d.actions.push(act(
+                    Op::ApplyCrds,
+                    "crds/gateway.networking.k8s.io",
+                    format!("{} from {} (sha256 {}…)", p.what, p.url, &p.sha256[..12]),
+                    reason,
+                ));
+            }
+        }
+        let rel = self.rel.diff(
+            cx,
+            Ops {
+                install: Op::InstallRouter,
+                upgrade: Op::UpgradeRouter,
+            },
+            detail,
+            &self.why_not,
+        );
+        d.actions.extend(rel.actions);
+        d.blockers.extend(rel.blockers);
+        let objs: Vec<(Value, Option<Value>)> = if self.looked {
+            self.objects.clone()
+        } else {
+            want.objects(env).into_iter().map(|o| (o, None)).collect()
+        };
+        for (o, live) in objs {
+            let reason = match objects::judge(&o, live.as_ref(), cx.cluster()) {
+                _ if !self.looked => self.why_not.clone(),
+                Judged::Converged => continue,
+                Judged::Absent => "not found".into(),
+                Judged::Apply => "a field we set differs".into(),
+                Judged::Conflict(h) => {
+                    d.blockers.push(format!(
+                        "{} exists and is {}; `up` would have to change it\n    hint: bootstrap changes only what it made: delete it, or keep router.kind as it was",
+                        objects::target(&o),
+                        h.describe()
+                    ));
+                    continue;
+                }
+            };
+            d.actions.push(act(
+                Op::ApplyObject,
+                objects::target(&o),
+                format!(
+                    "{} for the {} router",
+                    o["kind"].as_str().unwrap_or(""),
+                    r.kind.as_str()
+                ),
+                &reason,
+            ));
+        }
+        d
+    }
+
+    async fn apply(&mut self, cx: &Cx<'_>) -> Result<Vec<String>> {
+        let Some(api) = cx.api() else {
+            return Ok(Vec::new());
+        };
+        let step = cx.progress.begin("router");
+        let result: Result<Vec<String>> = async {
+            let mut changes = Vec::new();
+            for a in self.removals(cx.env) {
+                match a {
+                    RouterAction::Delete(o) if !Self::is_current_route(cx.env, &o) => {
+                        let obj = serde_json::json!({"apiVersion": o.api_version, "kind": o.kind,
+                            "metadata": {"name": o.name, "namespace": o.namespace}});
+                        for d in kube::delete_manifests(&api.client, &yaml(&[obj])).await? {
+                            if d.changed {
+                                step.note(&format!("deleted {o}"));
+                                changes.push(format!("deleted {o}"));
+                            }
+                        }
+                    }
+                    RouterAction::Uninstall { name, namespace } => {
+                        let stale = crate::core::release::Release {
+                            name: name.clone(),
+                            namespace: namespace.clone(),
+                            chart: cx.env.router.chart.clone(),
+                            values: Value::Null,
+                        };
+                        step.note(&format!("helm uninstall {namespace}/{name}"));
+                        let helm = api.helm(cx.tool(&crate::drivers::toolchain::HELM_PIN).await?);
+                        helm.uninstall(&stale).await?;
+                        changes.push(format!("helm uninstall {namespace}/{name}"));
+                    }
+                    _ => {}
+                }
+            }
+            for (p, a) in self.prerequisites(cx.env) {
+                if a != CrdAction::Apply {
+                    continue;
+                }
+                step.note(&format!("fetching {} ({})", p.what, p.url));
+                let (url, sha) = (p.url.to_owned(), p.sha256.to_owned());
+                let file = tokio::task::spawn_blocking(move || {
+                    crate::drivers::fetch::fetch_pinned(&url, &sha)
+                })
+                .await
+                .map_err(|e| anyhow!("fetching {}: {e}", p.url))?
+                .with_context(|| format!("fetching {}", p.what))?;
+                let manifests = std::fs::read_to_string(&file)
+                    .with_context(|| format!("reading {}", file.display()))?;
+                kube::apply_manifests(&api.client, &manifests, cx.opts.secret_timeout).await?;
+                changes.push(format!("applied {}", p.what));
+            }
+            changes.extend(self.rel.apply(cx, &api, &|l| step.note(l)).await?);
+            let want = router_for(cx.env);
+            let applied = kube::apply_manifests(
+                &api.client,
+                &yaml(&want.objects(cx.env)),
+                cx.opts.secret_timeout,
+            )
+            .await?;
+            changes.extend(
+                applied
+                    .into_iter()
+                    .filter(|a| a.changed)
+                    .map(|a| match a.namespace {
+                        Some(ns) => format!("applied {} {ns}/{}", a.kind, a.name),
+                        None => format!("applied {} {}", a.kind, a.name),
+                    }),
+            );
+            Ok(changes)
+        }
+        .await;
+        match result {
+            Ok(c) => {
+                step.finish(&if c.is_empty() {
+                    "converged".to_owned()
+                } else {
+                    format!("{} change(s)", c.len())
+                });
+                Ok(c)
+            }
+            Err(e) => {
+                step.fail("failed");
+                Err(e)
+            }
+        }
+    }
+
+    async fn remove(&mut self, cx: &Cx<'_>) -> Result<Vec<String>> {
+        if cx.mode == Mode::Down && cx.cluster_goes() {
+            return Ok(Vec::new());
+        }
+        let Some(api) = cx.api() else {
+            return Ok(Vec::new());
+        };
+        let step = cx.progress.begin("router");
+        let mut removed = Vec::new();
+        // Our router objects (GatewayClass, Gateway) go before the release that serves them;
+        // the CRDs stay: they are cluster-wide and may serve the user's own controllers.
+        for o in self
+            .owned
+            .iter()
+            .filter(|o| !matches!(o["kind"].as_str(), Some("Ingress") | Some("TLSRoute")))
+        {
+            let r = ObjectRef::of(o);
+            let obj = serde_json::json!({"apiVersion": r.api_version, "kind": r.kind,
+                "metadata": {"name": r.name, "namespace": r.namespace}});
+            for d in kube::delete_manifests(&api.client, &yaml(&[obj])).await? {
+                if d.changed {
+                    removed.push(format!("{r}"));
+                }
+            }
+        }
+        removed.extend(self.rel.remove(cx, &api, &|l| step.note(l)).await?);
+        step.finish(&format!("{} removed", removed.len()));
+        Ok(removed)
+    }
+}

@@ -1,0 +1,277 @@
+//! Walking the pipeline. `plan`: observe every step in order and collect their diffs. `up`: the
+//! same first (so every blocker is known before any change), then, step by step, look again
+//! where an earlier step changed the world or could not be looked at yet, and apply the
+//! difference. `down`: observe, then remove in reverse order.
+
+use super::{pipeline, Cx, Diff, Looked, Mode, Options, Stage};
+use crate::core::config::Env;
+use crate::core::plan::Plan;
+use crate::progress::Progress;
+use anyhow::{anyhow, Result};
+use std::path::PathBuf;
+
+/// What a walk found and did.
+pub struct Outcome {
+    /// Every step's plan lines, from what was observed before any change.
+    pub plan: Plan,
+    /// What stops `up` before any change.
+    pub blockers: Vec<String>,
+    /// One line per change made (`up`) or thing removed (`down`).
+    pub changes: Vec<String>,
+    pub kubeconfig: PathBuf,
+    pub report: Option<crate::core::verify::Report>,
+}
+
+/// Observe every step in order; a stage's steps side by side. When a step cannot be observed,
+/// the blockers of the steps seen so far come first: a later step failing to look (a route to a
+/// cluster that is not ours and differs from the file) is a consequence, not the cause.
+async fn observe_all(stages: &mut [Stage], cx: &Cx<'_>) -> Result<Vec<Vec<Looked>>> {
+    let mut looked = Vec::new();
+    for si in 0..stages.len() {
+        let results = futures::future::join_all(stages[si].iter_mut().map(|s| async {
+            s.observe(cx)
+                .await
+                .map_err(|e| anyhow!("{}: {e:#}", s.name()))
+        }))
+        .await;
+        match results.into_iter().collect::<Result<Vec<_>>>() {
+            Ok(l) => looked.push(l),
+            Err(e) => {
+                let seen = diffs(&stages[..si], cx);
+                if cx.mode != Mode::Up || seen.blockers.is_empty() {
+                    return Err(e);
+                }
+                return Err(stopped(&seen.blockers));
+            }
+        }
+    }
+    Ok(looked)
+}
+
+/// The error of an `up` that found blockers before any change.
+fn stopped(blockers: &[String]) -> anyhow::Error {
+    let n = blockers.len();
+    anyhow!(
+        "up stopped before any change: {n} problem{} found:\n  - {}\nnothing was changed",
+        if n == 1 { "" } else { "s" },
+        blockers.join("\n  - ")
+    )
+}
+
+fn diffs(stages: &[Stage], cx: &Cx<'_>) -> Diff {
+    let mut all = Diff::default();
+    for s in stages.iter().flatten() {
+        let d = s.diff(cx);
+        all.actions.extend(d.actions);
+        all.blockers.extend(d.blockers);
+    }
+    all
+}
+
+fn outcome(cx: &Cx<'_>, d: Diff, changes: Vec<String>) -> Outcome {
+    Outcome {
+        plan: Plan::new(d.actions),
+        blockers: d.blockers,
+        changes,
+        kubeconfig: cx.paths.write_target(),
+        report: cx.report.lock().ok().and_then(|mut r| r.take()),
+    }
+}
+
+/// `plan` (observe + diff) or `plan --offline` (diff against nothing observed).
+pub async fn plan(
+    env: &Env,
+    opts: &Options,
+    progress: &Progress,
+    offline: bool,
+) -> Result<Outcome> {
+    if offline {
+        return plan_offline(env, opts, progress);
+    }
+    let cx = Cx::new(env, Mode::Plan, opts, progress)?;
+    let mut stages = pipeline(env);
+    observe_all(&mut stages, &cx).await?;
+    let d = diffs(&stages, &cx);
+    Ok(outcome(&cx, d, Vec::new()))
+}
+
+/// `plan --offline`: every step's difference against nothing observed. Synchronous: nothing is
+/// looked at, so nothing waits.
+pub fn plan_offline(env: &Env, opts: &Options, progress: &Progress) -> Result<Outcome> {
+    let cx = Cx::new(env, Mode::Offline, opts, progress)?;
+    let stages = pipeline(env);
+    let d = diffs(&stages, &cx);
+    Ok(outcome(&cx, d, Vec::new()))
+}
+
+/// `up`: every blocker before any change, then each step's difference, in order.
+pub async fn up(env: &Env, opts: &Options, progress: &Progress) -> Result<Outcome> {
+    let cx = Cx::new(env, Mode::Up, opts, progress)?;
+    let mut stages = pipeline(env);
+    let looked = observe_all(&mut stages, &cx).await?;
+    let first = diffs(&stages, &cx);
+    if !first.blockers.is_empty() {
+        return Err(stopped(&first.blockers));
+    }
+    let mut changes = Vec::new();
+    let mut wrote_kubeconfig = false;
+    for (si, stage) in stages.iter_mut().enumerate() {
+        if crate::drivers::process::interrupted() {
+            return Err(anyhow!(
+                "interrupted before {}; nothing half-done was left: run `bootstrap up` again to resume",
+                stage.first().map(|s| s.name()).unwrap_or_default()
+            ));
+        }
+        let again = cx.changed_so_far() > 0;
+        let cx = &cx;
+        let results = futures::future::join_all(stage.iter_mut().enumerate().map(|(i, s)| {
+            let stale = again || looked[si][i] != Looked::Yes;
+            async move {
+                if stale {
+                    s.observe(cx).await.map_err(|e| (s.name(), e))?;
+                }
+                let d = s.diff(cx);
+                if !d.blockers.is_empty() {
+                    return Err((s.name(), anyhow!("{}", d.blockers.join("\n  - "))));
+                }
+                if d.needs_apply() {
+                    return s.apply(cx).await.map_err(|e| (s.name(), e));
+                }
+                Ok(Vec::new())
+            }
+        }))
+        .await;
+        let mut errors = Vec::new();
+        for (i, r) in results.into_iter().enumerate() {
+            match r {
+                Ok(c) => {
+                    if let Ok(mut n) = cx.changed.lock() {
+                        *n += c.len();
+                    }
+                    changes.extend(c);
+                    if stage[i].name() == "kubeconfig" {
+                        wrote_kubeconfig = true;
+                    }
+                }
+                Err((name, e)) => errors.push(format!("{name}: {e:#}")),
+            }
+        }
+        if !errors.is_empty() {
+            // One part failing does not stop its siblings; all failures are reported together.
+            // Once the cluster runs, its context is written (with the route that verified), so
+            // the user can look.
+            let mut msg = errors.join("\n");
+            if !wrote_kubeconfig {
+                match super::kubeconfig::write(cx, true).await {
+                    Ok(written) if !written.is_empty() => msg.push_str(&format!(
+                        "\nthe host cluster's context `{}` was written to {} so you can look ({})",
+                        cx.env.cluster.context,
+                        cx.paths.write_target().display(),
+                        written.join(", ")
+                    )),
+                    Ok(_) => {}
+                    Err(e) => msg.push_str(&format!(
+                        "\nwriting the contexts verified so far failed too: {e:#}"
+                    )),
+                }
+            }
+            return Err(anyhow!("{msg}"));
+        }
+    }
+    Ok(outcome(&cx, first, changes))
+}
+
+/// `down`: what each step made, removed in reverse order, only what carries our mark.
+pub async fn down(env: &Env, opts: &Options, progress: &Progress) -> Result<Outcome> {
+    let cx = Cx::new(env, Mode::Down, opts, progress)?;
+    let mut stages = pipeline(env);
+    observe_all(&mut stages, &cx).await?;
+    let mut removed = Vec::new();
+    for stage in stages.iter_mut().rev() {
+        let cx = &cx;
+        let results = futures::future::join_all(stage.iter_mut().map(|s| async move {
+            s.remove(cx)
+                .await
+                .map_err(|e| anyhow!("{}: {e:#}", s.name()))
+        }))
+        .await;
+        let mut errors = Vec::new();
+        for r in results {
+            match r {
+                Ok(r) => removed.extend(r),
+                Err(e) => errors.push(format!("{e:#}")),
+            }
+        }
+        if !errors.is_empty() {
+            return Err(anyhow!("{}", errors.join("\n")));
+        }
+    }
+    Ok(outcome(&cx, Diff::default(), removed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::config::load_str;
+    use crate::core::plan::Op;
+
+    fn env() -> Env {
+        load_str(
+            "cluster: {name: x}\nvclusters: [{name: dev}, {name: qa}]\nargocd: {register: true}\n",
+            "t",
+            &[],
+        )
+        .env
+        .unwrap()
+    }
+
+    fn offline(env: &Env) -> Plan {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(plan(env, &Options::default(), &Progress::new(false), true))
+            .unwrap()
+            .plan
+    }
+
+    #[test]
+    fn nothing_observed_plans_every_step_in_order() {
+        let p = offline(&env());
+        let ops: Vec<Op> = p.actions.iter().map(|a| a.op).collect();
+        assert_eq!(
+            ops,
+            vec![
+                Op::Preflight,
+                Op::CreateCluster,
+                Op::InstallRouter,
+                Op::InstallVcluster,
+                Op::ApplyRoute,
+                Op::InstallVcluster,
+                Op::ApplyRoute,
+                Op::WriteContext,
+                Op::WriteContext,
+                Op::WriteContext,
+                Op::RegisterArgocd,
+                Op::RegisterArgocd,
+                Op::Verify
+            ]
+        );
+        assert_eq!(p.changes, 11);
+    }
+
+    #[test]
+    fn a_file_without_vclusters_plans_the_cluster_and_its_context() {
+        let e = load_str("cluster: {name: solo}\n", "t", &[]).env.unwrap();
+        let ops: Vec<Op> = offline(&e).actions.iter().map(|a| a.op).collect();
+        assert_eq!(
+            ops,
+            vec![
+                Op::Preflight,
+                Op::CreateCluster,
+                Op::WriteContext,
+                Op::Verify
+            ]
+        );
+    }
+}

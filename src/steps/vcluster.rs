@@ -1,0 +1,263 @@
+//! One vcluster: its helm release, its passthrough route object (rendered by the router in use),
+//! and its kubeconfig secret `vc-<release>`, whose credentials the routes step needs. The
+//! vclusters of a file run side by side.
+
+use super::releases::{Ops, ReleaseStep};
+use super::routes::Creds;
+use super::{Cx, Diff, Looked, Mode, Step};
+use crate::core::config::{Env, Vcluster as Spec, VclusterAccess};
+use crate::core::objects::{self, Judged};
+use crate::core::plan::{act, chart_ref, Op};
+use crate::core::release::{Release, Verdict};
+use crate::core::router::router_for;
+use crate::drivers::kube::{self, VclusterSecret};
+use anyhow::{Context, Result};
+use serde_json::Value;
+
+pub fn vcluster_release(env: &Env, v: &Spec) -> Release {
+    Release {
+        name: v.release.clone(),
+        namespace: v.namespace.clone(),
+        chart: v.chart.clone(),
+        values: crate::core::render::vcluster_values(env, v),
+    }
+}
+
+pub fn creds_of(s: &VclusterSecret) -> Creds {
+    Creds {
+        ca_pem: s.ca_pem.clone(),
+        client_cert_pem: Some(s.cert_pem.clone()),
+        client_key_pem: Some(s.key_pem.clone()),
+        token: s.token.clone().filter(|_| s.cert_pem.is_empty()),
+    }
+}
+
+pub struct Vcluster {
+    name: String,
+    rel: ReleaseStep,
+    /// Each route object with its live counterpart, once observed.
+    routes: Vec<(Value, Option<Value>)>,
+    secret: Option<VclusterSecret>,
+    looked: bool,
+    why_not: String,
+}
+
+impl Vcluster {
+    pub fn new(env: &Env, name: &str) -> Self {
+        let v = spec(env, name);
+        Vcluster {
+            name: name.to_owned(),
+            rel: ReleaseStep::new(vcluster_release(env, v)),
+            routes: Vec::new(),
+            secret: None,
+            looked: false,
+            why_not: "not observed".into(),
+        }
+    }
+
+    fn route_yaml(env: &Env, v: &Spec) -> String {
+        if v.access == VclusterAccess::Ingress {
+            router_for(env).routes(env, &v.name)
+        } else {
+            String::new()
+        }
+    }
+}
+
+fn spec<'e>(env: &'e Env, name: &str) -> &'e Spec {
+    env.vclusters
+        .iter()
+        .find(|v| v.name == name)
+        .expect("the pipeline builds one step per vcluster of the file")
+}
+
+#[async_trait::async_trait(?Send)]
+impl Step for Vcluster {
+    fn name(&self) -> String {
+        format!("vcluster {}", self.name)
+    }
+
+    async fn observe(&mut self, cx: &Cx<'_>) -> Result<Looked> {
+        let Some(api) = cx.api() else {
+            self.why_not = "the cluster is not running yet".into();
+            return Ok(Looked::Not(self.why_not.clone()));
+        };
+        let v = spec(cx.env, &self.name);
+        self.rel.observe(&api).await?;
+        self.routes = kube::apply::live_objects(&api.client, &Self::route_yaml(cx.env, v)).await?;
+        self.secret =
+            kube::read_vcluster_secret(&api.client, &v.namespace, &v.secret_name()).await?;
+        if let Some(s) = &self.secret {
+            if let Ok(mut m) = cx.vclusters.lock() {
+                m.insert(self.name.clone(), creds_of(s));
+            }
+        }
+        self.looked = true;
+        Ok(Looked::Yes)
+    }
+
+    fn diff(&self, cx: &Cx<'_>) -> Diff {
+        let env = cx.env;
+        let v = spec(env, &self.name);
+        let detail = format!(
+            "vcluster `{}`, {}, extraSANs += {}",
+            v.name,
+            chart_ref(&v.chart),
+            v.hostname
+        );
+        let mut d = self.rel.diff(
+            cx,
+            Ops {
+                install: Op::InstallVcluster,
+                upgrade: Op::UpgradeVcluster,
+            },
+            detail,
+            &self.why_not,
+        );
+        let route_detail = format!(
+            "https://{}:{} -> service {}:443 (passthrough)",
+            v.hostname, env.router.https_port, v.release
+        );
+        if !self.looked {
+            let yaml = Self::route_yaml(env, v);
+            for obj in kube::apply::parse_manifests(&yaml).unwrap_or_default() {
+                d.actions.push(act(
+                    Op::ApplyRoute,
+                    objects::target(&obj),
+                    &route_detail,
+                    &self.why_not,
+                ));
+            }
+            return d;
+        }
+        for (want, live) in &self.routes {
+            match objects::judge(want, live.as_ref(), cx.cluster()) {
+                Judged::Converged => {}
+                Judged::Absent => d.actions.push(act(
+                    Op::ApplyRoute,
+                    objects::target(want),
+                    &route_detail,
+                    "not found",
+                )),
+                Judged::Apply => d.actions.push(act(
+                    Op::ApplyRoute,
+                    objects::target(want),
+                    &route_detail,
+                    "a field we set differs",
+                )),
+                Judged::Conflict(h) => d.blockers.push(format!(
+                    "{} exists and is {}; `up` would have to change it\n    hint: bootstrap changes only what it made: delete it, or give the vcluster's release another name in the file",
+                    objects::target(want),
+                    h.describe()
+                )),
+            }
+        }
+        if self.secret.is_none() && self.rel.verdict(cx) == Verdict::Converged {
+            d.actions.push(act(
+                Op::WaitVcluster,
+                format!("secret/{}/{}", v.namespace, v.secret_name()),
+                "the vcluster's kubeconfig secret, written once it runs",
+                "not there yet",
+            ));
+        }
+        d
+    }
+
+    async fn apply(&mut self, cx: &Cx<'_>) -> Result<Vec<String>> {
+        let Some(api) = cx.api() else {
+            return Ok(Vec::new());
+        };
+        let v = spec(cx.env, &self.name).clone();
+        let step = cx.progress.begin(&format!("vcluster {}", self.name));
+        let result: Result<Vec<String>> = async {
+            let mut changes: Vec<String> = self
+                .rel
+                .apply(cx, &api, &|l| step.note(l))
+                .await?
+                .into_iter()
+                .collect();
+            let yaml = Self::route_yaml(cx.env, &v);
+            if !yaml.is_empty() {
+                let applied =
+                    kube::apply_manifests(&api.client, &yaml, cx.opts.secret_timeout).await?;
+                changes.extend(applied.into_iter().filter(|a| a.changed).map(|a| {
+                    format!(
+                        "applied {} {}/{}",
+                        a.kind,
+                        a.namespace.unwrap_or_default(),
+                        a.name
+                    )
+                }));
+            }
+            let secret = kube::wait_for_vcluster_secret(
+                &api.client,
+                &v.namespace,
+                &v.secret_name(),
+                cx.opts.secret_timeout,
+            )
+            .await
+            .with_context(|| format!("vcluster {}", v.name))?;
+            if let Ok(mut m) = cx.vclusters.lock() {
+                m.insert(self.name.clone(), creds_of(&secret));
+            }
+            self.secret = Some(secret);
+            Ok(changes)
+        }
+        .await;
+        match result {
+            Ok(c) => {
+                step.finish(&if c.is_empty() {
+                    "converged".to_owned()
+                } else {
+                    format!("{} change(s)", c.len())
+                });
+                Ok(c)
+            }
+            Err(e) => {
+                step.fail("failed");
+                Err(e)
+            }
+        }
+    }
+
+    async fn remove(&mut self, cx: &Cx<'_>) -> Result<Vec<String>> {
+        if cx.mode == Mode::Down && cx.cluster_goes() {
+            return Ok(Vec::new());
+        }
+        let Some(api) = cx.api() else {
+            return Ok(Vec::new());
+        };
+        let v = spec(cx.env, &self.name).clone();
+        let step = cx.progress.begin(&format!("vcluster {}", self.name));
+        let mut removed = Vec::new();
+        for (want, live) in
+            kube::apply::live_objects(&api.client, &Self::route_yaml(cx.env, &v)).await?
+        {
+            let Some(live) = live else { continue };
+            let holder =
+                crate::core::ownership::holder(live.pointer("/metadata/labels"), cx.cluster());
+            if holder != crate::core::ownership::Holder::Ours && !cx.opts.force {
+                eprintln!(
+                    "{}: {}: left in place",
+                    objects::target(&want),
+                    holder.describe()
+                );
+                continue;
+            }
+            let one = crate::core::render::to_yaml(&want);
+            for a in kube::delete_manifests(&api.client, &one).await? {
+                if a.changed {
+                    removed.push(format!(
+                        "{} {}/{}",
+                        a.kind,
+                        a.namespace.unwrap_or_default(),
+                        a.name
+                    ));
+                }
+            }
+        }
+        removed.extend(self.rel.remove(cx, &api, &|l| step.note(l)).await?);
+        step.finish(&format!("{} removed", removed.len()));
+        Ok(removed)
+    }
+}

@@ -1,0 +1,191 @@
+//! The user's journeys, the spine of the suite: `up`, kubectl, `verify -f`, a converged `up` with
+//! zero writes, and `down`, run with the built binary from where the user stands (a devcontainer
+//! on Docker's default bridge, a devcontainer already on kind's network, the native host) on the
+//! real Docker engine with the kind double (running the kind node double) and the helm double.
+//! What is checked is what the user sees: exit codes, output, the kubeconfig, kubectl's answers,
+//! and what is left on the engine. See tests/journey_support for how the devcontainer is built.
+
+mod journey_support;
+mod support;
+
+use journey_support::*;
+use support::*;
+
+/// Each fact the devcontainer stands for, seen from inside it.
+fn facts(dc: &Devcontainer) {
+    let here = std::fs::read_link("/proc/self/ns/net").unwrap();
+    let inside = dc.sh("readlink /proc/self/ns/net");
+    assert_eq!(inside.code, 0, "{}", inside.text());
+    let own_ns = inside.stdout.trim() != here.to_string_lossy();
+    assert_eq!(
+        own_ns,
+        dc.stand.net != Net::Host,
+        "network namespace: inside {}, here {}",
+        inside.stdout.trim(),
+        here.display()
+    );
+    let marker = dc.sh("test -e /.dockerenv").code == 0;
+    assert_eq!(marker, dc.stand.dockerenv, "/.dockerenv");
+    let host_name = bootstrap::drivers::zone::hostname().unwrap();
+    let name = dc
+        .sh("cat /proc/sys/kernel/hostname")
+        .stdout
+        .trim()
+        .to_owned();
+    if dc.stand.net != Net::Host {
+        assert_ne!(name, host_name, "the container has its own hostname");
+    }
+    for at in &dc.stand.socket_at {
+        let s = dc.sh(&format!("test -S {at} && DOCKER_HOST=unix://{at} docker version --format '{{{{.Server.APIVersion}}}}'"));
+        assert_eq!(s.code, 0, "the engine answers on {at}: {}", s.text());
+    }
+    let gateway = host_gateway_ip();
+    let hdi = dc.sh("getent hosts host.docker.internal");
+    assert_eq!(
+        hdi.stdout.split_whitespace().next(),
+        Some(gateway.as_str()),
+        "host.docker.internal is the host gateway: {}",
+        hdi.text()
+    );
+    for h in VCLUSTER_HOSTS {
+        let r = dc.sh(&format!("getent hosts {h}"));
+        assert!(r.stdout.starts_with("127.0.0.1"), "{h}: {}", r.text());
+    }
+    // The localhost trap: a port open on this machine's 127.0.0.1 is not the container's.
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let dial = dc.exec(
+        "bash",
+        &["-c", &format!("exec 3<>/dev/tcp/127.0.0.1/{port}")],
+    );
+    assert_eq!(
+        dial.code == 0,
+        dc.stand.net == Net::Host,
+        "127.0.0.1:{port} from inside: {}",
+        dial.text()
+    );
+}
+
+fn journey_in(dc: &Devcontainer, joined_by_up: bool) {
+    facts(dc);
+    let before = dc.networks();
+    let t = walk(dc);
+    eprintln!("{}", t.show());
+    let up = &t.steps[0].1;
+    assert_eq!(
+        up.stderr.contains("joined this container"),
+        joined_by_up,
+        "{}",
+        up.text()
+    );
+    assert_eq!(
+        dc.networks(),
+        before,
+        "down must undo the network join it made, and only that"
+    );
+}
+
+#[test]
+fn devcontainer_on_the_default_bridge() {
+    if !docker_or_skip("devcontainer_on_the_default_bridge") {
+        return;
+    }
+    let dc = Devcontainer::start(Stand::devcontainer(Net::Bridge));
+    journey_in(&dc, true);
+}
+
+#[test]
+fn devcontainer_already_on_the_kind_network() {
+    if !docker_or_skip("devcontainer_already_on_the_kind_network") {
+        return;
+    }
+    let dc = Devcontainer::start(Stand::devcontainer(Net::Kind));
+    journey_in(&dc, false);
+}
+
+#[test]
+fn native_host() {
+    if !docker_or_skip("native_host") || !full::unshare_works() {
+        return;
+    }
+    let host = Host::new();
+    let t = walk(&host);
+    eprintln!("{}", t.show());
+}
+
+/// From a devcontainer on the default bridge, the API kind published on 127.0.0.1 is refused
+/// through host.docker.internal. The diagnosis must say why with Docker's facts (which container
+/// publishes the port, on which address) and what to do, not "nothing listens on that port".
+#[test]
+fn a_refused_host_gateway_is_read_with_docker_s_facts() {
+    if !docker_or_skip("a_refused_host_gateway_is_read_with_docker_s_facts") {
+        return;
+    }
+    let dc = Devcontainer::start(Stand::devcontainer(Net::Bridge));
+    let env = dc.env_file();
+    let up = dc.exec("bootstrap", &["-f", &env, "up"]);
+    assert_eq!(up.code, 0, "{}", up.text());
+    // The user's own route to the API: through the host gateway, as Docker Desktop allows.
+    let kind_ctx = format!("kind-{}", dc.ws.cluster);
+    let one = dc.exec(
+        "bootstrap",
+        &["-f", &env, "kubeconfig", &kind_ctx, "--print"],
+    );
+    assert_eq!(one.code, 0, "{}", one.text());
+    let node_route = format!("https://{}-control-plane:6443", dc.ws.cluster);
+    assert!(one.stdout.contains(&node_route), "{}", one.text());
+    let gateway = one.stdout.replace(
+        &format!("server: {node_route}"),
+        &format!(
+            "server: https://host.docker.internal:{}\n    tls-server-name: localhost",
+            dc.ws.api_port
+        ),
+    );
+    let file = dc.ws.dir.path().join("gateway.kubeconfig");
+    std::fs::write(&file, gateway).unwrap();
+    let file = file.display().to_string();
+    let v = dc.exec(
+        "bootstrap",
+        &["verify", "--kubeconfig", &file, "--context", &kind_ctx],
+    );
+    eprintln!(
+        "$ bootstrap verify --kubeconfig {file} --context {kind_ctx}\n{}{}",
+        v.stdout, v.stderr
+    );
+    assert_eq!(v.code, 1, "{}", v.text());
+    let seen = format!("{}{}", v.stdout, v.stderr);
+    for want in [
+        format!(
+            "host.docker.internal ({}:{}) refused",
+            host_gateway_ip(),
+            dc.ws.api_port
+        ),
+        format!(
+            "Docker shows container `{}-control-plane` publishing port {} on 127.0.0.1 only",
+            dc.ws.cluster, dc.ws.api_port
+        ),
+        "join the `kind` network".to_owned(),
+        node_route.clone(),
+        "cluster.apiServer.address: 0.0.0.0".to_owned(),
+    ] {
+        assert!(seen.contains(&want), "missing {want:?}:\n{seen}");
+    }
+    assert!(!seen.contains("nothing listens"), "{seen}");
+    let down = dc.exec("bootstrap", &["-f", &env, "down"]);
+    assert_eq!(down.code, 0, "{}", down.text());
+}
+
+/// A devcontainer given its own hostname (`runArgs: ["--hostname=devbox"]`): Docker then knows it
+/// by no name the hostname gives, so `up` must find its own container another way (the id in its
+/// mountinfo) to join kind's network, and `down` to leave it.
+#[test]
+fn devcontainer_with_a_hostname_of_its_own() {
+    if !docker_or_skip("devcontainer_with_a_hostname_of_its_own") {
+        return;
+    }
+    let mut stand = Stand::devcontainer(Net::Bridge);
+    stand.hostname = Some("devbox".into());
+    let dc = Devcontainer::start(stand);
+    assert_eq!(dc.sh("hostname").stdout.trim(), "devbox");
+    journey_in(&dc, true);
+}

@@ -1,0 +1,129 @@
+//! Ownership is recorded, not inferred from a name, on a real Docker engine with the kind double:
+//! a kind cluster made by hand (as the seeds' users made `localdev` from their kind.yaml) is
+//! adopted by `up` when it matches the file, never recreated, and left by `down`, which says how
+//! to remove it; `down --force` is the deliberate way. One that differs stops `up` before any
+//! change, `--recreate` or not.
+
+mod support;
+
+use support::*;
+
+/// Create the cluster the file describes with kind itself, as a user would by hand.
+fn by_hand(spec: &Spec, dir: &std::path::Path, file: &str) {
+    let rendered = bootstrap(&["-f", file, "render", "kind-config"], &[]);
+    assert_eq!(rendered.code, 0, "{}", rendered.text());
+    let config = dir.join("kind.yaml");
+    std::fs::write(&config, &rendered.stdout).unwrap();
+    let out = std::process::Command::new(kind_double())
+        .args(["create", "cluster", "--name", &spec.name, "--config"])
+        .arg(&config)
+        .arg("--kubeconfig")
+        .arg(dir.join("by-hand.kubeconfig"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn a_cluster_made_by_hand_is_adopted_and_never_deleted_without_force() {
+    if !docker_or_skip("a_cluster_made_by_hand_is_adopted_and_never_deleted_without_force") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let spec = Spec::new(&unique("own"));
+    let _clean = Cleanup(vec![spec.name.clone()]);
+    let file = spec.write(dir.path());
+    let f = file.to_str().unwrap();
+    by_hand(&spec, dir.path(), f);
+    let node = format!("{}-control-plane", spec.name);
+    let id = docker(&["inspect", "-f", "{{.Id}}", &node]);
+
+    let plan = bootstrap(&["-f", f, "plan"], &[]);
+    assert_eq!(plan.code, 0, "{}", plan.text());
+    assert!(
+        plan.stdout
+            .lines()
+            .any(|l| l.contains("adopt") && l.trim_end().ends_with(&format!("kind/{}", spec.name))),
+        "{}",
+        plan.text()
+    );
+    let up = bootstrap(&["-f", f, "up"], &[]);
+    assert_eq!(up.code, 0, "{}", up.text());
+    assert!(
+        up.stderr.contains(&format!(
+            "cluster `{}`: not created by bootstrap, and it matches the file: adopted",
+            spec.name
+        )),
+        "{}",
+        up.text()
+    );
+    assert_eq!(
+        docker(&["inspect", "-f", "{{.Id}}", &node]),
+        id,
+        "an adopted cluster is used as it is, never recreated"
+    );
+    // Adopting leaves no mark of ours in it: it stays the user's.
+    assert!(
+        !docker_status(&["cp", &format!("{node}:/kind/bootstrap.json"), "-"]),
+        "up marked a cluster it did not make"
+    );
+
+    let down = bootstrap(&["-f", f, "down"], &[]);
+    assert_eq!(down.code, 0, "{}", down.text());
+    assert!(
+        down.stderr.contains(&format!(
+            "cluster `{}`: not created by bootstrap (no record in its node): left in place",
+            spec.name
+        )) && down
+            .stderr
+            .contains(&format!("`kind delete cluster --name {}`", spec.name))
+            && down.stderr.contains("bootstrap down --force"),
+        "{}",
+        down.text()
+    );
+    assert_eq!(nodes(&spec.name), vec![node.clone()], "down deleted it");
+
+    let forced = bootstrap(&["-f", f, "down", "--force"], &[]);
+    assert_eq!(forced.code, 0, "{}", forced.text());
+    assert!(nodes(&spec.name).is_empty(), "{}", forced.text());
+}
+
+#[test]
+fn a_cluster_made_by_hand_that_differs_stops_up_before_any_change() {
+    if !docker_or_skip("a_cluster_made_by_hand_that_differs_stops_up_before_any_change") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let spec = Spec::new(&unique("ownd"));
+    let _clean = Cleanup(vec![spec.name.clone()]);
+    // Made by hand with another API port than the file now says.
+    let other = Spec {
+        api_port: free_port(),
+        ..Spec::new(&spec.name)
+    };
+    let made_dir = dir.path().join("made");
+    std::fs::create_dir_all(&made_dir).unwrap();
+    let made = other.write(&made_dir);
+    by_hand(&other, dir.path(), made.to_str().unwrap());
+    let node = format!("{}-control-plane", spec.name);
+    let id = docker(&["inspect", "-f", "{{.Id}}", &node]);
+    let file = spec.write(dir.path());
+    let f = file.to_str().unwrap();
+    for args in [vec!["-f", f, "up"], vec!["-f", f, "up", "--recreate"]] {
+        let up = bootstrap(&args, &[]);
+        assert_eq!(up.code, 1, "{}", up.text());
+        assert!(
+            up.stderr.contains(&format!(
+                "cluster `{}` exists but bootstrap did not create it",
+                spec.name
+            )) && up.stderr.contains("nothing was changed"),
+            "{}",
+            up.text()
+        );
+        assert_eq!(docker(&["inspect", "-f", "{{.Id}}", &node]), id);
+    }
+}

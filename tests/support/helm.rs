@@ -1,0 +1,103 @@
+//! The helm double (the real Helm engine) against the apiserver double on this machine, with the
+//! contract charts served as a chart repository: what tests of the helm driver and of the
+//! in-cluster reconcile stand on.
+
+use base64::Engine;
+use std::path::{Path, PathBuf};
+use testkit::{ApiServer, Auth, Pki};
+
+pub struct HelmWorld {
+    pub api: ApiServer,
+    pub dir: tempfile::TempDir,
+    /// Context `kind-t` reaches `api` with an admin client certificate.
+    pub kubeconfig: PathBuf,
+    /// The helm double behind a wrapper with its own state folder (tests run in parallel and
+    /// must not share one through the process environment).
+    pub helm: PathBuf,
+    pub state: PathBuf,
+    pub charts: super::charts::ChartRepo,
+}
+
+pub const CONTEXT: &str = "kind-t";
+
+/// A wrapper running tests/doubles/helm with `HELM_DOUBLE_STATE=<dir>/helm-state` and `extra`.
+pub fn helm_double(dir: &Path, extra: &[(&str, &str)]) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let real = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/doubles/helm");
+    let wrapper = dir.join("helm");
+    let vars: String = extra.iter().map(|(k, v)| format!("{k}='{v}' ")).collect();
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nHELM_DOUBLE_STATE='{}' {vars}exec '{}' \"$@\"\n",
+            dir.join("helm-state").display(),
+            real.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    wrapper
+}
+
+impl HelmWorld {
+    pub fn start() -> HelmWorld {
+        let pki = Pki::new("kind-ca");
+        let admin = pki.client("kubernetes-admin", "system:masters");
+        let api = ApiServer::start(
+            "127.0.0.1:0",
+            &pki.server(&["127.0.0.1"]),
+            Auth {
+                client_ca_pem: Some(pki.ca_pem.clone()),
+                ..Default::default()
+            },
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+        let kubeconfig = dir.path().join("kubeconfig");
+        std::fs::write(
+            &kubeconfig,
+            format!(
+                "apiVersion: v1\nkind: Config\nclusters:\n- name: {CONTEXT}\n  cluster:\n    server: https://127.0.0.1:{}\n    certificate-authority-data: {}\ncontexts:\n- name: {CONTEXT}\n  context: {{cluster: {CONTEXT}, user: {CONTEXT}}}\nusers:\n- name: {CONTEXT}\n  user:\n    client-certificate-data: {}\n    client-key-data: {}\n",
+                api.port(),
+                b64(&pki.ca_pem),
+                b64(&admin.cert_pem),
+                b64(&admin.key_pem)
+            ),
+        )
+        .unwrap();
+        let helm = helm_double(dir.path(), &[]);
+        let state = dir.path().join("helm-state");
+        HelmWorld {
+            api,
+            dir,
+            kubeconfig,
+            helm,
+            state,
+            charts: super::charts::ChartRepo::start(),
+        }
+    }
+
+    /// The calls the helm double was given, one per line.
+    pub fn calls(&self) -> Vec<String> {
+        std::fs::read_to_string(self.state.join("calls.log"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// Run the helm double as a user would, in this world's cluster.
+    pub fn run(&self, args: &[&str]) -> (i32, String, String) {
+        let out = std::process::Command::new(&self.helm)
+            .args(args)
+            .args(["--kube-context", CONTEXT, "--kubeconfig"])
+            .arg(&self.kubeconfig)
+            .output()
+            .expect("run the helm double");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+}
