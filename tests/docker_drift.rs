@@ -44,10 +44,16 @@ fn node_labels_and_certificate_names_are_compared_with_what_runs() {
         status.text()
     );
 
-    // A label changed in the file.
+    // A label changed in the file: plan shows the recreate and, since `up` would stop for it
+    // (no --recreate given), exits 1.
     write("  nodeLabels: {tier: b}\n  extraCertSANs: [a.example.com]\n");
     let plan = bootstrap(&["-f", f, "plan"], &env);
-    assert_eq!(plan.code, 0, "{}", plan.text());
+    assert_eq!(plan.code, 1, "{}", plan.text());
+    assert!(
+        plan.stdout.contains("`up` would stop before any change"),
+        "{}",
+        plan.text()
+    );
     assert!(
         !plan.stdout.contains("Nothing to change"),
         "{}",
@@ -76,7 +82,7 @@ fn node_labels_and_certificate_names_are_compared_with_what_runs() {
     // A certificate name added in the file.
     write("  nodeLabels: {tier: a}\n  extraCertSANs: [a.example.com, b.example.com]\n");
     let plan = bootstrap(&["-f", f, "plan", "-o", "json"], &env);
-    assert_eq!(plan.code, 0, "{}", plan.text());
+    assert_eq!(plan.code, 1, "{}", plan.text());
     let doc: serde_json::Value = serde_json::from_str(&plan.stdout).unwrap();
     let actions = doc["actions"].to_string();
     assert!(

@@ -23,7 +23,9 @@ fn every_up_checks_ports_and_names_the_field_and_the_holder() {
     let again = bootstrap(&["-f", f, "up", "--no-verify"], &[]);
     assert_eq!(again.code, 0, "{}", again.text());
     assert!(
-        again.stderr.contains("preflight: ok: ports free"),
+        again
+            .stderr
+            .contains("ports: ok: 2 host port(s) free or ours"),
         "{}",
         again.text()
     );

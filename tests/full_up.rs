@@ -64,6 +64,7 @@ fn up_then_converged_up_then_down() {
         up(&w, &[])
     };
     assert_eq!(first.code, 0, "{}", first.text());
+    show("bootstrap -f envs.yaml up", &first);
     if strace {
         let spawned = support::spawns::spawned(&first_trace, &bin());
         for tool in ["kind", "helm"] {
@@ -201,6 +202,7 @@ fn up_then_converged_up_then_down() {
     let proxy = Proxy::start(&sock);
     let t = Instant::now();
     let second = up(&w, &[("DOCKER_HOST", &proxy.docker_host())]);
+    show("bootstrap -f envs.yaml up        # again", &second);
     let took = t.elapsed();
     assert_eq!(second.code, 0, "{}", second.text());
     assert!(
@@ -307,6 +309,14 @@ fn up_then_converged_up_then_down() {
         &[],
     );
     assert_eq!(again.code, 0, "{}", again.text());
+}
+
+/// With BOOTSTRAP_SHOW_OUTPUT set, what the user saw, as the README quotes it (run with
+/// `--nocapture`).
+fn show(command: &str, out: &Run) {
+    if std::env::var_os("BOOTSTRAP_SHOW_OUTPUT").is_some() {
+        eprintln!("$ {command}\n{}{}", out.stderr, out.stdout);
+    }
 }
 
 fn config_port(w: &World) -> u16 {

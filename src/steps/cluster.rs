@@ -436,7 +436,18 @@ impl Step for Existing {
     async fn observe(&mut self, cx: &Cx<'_>) -> Result<Looked> {
         let ctx = &cx.env.cluster.context;
         let merged = crate::drivers::kubeconfig::store::read_merged(&cx.paths)?;
-        let mut one = doc::standalone(&merged, ctx)?;
+        let mut one = match doc::standalone(&merged, ctx) {
+            Ok(one) => one,
+            // `down` still removes our kubeconfig entries when the cluster's context is gone;
+            // what we made inside that cluster cannot be reached, and is said to be left.
+            Err(e) if cx.mode == Mode::Down => {
+                eprintln!("cluster: {e}: what bootstrap made inside that cluster is left in place");
+                return Ok(Looked::Not(format!(
+                    "context `{ctx}` is not in the kubeconfig"
+                )));
+            }
+            Err(e) => return Err(e.into()),
+        };
         doc::flatten(&mut one, &mut |p| std::fs::read(p))?;
         let c = doc::credentials(&one, ctx)?;
         Cx::set(

@@ -49,6 +49,7 @@ impl Step for Preflight {
             return Ok(Looked::Yes);
         }
         let needed = ports::needed(cx.env);
+        let step = cx.progress.begin("ports");
         let mut conflicts = ports::container_conflicts(&needed, cx.cluster(), &holders);
         match zone.zone {
             // Published ports live on the Docker host; from a container or another machine a bind
@@ -58,6 +59,11 @@ impl Step for Preflight {
                 let held = ports::held_by_containers(&needed, &holders);
                 conflicts.extend(crate::drivers::ports::process_conflicts(&needed, &held));
             }
+        }
+        if conflicts.is_empty() {
+            step.finish(&format!("{} host port(s) free or ours", needed.len()));
+        } else {
+            step.fail(&format!("{} host port(s) taken", conflicts.len()));
         }
         self.conflicts = conflicts;
         Cx::set(&cx.docker, Some(conn));

@@ -1,0 +1,249 @@
+//! Reads: what a context points at, one context as a standalone document, its credentials,
+//! the merge of KUBECONFIG files as kubectl does it, and file references inlined.
+
+use super::*;
+
+/// What a context points at, for lookups and summaries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContextView {
+    pub name: String,
+    pub cluster: String,
+    pub user: String,
+    pub namespace: Option<String>,
+    pub server: Option<String>,
+    pub tls_server_name: Option<String>,
+    pub insecure_skip_tls_verify: bool,
+    /// The bootstrap environment that owns the context, if any.
+    pub owner: Option<String>,
+}
+
+pub fn context_view(doc: &Value, name: &str) -> Option<ContextView> {
+    let item = items(doc, Kind::Context)
+        .iter()
+        .find(|i| item_name(i) == Some(name))?;
+    let b = body(item, Kind::Context);
+    let s = |m: Option<&Map<String, Value>>, k: &str| {
+        m.and_then(|m| m.get(k))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    };
+    let cluster = s(b, "cluster").unwrap_or_default();
+    let cb = items(doc, Kind::Cluster)
+        .iter()
+        .find(|i| item_name(i) == Some(cluster.as_str()))
+        .and_then(|i| body(i, Kind::Cluster));
+    Some(ContextView {
+        name: name.into(),
+        user: s(b, "user").unwrap_or_default(),
+        namespace: s(b, "namespace"),
+        server: s(cb, "server"),
+        tls_server_name: s(cb, "tls-server-name"),
+        insecure_skip_tls_verify: cb
+            .and_then(|m| m.get("insecure-skip-tls-verify"))
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+        owner: owner_of(item, Kind::Context),
+        cluster,
+    })
+}
+
+/// A complete, minimal kubeconfig holding one context, its cluster and its user, with that
+/// context current. Our ownership marks are left out: a printed copy is the user's, and `down`
+/// must never treat it as something to remove.
+pub fn standalone(doc: &Value, context: &str) -> Result<Value, DocError> {
+    let find = |kind: Kind, name: &str| {
+        items(doc, kind)
+            .iter()
+            .find(|i| item_name(i) == Some(name))
+            .cloned()
+    };
+    let ctx = find(Kind::Context, context).ok_or_else(|| DocError::NoSuchContext {
+        name: context.into(),
+        available: context_names(doc),
+    })?;
+    let view = context_view(doc, context).expect("the context was just found");
+    let dangling = |kind, name: &str| DocError::Dangling {
+        context: context.into(),
+        kind,
+        name: name.into(),
+    };
+    let cluster =
+        find(Kind::Cluster, &view.cluster).ok_or_else(|| dangling(Kind::Cluster, &view.cluster))?;
+    let user = if view.user.is_empty() {
+        None
+    } else {
+        Some(find(Kind::User, &view.user).ok_or_else(|| dangling(Kind::User, &view.user))?)
+    };
+    let unmark = |mut item: Value, kind: Kind| {
+        if let Some(b) = item.get_mut(kind.body_key()).and_then(Value::as_object_mut) {
+            strip_mark(b);
+        }
+        item
+    };
+    let mut out = Map::new();
+    out.insert("apiVersion".into(), "v1".into());
+    out.insert("kind".into(), "Config".into());
+    out.insert("preferences".into(), json!({}));
+    out.insert("clusters".into(), json!([unmark(cluster, Kind::Cluster)]));
+    out.insert(
+        "users".into(),
+        Value::Array(user.map(|u| unmark(u, Kind::User)).into_iter().collect()),
+    );
+    out.insert("contexts".into(), json!([unmark(ctx, Kind::Context)]));
+    out.insert("current-context".into(), context.into());
+    Ok(Value::Object(out))
+}
+
+/// The trust and credentials a context carries, decoded: what an `Entry` is built from when the
+/// source is a kubeconfig (the one `kind get kubeconfig` prints, or a vcluster secret's
+/// `config`), whatever route the entry will then be given.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Credentials {
+    pub server: String,
+    pub ca_pem: Vec<u8>,
+    pub client_cert_pem: Option<Vec<u8>>,
+    pub client_key_pem: Option<Vec<u8>>,
+    pub token: Option<String>,
+}
+
+/// Decode the credentials of `context`. File references must be inlined first (`flatten`).
+pub fn credentials(doc: &Value, context: &str) -> Result<Credentials, DocError> {
+    let view = context_view(doc, context).ok_or_else(|| DocError::NoSuchContext {
+        name: context.into(),
+        available: context_names(doc),
+    })?;
+    let dangling = |kind, name: &str| DocError::Dangling {
+        context: context.into(),
+        kind,
+        name: name.into(),
+    };
+    let find = |kind: Kind, name: &str| {
+        items(doc, kind)
+            .iter()
+            .find(|i| item_name(i) == Some(name))
+            .and_then(|i| body(i, kind))
+    };
+    let cluster =
+        find(Kind::Cluster, &view.cluster).ok_or_else(|| dangling(Kind::Cluster, &view.cluster))?;
+    let empty = Map::new();
+    let user = if view.user.is_empty() {
+        &empty
+    } else {
+        find(Kind::User, &view.user).ok_or_else(|| dangling(Kind::User, &view.user))?
+    };
+    let decode = |m: &Map<String, Value>, field: &str| -> Result<Option<Vec<u8>>, DocError> {
+        let Some(v) = m.get(field).and_then(Value::as_str) else {
+            return Ok(None);
+        };
+        B64.decode(v.trim())
+            .map(Some)
+            .map_err(|e| DocError::InvalidEntry {
+                context: context.into(),
+                reason: format!("{field} is not base64: {e}"),
+            })
+    };
+    Ok(Credentials {
+        server: view.server.unwrap_or_default(),
+        ca_pem: decode(cluster, "certificate-authority-data")?.unwrap_or_default(),
+        client_cert_pem: decode(user, "client-certificate-data")?,
+        client_key_pem: decode(user, "client-key-data")?,
+        token: user.get("token").and_then(Value::as_str).map(str::to_owned),
+    })
+}
+
+/// File-reference fields: (kind, path field, inline data field). kubectl resolves these
+/// relative to the kubeconfig that holds them.
+const FILE_FIELDS: &[(Kind, &str, Option<&str>)] = &[
+    (
+        Kind::Cluster,
+        "certificate-authority",
+        Some("certificate-authority-data"),
+    ),
+    (
+        Kind::User,
+        "client-certificate",
+        Some("client-certificate-data"),
+    ),
+    (Kind::User, "client-key", Some("client-key-data")),
+    (Kind::User, "tokenFile", None),
+];
+
+/// Merge the files of a KUBECONFIG list the way kubectl reads them: the first file to define a
+/// cluster, user or context name wins, as does the first non-empty current-context. Relative
+/// file references are made absolute against the directory of the file that holds them.
+pub fn merge(sources: &[(PathBuf, Value)]) -> Value {
+    let mut out = Map::new();
+    out.insert("apiVersion".into(), "v1".into());
+    out.insert("kind".into(), "Config".into());
+    let mut current: Option<String> = None;
+    for kind in Kind::ALL {
+        let mut merged: Vec<Value> = Vec::new();
+        for (path, doc) in sources {
+            let dir = path.parent().unwrap_or(Path::new(""));
+            for item in items(doc, kind) {
+                let Some(name) = item_name(item) else {
+                    continue;
+                };
+                if merged.iter().any(|m| item_name(m) == Some(name)) {
+                    continue;
+                }
+                let mut item = item.clone();
+                if let Some(b) = item.get_mut(kind.body_key()).and_then(Value::as_object_mut) {
+                    for (_, field, _) in FILE_FIELDS.iter().filter(|(k, _, _)| *k == kind) {
+                        if let Some(Value::String(p)) = b.get_mut(*field) {
+                            if !p.is_empty() && Path::new(p.as_str()).is_relative() {
+                                *p = dir.join(p.as_str()).to_string_lossy().into_owned();
+                            }
+                        }
+                    }
+                }
+                merged.push(item);
+            }
+        }
+        out.insert(kind.list_key().into(), Value::Array(merged));
+    }
+    for (_, doc) in sources {
+        if current.is_none() {
+            current = current_context(doc);
+        }
+    }
+    out.insert("current-context".into(), current.unwrap_or_default().into());
+    Value::Object(out)
+}
+
+/// Inline file references (`certificate-authority: /path` and the client pair) as `-data`
+/// fields, as `kubectl config view --flatten` does, so a printed kubeconfig works anywhere.
+pub fn flatten(
+    doc: &mut Value,
+    read: &mut dyn FnMut(&Path) -> std::io::Result<Vec<u8>>,
+) -> Result<(), DocError> {
+    let root = root_mut(doc)?;
+    for (kind, field, data_field) in FILE_FIELDS {
+        let Some(data_field) = data_field else {
+            continue;
+        };
+        let list = list_mut(root, *kind);
+        for item in list.iter_mut() {
+            let name = item_name(item).unwrap_or_default().to_owned();
+            let Some(b) = item.get_mut(kind.body_key()).and_then(Value::as_object_mut) else {
+                continue;
+            };
+            let Some(path) = b
+                .get(*field)
+                .and_then(Value::as_str)
+                .filter(|p| !p.is_empty())
+                .map(PathBuf::from)
+            else {
+                continue;
+            };
+            let bytes = read(&path).map_err(|e| DocError::Unreadable {
+                field: format!("{kind} `{name}` {field}"),
+                path: path.clone(),
+                reason: e.to_string(),
+            })?;
+            b.shift_remove(*field);
+            b.insert((*data_field).into(), B64.encode(bytes).into());
+        }
+    }
+    Ok(())
+}
