@@ -242,3 +242,113 @@ fn a_users_release_under_our_name_stops_up_before_any_change() {
     assert_eq!(w.api.writes(), writes, "the API was written");
     assert_eq!(std::fs::read(&w.kubeconfig).unwrap(), kubeconfig_before);
 }
+
+fn kubectl(w: &HelmWorld, context: &str, args: &[&str]) -> Run {
+    let mut cmd = std::process::Command::new("kubectl");
+    cmd.args([
+        "--kubeconfig",
+        w.kubeconfig.to_str().unwrap(),
+        "--context",
+        context,
+    ])
+    .args(args);
+    let out = run_bounded(cmd, std::time::Duration::from_secs(60));
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// A context whose credentials come from an exec plugin (EKS, GKE, AKS, OIDC logins): the
+/// apiserver double accepts only the plugin's token. kubectl shows the double refuses the same
+/// server without it; bootstrap's `up` (kube client and helm) and `verify` get through by
+/// running the plugin as kubectl does. With the login expired, both stop with an error naming
+/// the plugin and the context, and `up` changes nothing.
+#[test]
+fn exec_plugin_credentials_work_in_up_and_verify() {
+    if !charts_or_skip("exec_plugin_credentials_work_in_up_and_verify") {
+        return;
+    }
+    let w = HelmWorld::start_exec();
+    seed_vcluster_secrets(&w);
+    // The double's strictness, seen by the real kubectl: no credentials, no answer.
+    let anonymous = kubectl(&w, "kind-t-anonymous", &["get", "namespaces"]);
+    assert_ne!(anonymous.code, 0, "{}", anonymous.text());
+    assert!(
+        anonymous.stderr.contains("Unauthorized")
+            || anonymous.stderr.contains("provide credentials"),
+        "{}",
+        anonymous.text()
+    );
+    let with_plugin = kubectl(&w, CONTEXT, &["get", "namespaces"]);
+    assert_eq!(with_plugin.code, 0, "{}", with_plugin.text());
+    let runs = w.plugin_runs();
+    assert!(runs >= 1, "kubectl did not run the plugin");
+
+    let f = env_file(&w, &w.charts.url, "");
+    let f = f.to_str().unwrap();
+    let up = bootstrap(&w, &w.helm, &["-f", f, "up", "--no-verify"]);
+    assert_eq!(up.code, 0, "{}", up.text());
+    assert!(
+        up.stdout
+            .contains("helm install ingress-nginx/ingress-nginx"),
+        "{}",
+        up.text()
+    );
+    assert!(
+        w.api
+            .object("/api/v1/namespaces/ingress-nginx/secrets/sh.helm.release.v1.ingress-nginx.v1")
+            .is_some(),
+        "helm's release record, written through the plugin's token"
+    );
+    assert!(w.plugin_runs() > runs, "bootstrap ran no plugin");
+    // What the plugin was told (by kube, at least): the v1 ExecCredential, as client-go passes it.
+    let log = std::fs::read_to_string(w.dir.path().join("plugin.log")).unwrap();
+    assert!(
+        log.lines()
+            .filter(|l| l.contains(r#""apiVersion":"client.authentication.k8s.io/v1""#))
+            .count()
+            > runs,
+        "{log}"
+    );
+    let runs = w.plugin_runs();
+    let verify = bootstrap(&w, &w.helm, &["-f", f, "verify", "--context", CONTEXT]);
+    assert_eq!(verify.code, 0, "{}", verify.text());
+    assert!(
+        verify.stdout.contains("1 of 1 context verified"),
+        "{}",
+        verify.text()
+    );
+    assert_eq!(w.plugin_runs(), runs + 1, "verify runs the plugin once");
+
+    // The login expired: the plugin fails. up stops before any change, naming both.
+    std::fs::write(w.dir.path().join("logged-out"), "").unwrap();
+    let writes = w.api.writes();
+    let calls_before = calls(&w).len();
+    let up = bootstrap(&w, &w.helm, &["-f", f, "up", "--no-verify"]);
+    assert_ne!(up.code, 0, "{}", up.text());
+    for want in [
+        "context `kind-t`",
+        "exec credential plugin",
+        "creds-plugin",
+        "the SSO session for profile dev has expired",
+    ] {
+        assert!(up.stderr.contains(want), "missing {want:?}:\n{}", up.text());
+    }
+    assert_eq!(w.api.writes(), writes, "the API was written");
+    assert_eq!(calls(&w)[calls_before..], [] as [String; 0], "helm ran");
+    let verify = bootstrap(&w, &w.helm, &["-f", f, "verify", "--context", CONTEXT]);
+    assert_eq!(verify.code, 1, "{}", verify.text());
+    for want in [
+        "context `kind-t`",
+        "creds-plugin",
+        "the SSO session for profile dev has expired",
+    ] {
+        assert!(
+            verify.stdout.contains(want),
+            "missing {want:?}:\n{}",
+            verify.text()
+        );
+    }
+}
