@@ -2,7 +2,7 @@
 //! stands. Certificates stay verified everywhere; `tls-server-name` carries the name the
 //! certificate holds whenever the dialed name is not in it (it sets both SNI and the name checked).
 
-use crate::core::config::{AccessMode, Env, Vcluster, VclusterAccess};
+use crate::core::config::{AccessMode, Env, Provider, Vcluster, VclusterAccess};
 use serde::Serialize;
 
 /// Where the user stands, as far as routing is concerned.
@@ -95,6 +95,14 @@ pub fn route_for(env: &Env, endpoint: Endpoint, zone: Zone) -> Option<Route> {
             })
         }
         Endpoint::Vcluster(v) => match v.access {
+            // A real cluster's router is reached by its hostname from anywhere (its load
+            // balancer or its nodes): the same route from every zone.
+            VclusterAccess::Ingress if env.cluster.provider == Provider::Existing => Some(route(
+                zone,
+                format!("https://{}:{}", v.hostname, env.router.https_port),
+                None,
+                None,
+            )),
             VclusterAccess::Ingress => {
                 let port = env.router.https_port;
                 Some(match zone {
