@@ -352,3 +352,137 @@ fn exec_plugin_credentials_work_in_up_and_verify() {
         );
     }
 }
+
+fn existing_file(w: &HelmWorld, router: &str) -> std::path::PathBuf {
+    let repo = &w.charts.url;
+    let text = format!(
+        "cluster: {{provider: existing, name: t, context: {CONTEXT}}}\naccess: {{mode: host}}\nrouter: {{{router}, chart: {{repo: '{repo}', name: ingress-nginx, version: 4.14.1}}}}\nvclusters:\n  - {{name: dev, release: vcluster-dev-helm, namespace: dev-vcluster, chart: {{repo: '{repo}', name: vcluster, version: 0.26.0}}}}\n"
+    );
+    let p = w.dir.path().join("envs.yaml");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+const CONTROLLER_SVC: &str = "/api/v1/namespaces/ingress-nginx/services/ingress-nginx-controller";
+const DEV_INGRESS: &str =
+    "/apis/networking.k8s.io/v1/namespaces/dev-vcluster/ingresses/vcluster-dev-helm-api";
+
+/// `router.domainFromAddress: sslip.io`: the router goes in first as a LoadBalancer Service on
+/// 443 (the chart rendered with our values by the real Helm engine); once the load balancer
+/// controller gave it an address, the vcluster's hostname, its Ingress and its context are
+/// `dev-vcluster.<a-b-c-d>.sslip.io`. A second `up` changes nothing.
+#[test]
+fn the_load_balancers_address_names_the_vclusters_sslip_io_style() {
+    if !charts_or_skip("the_load_balancers_address_names_the_vclusters_sslip_io_style") {
+        return;
+    }
+    let w = HelmWorld::start();
+    seed_vcluster_secrets(&w);
+    let f = existing_file(&w, "domainFromAddress: sslip.io");
+    let f = f.to_str().unwrap();
+    let up = bootstrap(&w, &w.helm, &["-f", f, "up", "--no-verify"]);
+    assert_eq!(up.code, 0, "{}", up.text());
+    let svc = w.api.object(CONTROLLER_SVC).expect("the router's Service");
+    assert_eq!(svc["spec"]["type"], "LoadBalancer", "{svc}");
+    let https = svc["spec"]["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "https")
+        .cloned()
+        .unwrap();
+    assert_eq!(https["port"], 443, "{svc}");
+    let ip = svc["status"]["loadBalancer"]["ingress"][0]["ip"]
+        .as_str()
+        .expect("the double's load balancer address")
+        .to_owned();
+    let host = format!("dev-vcluster.{}.sslip.io", ip.replace('.', "-"));
+    assert!(
+        up.stderr.contains(&format!(
+            "hostnames under {}",
+            &host["dev-vcluster.".len()..]
+        )),
+        "{}",
+        up.text()
+    );
+    let ingress = w.api.object(DEV_INGRESS).expect("the vcluster's Ingress");
+    assert_eq!(
+        ingress["spec"]["rules"][0]["host"],
+        host.as_str(),
+        "{ingress}"
+    );
+    let kubeconfig = std::fs::read_to_string(&w.kubeconfig).unwrap();
+    assert!(
+        kubeconfig.contains(&format!("server: https://{host}:443")),
+        "{kubeconfig}"
+    );
+    let (code, values, err) = w.run(&[
+        "get",
+        "values",
+        "vcluster-dev-helm",
+        "-n",
+        "dev-vcluster",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        values.contains(&host),
+        "the vcluster's certificate names its hostname: {values}"
+    );
+
+    let calls_before = calls(&w).len();
+    let writes = w.api.writes();
+    let again = bootstrap(&w, &w.helm, &["-f", f, "up", "--no-verify"]);
+    assert_eq!(again.code, 0, "{}", again.text());
+    assert!(
+        again.stdout.contains("Nothing to change"),
+        "{}",
+        again.text()
+    );
+    assert_eq!(calls(&w)[calls_before..], [] as [String; 0], "helm ran");
+    assert_eq!(w.api.writes(), writes, "API writes on a converged up");
+}
+
+/// `router.service: NodePort` with a domain the user owns: the Service is a NodePort on the
+/// file's https port, no load balancer address is asked for, and the context dials the
+/// hostname on that port.
+#[test]
+fn a_node_port_router_with_the_users_domain() {
+    if !charts_or_skip("a_node_port_router_with_the_users_domain") {
+        return;
+    }
+    let w = HelmWorld::start();
+    seed_vcluster_secrets(&w);
+    let f = existing_file(
+        &w,
+        "service: NodePort, httpsPort: 30443, domain: dev.example.com",
+    );
+    let up = bootstrap(
+        &w,
+        &w.helm,
+        &["-f", f.to_str().unwrap(), "up", "--no-verify"],
+    );
+    assert_eq!(up.code, 0, "{}", up.text());
+    let svc = w.api.object(CONTROLLER_SVC).expect("the router's Service");
+    assert_eq!(svc["spec"]["type"], "NodePort", "{svc}");
+    assert!(
+        svc["spec"]["ports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["name"] == "https" && p["nodePort"] == 30443),
+        "{svc}"
+    );
+    assert_eq!(svc["status"]["loadBalancer"], json!({}), "{svc}");
+    let ingress = w.api.object(DEV_INGRESS).expect("the vcluster's Ingress");
+    assert_eq!(
+        ingress["spec"]["rules"][0]["host"],
+        "dev-vcluster.dev.example.com"
+    );
+    let kubeconfig = std::fs::read_to_string(&w.kubeconfig).unwrap();
+    assert!(
+        kubeconfig.contains("server: https://dev-vcluster.dev.example.com:30443"),
+        "{kubeconfig}"
+    );
+}
