@@ -81,6 +81,25 @@ pub fn with_domain(env: &Env, domain: &str) -> Env {
     out
 }
 
+/// The domain `up` derived, read back from a vcluster context it wrote (`server:
+/// https://dev-vcluster.203-0-113-10.sslip.io:443`): what `verify` checks the routes against
+/// without asking the cluster. `servers` are (context, server URL) pairs of the kubeconfig.
+pub fn domain_from_contexts(env: &Env, servers: &[(String, String)]) -> Option<String> {
+    let base = env.router.domain_from_address.as_ref()?;
+    let pending = format!(".{}", pending_address_domain(base));
+    env.vclusters.iter().find_map(|v| {
+        let head = v.hostname.strip_suffix(&pending)?;
+        let (_, server) = servers.iter().find(|(c, _)| *c == v.context)?;
+        let host = server
+            .split_once("://")
+            .map_or(server.as_str(), |(_, rest)| rest)
+            .split([':', '/'])
+            .next()?;
+        let domain = host.strip_prefix(head)?.strip_prefix('.')?;
+        domain.ends_with(&format!(".{base}")).then(|| domain.to_owned())
+    })
+}
+
 /// Why there is no domain to derive yet, and what to do; None when there is one.
 pub fn explain(address: &Address, namespace: &str, base: &str) -> Option<String> {
     match address {
@@ -173,6 +192,16 @@ mod tests {
             r.vclusters[0].hostname,
             "dev-vcluster.203-0-113-10.sslip.io"
         );
+        let servers = vec![(
+            "dev-vcluster".to_string(),
+            "https://dev-vcluster.203-0-113-10.sslip.io:443".to_string(),
+        )];
+        assert_eq!(
+            domain_from_contexts(&e, &servers).as_deref(),
+            Some("203-0-113-10.sslip.io")
+        );
+        let elsewhere = vec![("dev-vcluster".to_string(), "https://10.0.0.1:443".to_string())];
+        assert_eq!(domain_from_contexts(&e, &elsewhere), None);
         let own = env("cluster: {provider: existing, context: prod}\nrouter: {domain: dev.example.com}\nvclusters:\n  - name: dev\n");
         assert!(!needs_address(&own));
         assert_eq!(own.vclusters[0].hostname, "dev-vcluster.dev.example.com");
