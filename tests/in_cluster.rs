@@ -189,6 +189,20 @@ fn a_users_release_under_our_name_stops_up_before_any_change() {
     if !charts_or_skip("a_users_release_under_our_name_stops_up_before_any_change") {
         return;
     }
+    users_router_release_is_never_taken_over(|w| env_file(w, &w.charts.url, ""));
+}
+
+/// The same with the hostnames waiting for a load balancer address: the user's router has one
+/// (its chart defaults to a LoadBalancer Service), and `up` still stops before any change.
+#[test]
+fn a_users_router_release_stops_an_address_derived_up_before_any_change() {
+    if !charts_or_skip("a_users_router_release_stops_an_address_derived_up_before_any_change") {
+        return;
+    }
+    users_router_release_is_never_taken_over(|w| existing_file(w, "domainFromAddress: sslip.io"));
+}
+
+fn users_router_release_is_never_taken_over(file: impl Fn(&HelmWorld) -> std::path::PathBuf) {
     let w = HelmWorld::start();
     seed_vcluster_secrets(&w);
     // The user's own ingress-nginx release, in the slot the file names, with other values.
@@ -220,7 +234,7 @@ fn a_users_release_under_our_name_stops_up_before_any_change() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let f = env_file(&w, &w.charts.url, "");
+    let f = file(&w);
     let calls_before = calls(&w).len();
     let writes = w.api.writes();
     let kubeconfig_before = std::fs::read(&w.kubeconfig).unwrap();

@@ -96,7 +96,9 @@ pub fn domain_from_contexts(env: &Env, servers: &[(String, String)]) -> Option<S
             .split([':', '/'])
             .next()?;
         let domain = host.strip_prefix(head)?.strip_prefix('.')?;
-        domain.ends_with(&format!(".{base}")).then(|| domain.to_owned())
+        domain
+            .ends_with(&format!(".{base}"))
+            .then(|| domain.to_owned())
     })
 }
 
@@ -200,7 +202,10 @@ mod tests {
             domain_from_contexts(&e, &servers).as_deref(),
             Some("203-0-113-10.sslip.io")
         );
-        let elsewhere = vec![("dev-vcluster".to_string(), "https://10.0.0.1:443".to_string())];
+        let elsewhere = vec![(
+            "dev-vcluster".to_string(),
+            "https://10.0.0.1:443".to_string(),
+        )];
         assert_eq!(domain_from_contexts(&e, &elsewhere), None);
         let own = env("cluster: {provider: existing, context: prod}\nrouter: {domain: dev.example.com}\nvclusters:\n  - name: dev\n");
         assert!(!needs_address(&own));
