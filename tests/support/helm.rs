@@ -50,23 +50,43 @@ impl HelmWorld {
     /// while a file `logged-out` lies beside it. A second context `kind-t-anonymous` reaches the
     /// same server with a token that is not the plugin's.
     pub fn start_exec() -> HelmWorld {
+        Self::start_exec_giving(false)
+    }
+
+    /// As `start_exec`; with `client_cert` the plugin prints a client certificate and key
+    /// (`clientCertificateData`, `clientKeyData`, as Teleport's does) and the double accepts
+    /// only client certificates of its CA.
+    pub fn start_exec_giving(client_cert: bool) -> HelmWorld {
         use std::os::unix::fs::PermissionsExt;
         let pki = Pki::new("cloud-ca");
-        let api = ApiServer::start(
-            "127.0.0.1:0",
-            &pki.server(&["127.0.0.1"]),
+        let auth = if client_cert {
+            Auth {
+                client_ca_pem: Some(pki.ca_pem.clone()),
+                ..Default::default()
+            }
+        } else {
             Auth {
                 token: Some(EXEC_TOKEN.into()),
                 ..Default::default()
-            },
-        );
+            }
+        };
+        let api = ApiServer::start("127.0.0.1:0", &pki.server(&["127.0.0.1"]), auth);
         let dir = tempfile::tempdir().unwrap();
+        let status = if client_cert {
+            let leaf = pki.client("sso:dev@example.com", "developers");
+            serde_json::json!({"clientCertificateData": leaf.cert_pem, "clientKeyData": leaf.key_pem})
+        } else {
+            serde_json::json!({"token": EXEC_TOKEN})
+        };
+        std::fs::write(
+            dir.path().join("credential.json"),
+            serde_json::json!({"apiVersion": "client.authentication.k8s.io/v1", "kind": "ExecCredential", "status": status}).to_string(),
+        )
+        .unwrap();
         let plugin = dir.path().join("creds-plugin");
         std::fs::write(
             &plugin,
-            format!(
-                "#!/bin/sh\nhere=$(dirname \"$0\")\necho \"$KUBERNETES_EXEC_INFO\" >> \"$here/plugin.log\"\nif [ -e \"$here/logged-out\" ]; then\n  echo 'error: the SSO session for profile dev has expired; run `corp-cli login`' >&2\n  exit 1\nfi\nprintf '{{\"apiVersion\":\"client.authentication.k8s.io/v1\",\"kind\":\"ExecCredential\",\"status\":{{\"token\":\"%s\"}}}}\\n' '{EXEC_TOKEN}'\n"
-            ),
+            "#!/bin/sh\nhere=$(dirname \"$0\")\necho \"$KUBERNETES_EXEC_INFO\" >> \"$here/plugin.log\"\nif [ -e \"$here/logged-out\" ]; then\n  echo 'error: the SSO session for profile dev has expired; run `corp-cli login`' >&2\n  exit 1\nfi\ncat \"$here/credential.json\"\n",
         )
         .unwrap();
         std::fs::set_permissions(&plugin, std::fs::Permissions::from_mode(0o755)).unwrap();

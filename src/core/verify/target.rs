@@ -35,6 +35,9 @@ pub struct Target {
     /// For a user whose credentials come from a plugin (exec, auth-provider): the context alone
     /// (its cluster, user, itself), for the probe to load with kube, which runs the plugin.
     pub plugin: Option<Kubeconfig>,
+    /// A client identity the plugin gave (an exec plugin printing a certificate), presented in
+    /// place of `client_cert_pem`.
+    pub client_auth: Option<std::sync::Arc<dyn rustls::client::ResolvesClientCert>>,
 }
 
 /// A context that could not be turned into a target; reported as a `config` layer failure.
@@ -140,6 +143,7 @@ pub fn resolve(kc: &Kubeconfig, name: &str, route: Route) -> Resolved {
         proxy_url: cluster.proxy_url.clone().filter(|s| !s.is_empty()),
         route,
         plugin: plugin.then(|| standalone(kc, name, ctx)),
+        client_auth: None,
     })
 }
 

@@ -119,7 +119,7 @@ pub fn explain(context: &str, exec: Option<&ExecConfig>, err: &kube::Error) -> S
                 .filter(|a| !a.is_empty())
                 .map(|a| format!(" {}", a.join(" ")))
                 .unwrap_or_default();
-            format!("exec credential plugin `{c}{args}`")
+            format!("exec credential plugin `{}{args}`", c.replace("/./", "/"))
         })
         .unwrap_or_else(|| "credential plugin".into());
     let api = exec
@@ -153,6 +153,50 @@ pub fn explain(context: &str, exec: Option<&ExecConfig>, err: &kube::Error) -> S
         ),
         other => format!("context `{context}`: its credentials could not be obtained: {other}\n  hint: {hint}"),
     }
+}
+
+/// What a context's plugin gave, ready to present on verify's own connection.
+#[derive(Default)]
+pub struct PluginCreds {
+    /// The `Authorization` header kube sends (a token from an exec plugin, a token file, an
+    /// auth-provider).
+    pub header: Option<String>,
+    /// An exec plugin that prints a client certificate instead: kube's TLS client identity for
+    /// it (kube-client 5.0.0 `client/config_ext.rs`: `rustls_client_config` presents
+    /// `exec_identity_pem`), handed to our own TLS setup as a certificate resolver.
+    pub client_auth: Option<std::sync::Arc<dyn rustls::client::ResolvesClientCert>>,
+}
+
+/// What kube would present for `context`: the plugin runs as kube runs it (a child process,
+/// off the async workers).
+pub async fn plugin_credentials(kc: Kubeconfig, context: &str) -> Result<PluginCreds, String> {
+    let exec = exec_of(&kc, context).cloned();
+    let header = authorization(kc.clone(), context).await?;
+    if header.is_some() || exec.is_none() {
+        return Ok(PluginCreds {
+            header,
+            client_auth: None,
+        });
+    }
+    let options = KubeConfigOptions {
+        context: Some(context.to_owned()),
+        ..Default::default()
+    };
+    let config = kube::Config::from_custom_kubeconfig(kc, &options)
+        .await
+        .map_err(|e| format!("context `{context}`: {e}"))?;
+    let ctx = context.to_owned();
+    let tls = tokio::task::spawn_blocking(move || config.rustls_client_config())
+        .await
+        .map_err(|e| format!("context `{ctx}`: the credential task failed: {e}"))?
+        .map_err(|e| explain(context, exec.as_ref(), &e))?;
+    Ok(PluginCreds {
+        header: None,
+        client_auth: tls
+            .client_auth_cert_resolver
+            .has_certs()
+            .then(|| tls.client_auth_cert_resolver.clone()),
+    })
 }
 
 /// The `Authorization` header kube would send for `context` (running its exec plugin, reading

@@ -252,13 +252,17 @@ async fn probe_context(t: Resolved, timeout: Duration, depth: Depth) -> Probed {
     if let (Some(kc), Depth::Full) = (t.plugin.take(), depth) {
         // The context's plugin runs first, as kubectl runs it before dialing; kube runs it.
         let asked = Instant::now();
-        match crate::drivers::kube::auth::authorization(kc, &t.context).await {
-            Ok(Some(header)) => {
-                if let Some(token) = header.strip_prefix("Bearer ") {
+        match crate::drivers::kube::auth::plugin_credentials(kc, &t.context).await {
+            Ok(creds) => {
+                if let Some(token) = creds
+                    .header
+                    .as_deref()
+                    .and_then(|h| h.strip_prefix("Bearer "))
+                {
                     t.token = Some(token.to_string());
                 }
+                t.client_auth = creds.client_auth;
             }
-            Ok(None) => {}
             Err(message) => {
                 layers.push(LayerReport {
                     name: Layer::Auth,
