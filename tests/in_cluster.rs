@@ -470,6 +470,57 @@ fn the_load_balancers_address_names_the_vclusters_sslip_io_style() {
     );
     assert_eq!(calls(&w)[calls_before..], [] as [String; 0], "helm ran");
     assert_eq!(w.api.writes(), writes, "API writes on a converged up");
+
+    let down = bootstrap(&w, &w.helm, &["-f", f, "down"]);
+    assert_eq!(down.code, 0, "{}", down.text());
+    assert!(w.api.object(DEV_INGRESS).is_none(), "{}", down.text());
+    assert!(w.api.object(CONTROLLER_SVC).is_none(), "{}", down.text());
+    assert!(
+        !std::fs::read_to_string(&w.kubeconfig)
+            .unwrap()
+            .contains("sslip.io"),
+        "the vcluster's context stays:\n{}",
+        down.text()
+    );
+}
+
+/// The file's own values turn the router's Service into a NodePort: there is no load balancer
+/// to take an address from, and `up` says so (after installing the router, before any vcluster).
+#[test]
+fn no_load_balancer_no_address_domain() {
+    if !charts_or_skip("no_load_balancer_no_address_domain") {
+        return;
+    }
+    let w = HelmWorld::start();
+    seed_vcluster_secrets(&w);
+    let f = existing_file(
+        &w,
+        "domainFromAddress: sslip.io, values: {controller: {service: {type: NodePort}}}",
+    );
+    let up = bootstrap(
+        &w,
+        &w.helm,
+        &["-f", f.to_str().unwrap(), "up", "--no-verify"],
+    );
+    assert_eq!(up.code, 1, "{}", up.text());
+    assert!(
+        up.stderr
+            .contains("the router has no LoadBalancer Service in namespace ingress-nginx"),
+        "{}",
+        up.text()
+    );
+    assert!(
+        w.api.object(DEV_INGRESS).is_none(),
+        "a vcluster route was applied"
+    );
+    assert!(
+        w.api
+            .object(
+                "/api/v1/namespaces/dev-vcluster/secrets/sh.helm.release.v1.vcluster-dev-helm.v1"
+            )
+            .is_none(),
+        "a vcluster was installed"
+    );
 }
 
 /// `router.service: NodePort` with a domain the user owns: the Service is a NodePort on the

@@ -241,7 +241,7 @@ fn credentials(a: &AuthInfo) -> Result<Creds, String> {
     let plugin = if let Some(e) = &a.exec {
         Some(format!(
             "exec plugin `{}`",
-            e.command.clone().unwrap_or_default()
+            e.command.clone().unwrap_or_default().replace("/./", "/")
         ))
     } else {
         a.auth_provider
