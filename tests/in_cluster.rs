@@ -408,6 +408,14 @@ fn the_load_balancers_address_names_the_vclusters_sslip_io_style() {
     seed_vcluster_secrets(&w);
     let f = existing_file(&w, "domainFromAddress: sslip.io");
     let f = f.to_str().unwrap();
+    // Before the router exists, plan says what the hostnames wait for.
+    let plan = bootstrap(&w, &w.helm, &["-f", f, "plan"]);
+    assert_eq!(plan.code, 0, "{}", plan.text());
+    assert!(
+        plan.stderr.contains("hostnames under `load-balancer-address.sslip.io` stand for the router's load balancer address"),
+        "{}",
+        plan.text()
+    );
     let up = bootstrap(&w, &w.helm, &["-f", f, "up", "--no-verify"]);
     assert_eq!(up.code, 0, "{}", up.text());
     let svc = w.api.object(CONTROLLER_SVC).expect("the router's Service");
@@ -459,6 +467,8 @@ fn the_load_balancers_address_names_the_vclusters_sslip_io_style() {
         "the vcluster's certificate names its hostname: {values}"
     );
 
+    let plan = bootstrap(&w, &w.helm, &["-f", f, "plan"]);
+    assert!(plan.stdout.contains("Nothing to change"), "{}", plan.text());
     let calls_before = calls(&w).len();
     let writes = w.api.writes();
     let again = bootstrap(&w, &w.helm, &["-f", f, "up", "--no-verify"]);
