@@ -189,6 +189,20 @@ fn a_users_release_under_our_name_stops_up_before_any_change() {
     if !charts_or_skip("a_users_release_under_our_name_stops_up_before_any_change") {
         return;
     }
+    users_router_release_is_never_taken_over(|w| env_file(w, &w.charts.url, ""));
+}
+
+/// The same with the hostnames waiting for a load balancer address: the user's router has one
+/// (its chart defaults to a LoadBalancer Service), and `up` still stops before any change.
+#[test]
+fn a_users_router_release_stops_an_address_derived_up_before_any_change() {
+    if !charts_or_skip("a_users_router_release_stops_an_address_derived_up_before_any_change") {
+        return;
+    }
+    users_router_release_is_never_taken_over(|w| existing_file(w, "domainFromAddress: sslip.io"));
+}
+
+fn users_router_release_is_never_taken_over(file: impl Fn(&HelmWorld) -> std::path::PathBuf) {
     let w = HelmWorld::start();
     seed_vcluster_secrets(&w);
     // The user's own ingress-nginx release, in the slot the file names, with other values.
@@ -220,7 +234,7 @@ fn a_users_release_under_our_name_stops_up_before_any_change() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let f = env_file(&w, &w.charts.url, "");
+    let f = file(&w);
     let calls_before = calls(&w).len();
     let writes = w.api.writes();
     let kubeconfig_before = std::fs::read(&w.kubeconfig).unwrap();
@@ -241,4 +255,323 @@ fn a_users_release_under_our_name_stops_up_before_any_change() {
     assert_eq!(calls(&w)[calls_before..], [] as [String; 0], "helm ran");
     assert_eq!(w.api.writes(), writes, "the API was written");
     assert_eq!(std::fs::read(&w.kubeconfig).unwrap(), kubeconfig_before);
+}
+
+fn kubectl(w: &HelmWorld, context: &str, args: &[&str]) -> Run {
+    let mut cmd = std::process::Command::new("kubectl");
+    cmd.args([
+        "--kubeconfig",
+        w.kubeconfig.to_str().unwrap(),
+        "--context",
+        context,
+    ])
+    .args(args);
+    let out = run_bounded(cmd, std::time::Duration::from_secs(60));
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// A context whose credentials come from an exec plugin (EKS, GKE, AKS, OIDC logins): the
+/// apiserver double accepts only the plugin's token. kubectl shows the double refuses the same
+/// server without it; bootstrap's `up` (kube client and helm) and `verify` get through by
+/// running the plugin as kubectl does. With the login expired, both stop with an error naming
+/// the plugin and the context, and `up` changes nothing.
+#[test]
+fn exec_plugin_credentials_work_in_up_and_verify() {
+    if !charts_or_skip("exec_plugin_credentials_work_in_up_and_verify") {
+        return;
+    }
+    exec_plugin_journey(false);
+}
+
+/// The same with a plugin that prints a client certificate (as Teleport's does) to a double that
+/// accepts only client certificates of its CA.
+#[test]
+fn exec_plugin_client_certificates_work_in_up_and_verify() {
+    if !charts_or_skip("exec_plugin_client_certificates_work_in_up_and_verify") {
+        return;
+    }
+    exec_plugin_journey(true);
+}
+
+fn exec_plugin_journey(client_cert: bool) {
+    let w = HelmWorld::start_exec_giving(client_cert);
+    seed_vcluster_secrets(&w);
+    // The double's strictness, seen by the real kubectl: no credentials, no answer.
+    let anonymous = kubectl(&w, "kind-t-anonymous", &["get", "namespaces"]);
+    assert_ne!(anonymous.code, 0, "{}", anonymous.text());
+    assert!(
+        anonymous.stderr.contains("Unauthorized")
+            || anonymous.stderr.contains("provide credentials"),
+        "{}",
+        anonymous.text()
+    );
+    let with_plugin = kubectl(&w, CONTEXT, &["get", "namespaces"]);
+    assert_eq!(with_plugin.code, 0, "{}", with_plugin.text());
+    let runs = w.plugin_runs();
+    assert!(runs >= 1, "kubectl did not run the plugin");
+
+    let f = env_file(&w, &w.charts.url, "");
+    let f = f.to_str().unwrap();
+    let up = bootstrap(&w, &w.helm, &["-f", f, "up", "--no-verify"]);
+    assert_eq!(up.code, 0, "{}", up.text());
+    assert!(
+        up.stdout
+            .contains("helm install ingress-nginx/ingress-nginx"),
+        "{}",
+        up.text()
+    );
+    assert!(
+        w.api
+            .object("/api/v1/namespaces/ingress-nginx/secrets/sh.helm.release.v1.ingress-nginx.v1")
+            .is_some(),
+        "helm's release record, written through the plugin's token"
+    );
+    assert!(w.plugin_runs() > runs, "bootstrap ran no plugin");
+    // What the plugin was told (by kube, at least): the v1 ExecCredential, as client-go passes it.
+    let log = std::fs::read_to_string(w.dir.path().join("plugin.log")).unwrap();
+    assert!(
+        log.lines()
+            .filter(|l| l.contains(r#""apiVersion":"client.authentication.k8s.io/v1""#))
+            .count()
+            > runs,
+        "{log}"
+    );
+    let runs = w.plugin_runs();
+    let verify = bootstrap(&w, &w.helm, &["-f", f, "verify", "--context", CONTEXT]);
+    assert_eq!(verify.code, 0, "{}", verify.text());
+    assert!(
+        verify.stdout.contains("1 of 1 context verified"),
+        "{}",
+        verify.text()
+    );
+    assert!(w.plugin_runs() > runs, "verify ran no plugin");
+
+    // The login expired: the plugin fails. up stops before any change, naming both.
+    std::fs::write(w.dir.path().join("logged-out"), "").unwrap();
+    let writes = w.api.writes();
+    let calls_before = calls(&w).len();
+    let up = bootstrap(&w, &w.helm, &["-f", f, "up", "--no-verify"]);
+    assert_ne!(up.code, 0, "{}", up.text());
+    for want in [
+        "context `kind-t`",
+        "exec credential plugin",
+        "creds-plugin",
+        "the SSO session for profile dev has expired",
+    ] {
+        assert!(up.stderr.contains(want), "missing {want:?}:\n{}", up.text());
+    }
+    assert_eq!(w.api.writes(), writes, "the API was written");
+    assert_eq!(calls(&w)[calls_before..], [] as [String; 0], "helm ran");
+    let verify = bootstrap(&w, &w.helm, &["-f", f, "verify", "--context", CONTEXT]);
+    assert_eq!(verify.code, 1, "{}", verify.text());
+    for want in [
+        "context `kind-t`",
+        "creds-plugin",
+        "the SSO session for profile dev has expired",
+    ] {
+        assert!(
+            verify.stdout.contains(want),
+            "missing {want:?}:\n{}",
+            verify.text()
+        );
+    }
+}
+
+fn existing_file(w: &HelmWorld, router: &str) -> std::path::PathBuf {
+    let repo = &w.charts.url;
+    let text = format!(
+        "cluster: {{provider: existing, name: t, context: {CONTEXT}}}\naccess: {{mode: host}}\nrouter: {{{router}, chart: {{repo: '{repo}', name: ingress-nginx, version: 4.14.1}}}}\nvclusters:\n  - {{name: dev, release: vcluster-dev-helm, namespace: dev-vcluster, chart: {{repo: '{repo}', name: vcluster, version: 0.26.0}}}}\n"
+    );
+    let p = w.dir.path().join("envs.yaml");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+const CONTROLLER_SVC: &str = "/api/v1/namespaces/ingress-nginx/services/ingress-nginx-controller";
+const DEV_INGRESS: &str =
+    "/apis/networking.k8s.io/v1/namespaces/dev-vcluster/ingresses/vcluster-dev-helm-api";
+
+/// `router.domainFromAddress: sslip.io`: the router goes in first as a LoadBalancer Service on
+/// 443 (the chart rendered with our values by the real Helm engine); once the load balancer
+/// controller gave it an address, the vcluster's hostname, its Ingress and its context are
+/// `dev-vcluster.<a-b-c-d>.sslip.io`. A second `up` changes nothing.
+#[test]
+fn the_load_balancers_address_names_the_vclusters_sslip_io_style() {
+    if !charts_or_skip("the_load_balancers_address_names_the_vclusters_sslip_io_style") {
+        return;
+    }
+    let w = HelmWorld::start();
+    seed_vcluster_secrets(&w);
+    let f = existing_file(&w, "domainFromAddress: sslip.io");
+    let f = f.to_str().unwrap();
+    // Before the router exists, plan says what the hostnames wait for.
+    let plan = bootstrap(&w, &w.helm, &["-f", f, "plan"]);
+    assert_eq!(plan.code, 0, "{}", plan.text());
+    assert!(
+        plan.stderr.contains("hostnames under `load-balancer-address.sslip.io` stand for the router's load balancer address"),
+        "{}",
+        plan.text()
+    );
+    let up = bootstrap(&w, &w.helm, &["-f", f, "up", "--no-verify"]);
+    assert_eq!(up.code, 0, "{}", up.text());
+    let svc = w.api.object(CONTROLLER_SVC).expect("the router's Service");
+    assert_eq!(svc["spec"]["type"], "LoadBalancer", "{svc}");
+    let https = svc["spec"]["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "https")
+        .cloned()
+        .unwrap();
+    assert_eq!(https["port"], 443, "{svc}");
+    let ip = svc["status"]["loadBalancer"]["ingress"][0]["ip"]
+        .as_str()
+        .expect("the double's load balancer address")
+        .to_owned();
+    let host = format!("dev-vcluster.{}.sslip.io", ip.replace('.', "-"));
+    assert!(
+        up.stderr.contains(&format!(
+            "hostnames under {}",
+            &host["dev-vcluster.".len()..]
+        )),
+        "{}",
+        up.text()
+    );
+    let ingress = w.api.object(DEV_INGRESS).expect("the vcluster's Ingress");
+    assert_eq!(
+        ingress["spec"]["rules"][0]["host"],
+        host.as_str(),
+        "{ingress}"
+    );
+    let kubeconfig = std::fs::read_to_string(&w.kubeconfig).unwrap();
+    assert!(
+        kubeconfig.contains(&format!("server: https://{host}:443")),
+        "{kubeconfig}"
+    );
+    let (code, values, err) = w.run(&[
+        "get",
+        "values",
+        "vcluster-dev-helm",
+        "-n",
+        "dev-vcluster",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        values.contains(&host),
+        "the vcluster's certificate names its hostname: {values}"
+    );
+
+    let plan = bootstrap(&w, &w.helm, &["-f", f, "plan"]);
+    assert!(plan.stdout.contains("Nothing to change"), "{}", plan.text());
+    let calls_before = calls(&w).len();
+    let writes = w.api.writes();
+    let again = bootstrap(&w, &w.helm, &["-f", f, "up", "--no-verify"]);
+    assert_eq!(again.code, 0, "{}", again.text());
+    assert!(
+        again.stdout.contains("Nothing to change"),
+        "{}",
+        again.text()
+    );
+    assert_eq!(calls(&w)[calls_before..], [] as [String; 0], "helm ran");
+    assert_eq!(w.api.writes(), writes, "API writes on a converged up");
+
+    let down = bootstrap(&w, &w.helm, &["-f", f, "down"]);
+    assert_eq!(down.code, 0, "{}", down.text());
+    assert!(w.api.object(DEV_INGRESS).is_none(), "{}", down.text());
+    assert!(w.api.object(CONTROLLER_SVC).is_none(), "{}", down.text());
+    assert!(
+        !std::fs::read_to_string(&w.kubeconfig)
+            .unwrap()
+            .contains("sslip.io"),
+        "the vcluster's context stays:\n{}",
+        down.text()
+    );
+}
+
+/// The file's own values turn the router's Service into a NodePort: there is no load balancer
+/// to take an address from, and `up` says so (after installing the router, before any vcluster).
+#[test]
+fn no_load_balancer_no_address_domain() {
+    if !charts_or_skip("no_load_balancer_no_address_domain") {
+        return;
+    }
+    let w = HelmWorld::start();
+    seed_vcluster_secrets(&w);
+    let f = existing_file(
+        &w,
+        "domainFromAddress: sslip.io, values: {controller: {service: {type: NodePort}}}",
+    );
+    let up = bootstrap(
+        &w,
+        &w.helm,
+        &["-f", f.to_str().unwrap(), "up", "--no-verify"],
+    );
+    assert_eq!(up.code, 1, "{}", up.text());
+    assert!(
+        up.stderr
+            .contains("the router has no LoadBalancer Service in namespace ingress-nginx"),
+        "{}",
+        up.text()
+    );
+    assert!(
+        w.api.object(DEV_INGRESS).is_none(),
+        "a vcluster route was applied"
+    );
+    assert!(
+        w.api
+            .object(
+                "/api/v1/namespaces/dev-vcluster/secrets/sh.helm.release.v1.vcluster-dev-helm.v1"
+            )
+            .is_none(),
+        "a vcluster was installed"
+    );
+}
+
+/// `router.service: NodePort` with a domain the user owns: the Service is a NodePort on the
+/// file's https port, no load balancer address is asked for, and the context dials the
+/// hostname on that port.
+#[test]
+fn a_node_port_router_with_the_users_domain() {
+    if !charts_or_skip("a_node_port_router_with_the_users_domain") {
+        return;
+    }
+    let w = HelmWorld::start();
+    seed_vcluster_secrets(&w);
+    let f = existing_file(
+        &w,
+        "service: NodePort, httpsPort: 30443, domain: dev.example.com",
+    );
+    let up = bootstrap(
+        &w,
+        &w.helm,
+        &["-f", f.to_str().unwrap(), "up", "--no-verify"],
+    );
+    assert_eq!(up.code, 0, "{}", up.text());
+    let svc = w.api.object(CONTROLLER_SVC).expect("the router's Service");
+    assert_eq!(svc["spec"]["type"], "NodePort", "{svc}");
+    assert!(
+        svc["spec"]["ports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["name"] == "https" && p["nodePort"] == 30443),
+        "{svc}"
+    );
+    assert_eq!(svc["status"]["loadBalancer"], json!({}), "{svc}");
+    let ingress = w.api.object(DEV_INGRESS).expect("the vcluster's Ingress");
+    assert_eq!(
+        ingress["spec"]["rules"][0]["host"],
+        "dev-vcluster.dev.example.com"
+    );
+    let kubeconfig = std::fs::read_to_string(&w.kubeconfig).unwrap();
+    assert!(
+        kubeconfig.contains("server: https://dev-vcluster.dev.example.com:30443"),
+        "{kubeconfig}"
+    );
 }

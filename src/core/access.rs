@@ -2,7 +2,7 @@
 //! stands. Certificates stay verified everywhere; `tls-server-name` carries the name the
 //! certificate holds whenever the dialed name is not in it (it sets both SNI and the name checked).
 
-use crate::core::config::{AccessMode, Env, Vcluster};
+use crate::core::config::{AccessMode, Env, Provider, Vcluster};
 use serde::Serialize;
 
 /// Where the user stands, as far as routing is concerned.
@@ -96,6 +96,16 @@ pub fn route_for(env: &Env, endpoint: Endpoint, zone: Zone) -> Option<Route> {
         }
         Endpoint::Vcluster(v) => {
             let port = env.router.https_port;
+            // A real cluster's router is reached by its hostname from anywhere (its load
+            // balancer or its nodes): the same route from every zone.
+            if env.cluster.provider == Provider::Existing {
+                return Some(route(
+                    zone,
+                    format!("https://{}:{port}", v.hostname),
+                    None,
+                    None,
+                ));
+            }
             Some(match zone {
                 Zone::Host => route(zone, format!("https://{}:{port}", v.hostname), None, None),
                 Zone::Devcontainer => route(

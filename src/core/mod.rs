@@ -5,6 +5,7 @@ pub mod access;
 pub mod argocd;
 pub mod cluster_diff;
 pub mod config;
+pub mod exposure;
 pub mod kubeconfig;
 pub mod objects;
 pub mod observed;

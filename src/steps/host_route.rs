@@ -27,26 +27,24 @@ fn private_kubeconfig(dir: &Path, entry: &Entry) -> Result<PathBuf> {
     Ok(path)
 }
 
-async fn existing_entry(cx: &Cx<'_>) -> Result<Entry> {
+/// The user's own context, as written: one cluster, one user, one context, read with kube (file
+/// references and a relative exec command made absolute against the file that holds them). Its
+/// credential source stays as it is (exec plugin, token file, auth-provider, certificate files),
+/// so kube and helm each run it the way kubectl would: we never copy out only a CA, a
+/// certificate and a token. Returns the server (for progress) and the private kubeconfig.
+fn existing_kubeconfig(cx: &Cx<'_>, dir: &Path) -> Result<(String, PathBuf)> {
+    use crate::drivers::kube::auth;
     let ctx = &cx.env.cluster.context;
-    let merged = crate::drivers::kubeconfig::store::read_merged(&cx.paths)?;
-    let mut one = doc::standalone(&merged, ctx)?;
-    doc::flatten(&mut one, &mut |p| std::fs::read(p))?;
-    let view = doc::context_view(&one, ctx).ok_or_else(|| anyhow!("context `{ctx}` not found"))?;
-    let c = doc::credentials(&one, ctx)?;
-    Ok(Entry {
-        context: ctx.clone(),
-        cluster: view.cluster.clone(),
-        user: view.user.clone(),
-        server: c.server,
-        tls_server_name: view.tls_server_name.clone(),
-        ca_pem: c.ca_pem,
-        client_cert_pem: c.client_cert_pem,
-        client_key_pem: c.client_key_pem,
-        token: c.token,
-        insecure_skip_tls_verify: false,
-        namespace: None,
-    })
+    let kc = auth::read_merged(&cx.paths.files)?;
+    let one = auth::standalone(&kc, ctx).map_err(|e| anyhow!("{e}"))?;
+    let server = one.clusters[0]
+        .cluster
+        .as_ref()
+        .and_then(|c| c.server.clone())
+        .unwrap_or_default();
+    let path = dir.join("host.kubeconfig");
+    auth::write(&one, &path)?;
+    Ok((server, path))
 }
 
 #[async_trait::async_trait(?Send)]
@@ -63,7 +61,8 @@ impl Step for HostRoute {
             return Ok(Looked::Not("the cluster is not running yet".into()));
         };
         let step = cx.progress.begin("host route");
-        let entry = match cx.env.cluster.provider {
+        let scratch = tempfile::Builder::new().prefix("bootstrap-").tempdir()?;
+        let (shown, kubeconfig, entry) = match cx.env.cluster.provider {
             Provider::Kind => {
                 let wants = [Want {
                     context: cx.env.cluster.context.clone(),
@@ -72,29 +71,46 @@ impl Step for HostRoute {
                     verify_route: VerifyRoute::Api,
                 }];
                 let here = cx.zone().and_then(|z| z.access);
-                match choose(cx.env, &wants, here, cx.opts.timeout).await {
+                let entry = match choose(cx.env, &wants, here, cx.opts.timeout).await {
                     Ok(mut e) => e.remove(0),
                     Err(e) => {
                         step.fail("no route verified");
                         return Err(e);
                     }
-                }
+                };
+                let shown = format!(
+                    "{}{}",
+                    entry.server,
+                    entry
+                        .tls_server_name
+                        .as_ref()
+                        .map(|t| format!(" (tls-server-name {t})"))
+                        .unwrap_or_default()
+                );
+                (
+                    shown,
+                    private_kubeconfig(scratch.path(), &entry)?,
+                    Some(entry),
+                )
             }
-            Provider::Existing => existing_entry(cx).await?,
+            Provider::Existing => {
+                let _ = creds;
+                let (server, path) = existing_kubeconfig(cx, scratch.path())?;
+                (server, path, None)
+            }
         };
-        step.finish(&format!(
-            "{}{}",
-            entry.server,
-            entry
-                .tls_server_name
-                .as_ref()
-                .map(|t| format!(" (tls-server-name {t})"))
-                .unwrap_or_default()
-        ));
-        let scratch = tempfile::Builder::new().prefix("bootstrap-").tempdir()?;
-        let kubeconfig = private_kubeconfig(scratch.path(), &entry)?;
-        let client = crate::drivers::kube::client_for_context(&kubeconfig, &entry.context).await?;
-        if cx.env.cluster.provider == Provider::Kind {
+        let client =
+            match crate::drivers::kube::client_for_context(&kubeconfig, &cx.env.cluster.context)
+                .await
+            {
+                Ok(c) => c,
+                Err(e) => {
+                    step.fail("no client");
+                    return Err(e);
+                }
+            };
+        step.finish(&shown);
+        if let Some(entry) = entry {
             if let Ok(mut entries) = cx.entries.lock() {
                 entries.retain(|e| e.context != entry.context);
                 entries.insert(0, entry);

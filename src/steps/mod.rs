@@ -7,6 +7,7 @@
 pub mod argocd;
 pub mod cluster;
 pub mod context;
+pub mod exposure;
 pub mod host_route;
 pub mod kubeconfig;
 pub mod network;

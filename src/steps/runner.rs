@@ -88,6 +88,27 @@ pub async fn plan(
     if offline {
         return plan_offline(env, opts, progress);
     }
+    // The hostnames under the load balancer's address, when it has one already.
+    let looked_up;
+    let env = if crate::core::exposure::needs_address(env) {
+        let base = env.router.domain_from_address.clone().unwrap_or_default();
+        let address = super::exposure::router_address(env, opts, progress, None).await?;
+        looked_up = match address {
+            crate::core::exposure::Address::Ip(_) => {
+                super::exposure::resolve(env, &address, &base)?
+            }
+            _ => {
+                eprintln!(
+                    "router: hostnames under `{}` stand for the router's load balancer address, known once `up` has installed the router",
+                    env.router.domain
+                );
+                env.clone()
+            }
+        };
+        &looked_up
+    } else {
+        env
+    };
     let cx = Cx::new(env, Mode::Plan, opts, progress)?;
     let mut stages = pipeline(env);
     observe_all(&mut stages, &cx).await?;
@@ -104,8 +125,44 @@ pub fn plan_offline(env: &Env, opts: &Options, progress: &Progress) -> Result<Ou
     Ok(outcome(&cx, d, Vec::new()))
 }
 
-/// `up`: every blocker before any change, then each step's difference, in order.
+/// `up`: every blocker before any change, then each step's difference, in order. With
+/// `router.domainFromAddress` the hostnames are made of the router's load balancer address:
+/// when it has none yet, the walk stops after the router (every blocker was still found before
+/// any change), waits for the address, and walks again with the hostnames it gives.
 pub async fn up(env: &Env, opts: &Options, progress: &Progress) -> Result<Outcome> {
+    if !crate::core::exposure::needs_address(env) {
+        return walk_up(env, opts, progress, false).await;
+    }
+    let base = env.router.domain_from_address.clone().unwrap_or_default();
+    let mut first = None;
+    let mut address = super::exposure::router_address(env, opts, progress, None).await?;
+    if matches!(
+        address,
+        crate::core::exposure::Address::NoService | crate::core::exposure::Address::Pending
+    ) {
+        first = Some(walk_up(env, opts, progress, true).await?);
+        address =
+            super::exposure::router_address(env, opts, progress, Some(opts.helm_timeout)).await?;
+    }
+    let resolved = super::exposure::resolve(env, &address, &base)?;
+    let mut out = walk_up(&resolved, opts, progress, false).await?;
+    if let Some(first) = first {
+        let mut actions = first.plan.actions;
+        actions.extend(out.plan.actions);
+        out.plan = Plan::new(actions);
+        let mut changes = first.changes;
+        changes.extend(out.changes);
+        out.changes = changes;
+    }
+    Ok(out)
+}
+
+async fn walk_up(
+    env: &Env,
+    opts: &Options,
+    progress: &Progress,
+    stop_after_router: bool,
+) -> Result<Outcome> {
     let cx = Cx::new(env, Mode::Up, opts, progress)?;
     let mut stages = pipeline(env);
     let looked = observe_all(&mut stages, &cx).await?;
@@ -176,6 +233,9 @@ pub async fn up(env: &Env, opts: &Options, progress: &Progress) -> Result<Outcom
                 }
             }
             return Err(anyhow!("{msg}"));
+        }
+        if stop_after_router && stage.iter().any(|s| s.name() == "router") {
+            break;
         }
     }
     Ok(outcome(&cx, first, changes))

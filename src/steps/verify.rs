@@ -68,6 +68,36 @@ pub async fn verify_env(
     timeout: Duration,
     facts: Option<HostFacts>,
 ) -> Report {
+    // With `router.domainFromAddress`, the hostnames are those `up` derived and wrote.
+    let derived;
+    let env = match crate::core::exposure::needs_address(env)
+        .then(|| {
+            let servers: Vec<(String, String)> = kc
+                .contexts
+                .iter()
+                .filter_map(|c| {
+                    let cluster = &c.context.as_ref()?.cluster;
+                    let server = kc
+                        .clusters
+                        .iter()
+                        .find(|n| &n.name == cluster)?
+                        .cluster
+                        .as_ref()?
+                        .server
+                        .clone()?;
+                    Some((c.name.clone(), server))
+                })
+                .collect();
+            crate::core::exposure::domain_from_contexts(env, &servers)
+        })
+        .flatten()
+    {
+        Some(domain) => {
+            derived = crate::core::exposure::with_domain(env, &domain);
+            &derived
+        }
+        None => env,
+    };
     let targets: Vec<Resolved> = environment::declared_contexts(env)
         .into_iter()
         .map(|(name, route)| resolve(kc, &name, route))

@@ -39,7 +39,88 @@ pub fn helm_double(dir: &Path, extra: &[(&str, &str)]) -> PathBuf {
     wrapper
 }
 
+/// The token the apiserver double of `HelmWorld::start_exec` accepts, and nothing else.
+pub const EXEC_TOKEN: &str = "exec-plugin-token-7f3a";
+
 impl HelmWorld {
+    /// As `start`, but the double accepts only a bearer token (no client certificate), and the
+    /// context's user gets it from an exec credential plugin (`client.authentication.k8s.io/v1`):
+    /// `creds-plugin` beside the kubeconfig, named relatively (`./creds-plugin`) as client-go
+    /// allows. The plugin logs each run to `plugin.log`, and fails as an expired login does
+    /// while a file `logged-out` lies beside it. A second context `kind-t-anonymous` reaches the
+    /// same server with a token that is not the plugin's.
+    pub fn start_exec() -> HelmWorld {
+        Self::start_exec_giving(false)
+    }
+
+    /// As `start_exec`; with `client_cert` the plugin prints a client certificate and key
+    /// (`clientCertificateData`, `clientKeyData`, as Teleport's does) and the double accepts
+    /// only client certificates of its CA.
+    pub fn start_exec_giving(client_cert: bool) -> HelmWorld {
+        use std::os::unix::fs::PermissionsExt;
+        let pki = Pki::new("cloud-ca");
+        let auth = if client_cert {
+            Auth {
+                client_ca_pem: Some(pki.ca_pem.clone()),
+                ..Default::default()
+            }
+        } else {
+            Auth {
+                token: Some(EXEC_TOKEN.into()),
+                ..Default::default()
+            }
+        };
+        let api = ApiServer::start("127.0.0.1:0", &pki.server(&["127.0.0.1"]), auth);
+        let dir = tempfile::tempdir().unwrap();
+        let status = if client_cert {
+            let leaf = pki.client("sso:dev@example.com", "developers");
+            serde_json::json!({"clientCertificateData": leaf.cert_pem, "clientKeyData": leaf.key_pem})
+        } else {
+            serde_json::json!({"token": EXEC_TOKEN})
+        };
+        std::fs::write(
+            dir.path().join("credential.json"),
+            serde_json::json!({"apiVersion": "client.authentication.k8s.io/v1", "kind": "ExecCredential", "status": status}).to_string(),
+        )
+        .unwrap();
+        let plugin = dir.path().join("creds-plugin");
+        std::fs::write(
+            &plugin,
+            "#!/bin/sh\nhere=$(dirname \"$0\")\necho \"$KUBERNETES_EXEC_INFO\" >> \"$here/plugin.log\"\nif [ -e \"$here/logged-out\" ]; then\n  echo 'error: the SSO session for profile dev has expired; run `corp-cli login`' >&2\n  exit 1\nfi\ncat \"$here/credential.json\"\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&plugin, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+        let kubeconfig = dir.path().join("kubeconfig");
+        std::fs::write(
+            &kubeconfig,
+            format!(
+                "apiVersion: v1\nkind: Config\nclusters:\n- name: {CONTEXT}\n  cluster:\n    server: https://127.0.0.1:{}\n    certificate-authority-data: {}\ncontexts:\n- name: {CONTEXT}\n  context: {{cluster: {CONTEXT}, user: cloud-sso}}\n- name: kind-t-anonymous\n  context: {{cluster: {CONTEXT}, user: nobody}}\nusers:\n- name: cloud-sso\n  user:\n    exec:\n      apiVersion: client.authentication.k8s.io/v1\n      command: ./creds-plugin\n      args: [token, --cluster, t]\n      interactiveMode: Never\n- name: nobody\n  user: {{token: someone-elses-token}}\n",
+                api.port(),
+                b64(&pki.ca_pem),
+            ),
+        )
+        .unwrap();
+        let helm = helm_double(dir.path(), &[]);
+        let state = dir.path().join("helm-state");
+        HelmWorld {
+            api,
+            dir,
+            kubeconfig,
+            helm,
+            state,
+            charts: super::charts::ChartRepo::start(),
+        }
+    }
+
+    /// How many times the exec plugin of `start_exec` ran.
+    pub fn plugin_runs(&self) -> usize {
+        std::fs::read_to_string(self.dir.path().join("plugin.log"))
+            .unwrap_or_default()
+            .lines()
+            .count()
+    }
+
     pub fn start() -> HelmWorld {
         let pki = Pki::new("kind-ca");
         let admin = pki.client("kubernetes-admin", "system:masters");

@@ -45,6 +45,8 @@ const ROUTER: &[&str] = &[
     "release",
     "chart",
     "values",
+    "service",
+    "domainFromAddress",
 ];
 const CHART: &[&str] = &["repo", "name", "version", "path"];
 const VCLUSTER: &[&str] = &[
@@ -523,7 +525,7 @@ impl Decoder<'_> {
         }
     }
 
-    fn router(&mut self, n: Option<&Node>) -> Router {
+    fn router(&mut self, n: Option<&Node>, provider: Provider) -> Router {
         let f = self.fields(n, "router", ROUTER);
         let kind = match self.choice(
             f.get("kind"),
@@ -543,6 +545,28 @@ impl Decoder<'_> {
             ),
             RouterKind::GatewayApi => ("traefik", TRAEFIK_REPO, TRAEFIK_CHART, TRAEFIK_VERSION),
         };
+        let service = match self.choice(
+            f.get("service"),
+            "router.service",
+            &["LoadBalancer", "NodePort"],
+        ) {
+            Some("NodePort") => RouterService::NodePort,
+            _ => RouterService::LoadBalancer,
+        };
+        let domain_from_address = self
+            .choice(
+                f.get("domainFromAddress"),
+                "router.domainFromAddress",
+                &ADDRESS_DOMAINS,
+            )
+            .map(str::to_owned);
+        // A load balancer listens on the usual 443; kind publishes the node's 443 on 8443.
+        let default_https_port =
+            if provider == Provider::Existing && service == RouterService::LoadBalancer {
+                443
+            } else {
+                8443
+            };
         Router {
             kind,
             passthrough: self
@@ -551,10 +575,13 @@ impl Decoder<'_> {
             domain: self
                 .string(f.get("domain"), "router.domain")
                 .map(|d| d.trim_end_matches('.').to_ascii_lowercase())
+                .or_else(|| domain_from_address.as_deref().map(pending_address_domain))
                 .unwrap_or_else(|| DEFAULT_DOMAIN.into()),
             https_port: self
                 .port(f.get("httpsPort"), "router.httpsPort")
-                .unwrap_or(8443),
+                .unwrap_or(default_https_port),
+            service,
+            domain_from_address,
             namespace: self
                 .string(f.get("namespace"), "router.namespace")
                 .unwrap_or_else(|| default_name.into()),
@@ -686,7 +713,7 @@ impl Decoder<'_> {
             self.choice(Some(v), "apiVersion", &[API_VERSION]);
         }
         let cluster = self.cluster(top.get("cluster"));
-        let router = self.router(top.get("router"));
+        let router = self.router(top.get("router"), cluster.provider);
         let items = self.list(top.get("vclusters"), "vclusters");
         let mut vclusters = Vec::new();
         let mut index = Vec::new();

@@ -89,6 +89,36 @@ pub struct Router {
     pub release: String,
     pub chart: Chart,
     pub values: serde_json::Value,
+    /// How the router is exposed on `provider: existing` (kind publishes the node's 443).
+    pub service: RouterService,
+    /// `sslip.io` or `nip.io`: the domain is derived from the load balancer's address
+    /// (`<a-b-c-d>.sslip.io`), known once the router's Service has one.
+    pub domain_from_address: Option<String>,
+}
+
+/// The router's Service type on a cluster bootstrap did not create.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+pub enum RouterService {
+    LoadBalancer,
+    NodePort,
+}
+
+impl RouterService {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RouterService::LoadBalancer => "LoadBalancer",
+            RouterService::NodePort => "NodePort",
+        }
+    }
+}
+
+/// Wildcard DNS services that answer `<a-b-c-d>.<service>` with the address a.b.c.d.
+pub const ADDRESS_DOMAINS: [&str; 2] = ["sslip.io", "nip.io"];
+
+/// The domain `router.domainFromAddress` stands for until the load balancer has an address:
+/// what `plan` shows, replaced before anything is applied.
+pub fn pending_address_domain(service: &str) -> String {
+    format!("load-balancer-address.{service}")
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]

@@ -215,6 +215,7 @@ pub fn validate(env: &Env, o: &Origins, d: &mut Diags) {
     }
 
     registry(&mut c, env);
+    router_exposure(&mut c, env);
 
     // The router.
     let r = &env.router;
@@ -456,6 +457,75 @@ fn chart_tls_route(c: &mut Check<'_>, p: &str, v: &Vcluster) {
             &field,
             "bootstrap renders this vcluster's route itself; the chart's TLSRoute would be a second route for the same hostname".into(),
             Some("remove `controlPlane.tlsRoute` from the values".into()),
+        );
+    }
+}
+
+/// How the router is reached on a cluster bootstrap did not create: a LoadBalancer Service (the
+/// default) or a NodePort one, and a domain the user owns or one derived from the load
+/// balancer's address. On kind the node's 443 is published instead: these do not apply.
+fn router_exposure(c: &mut Check, env: &Env) {
+    let r = &env.router;
+    let existing = env.cluster.provider == Provider::Existing;
+    if !existing && c.o.written("router.service") {
+        c.warn(
+            "router.service",
+            "ignored with `provider: kind`: kind publishes the node's 443 on `router.httpsPort`"
+                .into(),
+            None,
+        );
+    }
+    if let Some(base) = &r.domain_from_address {
+        if !existing {
+            c.err(
+                "router.domainFromAddress",
+                "needs `cluster.provider: existing`: on kind the router is reached on this machine"
+                    .into(),
+                Some(
+                    "use `router.domain` (every name under localtest.me resolves to 127.0.0.1)"
+                        .into(),
+                ),
+            );
+        } else if r.service == RouterService::NodePort {
+            c.err(
+                "router.domainFromAddress",
+                "derives the domain from the load balancer's address, but `router.service: NodePort` makes no load balancer".into(),
+                Some("use `service: LoadBalancer`, or set `router.domain` to a domain whose names point at your nodes".into()),
+            );
+        }
+        if c.o.written("router.domain") {
+            c.err(
+                "router.domain",
+                format!(
+                    "`router.domain` and `router.domainFromAddress: {base}` both name the domain"
+                ),
+                Some(
+                    "keep one: `domain` for a domain you own, `domainFromAddress` for <address>."
+                        .to_string()
+                        + base,
+                ),
+            );
+        }
+        for (i, v) in env.vclusters.iter().enumerate() {
+            let field = format!("vclusters[{i}].hostname");
+            if v.access == VclusterAccess::Ingress && c.o.written(&field) {
+                c.err(
+                    &field,
+                    format!("with `router.domainFromAddress` each hostname is derived (`{}.<address>.{base}`): it cannot be written", v.context),
+                    Some("remove `hostname`, or set `router.domain` to a domain you own".into()),
+                );
+            }
+        }
+    }
+    if existing && r.service == RouterService::NodePort && !(30000..=32767).contains(&r.https_port)
+    {
+        c.err(
+            "router.httpsPort",
+            format!(
+                "with `router.service: NodePort` the https port is the Service's node port, and {} is outside 30000-32767",
+                r.https_port
+            ),
+            Some("choose a port from 30000 to 32767 (the API server's default --service-node-port-range), for example `httpsPort: 30443`".into()),
         );
     }
 }

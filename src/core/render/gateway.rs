@@ -13,7 +13,7 @@
 //! - its controller name is `traefik.io/gateway-controller` (chart `templates/gatewayclass.yaml`).
 
 use super::routes::MANAGED_BY;
-use crate::core::config::{Env, Provider, VclusterAccess};
+use crate::core::config::{Env, Provider, RouterService, VclusterAccess};
 use serde_json::{json, Value};
 
 /// The GatewayClass and Gateway we own. Not `traefik`: a user's own Traefik install names its
@@ -58,8 +58,24 @@ pub fn traefik_values(env: &Env) -> Value {
             { "key": "node-role.kubernetes.io/control-plane", "operator": "Exists", "effect": "NoSchedule" }
         ],
     });
-    if env.cluster.provider == Provider::Kind {
-        super::merge(&mut v, &kind_node);
+    match (env.cluster.provider, env.router.service) {
+        (Provider::Kind, _) => super::merge(&mut v, &kind_node),
+        // Chart 41.3.0 values: `service.spec.type`, `ports.websecure.exposedPort` (the
+        // Service's port) and `ports.websecure.nodePort`.
+        (Provider::Existing, RouterService::LoadBalancer) => super::merge(
+            &mut v,
+            &json!({
+                "service": { "spec": { "type": "LoadBalancer" } },
+                "ports": { "websecure": { "exposedPort": env.router.https_port } },
+            }),
+        ),
+        (Provider::Existing, RouterService::NodePort) => super::merge(
+            &mut v,
+            &json!({
+                "service": { "spec": { "type": "NodePort" } },
+                "ports": { "websecure": { "nodePort": env.router.https_port } },
+            }),
+        ),
     }
     super::merge(&mut v, &env.router.values);
     v
@@ -233,7 +249,11 @@ mod tests {
         let existing =
             env("cluster: {provider: existing, context: prod}\nrouter: {kind: gateway-api}\n");
         let v = traefik_values(&existing);
-        assert!(v.get("ports").is_none() && v.get("nodeSelector").is_none());
+        assert!(
+            v["ports"]["websecure"].get("hostPort").is_none() && v.get("nodeSelector").is_none()
+        );
+        assert_eq!(v["service"]["spec"]["type"], "LoadBalancer");
+        assert_eq!(v["ports"]["websecure"]["exposedPort"], 443);
         let over =
             env("router:\n  kind: gateway-api\n  values: {ports: {websecure: {hostPort: 9443}}}\n");
         assert_eq!(

@@ -1,7 +1,7 @@
 //! The passthrough router's Helm release.
 
 use super::kind::INGRESS_READY_LABEL;
-use crate::core::config::{Env, RouterKind};
+use crate::core::config::{Env, RouterKind, RouterService};
 use serde_json::{json, Value};
 
 /// The router chart's values for the router kind the file names.
@@ -43,7 +43,7 @@ pub fn ingress_nginx_values(env: &Env) -> Value {
         }
     }
     if env.cluster.provider == crate::core::config::Provider::Existing {
-        existing_cluster(&mut v);
+        existing_cluster(&mut v, env);
     }
     super::merge(&mut v, &env.router.values);
     v
@@ -51,9 +51,11 @@ pub fn ingress_nginx_values(env: &Env) -> Value {
 
 /// On a cluster bootstrap did not create, the kind-only settings would keep the controller
 /// Pending (no node carries `ingress-ready`) or bind ports on whatever node it lands on; expose it
-/// the way such a cluster exposes things, a LoadBalancer Service, and do not make it the default
-/// class nor let it take the cluster's classless Ingresses.
-fn existing_cluster(v: &mut Value) {
+/// the way such a cluster exposes things, a LoadBalancer Service (or a NodePort one, when the
+/// file says so) on `router.httpsPort`, and do not make it the default class nor let it take the
+/// cluster's classless Ingresses. Chart 4.14.1 values: `controller.service.type`,
+/// `controller.service.ports.https`, `controller.service.nodePorts.https`.
+fn existing_cluster(v: &mut Value, env: &Env) {
     let Some(c) = v.get_mut("controller").and_then(Value::as_object_mut) else {
         return;
     };
@@ -63,7 +65,18 @@ fn existing_cluster(v: &mut Value) {
     if let Some(args) = c.get_mut("extraArgs").and_then(Value::as_object_mut) {
         args.remove("publish-status-address");
     }
-    c.insert("service".into(), json!({ "type": "LoadBalancer" }));
+    let port = env.router.https_port;
+    c.insert(
+        "service".into(),
+        match env.router.service {
+            RouterService::LoadBalancer => {
+                json!({ "type": "LoadBalancer", "ports": { "https": port } })
+            }
+            RouterService::NodePort => {
+                json!({ "type": "NodePort", "nodePorts": { "https": port } })
+            }
+        },
+    );
     c.insert("watchIngressWithoutClass".into(), json!(false));
     c.insert(
         "ingressClassResource".into(),
@@ -88,11 +101,22 @@ mod tests {
         let v = ingress_nginx_values(&env);
         let c = &v["controller"];
         assert_eq!(c["service"]["type"], "LoadBalancer");
+        assert_eq!(c["service"]["ports"]["https"], 443);
         assert!(c.get("hostPort").is_none() && c.get("nodeSelector").is_none());
         assert_eq!(c["extraArgs"]["enable-ssl-passthrough"], "true");
         assert!(c["extraArgs"].get("publish-status-address").is_none());
         assert_eq!(c["ingressClassResource"]["default"], false);
         assert_eq!(c["watchIngressWithoutClass"], false);
+        let np = load_str(
+            "cluster: {provider: existing, context: prod}\nrouter: {service: NodePort, httpsPort: 30443, domain: dev.example.com}\n",
+            "t",
+            &[],
+        )
+        .env
+        .unwrap();
+        let c = &ingress_nginx_values(&np)["controller"];
+        assert_eq!(c["service"]["type"], "NodePort");
+        assert_eq!(c["service"]["nodePorts"]["https"], 30443);
         let kind = load_str("router: {kind: ingress-nginx}\n", "t", &[])
             .env
             .unwrap();

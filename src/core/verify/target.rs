@@ -32,6 +32,12 @@ pub struct Target {
     pub insecure: bool,
     pub proxy_url: Option<String>,
     pub route: Route,
+    /// For a user whose credentials come from a plugin (exec, auth-provider): the context alone
+    /// (its cluster, user, itself), for the probe to load with kube, which runs the plugin.
+    pub plugin: Option<Kubeconfig>,
+    /// A client identity the plugin gave (an exec plugin printing a certificate), presented in
+    /// place of `client_cert_pem`.
+    pub client_auth: Option<std::sync::Arc<dyn rustls::client::ResolvesClientCert>>,
 }
 
 /// A context that could not be turned into a target; reported as a `config` layer failure.
@@ -104,6 +110,9 @@ pub fn resolve(kc: &Kubeconfig, name: &str, route: Route) -> Resolved {
         ),
         None => None,
     };
+    let plugin = user
+        .as_ref()
+        .is_some_and(|u| u.exec.is_some() || u.auth_provider.is_some());
     let creds = user
         .as_ref()
         .map(credentials)
@@ -133,7 +142,40 @@ pub fn resolve(kc: &Kubeconfig, name: &str, route: Route) -> Resolved {
         insecure: cluster.insecure_skip_tls_verify.unwrap_or(false),
         proxy_url: cluster.proxy_url.clone().filter(|s| !s.is_empty()),
         route,
+        plugin: plugin.then(|| standalone(kc, name, ctx)),
+        client_auth: None,
     })
+}
+
+/// `name` alone, with its cluster and user as the kubeconfig holds them.
+fn standalone(kc: &Kubeconfig, name: &str, ctx: &kube::config::Context) -> Kubeconfig {
+    Kubeconfig {
+        api_version: Some("v1".into()),
+        kind: Some("Config".into()),
+        clusters: kc
+            .clusters
+            .iter()
+            .filter(|c| c.name == ctx.cluster)
+            .take(1)
+            .cloned()
+            .collect(),
+        auth_infos: kc
+            .auth_infos
+            .iter()
+            .filter(|a| Some(&a.name) == ctx.user.as_ref())
+            .take(1)
+            .cloned()
+            .collect(),
+        contexts: kc
+            .contexts
+            .iter()
+            .filter(|c| c.name == name)
+            .take(1)
+            .cloned()
+            .collect(),
+        current_context: Some(name.to_string()),
+        ..Default::default()
+    }
 }
 
 #[derive(Default)]
@@ -196,8 +238,11 @@ fn credentials(a: &AuthInfo) -> Result<Creds, String> {
         (Some(u), Some(p)) => Some((u.clone(), p.expose_secret().to_string())),
         _ => None,
     };
-    let plugin = if a.exec.is_some() {
-        Some("exec".to_string())
+    let plugin = if let Some(e) = &a.exec {
+        Some(format!(
+            "exec plugin `{}`",
+            e.command.clone().unwrap_or_default().replace("/./", "/")
+        ))
     } else {
         a.auth_provider
             .as_ref()

@@ -13,6 +13,7 @@ use std::path::Path;
 pub async fn client_for_context(path: &Path, context: &str) -> Result<kube::Client> {
     let kubeconfig = Kubeconfig::read_from(path)
         .with_context(|| format!("reading kubeconfig {}", path.display()))?;
+    let exec = super::auth::exec_of(&kubeconfig, context).cloned();
     let explicit_proxy = kubeconfig
         .contexts
         .iter()
@@ -31,8 +32,10 @@ pub async fn client_for_context(path: &Path, context: &str) -> Result<kube::Clie
     if explicit_proxy.is_none() {
         config.proxy_url = None;
     }
+    // Building the client runs the context's exec plugin (kube's auth layer): a failure names
+    // the plugin and the context.
     Ok(kube::client::ClientBuilder::try_from(config)
-        .with_context(|| format!("building a client for context `{context}`"))?
+        .map_err(|e| anyhow::anyhow!("{}", super::auth::explain(context, exec.as_ref(), &e)))?
         .with_layer(&log::ApiLog {
             context: context.into(),
         })

@@ -3,6 +3,7 @@
 //! drive it with kube's mock service and assert the requests.
 
 pub mod apply;
+pub mod auth;
 pub mod client;
 pub mod releases;
 pub mod secrets;

@@ -116,7 +116,10 @@ pub(super) fn prepare(t: &Target) -> Result<Prepared, Failure> {
                 ))
             })?
         }
-        _ => builder.with_no_client_auth(),
+        _ => match &t.client_auth {
+            Some(resolver) => builder.with_client_cert_resolver(resolver.clone()),
+            None => builder.with_no_client_auth(),
+        },
     };
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     let name = t.tls_server_name.clone().unwrap_or_else(|| t.host.clone());

@@ -248,6 +248,39 @@ async fn probe_context(t: Resolved, timeout: Duration, depth: Depth) -> Probed {
         }
     };
     let mut layers = Vec::new();
+    let mut t = t;
+    if let (Some(kc), Depth::Full) = (t.plugin.take(), depth) {
+        // The context's plugin runs first, as kubectl runs it before dialing; kube runs it.
+        let asked = Instant::now();
+        match crate::drivers::kube::auth::plugin_credentials(kc, &t.context).await {
+            Ok(creds) => {
+                if let Some(token) = creds
+                    .header
+                    .as_deref()
+                    .and_then(|h| h.strip_prefix("Bearer "))
+                {
+                    t.token = Some(token.to_string());
+                }
+                t.client_auth = creds.client_auth;
+            }
+            Err(message) => {
+                layers.push(LayerReport {
+                    name: Layer::Auth,
+                    ok: false,
+                    ms: ms_since(asked),
+                    detail: message.lines().next().unwrap_or_default().to_string(),
+                });
+                return Probed {
+                    name: t.context.clone(),
+                    server: t.server.clone(),
+                    situation: situation(&t, timeout),
+                    layers,
+                    failure: Some(Failure::Plugin { message }),
+                    ms: ms_since(started),
+                };
+            }
+        }
+    }
     let outcome = run_layers(&t, timeout, depth, &mut layers).await;
     Probed {
         name: t.context.clone(),
@@ -341,6 +374,7 @@ fn brief(f: &Failure) -> String {
         } => "no answer (timed out)".into(),
         Failure::Transport { message, .. } => message.clone(),
         Failure::Denied { .. } => "list namespaces: allowed=false".into(),
+        Failure::Plugin { message } => message.lines().next().unwrap_or_default().to_string(),
     }
 }
 #[cfg(test)]

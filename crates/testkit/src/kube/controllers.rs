@@ -198,6 +198,30 @@ fn default(group: &str, kind: &str, old: Option<&Value>, new: &mut Value, alloc:
     }
 }
 
+/// A cloud's load balancer controller, played: a `type: LoadBalancer` Service without a
+/// `loadBalancerClass` (a class names another controller, which this cluster does not run) gets
+/// one ingress address: `spec.loadBalancerIP` when asked for, else one from TEST-NET-3
+/// (203.0.113.0/24, RFC 5737) derived from its allocated cluster IP, so it stays across updates
+/// and differs between Services. Any other Service has an empty `loadBalancer`.
+fn load_balancer(obj: &Value) -> Value {
+    let spec = &obj["spec"];
+    if spec["type"] != "LoadBalancer" || !spec["loadBalancerClass"].is_null() {
+        return json!({});
+    }
+    let ip = match spec["loadBalancerIP"].as_str().filter(|s| !s.is_empty()) {
+        Some(asked) => asked.to_owned(),
+        None => {
+            let last = spec["clusterIP"]
+                .as_str()
+                .and_then(|ip| ip.parse::<std::net::Ipv4Addr>().ok())
+                .map(|ip| ip.octets()[3])
+                .unwrap_or(1);
+            format!("203.0.113.{}", last.max(1))
+        }
+    };
+    json!({"ingress": [{"ip": ip, "ipMode": "VIP"}]})
+}
+
 fn replicas(obj: &Value) -> i64 {
     obj["spec"]["replicas"].as_i64().unwrap_or(1)
 }
@@ -215,7 +239,7 @@ pub fn status(group: &str, kind: &str, obj: &Value) -> Option<Value> {
             json!({"phase": "Terminating"})
         }
         ("", "Namespace") => json!({"phase": "Active"}),
-        ("", "Service") => json!({"loadBalancer": {}}),
+        ("", "Service") => json!({"loadBalancer": load_balancer(obj)}),
         ("apps", "Deployment") => {
             let n = replicas(obj);
             json!({"observedGeneration": generation, "replicas": n, "updatedReplicas": n,
@@ -327,6 +351,48 @@ mod tests {
         assert_eq!(s["data"]["a"], "Yg==");
         assert_eq!(s["type"], "Opaque");
         assert!(s.get("stringData").is_none());
+    }
+
+    #[test]
+    fn only_load_balancer_services_get_an_address() {
+        let lb = settled(
+            "",
+            "Service",
+            None,
+            json!({"metadata": {"name": "r"}, "spec": {"type": "LoadBalancer", "ports": [{"port": 443}]}}),
+        );
+        let ip = lb["status"]["loadBalancer"]["ingress"][0]["ip"]
+            .as_str()
+            .unwrap();
+        assert!(ip.starts_with("203.0.113."), "{lb}");
+        let again = settled("", "Service", Some(&lb), lb.clone());
+        assert_eq!(
+            again["status"]["loadBalancer"]["ingress"][0]["ip"], ip,
+            "kept across updates"
+        );
+        let asked = settled(
+            "",
+            "Service",
+            None,
+            json!({"metadata": {"name": "r"}, "spec": {"type": "LoadBalancer", "loadBalancerIP": "198.51.100.7"}}),
+        );
+        assert_eq!(
+            asked["status"]["loadBalancer"]["ingress"][0]["ip"],
+            "198.51.100.7"
+        );
+        for spec in [
+            json!({"type": "NodePort"}),
+            json!({"type": "ClusterIP"}),
+            json!({"type": "LoadBalancer", "loadBalancerClass": "example.com/other"}),
+        ] {
+            let s = settled(
+                "",
+                "Service",
+                None,
+                json!({"metadata": {"name": "r"}, "spec": spec}),
+            );
+            assert_eq!(s["status"]["loadBalancer"], json!({}), "{s}");
+        }
     }
 
     #[test]

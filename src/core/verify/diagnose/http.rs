@@ -22,7 +22,7 @@ pub(super) fn http(
                 Credential::ClientCert { .. } => "the client certificate is not trusted by this server (issued by an old CA after the cluster was recreated?): refresh the kubeconfig with `bootstrap up`".into(),
                 Credential::Token => "the token has expired or was revoked: get a fresh one (for a vcluster, from its secret `vc-<release>`)".into(),
                 Credential::Basic => "basic authentication is disabled on current API servers: use a client certificate or a token".into(),
-                Credential::Plugin { what } => format!("verify does not run {what} plugins in this build; check this context with kubectl"),
+                Credential::Plugin { what } => format!("the {what} gave credentials this server does not accept: log in again with your provider's CLI (or check the plugin's arguments: cluster name, region, audience)"),
             };
             d(
                 layer,

@@ -60,7 +60,8 @@ pub enum Credential {
     },
     Token,
     Basic,
-    /// An exec plugin or auth-provider: verify does not run them.
+    /// An exec plugin or auth-provider: verify runs it through kube, as kubectl would, and
+    /// presents what it printed.
     Plugin {
         what: String,
     },
@@ -73,7 +74,7 @@ impl Credential {
             Credential::ClientCert { subject } => format!("client certificate ({subject})"),
             Credential::Token => "bearer token".into(),
             Credential::Basic => "username and password".into(),
-            Credential::Plugin { what } => format!("{what} credentials (not run by verify)"),
+            Credential::Plugin { what } => format!("credentials from the {what}"),
         }
     }
 }
@@ -210,6 +211,11 @@ pub enum Failure {
     Denied {
         reason: String,
     },
+    /// The context's credential plugin (exec, auth-provider) failed: no request was sent.
+    /// `message` names the plugin and the context, with what the plugin said.
+    Plugin {
+        message: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -244,6 +250,10 @@ pub fn diagnose(s: &Situation, f: &Failure) -> Diagnosis {
         Failure::Tls { problem, cert, expected_ca } => tls(s, problem, cert.as_deref(), expected_ca.as_deref()),
         Failure::Http { layer, status, path, message } => http(s, *layer, *status, path, message),
         Failure::Transport { layer, timed_out, message } => transport(s, *layer, *timed_out, message),
+        Failure::Plugin { message } => {
+            let (what, hint) = message.split_once("\n  hint: ").unwrap_or((message.as_str(), "run the plugin yourself to see why, then retry"));
+            d(Layer::Auth, what.to_string(), hint.to_string())
+        }
         Failure::Denied { reason } => d(
             Layer::Api,
             format!(
