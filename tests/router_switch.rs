@@ -218,6 +218,52 @@ fn switching_routers_removes_only_ours_and_keeps_the_contexts() {
             contexts,
             "the contexts changed though their routes stayed"
         );
+        // What the switch removed is gone from the API (our marks select it), and the
+        // Gateway API CRDs stay: cluster-wide, perhaps serving the user's own controllers.
+        let ours = kubectl(
+            &w,
+            &[
+                "--context",
+                &context,
+                "get",
+                "ingresses,tlsroutes,gateways,gatewayclasses",
+                "-A",
+                "-l",
+                &format!("bootstrap/env={}", w.cluster),
+                "-o",
+                "name",
+            ],
+        );
+        assert_eq!(ours.code, 0, "{}", ours.text());
+        let mut left: Vec<&str> = ours.stdout.lines().collect();
+        left.sort();
+        let mut want: Vec<&str> = match to {
+            RouterUnderTest::GatewayApi => vec![
+                "gateway.gateway.networking.k8s.io/bootstrap",
+                "gatewayclass.gateway.networking.k8s.io/bootstrap",
+                "tlsroute.gateway.networking.k8s.io/vcluster-dev-helm-api",
+                "tlsroute.gateway.networking.k8s.io/vcluster-staging-helm-api",
+            ],
+            RouterUnderTest::IngressNginx => vec![
+                "ingress.networking.k8s.io/vcluster-dev-helm-api",
+                "ingress.networking.k8s.io/vcluster-staging-helm-api",
+            ],
+        };
+        want.sort();
+        assert_eq!(left, want, "our router objects after the switch to {to:?}");
+        let crd = kubectl(
+            &w,
+            &[
+                "--context",
+                &context,
+                "get",
+                "crd",
+                "tlsroutes.gateway.networking.k8s.io",
+                "-o",
+                "name",
+            ],
+        );
+        assert_eq!(crd.code, 0, "the Gateway API CRDs stay: {}", crd.text());
         let again = run(&w, &["up"]);
         assert_eq!(again.code, 0, "{}", again.text());
         assert!(

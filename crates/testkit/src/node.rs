@@ -200,6 +200,7 @@ impl Node {
         let serving = host_pki.server(&["localhost", "127.0.0.1", node_name, "kubernetes"]);
         let admin = host_pki.client("kubernetes-admin", "system:masters");
         let fake = Pki::self_signed(FAKE_CERT_CN, "Acme Co", &["ingress.local"]);
+        // Traefik draws the two hex labels from random bytes; any name of that shape will do.
         let traefik = Pki::self_signed_cn(
             TRAEFIK_CERT_CN,
             &["5f0c3c1b2a9e8d7c6b5a4f3e2d1c0b9a.8f7e6d5c4b3a29180f1e2d3c4b5a6978.traefik.default"],
