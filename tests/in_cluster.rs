@@ -5,6 +5,8 @@
 //! through the API) and writes nothing; a user's own release under our name is never touched;
 //! `down` removes exactly what carries our mark.
 
+// Only the server and its hit count are used here.
+#[allow(dead_code)]
 #[path = "support/http_files.rs"]
 mod http_files;
 mod support;
