@@ -14,13 +14,27 @@ use support::*;
 
 #[test]
 fn up_then_converged_up_then_down() {
-    if !docker_or_skip("up_then_converged_up_then_down")
-        || !unshare_works()
-        || !charts_or_skip("up_then_converged_up_then_down")
-    {
+    full_journey(
+        "up_then_converged_up_then_down",
+        RouterUnderTest::IngressNginx,
+    );
+}
+
+/// The same with `router.kind: gateway-api` (Traefik, our Gateway, one TLSRoute per vcluster).
+#[test]
+fn up_then_converged_up_then_down_with_the_gateway_api_router() {
+    full_journey(
+        "up_then_converged_up_then_down_with_the_gateway_api_router",
+        RouterUnderTest::GatewayApi,
+    );
+}
+
+fn full_journey(test: &str, router: RouterUnderTest) {
+    if !docker_or_skip(test) || !unshare_works() || !charts_or_skip(test) {
         return;
     }
-    let w = world();
+    let w = world_with(router);
+    pin_node_image(&w);
     let _clean = Cleanup(vec![w.cluster.clone()]);
 
     let plan = in_ns(
@@ -74,11 +88,15 @@ fn up_then_converged_up_then_down() {
             );
         }
     }
+    let route_kind = match router {
+        RouterUnderTest::IngressNginx => "Ingress",
+        RouterUnderTest::GatewayApi => "TLSRoute",
+    };
     for want in [
         format!("cluster `{}` created", w.cluster),
-        "helm install ingress-nginx/ingress-nginx".into(),
+        format!("helm install {}", router.release()),
         "helm install dev-vcluster/vcluster-dev-helm".into(),
-        "applied Ingress staging-vcluster/vcluster-staging-helm-api".into(),
+        format!("applied {route_kind} staging-vcluster/vcluster-staging-helm-api"),
         "applied Secret argocd/cluster-dev-vcluster".into(),
     ] {
         assert!(
@@ -150,11 +168,8 @@ fn up_then_converged_up_then_down() {
         ],
     );
     assert_eq!(records.code, 0, "{}", records.text());
-    for release in [
-        "ingress-nginx",
-        "vcluster-dev-helm",
-        "vcluster-staging-helm",
-    ] {
+    let router_release = router.release().split('/').nth(1).unwrap();
+    for release in [router_release, "vcluster-dev-helm", "vcluster-staging-helm"] {
         assert!(
             records
                 .stdout
@@ -286,6 +301,10 @@ fn up_then_converged_up_then_down() {
         );
     }
 
+    if router == RouterUnderTest::GatewayApi {
+        route_through_another_listener_is_diagnosed_and_repaired(&w);
+    }
+
     let down = in_ns(
         &w,
         &bin(),
@@ -317,6 +336,59 @@ fn show(command: &str, out: &Run) {
     if std::env::var_os("BOOTSTRAP_SHOW_OUTPUT").is_some() {
         eprintln!("$ {command}\n{}{}", out.stderr, out.stdout);
     }
+}
+
+/// The node double routes a TLSRoute only through the listener its parentRef names: pointed at a
+/// section our Gateway does not have (valid for the CRD, so the API accepts it), dev's hostname
+/// falls through to Traefik's default certificate, which `verify` names; `up` puts the route back.
+fn route_through_another_listener_is_diagnosed_and_repaired(w: &World) {
+    let kind_context = format!("kind-{}", w.cluster);
+    let patched = kubectl(
+        w,
+        &[
+            "--context",
+            &kind_context,
+            "-n",
+            "dev-vcluster",
+            "patch",
+            "tlsroute",
+            "vcluster-dev-helm-api",
+            "--type=json",
+            "-p",
+            r#"[{"op": "replace", "path": "/spec/parentRefs/0/sectionName", "value": "web"}]"#,
+        ],
+    );
+    assert_eq!(patched.code, 0, "{}", patched.text());
+    let verify = in_ns(
+        w,
+        &bin(),
+        &["-f", w.env_file.to_str().unwrap(), "verify"],
+        &[],
+    );
+    assert_eq!(verify.code, 1, "{}", verify.text());
+    let seen = verify.text();
+    assert!(
+        seen.contains("TRAEFIK DEFAULT CERT") && seen.contains("passthrough is not working"),
+        "verify must name the router's default certificate:\n{seen}"
+    );
+    assert!(
+        seen.contains("dev-vcluster.cnoe.localtest.me"),
+        "for dev's hostname:\n{seen}"
+    );
+    let repaired = up(w, &[]);
+    assert_eq!(repaired.code, 0, "{}", repaired.text());
+    assert!(
+        repaired
+            .stdout
+            .contains("applied TLSRoute dev-vcluster/vcluster-dev-helm-api"),
+        "{}",
+        repaired.text()
+    );
+    assert!(
+        repaired.stdout.contains("3 of 3 contexts verified"),
+        "{}",
+        repaired.text()
+    );
 }
 
 fn config_port(w: &World) -> u16 {

@@ -632,3 +632,223 @@ fn on_an_existing_cluster_both_routers_render_a_load_balancer_and_no_host_port()
         assert!(exposed, "{kind}: no LoadBalancer Service");
     }
 }
+
+/// What the router behind the node double's 443 answers for `host`, as verify's passthrough check
+/// sees it: Ok(detail) when the hostname's own certificate answers, Err(diagnosis) otherwise.
+fn router_answer(port: u16, host: &str) -> Result<String, String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let checks = rt.block_on(bootstrap::drivers::probe::check_passthrough(
+        vec![bootstrap::drivers::probe::PassthroughExpect {
+            context: "c".into(),
+            hostname: host.into(),
+            ca_pem: None,
+            server: format!("https://127.0.0.1:{port}"),
+            https_port: port,
+        }],
+        std::time::Duration::from_secs(5),
+        None,
+    ));
+    let c = &checks[0];
+    match c.status {
+        bootstrap::core::verify::report::CheckStatus::Pass => Ok(c.detail.clone()),
+        _ => Err(c.detail.clone()),
+    }
+}
+
+/// The node double plays Traefik from what was really applied through its API server: the
+/// Deployment the real Helm engine renders from Traefik's chart with our values, the v1.6.1 CRDs,
+/// and the objects `bootstrap render routes` prints. Each fact the Gateway API route needs is
+/// shown to bite: the API refuses the Gateway objects until the CRDs are applied, and Traefik's
+/// default certificate answers (named by verify's diagnosis) while the Gateway is missing, when
+/// the listener terminates TLS, and when the route names another listener.
+#[test]
+fn node_double_plays_traefik_from_the_applied_chart_and_gateway_objects() {
+    let Some(dir) = contracts() else { return };
+    let Ok(kubectl) = which::which("kubectl") else {
+        assert!(std::env::var_os("CI").is_none(), "CI must have kubectl");
+        eprintln!("skipped: no kubectl on PATH (scripts/test.sh installs it)");
+        return;
+    };
+    let values: Value = serde_json::from_str(&bootstrap(
+        "envs/gateway.yaml",
+        &["render", "router", "-o", "json"],
+    ))
+    .unwrap();
+    let Some(chart) = helm_render(
+        &dir.join("charts/traefik-41.3.0.tgz"),
+        &values,
+        "traefik",
+        "traefik",
+    ) else {
+        return;
+    };
+    // The node double, on free local ports.
+    let free = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    };
+    let (api_port, router_port) = (free(), free());
+    let node = testkit::node::Node::new("gw-control-plane");
+    let tmp = tempfile::tempdir().unwrap();
+    let kubeconfig = tmp.path().join("config");
+    std::fs::write(
+        &kubeconfig,
+        node.kubeconfig("gw", &format!("https://127.0.0.1:{api_port}")),
+    )
+    .unwrap();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(testkit::node::serve(
+            node,
+            format!("127.0.0.1:{api_port}").parse().unwrap(),
+            format!("127.0.0.1:{router_port}").parse().unwrap(),
+        ))
+    });
+    let k = |args: &[&str], file: Option<&Path>| {
+        let mut cmd = Command::new(&kubectl);
+        cmd.args(args).env("KUBECONFIG", &kubeconfig);
+        if let Some(f) = file {
+            cmd.args(["-f", f.to_str().unwrap()]);
+        }
+        let out = cmd.output().unwrap();
+        (
+            out.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !k(&["get", "--raw", "/version"], None).0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the node double did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let write = |name: &str, docs: &[Value]| {
+        let p = tmp.path().join(name);
+        // JSON documents in one YAML stream, as `bootstrap render` and helm write them.
+        let stream: String = docs.iter().map(|d| format!("---\n{d}\n")).collect();
+        std::fs::write(&p, stream).unwrap();
+        p
+    };
+    for ns in ["traefik", "dev-vcluster", "staging-vcluster"] {
+        let (ok, out) = k(&["create", "namespace", ns], None);
+        assert!(ok, "{out}");
+    }
+    let apply = [
+        "apply",
+        "--server-side",
+        "--force-conflicts",
+        "--field-manager",
+        "test",
+    ];
+    let gateway_objects = write("gateway.json", &rendered_objects());
+    // Without the CRDs the server serves no such kinds: kubectl's own schema check fails first,
+    // and past it (--validate=false) discovery has no mapping for them.
+    let (ok, out) = k(&apply, Some(&gateway_objects));
+    assert!(
+        !ok,
+        "without the Gateway API CRDs the API must refuse our objects: {out}"
+    );
+    let mut unvalidated = apply.to_vec();
+    unvalidated.push("--validate=false");
+    let (ok, out) = k(&unvalidated, Some(&gateway_objects));
+    assert!(
+        !ok && out.contains("no matches for kind") && out.contains("gateway.networking.k8s.io/v1"),
+        "without the Gateway API CRDs the API must refuse our objects: {out}"
+    );
+    let (ok, out) = k(
+        &apply,
+        Some(&dir.join("crds/gateway-api-v1.6.1-standard-install.yaml")),
+    );
+    assert!(ok, "{out}");
+    // What the node plays Traefik from: the chart's Deployment (its pod template: image, args,
+    // ports), as the real Helm engine rendered it with our values.
+    let workload: Vec<Value> = find(&chart, "Deployment").into_iter().cloned().collect();
+    assert_eq!(workload.len(), 1);
+    let (ok, out) = k(&apply, Some(&write("traefik.json", &workload)));
+    assert!(ok, "{out}");
+
+    let dev = "dev-vcluster.cnoe.localtest.me";
+    let defaulted = |what: &str| {
+        let got = router_answer(router_port, dev);
+        let diagnosis = got.expect_err(what);
+        assert!(
+            diagnosis.contains("TRAEFIK DEFAULT CERT")
+                && diagnosis.contains("passthrough is not working"),
+            "{what}: {diagnosis}"
+        );
+    };
+    defaulted("Traefik runs, but no Gateway routes the hostname yet");
+
+    let (ok, out) = k(&apply, Some(&gateway_objects));
+    assert!(ok, "{out}");
+    // Routed: passed through to dev's Service, which has no vcluster behind it here, so the
+    // connection closes without any certificate: the default one is no longer what answers.
+    let passed_through = |what: &str| {
+        let routed = router_answer(router_port, dev).unwrap_err();
+        assert!(
+            routed.contains("accepted the connection and closed it during the TLS handshake"),
+            "{what}: {routed}"
+        );
+    };
+    passed_through("our Gateway and TLSRoute applied");
+    defaulted_for_other(router_port);
+
+    // The listener terminates TLS (valid for the CRD with a certificate named): not passed
+    // through.
+    let (ok, out) = k(
+        &[
+            "-n",
+            "traefik",
+            "patch",
+            "gateway",
+            "bootstrap",
+            "--type=json",
+            "-p",
+            r#"[{"op": "replace", "path": "/spec/listeners/0/tls", "value": {"mode": "Terminate", "certificateRefs": [{"name": "some-cert"}]}}]"#,
+        ],
+        None,
+    );
+    assert!(ok, "{out}");
+    defaulted("listener tls.mode Terminate");
+    let (ok, out) = k(&apply, Some(&gateway_objects));
+    assert!(ok, "{out}");
+    passed_through("the listener back to Passthrough");
+
+    // The route names a section our Gateway does not have.
+    let (ok, out) = k(
+        &[
+            "-n",
+            "dev-vcluster",
+            "patch",
+            "tlsroute",
+            "vcluster-dev-helm-api",
+            "--type=json",
+            "-p",
+            r#"[{"op": "replace", "path": "/spec/parentRefs/0/sectionName", "value": "web"}]"#,
+        ],
+        None,
+    );
+    assert!(ok, "{out}");
+    defaulted("parentRef sectionName of another listener");
+}
+
+fn defaulted_for_other(port: u16) {
+    let other = router_answer(port, "nobody.cnoe.localtest.me").unwrap_err();
+    assert!(other.contains("TRAEFIK DEFAULT CERT"), "{other}");
+}

@@ -5,6 +5,10 @@
 //! through the API) and writes nothing; a user's own release under our name is never touched;
 //! `down` removes exactly what carries our mark.
 
+// Only the server and its hit count are used here.
+#[allow(dead_code)]
+#[path = "support/http_files.rs"]
+mod http_files;
 mod support;
 
 use base64::Engine;
@@ -37,6 +41,7 @@ fn bootstrap(w: &HelmWorld, helm: &std::path::Path, args: &[&str]) -> Run {
         .env("BOOTSTRAP_HELM", helm)
         .env("BOOTSTRAP_OFFLINE", "1")
         .env("HOME", w.dir.path())
+        .env("XDG_CACHE_HOME", w.dir.path().join(".cache"))
         .env_remove("BOOTSTRAP_ACCESS")
         .env_remove("DOCKER_HOST");
     let out = run_bounded(cmd, std::time::Duration::from_secs(240));
@@ -574,4 +579,104 @@ fn a_node_port_router_with_the_users_domain() {
         kubeconfig.contains("server: https://dev-vcluster.dev.example.com:30443"),
         "{kubeconfig}"
     );
+}
+
+/// `router.kind: gateway-api` fetches the Gateway API CRDs' release asset as the pinned tools are
+/// fetched: offline with nothing cached, `up` stops at the router before any helm call for it,
+/// naming what it needed; through BOOTSTRAP_DOWNLOAD_MIRROR (an internal mirror keeping the
+/// release's path) it downloads once, checks the pin, applies the CRDs, installs Traefik, our
+/// Gateway and the TLSRoutes; the next `up`, offline again, uses the cached file and changes
+/// nothing.
+#[test]
+fn gateway_api_crds_come_through_the_offline_switch_the_mirror_and_the_cache() {
+    if !charts_or_skip("gateway_api_crds_come_through_the_offline_switch_the_mirror_and_the_cache")
+    {
+        return;
+    }
+    let w = HelmWorld::start();
+    seed_vcluster_secrets(&w);
+    let repo = &w.charts.url;
+    let f = w.dir.path().join("envs.yaml");
+    std::fs::write(
+        &f,
+        format!(
+            "cluster: {{provider: existing, name: t, context: {CONTEXT}}}\naccess: {{mode: host}}\nrouter: {{kind: gateway-api, domain: cnoe.localtest.me, chart: {{repo: '{repo}', name: traefik, version: 41.3.0}}}}\nvclusters:\n  - {{name: dev, release: vcluster-dev-helm, namespace: dev-vcluster, chart: {{repo: '{repo}', name: vcluster, version: 0.26.0}}}}\n"
+        ),
+    )
+    .unwrap();
+    let f = f.to_str().unwrap();
+
+    let offline = bootstrap(&w, &w.helm, &["-f", f, "up", "--no-verify"]);
+    assert_eq!(offline.code, 1, "{}", offline.text());
+    for want in [
+        "Gateway API v1.6.1 CRDs",
+        "/kubernetes-sigs/gateway-api/releases/download/v1.6.1/standard-install.yaml",
+        "offline",
+    ] {
+        assert!(
+            offline.stderr.contains(want),
+            "missing {want:?}: {}",
+            offline.text()
+        );
+    }
+    assert!(
+        !calls(&w).iter().any(|c| c.contains("traefik")),
+        "helm ran for the router before its CRDs: {:?}",
+        calls(&w)
+    );
+
+    let mirror = http_files::FileServer::start();
+    let path = "/kubernetes-sigs/gateway-api/releases/download/v1.6.1/standard-install.yaml";
+    mirror.put(
+        path,
+        http_files::Route {
+            body: support::crds::standard_install(),
+            ..Default::default()
+        },
+    );
+    let mut cmd = std::process::Command::new(bin());
+    cmd.args(["-f", f, "up", "--no-verify"])
+        .env("KUBECONFIG", &w.kubeconfig)
+        .env("BOOTSTRAP_HELM", &w.helm)
+        .env("BOOTSTRAP_DOWNLOAD_MIRROR", &mirror.base)
+        .env("HOME", w.dir.path())
+        .env("XDG_CACHE_HOME", w.dir.path().join(".cache"))
+        .env_remove("BOOTSTRAP_OFFLINE")
+        .env_remove("BOOTSTRAP_ACCESS")
+        .env_remove("DOCKER_HOST");
+    let out = run_bounded(cmd, std::time::Duration::from_secs(240));
+    let online = Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    assert_eq!(online.code, 0, "{}", online.text());
+    for want in [
+        "applied Gateway API v1.6.1 CRDs (standard channel)",
+        "helm install traefik/traefik",
+        "applied Gateway traefik/bootstrap",
+        "applied TLSRoute dev-vcluster/vcluster-dev-helm-api",
+    ] {
+        assert!(
+            online.stdout.contains(want),
+            "missing {want:?}: {}",
+            online.text()
+        );
+    }
+    assert_eq!(mirror.hits(path), 1, "downloaded once");
+    assert!(
+        w.api
+            .object("/apis/apiextensions.k8s.io/v1/customresourcedefinitions/tlsroutes.gateway.networking.k8s.io")
+            .is_some(),
+        "the TLSRoute CRD was applied"
+    );
+
+    let again = bootstrap(&w, &w.helm, &["-f", f, "up", "--no-verify"]);
+    assert_eq!(again.code, 0, "{}", again.text());
+    assert!(
+        again.stdout.contains("Nothing to change"),
+        "{}",
+        again.text()
+    );
+    assert_eq!(mirror.hits(path), 1, "the cached file is used");
 }

@@ -66,7 +66,7 @@ fn facts(dc: &Devcontainer) {
     );
 }
 
-fn journey_in(dc: &Devcontainer, joined_by_up: bool) {
+fn journey_in(dc: &Devcontainer, joined_by_up: bool) -> Transcript {
     facts(dc);
     let before = dc.networks();
     let t = walk(dc);
@@ -83,6 +83,27 @@ fn journey_in(dc: &Devcontainer, joined_by_up: bool) {
         before,
         "down must undo the network join it made, and only that"
     );
+    t
+}
+
+/// The first `up` installed the router the file names and routed through it: the same journey
+/// holds whichever router serves it.
+fn served_by(t: &Transcript, router: RouterUnderTest) {
+    let up = &t.steps[0].1;
+    let route = match router {
+        RouterUnderTest::IngressNginx => {
+            "applied Ingress staging-vcluster/vcluster-staging-helm-api"
+        }
+        RouterUnderTest::GatewayApi => {
+            "applied TLSRoute staging-vcluster/vcluster-staging-helm-api"
+        }
+    };
+    for want in [
+        format!("helm install {}", router.release()),
+        route.to_owned(),
+    ] {
+        assert!(up.stdout.contains(&want), "missing {want:?}:\n{}", t.show());
+    }
 }
 
 #[test]
@@ -92,6 +113,24 @@ fn devcontainer_on_the_default_bridge() {
     }
     let dc = Devcontainer::start(Stand::devcontainer(Net::Bridge));
     journey_in(&dc, true);
+}
+
+/// The same journey with `router.kind: gateway-api` (envs/gateway.yaml's router: Traefik, our
+/// Gateway's TLS passthrough listener, one TLSRoute per vcluster).
+#[test]
+fn devcontainer_on_the_default_bridge_with_the_gateway_api_router() {
+    if !docker_or_skip("devcontainer_on_the_default_bridge_with_the_gateway_api_router")
+        || !support::charts::charts_or_skip(
+            "devcontainer_on_the_default_bridge_with_the_gateway_api_router",
+        )
+    {
+        return;
+    }
+    let stand = Stand::devcontainer(Net::Bridge);
+    let ws = Workspace::with_router(&stand.api_address, RouterUnderTest::GatewayApi);
+    let dc = Devcontainer::start_in(stand, ws);
+    let t = journey_in(&dc, true);
+    served_by(&t, RouterUnderTest::GatewayApi);
 }
 
 #[test]
@@ -111,6 +150,21 @@ fn native_host() {
     let host = Host::new();
     let t = walk(&host);
     eprintln!("{}", t.show());
+    served_by(&t, RouterUnderTest::IngressNginx);
+}
+
+#[test]
+fn native_host_with_the_gateway_api_router() {
+    if !docker_or_skip("native_host_with_the_gateway_api_router")
+        || !full::unshare_works()
+        || !support::charts::charts_or_skip("native_host_with_the_gateway_api_router")
+    {
+        return;
+    }
+    let host = Host::with_router(RouterUnderTest::GatewayApi);
+    let t = walk(&host);
+    eprintln!("{}", t.show());
+    served_by(&t, RouterUnderTest::GatewayApi);
 }
 
 /// From a devcontainer on the default bridge, the API kind published on 127.0.0.1 is refused

@@ -274,14 +274,19 @@ impl Step for Router {
                 if a != CrdAction::Apply {
                     continue;
                 }
-                step.note(&format!("fetching {} ({})", p.what, p.url));
-                let (url, sha) = (p.url.to_owned(), p.sha256.to_owned());
-                let file = tokio::task::spawn_blocking(move || {
-                    crate::drivers::fetch::fetch_pinned(&url, &sha)
-                })
-                .await
-                .map_err(|e| anyhow!("fetching {}: {e}", p.url))?
-                .with_context(|| format!("fetching {}", p.what))?;
+                // Through the same cache, offline switch (`--offline`, BOOTSTRAP_OFFLINE) and
+                // mirror (BOOTSTRAP_DOWNLOAD_MIRROR) as the pinned tools: the pin still decides
+                // which bytes are accepted.
+                let o = crate::drivers::toolchain::Options::from_env(cx.opts.offline);
+                let url = crate::drivers::toolchain::through_mirror(p.url, o.mirror.as_deref());
+                step.note(&format!("fetching {} ({url})", p.what));
+                let mut fetcher = crate::drivers::fetch::Fetcher::new(o.cache, o.show);
+                fetcher.offline = o.offline;
+                let sha = p.sha256.to_owned();
+                let file = tokio::task::spawn_blocking(move || fetcher.fetch(&url, &sha))
+                    .await
+                    .map_err(|e| anyhow!("fetching {}: {e}", p.url))?
+                    .with_context(|| format!("fetching {}", p.what))?;
                 let manifests = std::fs::read_to_string(&file)
                     .with_context(|| format!("reading {}", file.display()))?;
                 kube::apply_manifests(&api.client, &manifests, cx.opts.secret_timeout).await?;

@@ -34,16 +34,30 @@ async fn observe_all(stages: &mut [Stage], cx: &Cx<'_>) -> Result<Vec<Vec<Looked
                 .map_err(|e| anyhow!("{}: {e:#}", s.name()))
         }))
         .await;
-        match results.into_iter().collect::<Result<Vec<_>>>() {
-            Ok(l) => looked.push(l),
-            Err(e) => {
-                let seen = diffs(&stages[..si], cx);
-                if cx.mode != Mode::Up || seen.blockers.is_empty() {
-                    return Err(e);
-                }
-                return Err(stopped(&seen.blockers));
-            }
+        if results.iter().all(Result::is_ok) {
+            looked.push(results.into_iter().map(Result::unwrap).collect());
+            continue;
         }
+        let seen = diffs(&stages[..si], cx);
+        if cx.mode == Mode::Up && !seen.blockers.is_empty() {
+            return Err(stopped(&seen.blockers));
+        }
+        if cx.mode == Mode::Up && seen.needs_apply() {
+            // An earlier step will change the world first (say, re-apply a route someone
+            // changed), which may be what this step failed on: it is looked at again once the
+            // earlier stages are applied, and fails then if it still cannot look.
+            looked.push(
+                results
+                    .into_iter()
+                    .map(|r| r.unwrap_or_else(|e| Looked::Not(format!("{e:#}"))))
+                    .collect(),
+            );
+            continue;
+        }
+        return Err(results
+            .into_iter()
+            .find_map(Result::err)
+            .expect("one step failed"));
     }
     Ok(looked)
 }

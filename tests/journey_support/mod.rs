@@ -174,46 +174,6 @@ fn build_image() {
     });
 }
 
-/// The kind node double image built from this checkout, under a tag of its own binary's sum.
-/// `bootstrap-test/kind-node:latest` is one tag on a shared engine: another checkout's tests may
-/// rebuild it from other sources between our build and our `kind create`. The journeys pin the
-/// bits they were built with (the kind double runs any `bootstrap-test/kind-node*` as the node).
-pub fn node_image() -> String {
-    static TAG: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    TAG.get_or_init(|| {
-        let bin = repo().join("target/debug/kind-node-double");
-        let out = Command::new("sha256sum").arg(&bin).output().unwrap();
-        let sum: String = String::from_utf8_lossy(&out.stdout).chars().take(16).collect();
-        assert_eq!(sum.len(), 16, "sha256sum {}", bin.display());
-        let tag = format!("bootstrap-test/kind-node:sum-{sum}");
-        let label = |image: &str| {
-            Command::new("docker")
-                .args(["image", "inspect", "-f", "{{index .Config.Labels \"bin-sum\"}}", image])
-                .output()
-                .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-                .unwrap_or_default()
-        };
-        for _ in 0..5 {
-            if label(&tag) == sum {
-                return tag;
-            }
-            let built = Command::new(repo().join("tests/support/node-image.sh"))
-                .output()
-                .unwrap();
-            assert!(
-                built.status.success(),
-                "node-image.sh: {}",
-                String::from_utf8_lossy(&built.stderr)
-            );
-            if label(NODE_IMAGE) == sum {
-                let _ = docker_status(&["tag", NODE_IMAGE, &tag]);
-            }
-        }
-        panic!("could not pin the kind node image built from {} (another checkout keeps rebuilding {NODE_IMAGE})", bin.display());
-    })
-    .clone()
-}
-
 /// Top-level folders that are real directories on the host (not merged-/usr links) and must be
 /// mounted for the host's programs to run.
 fn userland_mounts() -> Vec<String> {
@@ -285,6 +245,12 @@ pub struct Workspace {
 
 impl Workspace {
     pub fn new(api_address: &str) -> Workspace {
+        Workspace::with_router(api_address, RouterUnderTest::IngressNginx)
+    }
+
+    /// The same workspace behind the given router; the user's download cache (`cache()`, the
+    /// container's XDG_CACHE_HOME) holds what its `up` fetches.
+    pub fn with_router(api_address: &str, router: RouterUnderTest) -> Workspace {
         let dir = tempfile::tempdir().unwrap();
         let cluster = unique("jr");
         let (api_port, https_port) = (free_port(), free_port());
@@ -292,10 +258,12 @@ impl Workspace {
         let image = node_image();
         let charts = crate::support::charts::ChartRepo::start_at("0.0.0.0:0", &host_gateway_ip());
         let chart_repo = &charts.url;
+        let router_yaml = router.yaml(chart_repo, https_port);
+        router.seed_cache(&dir.path().join("cache/bootstrap"));
         std::fs::write(
             &env_file,
             format!(
-                "apiVersion: bootstrap/v1alpha1\ncluster:\n  name: {cluster}\n  nodeImage: {image}\n  apiServer: {{address: {api_address}, port: {api_port}}}\n  portMappings:\n    - {{containerPort: 443, hostPort: {https_port}}}\nrouter:\n  domain: cnoe.localtest.me\n  httpsPort: {https_port}\n  chart: {{repo: '{chart_repo}', name: ingress-nginx, version: 4.14.1}}\nvclusters:\n  - {{name: dev, namespace: dev-vcluster, release: vcluster-dev-helm, context: dev-vcluster, chart: {{repo: '{chart_repo}', name: vcluster, version: 0.26.0}}}}\n  - {{name: staging, namespace: staging-vcluster, release: vcluster-staging-helm, context: staging-vcluster, chart: {{repo: '{chart_repo}', name: vcluster, version: 0.36.1}}}}\nargocd:\n  register: true\n"
+                "apiVersion: bootstrap/v1alpha1\ncluster:\n  name: {cluster}\n  nodeImage: {image}\n  apiServer: {{address: {api_address}, port: {api_port}}}\n  portMappings:\n    - {{containerPort: 443, hostPort: {https_port}}}\n{router_yaml}vclusters:\n  - {{name: dev, namespace: dev-vcluster, release: vcluster-dev-helm, context: dev-vcluster, chart: {{repo: '{chart_repo}', name: vcluster, version: 0.26.0}}}}\n  - {{name: staging, namespace: staging-vcluster, release: vcluster-staging-helm, context: staging-vcluster, chart: {{repo: '{chart_repo}', name: vcluster, version: 0.36.1}}}}\nargocd:\n  register: true\n"
             ),
         )
         .unwrap();
@@ -355,6 +323,11 @@ impl Workspace {
             kube_dir,
             charts: None,
         }
+    }
+
+    /// The user's XDG_CACHE_HOME inside the container (bootstrap's downloads under it).
+    pub fn cache(&self) -> PathBuf {
+        self.dir.path().join("cache")
     }
 
     pub fn kubeconfig(&self) -> PathBuf {
@@ -457,6 +430,8 @@ impl Devcontainer {
         args.push(format!("PATH={}", path.join(":")));
         args.push("-e".into());
         args.push("HOME=/root".into());
+        args.push("-e".into());
+        args.push(format!("XDG_CACHE_HOME={}", ws.cache().display()));
         for (k, v) in &stand.env {
             args.push("-e".into());
             args.push(format!("{k}={v}"));
@@ -636,17 +611,12 @@ pub struct Host {
 
 impl Host {
     pub fn new() -> Host {
-        let world = full::world();
-        let text = std::fs::read_to_string(&world.env_file).unwrap();
-        assert!(text.contains(&format!("nodeImage: {NODE_IMAGE}")), "{text}");
-        std::fs::write(
-            &world.env_file,
-            text.replace(
-                &format!("nodeImage: {NODE_IMAGE}"),
-                &format!("nodeImage: {}", node_image()),
-            ),
-        )
-        .unwrap();
+        Host::with_router(RouterUnderTest::IngressNginx)
+    }
+
+    pub fn with_router(router: RouterUnderTest) -> Host {
+        let world = full::world_with(router);
+        full::pin_node_image(&world);
         let engine = Engine::start(&world.dir.path().join("engine.sock"), None);
         Host { world, engine }
     }

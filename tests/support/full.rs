@@ -24,16 +24,24 @@ pub const FOREIGN: &str = "apiVersion: v1\nkind: Config\nclusters:\n- name: work
 
 /// dev runs the seeds' vcluster 0.26.0, staging the newest here, 0.36.1.
 pub fn world() -> World {
+    world_with(RouterUnderTest::IngressNginx)
+}
+
+/// The same world behind the given router. Its download cache (`$HOME/.cache/bootstrap`, HOME
+/// being the world's folder) holds what that router's `up` fetches.
+pub fn world_with(router: RouterUnderTest) -> World {
     let charts = super::charts::ChartRepo::start();
     let repo_url = charts.url.clone();
     let dir = tempfile::tempdir().unwrap();
     let cluster = unique("full");
     let (api, https) = (free_port(), free_port());
     let env_file = dir.path().join("envs.yaml");
+    let router_yaml = router.yaml(&repo_url, https);
+    router.seed_cache(&dir.path().join(".cache/bootstrap"));
     std::fs::write(
         &env_file,
         format!(
-            "apiVersion: bootstrap/v1alpha1\ncluster:\n  name: {cluster}\n  nodeImage: {NODE_IMAGE}\n  apiServer: {{address: 127.0.0.1, port: {api}}}\n  portMappings:\n    - {{containerPort: 443, hostPort: {https}}}\nrouter:\n  domain: cnoe.localtest.me\n  httpsPort: {https}\n  chart: {{repo: '{repo_url}', name: ingress-nginx, version: 4.14.1}}\nvclusters:\n  - {{name: dev, namespace: dev-vcluster, release: vcluster-dev-helm, context: dev-vcluster, chart: {{repo: '{repo_url}', name: vcluster, version: 0.26.0}}}}\n  - {{name: staging, namespace: staging-vcluster, release: vcluster-staging-helm, context: staging-vcluster, chart: {{repo: '{repo_url}', name: vcluster, version: 0.36.1}}}}\nargocd:\n  register: true\n"
+            "apiVersion: bootstrap/v1alpha1\ncluster:\n  name: {cluster}\n  nodeImage: {NODE_IMAGE}\n  apiServer: {{address: 127.0.0.1, port: {api}}}\n  portMappings:\n    - {{containerPort: 443, hostPort: {https}}}\n{router_yaml}vclusters:\n  - {{name: dev, namespace: dev-vcluster, release: vcluster-dev-helm, context: dev-vcluster, chart: {{repo: '{repo_url}', name: vcluster, version: 0.26.0}}}}\n  - {{name: staging, namespace: staging-vcluster, release: vcluster-staging-helm, context: staging-vcluster, chart: {{repo: '{repo_url}', name: vcluster, version: 0.36.1}}}}\nargocd:\n  register: true\n"
         ),
     )
     .unwrap();
@@ -73,6 +81,21 @@ pub fn world() -> World {
     }
 }
 
+/// Run the node double built from this checkout (`node_image()`), not the shared
+/// `bootstrap-test/kind-node:latest` tag another checkout may rebuild meanwhile.
+pub fn pin_node_image(w: &World) {
+    let text = std::fs::read_to_string(&w.env_file).unwrap();
+    assert!(text.contains(&format!("nodeImage: {NODE_IMAGE}")), "{text}");
+    std::fs::write(
+        &w.env_file,
+        text.replace(
+            &format!("nodeImage: {NODE_IMAGE}"),
+            &format!("nodeImage: {}", node_image()),
+        ),
+    )
+    .unwrap();
+}
+
 /// Run a program with our /etc/hosts in a private mount namespace.
 pub fn in_ns(w: &World, program: &Path, args: &[&str], extra: &[(&str, &str)]) -> Run {
     let mut cmd = Command::new("unshare");
@@ -89,6 +112,7 @@ pub fn in_ns(w: &World, program: &Path, args: &[&str], extra: &[(&str, &str)]) -
     .env("BOOTSTRAP_KIND", kind_double())
     .env("BOOTSTRAP_HELM", &w.helm)
     .env("HOME", w.dir.path())
+    .env("XDG_CACHE_HOME", w.dir.path().join(".cache"))
     .env_remove("DOCKER_HOST")
     .env_remove("BOOTSTRAP_ACCESS");
     for (k, v) in extra {

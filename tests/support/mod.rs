@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod charts;
+pub mod crds;
 pub mod full;
 pub mod helm;
 pub mod proxy;
@@ -20,6 +21,80 @@ pub const CLUSTER_LABEL: &str = "io.x-k8s.kind.cluster";
 pub const NODE_IMAGE: &str = "bootstrap-test/kind-node:latest";
 /// The same bits under another tag, to make node-image drift.
 pub const NODE_IMAGE_V2: &str = "bootstrap-test/kind-node:v2";
+
+/// The kind node double image built from this checkout, under a tag of its own binary's sum.
+/// `bootstrap-test/kind-node:latest` is one tag on a shared engine: another checkout's tests may
+/// rebuild it from other sources between our build and our `kind create`. The journeys pin the
+/// bits they were built with (the kind double runs any `bootstrap-test/kind-node*` as the node).
+pub fn node_image() -> String {
+    static TAG: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TAG.get_or_init(|| {
+        let bin = repo().join("target/debug/kind-node-double");
+        let out = Command::new("sha256sum").arg(&bin).output().unwrap();
+        let sum: String = String::from_utf8_lossy(&out.stdout).chars().take(16).collect();
+        assert_eq!(sum.len(), 16, "sha256sum {}", bin.display());
+        let tag = format!("bootstrap-test/kind-node:sum-{sum}");
+        let label = |image: &str| {
+            Command::new("docker")
+                .args(["image", "inspect", "-f", "{{index .Config.Labels \"bin-sum\"}}", image])
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+                .unwrap_or_default()
+        };
+        for _ in 0..5 {
+            if label(&tag) == sum {
+                return tag;
+            }
+            let built = Command::new(repo().join("tests/support/node-image.sh"))
+                .output()
+                .unwrap();
+            assert!(
+                built.status.success(),
+                "node-image.sh: {}",
+                String::from_utf8_lossy(&built.stderr)
+            );
+            if label(NODE_IMAGE) == sum {
+                let _ = docker_status(&["tag", NODE_IMAGE, &tag]);
+            }
+        }
+        panic!("could not pin the kind node image built from {} (another checkout keeps rebuilding {NODE_IMAGE})", bin.display());
+    })
+    .clone()
+}
+
+/// The router a journey's environment file names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouterUnderTest {
+    /// ingress-nginx 4.14.1 with SSL passthrough (the seeds' stack).
+    IngressNginx,
+    /// `router.kind: gateway-api`: Traefik 41.3.0, our Gateway and TLSRoutes (envs/gateway.yaml).
+    GatewayApi,
+}
+
+impl RouterUnderTest {
+    /// The file's `router:` block, charts from `repo_url`.
+    pub fn yaml(self, repo_url: &str, https_port: u16) -> String {
+        match self {
+            RouterUnderTest::IngressNginx => format!("router:\n  domain: cnoe.localtest.me\n  httpsPort: {https_port}\n  chart: {{repo: '{repo_url}', name: ingress-nginx, version: 4.14.1}}\n"),
+            RouterUnderTest::GatewayApi => format!("router:\n  kind: gateway-api\n  passthrough: true\n  domain: cnoe.localtest.me\n  httpsPort: {https_port}\n  chart: {{repo: '{repo_url}', name: traefik, version: 41.3.0}}\n"),
+        }
+    }
+
+    /// The release `up` installs for it (namespace/name).
+    pub fn release(self) -> &'static str {
+        match self {
+            RouterUnderTest::IngressNginx => "ingress-nginx/ingress-nginx",
+            RouterUnderTest::GatewayApi => "traefik/traefik",
+        }
+    }
+
+    /// What the user's cache must hold for `up` offline: the Gateway API CRDs' release asset.
+    pub fn seed_cache(self, cache_root: &Path) {
+        if self == RouterUnderTest::GatewayApi {
+            crds::seed_cache(cache_root);
+        }
+    }
+}
 
 /// Docker must answer. Under CI its absence is a failure; elsewhere the test is skipped, loudly.
 pub fn docker_or_skip(test: &str) -> bool {

@@ -102,6 +102,21 @@ impl Pki {
         }
     }
 
+    /// A self-signed serving certificate with a common name and no organisation, as Traefik
+    /// generates its default one.
+    pub fn self_signed_cn(cn: &str, names: &[&str]) -> Leaf {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.distinguished_name.push(DnType::CommonName, cn);
+        params.subject_alt_names = sans(names);
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        let key = KeyPair::generate().unwrap();
+        let cert = params.self_signed(&key).unwrap();
+        Leaf {
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+        }
+    }
+
     /// A client certificate, as kind and vcluster issue them (CN user, O group).
     pub fn client(&self, user: &str, group: &str) -> Leaf {
         let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();

@@ -29,13 +29,19 @@ pub mod vcluster;
 
 use crate::kube::{Api, Key, Store, Tx};
 use crate::{pem_certs, pem_key, Leaf, Pki};
-use router::Answer;
+use router::{Answer, Fallback};
 use rustls::server::{Acceptor, WebPkiClientVerifier};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 pub const FAKE_CERT_CN: &str = "Kubernetes Ingress Controller Fake Certificate";
+/// Traefik's generated default certificate: self-signed, CN `TRAEFIK DEFAULT CERT`, one DNS name
+/// `<32 hex>.<32 hex>.traefik.default` from random bytes (traefik/traefik v3.7.9:
+/// pkg/tls/generate/generate.go `DefaultCertificate`, `derCert`).
+pub const TRAEFIK_CERT_CN: &str = "TRAEFIK DEFAULT CERT";
+/// What Traefik answers a request no router takes: Go's `http.NotFound`.
+const TRAEFIK_404: &str = "404 page not found\n";
 
 /// What nginx's default server answers (kubernetes/ingress-nginx rootfs/etc/nginx/template).
 const NGINX_404: &str = "<html>\r\n<head><title>404 Not Found</title></head>\r\n<body>\r\n<center><h1>404 Not Found</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n";
@@ -63,6 +69,7 @@ pub struct Node {
     vclusters: Runtimes,
     host_tls: Arc<rustls::ServerConfig>,
     fake_tls: Arc<rustls::ServerConfig>,
+    traefik_tls: Arc<rustls::ServerConfig>,
 }
 
 /// TLS for an apiserver: `leaf`, and client certificates signed by `client_ca` (anonymous
@@ -138,7 +145,12 @@ fn relevant(k: &Key) -> bool {
         (k.group.as_str(), k.plural.as_str()),
         ("apps", "deployments" | "daemonsets" | "statefulsets")
             | ("", "services" | "secrets")
+            | ("", "namespaces")
             | ("networking.k8s.io", "ingresses" | "ingressclasses")
+            | (
+                "gateway.networking.k8s.io",
+                "gatewayclasses" | "gateways" | "tlsroutes" | "referencegrants"
+            )
     ) && (k.plural != "secrets" || k.name.starts_with("vc-config-"))
 }
 
@@ -205,6 +217,11 @@ impl Node {
         let serving = host_pki.server(&names);
         let admin = host_pki.client("kubernetes-admin", "system:masters");
         let fake = Pki::self_signed(FAKE_CERT_CN, "Acme Co", &["ingress.local"]);
+        // Traefik draws the two hex labels from random bytes; any name of that shape will do.
+        let traefik = Pki::self_signed_cn(
+            TRAEFIK_CERT_CN,
+            &["5f0c3c1b2a9e8d7c6b5a4f3e2d1c0b9a.8f7e6d5c4b3a29180f1e2d3c4b5a6978.traefik.default"],
+        );
         let store = Store::new();
         let vclusters: Runtimes = Default::default();
         let playing = vclusters.clone();
@@ -230,6 +247,7 @@ impl Node {
             node_name: node_name.to_owned(),
             host_tls: server_config(&serving, Some(&host_pki.ca_pem)),
             fake_tls: server_config(&fake, None),
+            traefik_tls: server_config(&traefik, None),
             host_pki,
             admin,
             host: Arc::new(Api::new(store, "v1.35.0+kind-node-double")),
@@ -265,11 +283,12 @@ fn unauthorized() -> hyper::Response<crate::kube::Body> {
     )
 }
 
-/// Serve HTTP on an established TLS stream with `api`, or nginx's 404 when `api` is None.
+/// Serve HTTP on an established TLS stream with `api`, or the router's 404 when `api` is None.
 async fn serve_http<S>(
     tls: tokio_rustls::server::TlsStream<S>,
     api: Option<Arc<Api>>,
     node: Option<Arc<Node>>,
+    not_found: &'static str,
 ) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
@@ -284,11 +303,12 @@ async fn serve_http<S>(
         let node = node.clone();
         async move {
             let Some(api) = api else {
-                return Ok::<_, std::convert::Infallible>(crate::kube::full(
-                    404,
-                    "text/html",
-                    NGINX_404,
-                ));
+                let kind = if not_found == NGINX_404 {
+                    "text/html"
+                } else {
+                    "text/plain; charset=utf-8"
+                };
+                return Ok::<_, std::convert::Infallible>(crate::kube::full(404, kind, not_found));
             };
             if !authed {
                 return Ok(unauthorized());
@@ -319,9 +339,13 @@ async fn route(node: Arc<Node>, tcp: tokio::net::TcpStream) {
     let sni = start.client_hello().server_name().map(str::to_owned);
     match router::answer(&objects, sni.as_deref()) {
         Answer::Nobody => {}
-        Answer::DefaultCertificate => {
-            if let Ok(tls) = start.into_stream(node.fake_tls.clone()).await {
-                serve_http(tls, None, None).await;
+        Answer::DefaultCertificate(which) => {
+            let (config, not_found) = match which {
+                Fallback::IngressNginx => (node.fake_tls.clone(), NGINX_404),
+                Fallback::Traefik => (node.traefik_tls.clone(), TRAEFIK_404),
+            };
+            if let Ok(tls) = start.into_stream(config).await {
+                serve_http(tls, None, None, not_found).await;
             }
         }
         Answer::Passthrough {
@@ -342,7 +366,7 @@ async fn route(node: Arc<Node>, tcp: tokio::net::TcpStream) {
             };
             let Some((config, api)) = running else { return };
             if let Ok(tls) = start.into_stream(config).await {
-                serve_http(tls, Some(api), None).await;
+                serve_http(tls, Some(api), None, NGINX_404).await;
             }
         }
     }
@@ -368,7 +392,7 @@ pub async fn serve(
             tokio::spawn(async move {
                 if let Ok(tls) = acceptor.accept(tcp).await {
                     let host = node.host.clone();
-                    serve_http(tls, Some(host), Some(node)).await;
+                    serve_http(tls, Some(host), Some(node), NGINX_404).await;
                 }
             });
         }

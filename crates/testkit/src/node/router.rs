@@ -1,19 +1,34 @@
 //! What answers a TLS connection to the node's port 443, as pure functions of the applied
 //! objects: a router listens there only if its controller runs with that host port, and routes
 //! a hostname through untouched only when its own configuration and the route objects say so.
-//! One `Router` per kind of router; ingress-nginx now, a Gateway API router (Gateway listener
-//! `protocol: TLS`, `tls.mode: Passthrough`, TLSRoute hostnames) fits the same trait.
+//! One `Router` per kind of router: ingress-nginx, and Traefik as a Gateway API router (its
+//! decision is `crate::gateway::route_tls`: a Gateway listener `protocol: TLS`,
+//! `tls.mode: Passthrough` admitting a TLSRoute that names it).
+//!
+//! Only one workload can hold the node's 443: a second pod asking for the same hostPort stays
+//! Pending (the scheduler's NodePorts filter), so when two routers claim it the one created first
+//! answers. A switch that installed the new router before removing the old one would therefore
+//! keep answering with the old router, as the real node would.
 
 use super::vcluster::PortRef;
 use crate::kube::Key;
 use serde_json::Value;
+
+/// Whose default certificate answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fallback {
+    /// ingress-nginx's "Fake" certificate and nginx's 404.
+    IngressNginx,
+    /// Traefik's generated `TRAEFIK DEFAULT CERT` and its `404 page not found`.
+    Traefik,
+}
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Answer {
     /// Nothing listens on the node's 443: the connection is refused.
     Nobody,
     /// The router terminates TLS itself with its default certificate.
-    DefaultCertificate,
+    DefaultCertificate(Fallback),
     /// The router passes the connection through to this Service.
     Passthrough {
         namespace: String,
@@ -23,17 +38,75 @@ pub enum Answer {
 }
 
 pub trait Router {
-    /// None when this router does not listen on the node's 443.
-    fn answer(&self, objects: &[(Key, Value)], sni: Option<&str>) -> Option<Answer>;
+    /// When this router's running workload binds the node's 443: that workload's creation time
+    /// (the earliest holds the port). None when it does not listen there.
+    fn holds_443(&self, objects: &[(Key, Value)]) -> Option<String>;
+    /// What it answers, given that it holds the port.
+    fn answer(&self, objects: &[(Key, Value)], sni: Option<&str>) -> Answer;
 }
 
-/// Every kind of router the double knows, asked in turn.
+/// Every kind of router the double knows; the one whose workload took the node's 443 first
+/// answers.
 pub fn answer(objects: &[(Key, Value)], sni: Option<&str>) -> Answer {
-    let routers: [&dyn Router; 1] = [&IngressNginx];
+    let routers: [&dyn Router; 2] = [&IngressNginx, &Traefik];
     routers
         .iter()
-        .find_map(|r| r.answer(objects, sni))
+        .filter_map(|r| r.holds_443(objects).map(|t| (t, r)))
+        .min_by(|a, b| a.0.cmp(&b.0))
+        .map(|(_, r)| r.answer(objects, sni))
         .unwrap_or(Answer::Nobody)
+}
+
+/// Running Deployments and DaemonSets (at least one ready pod) with their containers.
+fn running_workloads(objects: &[(Key, Value)]) -> impl Iterator<Item = (&Key, &Value)> {
+    objects
+        .iter()
+        .filter(|(k, _)| {
+            k.group == "apps" && (k.plural == "deployments" || k.plural == "daemonsets")
+        })
+        .filter(|(k, w)| {
+            let ready = if k.plural == "deployments" {
+                w["status"]["readyReplicas"].as_i64().unwrap_or(0)
+            } else {
+                w["status"]["numberReady"].as_i64().unwrap_or(0)
+            };
+            ready >= 1
+        })
+        .map(|(k, w)| (k, w))
+}
+
+fn created(w: &Value) -> String {
+    w["metadata"]["creationTimestamp"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+fn containers(w: &Value) -> Vec<Value> {
+    w["spec"]["template"]["spec"]["containers"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+fn str_args(c: &Value, field: &str) -> Vec<String> {
+    c[field]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|a| a.as_str().map(str::to_owned))
+        .collect()
+}
+
+/// The container port published as the node's 443 (`hostPort: 443`), if any.
+fn host_443(c: &Value) -> Option<u16> {
+    c["ports"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|p| p["hostPort"] == 443)
+        .and_then(|p| p["containerPort"].as_u64())
+        .and_then(|p| u16::try_from(p).ok())
 }
 
 /// ingress-nginx (kubernetes/ingress-nginx, controller-v1.14.1 / v1.15.1).
@@ -78,28 +151,12 @@ pub fn nginx_flags(args: &[String]) -> NginxFlags {
 }
 
 /// The ingress-nginx controllers that are running and bind the node's 443 (Deployment or
-/// DaemonSet with a container started as /nginx-ingress-controller and `hostPort: 443`).
-pub fn nginx_controllers(objects: &[(Key, Value)]) -> Vec<NginxFlags> {
-    objects
-        .iter()
-        .filter(|(k, _)| {
-            k.group == "apps" && (k.plural == "deployments" || k.plural == "daemonsets")
-        })
-        .filter(|(k, w)| {
-            let ready = if k.plural == "deployments" {
-                w["status"]["readyReplicas"].as_i64().unwrap_or(0)
-            } else {
-                w["status"]["numberReady"].as_i64().unwrap_or(0)
-            };
-            ready >= 1
-        })
-        .flat_map(|(_, w)| {
-            w["spec"]["template"]["spec"]["containers"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default()
-        })
-        .filter(|c| {
+/// DaemonSet with a container started as /nginx-ingress-controller and `hostPort: 443`), with
+/// their workload's creation time, oldest first.
+pub fn nginx_controllers(objects: &[(Key, Value)]) -> Vec<(String, NginxFlags)> {
+    let mut all: Vec<(String, NginxFlags)> = running_workloads(objects)
+        .flat_map(|(_, w)| containers(w).into_iter().map(move |c| (created(w), c)))
+        .filter(|(_, c)| {
             let args: Vec<&str> = c["args"]
                 .as_array()
                 .into_iter()
@@ -114,16 +171,10 @@ pub fn nginx_controllers(objects: &[(Key, Value)]) -> Vec<NginxFlags> {
                     .flatten()
                     .any(|p| p["hostPort"] == 443)
         })
-        .map(|c| {
-            let args: Vec<String> = c["args"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|a| a.as_str().map(str::to_owned))
-                .collect();
-            nginx_flags(&args)
-        })
-        .collect()
+        .map(|(t, c)| (t, nginx_flags(&str_args(&c, "args"))))
+        .collect();
+    all.sort_by(|a, b| a.0.cmp(&b.0));
+    all
 }
 
 /// Is this Ingress the controller's? internal/ingress/controller/store/store.go
@@ -147,14 +198,24 @@ pub fn serves(flags: &NginxFlags, ingress: &Value, objects: &[(Key, Value)]) -> 
 }
 
 impl Router for IngressNginx {
-    fn answer(&self, objects: &[(Key, Value)], sni: Option<&str>) -> Option<Answer> {
-        let controllers = nginx_controllers(objects);
-        let flags = controllers.first()?;
+    fn holds_443(&self, objects: &[(Key, Value)]) -> Option<String> {
+        nginx_controllers(objects)
+            .into_iter()
+            .next()
+            .map(|(t, _)| t)
+    }
+
+    fn answer(&self, objects: &[(Key, Value)], sni: Option<&str>) -> Answer {
+        let fallback = Answer::DefaultCertificate(Fallback::IngressNginx);
+        let Some((_, flags)) = nginx_controllers(objects).into_iter().next() else {
+            return Answer::Nobody;
+        };
+        let flags = &flags;
         // Without --enable-ssl-passthrough no TCP proxy peeks at the SNI: nginx terminates
         // TLS, and for a host no TLS Ingress names it serves its default ("Fake") certificate
         // (internal/ingress/controller/nginx.go: the passthrough proxy runs only when enabled).
         let (true, Some(host)) = (flags.ssl_passthrough, sni) else {
-            return Some(Answer::DefaultCertificate);
+            return fallback;
         };
         for (k, ing) in objects {
             if k.group != "networking.k8s.io"
@@ -192,14 +253,126 @@ impl Router for IngressNginx {
                 if !objects.iter().any(|(sk, _)| *sk == svc) {
                     continue;
                 }
-                return Some(Answer::Passthrough {
+                return Answer::Passthrough {
                     namespace: k.namespace.clone(),
                     service: service.into(),
                     port,
-                });
+                };
             }
         }
-        Some(Answer::DefaultCertificate)
+        fallback
+    }
+}
+
+/// Traefik (v3.7, chart 41.3.0) as a Gateway API router.
+pub struct Traefik;
+
+/// What a running Traefik container is configured with, from its args (Traefik reads its static
+/// configuration from CLI flags; the chart renders them in templates/_podtemplate.tpl).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TraefikConfig {
+    /// The container port published as the node's 443.
+    pub port: u16,
+    /// An entry point listens on that port (`--entryPoints.<name>.address=:<port>/tcp`).
+    pub entry_point: Option<String>,
+    /// `--providers.kubernetesgateway`: the Gateway API provider is on.
+    pub gateway_provider: bool,
+}
+
+/// Is this container Traefik? Its image's repository is `traefik` (the chart's `image.repository`
+/// default `traefik`, registry `docker.io`), whatever registry it comes from.
+fn is_traefik(c: &Value) -> bool {
+    let image = c["image"].as_str().unwrap_or_default();
+    let repo = image.split('@').next().unwrap_or_default();
+    let repo = match repo.rfind(':') {
+        Some(i) if !repo[i..].contains('/') => &repo[..i],
+        _ => repo,
+    };
+    repo.rsplit('/').next() == Some("traefik")
+}
+
+/// Traefik's flags: `--a.b=v`, or `--a.b` alone meaning true (paerser's flag parser); names are
+/// case-insensitive (`--entryPoints` and `--entrypoints` are one option).
+fn traefik_flag<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
+    args.iter().find_map(|a| {
+        let rest = a.strip_prefix("--")?;
+        let (k, v) = rest.split_once('=').unwrap_or((rest, "true"));
+        k.eq_ignore_ascii_case(name).then_some(v)
+    })
+}
+
+pub fn traefik_config(c: &Value) -> Option<TraefikConfig> {
+    if !is_traefik(c) {
+        return None;
+    }
+    let port = host_443(c)?;
+    let args = str_args(c, "args");
+    let entry_point = args.iter().find_map(|a| {
+        let rest = a.strip_prefix("--")?;
+        let (k, v) = rest.split_once('=')?;
+        let name = k
+            .to_ascii_lowercase()
+            .strip_prefix("entrypoints.")?
+            .strip_suffix(".address")?
+            .to_owned();
+        // `:8443/tcp`, `:8443`, `0.0.0.0:8443/tcp`
+        let p = v.split('/').next()?.rsplit(':').next()?;
+        (p.parse::<u16>().ok()? == port).then_some(name)
+    });
+    Some(TraefikConfig {
+        port,
+        entry_point,
+        gateway_provider: traefik_flag(&args, "providers.kubernetesgateway")
+            .is_some_and(|v| v.eq_ignore_ascii_case("true")),
+    })
+}
+
+/// The running Traefik containers binding the node's 443, oldest workload first.
+pub fn traefik_controllers(objects: &[(Key, Value)]) -> Vec<(String, TraefikConfig)> {
+    let mut all: Vec<(String, TraefikConfig)> = running_workloads(objects)
+        .flat_map(|(_, w)| {
+            containers(w)
+                .into_iter()
+                .filter_map(move |c| traefik_config(&c).map(|t| (created(w), t)))
+        })
+        .collect();
+    all.sort_by(|a, b| a.0.cmp(&b.0));
+    all
+}
+
+impl Router for Traefik {
+    fn holds_443(&self, objects: &[(Key, Value)]) -> Option<String> {
+        // A container port no entry point listens on is a closed port inside the pod.
+        traefik_controllers(objects)
+            .into_iter()
+            .find(|(_, t)| t.entry_point.is_some())
+            .map(|(created, _)| created)
+    }
+
+    /// A Gateway listener binds the entry point whose port is the listener's port
+    /// (`entryPointName`, pkg/provider/kubernetes/gateway/kubernetes.go at v3.7.9): the route
+    /// decision is made for the container port behind the node's 443. Without the Gateway
+    /// provider no TLSRoute is read at all: every SNI falls through to the default certificate.
+    fn answer(&self, objects: &[(Key, Value)], sni: Option<&str>) -> Answer {
+        let fallback = Answer::DefaultCertificate(Fallback::Traefik);
+        let Some((_, t)) = traefik_controllers(objects)
+            .into_iter()
+            .find(|(_, t)| t.entry_point.is_some())
+        else {
+            return Answer::Nobody;
+        };
+        if !t.gateway_provider {
+            return fallback;
+        }
+        let values: Vec<Value> = objects.iter().map(|(_, v)| v.clone()).collect();
+        match crate::gateway::route_tls(&values, &crate::gateway::TRAEFIK, t.port, sni) {
+            crate::gateway::Answer::Backend(b) => Answer::Passthrough {
+                namespace: b.namespace,
+                service: b.service,
+                port: PortRef::Number(b.port),
+            },
+            crate::gateway::Answer::DefaultCertificate(_) => fallback,
+        }
     }
 }
 
@@ -268,32 +441,32 @@ mod tests {
         assert_eq!(answer(&world(CHART_ARGS), Some("dev.example")), passthrough);
         assert_eq!(
             answer(&world(CHART_ARGS), Some("other.example")),
-            Answer::DefaultCertificate
+            Answer::DefaultCertificate(Fallback::IngressNginx)
         );
         let no_flag = world(&["--controller-class=k8s.io/ingress-nginx"]);
         assert_eq!(
             answer(&no_flag, Some("dev.example")),
-            Answer::DefaultCertificate,
+            Answer::DefaultCertificate(Fallback::IngressNginx),
             "no --enable-ssl-passthrough"
         );
         let mut foreign_class = world(CHART_ARGS);
         foreign_class[1].1["spec"]["controller"] = json!("example.com/other");
         assert_eq!(
             answer(&foreign_class, Some("dev.example")),
-            Answer::DefaultCertificate,
+            Answer::DefaultCertificate(Fallback::IngressNginx),
             "another controller's class"
         );
         let mut no_annotation = world(CHART_ARGS);
         no_annotation[2].1["metadata"]["annotations"] = json!({});
         assert_eq!(
             answer(&no_annotation, Some("dev.example")),
-            Answer::DefaultCertificate
+            Answer::DefaultCertificate(Fallback::IngressNginx)
         );
         let mut no_service = world(CHART_ARGS);
         no_service.pop();
         assert_eq!(
             answer(&no_service, Some("dev.example")),
-            Answer::DefaultCertificate
+            Answer::DefaultCertificate(Fallback::IngressNginx)
         );
     }
 
@@ -306,6 +479,209 @@ mod tests {
         w[0].1["status"]["readyReplicas"] = json!(0);
         assert_eq!(answer(&w, Some("dev.example")), Answer::Nobody);
         assert_eq!(answer(&[], None), Answer::Nobody);
+    }
+
+    /// The Traefik workload as chart 41.3.0 renders it with bootstrap's values (the real Helm
+    /// engine's output, checked in tests/gateway_api.rs `traefik_chart_renders_what_our_gateway_needs`).
+    fn traefik(args: &[&str], created: &str) -> (Key, Value) {
+        let mut all = vec![
+            "--entryPoints.metrics.address=:9100/tcp",
+            "--entryPoints.traefik.address=:8080/tcp",
+            "--entryPoints.web.address=:8000/tcp",
+            "--entryPoints.websecure.address=:8443/tcp",
+            "--entryPoints.websecure.http.tls=true",
+        ];
+        all.extend(args);
+        (
+            Key::new("apps", "deployments", "traefik", "traefik"),
+            json!({"metadata": {"creationTimestamp": created},
+                "spec": {"template": {"spec": {"containers": [{"name": "traefik", "image": "docker.io/traefik:v3.7.11",
+                "args": all, "ports": [{"name": "web", "containerPort": 8000},
+                    {"name": "websecure", "containerPort": 8443, "hostPort": 443}]}]}}},
+                "status": {"readyReplicas": 1}}),
+        )
+    }
+
+    fn gw(kind: &str, plural: &str, ns: &str, name: &str, spec: Value) -> (Key, Value) {
+        (
+            Key::new("gateway.networking.k8s.io", plural, ns, name),
+            json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": kind,
+                "metadata": {"name": name, "namespace": ns}, "spec": spec}),
+        )
+    }
+
+    /// Traefik with the Gateway provider, our class, Gateway and one TLSRoute, as bootstrap
+    /// renders them (core::render::gateway).
+    fn gateway_world() -> Vec<(Key, Value)> {
+        vec![
+            traefik(&["--providers.kubernetesgateway"], "2026-01-01T00:00:02Z"),
+            gw(
+                "GatewayClass",
+                "gatewayclasses",
+                "",
+                "bootstrap",
+                json!({"controllerName": "traefik.io/gateway-controller"}),
+            ),
+            gw(
+                "Gateway",
+                "gateways",
+                "traefik",
+                "bootstrap",
+                json!({"gatewayClassName": "bootstrap",
+                "listeners": [{"name": "tls-passthrough", "protocol": "TLS", "port": 8443,
+                    "tls": {"mode": "Passthrough"},
+                    "allowedRoutes": {"namespaces": {"from": "Selector", "selector": {"matchExpressions": [
+                        {"key": "kubernetes.io/metadata.name", "operator": "In", "values": ["dev-vcluster"]}]}},
+                        "kinds": [{"group": "gateway.networking.k8s.io", "kind": "TLSRoute"}]}}]}),
+            ),
+            gw(
+                "TLSRoute",
+                "tlsroutes",
+                "dev-vcluster",
+                "vcluster-dev-helm-api",
+                json!({
+                "parentRefs": [{"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": "bootstrap",
+                    "namespace": "traefik", "sectionName": "tls-passthrough"}],
+                "hostnames": ["dev.example"],
+                "rules": [{"backendRefs": [{"name": "vcluster-dev-helm", "port": 443}]}]}),
+            ),
+        ]
+    }
+
+    const TRAEFIK_DEFAULT: Answer = Answer::DefaultCertificate(Fallback::Traefik);
+
+    fn dev() -> Answer {
+        Answer::Passthrough {
+            namespace: "dev-vcluster".into(),
+            service: "vcluster-dev-helm".into(),
+            port: PortRef::Number(443),
+        }
+    }
+
+    #[test]
+    fn traefik_routes_a_tlsroute_only_through_a_passthrough_listener_it_serves() {
+        let w = gateway_world();
+        assert_eq!(answer(&w, Some("dev.example")), dev());
+        assert_eq!(answer(&w, Some("other.example")), TRAEFIK_DEFAULT);
+        assert_eq!(answer(&w, None), TRAEFIK_DEFAULT);
+
+        // Each fact removed: Traefik's default certificate answers instead.
+        let mut terminate = gateway_world();
+        terminate[2].1["spec"]["listeners"][0]["tls"]["mode"] = json!("Terminate");
+        assert_eq!(
+            answer(&terminate, Some("dev.example")),
+            TRAEFIK_DEFAULT,
+            "mode Terminate"
+        );
+        let mut https = gateway_world();
+        https[2].1["spec"]["listeners"][0]["protocol"] = json!("HTTPS");
+        assert_eq!(
+            answer(&https, Some("dev.example")),
+            TRAEFIK_DEFAULT,
+            "protocol HTTPS"
+        );
+        let mut section = gateway_world();
+        section[3].1["spec"]["parentRefs"][0]["sectionName"] = json!("web");
+        assert_eq!(
+            answer(&section, Some("dev.example")),
+            TRAEFIK_DEFAULT,
+            "wrong sectionName"
+        );
+        let mut other_gateway = gateway_world();
+        other_gateway[3].1["spec"]["parentRefs"][0]["name"] = json!("traefik");
+        assert_eq!(
+            answer(&other_gateway, Some("dev.example")),
+            TRAEFIK_DEFAULT,
+            "another Gateway"
+        );
+        let mut not_admitted = gateway_world();
+        not_admitted[2].1["spec"]["listeners"][0]["allowedRoutes"]["namespaces"]["selector"]
+            ["matchExpressions"][0]["values"] = json!(["staging-vcluster"]);
+        assert_eq!(
+            answer(&not_admitted, Some("dev.example")),
+            TRAEFIK_DEFAULT,
+            "allowedRoutes"
+        );
+        let mut listener_host = gateway_world();
+        listener_host[2].1["spec"]["listeners"][0]["hostname"] = json!("*.elsewhere.example");
+        assert_eq!(
+            answer(&listener_host, Some("dev.example")),
+            TRAEFIK_DEFAULT,
+            "listener hostname"
+        );
+        let mut foreign_class = gateway_world();
+        foreign_class[1].1["spec"]["controllerName"] =
+            json!("gateway.envoyproxy.io/gatewayclass-controller");
+        assert_eq!(
+            answer(&foreign_class, Some("dev.example")),
+            TRAEFIK_DEFAULT,
+            "another controller's class"
+        );
+        // The listener must sit on the entry point behind the node's 443 (8443 in the pod).
+        let mut port = gateway_world();
+        port[2].1["spec"]["listeners"][0]["port"] = json!(443);
+        assert_eq!(
+            answer(&port, Some("dev.example")),
+            TRAEFIK_DEFAULT,
+            "listener on 443"
+        );
+        let mut no_provider = gateway_world();
+        no_provider[0] = traefik(&[], "2026-01-01T00:00:02Z");
+        assert_eq!(
+            answer(&no_provider, Some("dev.example")),
+            TRAEFIK_DEFAULT,
+            "no Gateway provider"
+        );
+    }
+
+    #[test]
+    fn nobody_answers_without_traefik_on_the_host_port() {
+        let mut w = gateway_world();
+        w[0].1["spec"]["template"]["spec"]["containers"][0]["ports"][1]
+            .as_object_mut()
+            .unwrap()
+            .remove("hostPort");
+        assert_eq!(answer(&w, Some("dev.example")), Answer::Nobody);
+        let mut w = gateway_world();
+        w[0].1["status"]["readyReplicas"] = json!(0);
+        assert_eq!(answer(&w, Some("dev.example")), Answer::Nobody);
+        // An entry point on another port: nothing listens behind the node's 443.
+        let mut w = gateway_world();
+        let args = w[0].1["spec"]["template"]["spec"]["containers"][0]["args"]
+            .as_array_mut()
+            .unwrap();
+        args.retain(|a| {
+            !a.as_str()
+                .unwrap()
+                .starts_with("--entryPoints.websecure.address")
+        });
+        assert_eq!(answer(&w, Some("dev.example")), Answer::Nobody);
+        // Another image with the same flags is not Traefik.
+        let mut w = gateway_world();
+        w[0].1["spec"]["template"]["spec"]["containers"][0]["image"] =
+            json!("example.com/proxy:v1");
+        assert_eq!(answer(&w, Some("dev.example")), Answer::Nobody);
+    }
+
+    #[test]
+    fn the_router_that_took_the_nodes_443_first_answers() {
+        let mut both = gateway_world();
+        let mut nginx = controller(CHART_ARGS, true);
+        nginx.1["metadata"]["creationTimestamp"] = json!("2026-01-01T00:00:01Z");
+        both.push(nginx);
+        both.extend(world(CHART_ARGS).into_iter().skip(1));
+        // ingress-nginx was there first: Traefik's pod cannot bind 443 and stays Pending.
+        assert_eq!(
+            answer(&both, Some("other.example")),
+            Answer::DefaultCertificate(Fallback::IngressNginx)
+        );
+        let i = both
+            .iter()
+            .position(|(k, _)| k.name == "ingress-nginx-controller")
+            .unwrap();
+        both[i].1["metadata"]["creationTimestamp"] = json!("2026-01-01T00:00:03Z");
+        assert_eq!(answer(&both, Some("dev.example")), dev());
+        assert_eq!(answer(&both, Some("other.example")), TRAEFIK_DEFAULT);
     }
 
     #[test]
