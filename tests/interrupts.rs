@@ -586,10 +586,13 @@ fn a_second_ctrl_c_stops_at_once() {
         return;
     };
     let f = env_file(&w, "4.14.1");
-    // A write that never returns: only the second Ctrl-C ends the run.
-    w.api.gate.hold("/ingresses/vcluster-dev-helm-api");
+    // Writes that never return (both vclusters' Ingresses, after their helm installs): only
+    // the second Ctrl-C ends the run.
+    w.api.gate.hold("/ingresses/vcluster-");
     let run = start_up(&w, &w.helm, &f);
-    wait_for("dev's route write held", || w.api.gate.held() > 0);
+    wait_for("both vclusters' Ingress writes held", || {
+        w.api.gate.held() == 2
+    });
     run.signal(libc::SIGINT);
     wait_for("bootstrap took the interrupt", || {
         run.stderr()
