@@ -841,3 +841,63 @@ fn killed_after_the_cluster_is_created_the_next_up_converges() {
         "ours, so down removes it"
     );
 }
+
+/// Whether a process runs (a zombie nobody reaped yet does not).
+fn alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rsplit_once(") ").map(|(_, rest)| !rest.starts_with('Z')))
+        .unwrap_or(false)
+}
+
+/// Kills a process at the end of a test, pass or fail (an orphan helm must not outlive it).
+struct KillAtEnd(i32);
+
+impl Drop for KillAtEnd {
+    fn drop(&mut self) {
+        if alive(self.0) {
+            // SAFETY: kill(2) on a pid this test read from the helm double's own marker.
+            unsafe {
+                libc::kill(self.0, libc::SIGKILL);
+            }
+        }
+    }
+}
+
+#[test]
+fn killed_alone_bootstrap_takes_no_orphan_helm_with_it() {
+    let Some(w) = world("killed_alone_bootstrap_takes_no_orphan_helm_with_it") else {
+        return;
+    };
+    let f = env_file(&w, "4.14.1");
+    let holding = helm_with(&w, "HELM_DOUBLE_HOLD_AT_WAIT", "vcluster-dev-helm");
+    let run = start_up(&w, &holding, &f);
+    let marker = w.state.join("holding-vcluster-dev-helm");
+    wait_for("helm waiting on dev's install", || marker.exists());
+    let helm: i32 = std::fs::read_to_string(&marker)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let _reap = KillAtEnd(helm);
+    // `kill -9` of bootstrap alone (its helm is not in the signal's way): helm must not run on
+    // as an orphan holding the release pending while the user runs `up` again, which would
+    // then recover a release a live helm is still changing.
+    run.signal(libc::SIGKILL);
+    let (_, signal, r) = run.finish();
+    assert_eq!(signal, Some(libc::SIGKILL), "{}", r.text());
+    let t = Instant::now();
+    while alive(helm) && t.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!alive(helm), "helm {helm} outlived bootstrap");
+    // Killed with it: what a killed helm leaves, which the next `up` recovers.
+    assert_eq!(
+        latest(&w, "dev-vcluster", "vcluster-dev-helm"),
+        Some((1, "pending-install".into()))
+    );
+    let resumed = up(&w, &w.helm, &f);
+    assert_eq!(resumed.code, 0, "{}", resumed.text());
+    assert_user_entries_intact(&w);
+    assert_second_up_changes_nothing(&w, &f);
+}
