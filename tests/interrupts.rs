@@ -901,3 +901,45 @@ fn killed_alone_bootstrap_takes_no_orphan_helm_with_it() {
     assert_user_entries_intact(&w);
     assert_second_up_changes_nothing(&w, &f);
 }
+
+#[test]
+fn killed_while_recovering_a_pending_install_the_next_up_still_converges() {
+    let Some(w) = world("killed_while_recovering_a_pending_install_the_next_up_still_converges")
+    else {
+        return;
+    };
+    let f = env_file(&w, "4.14.1");
+    let killing = helm_with(&w, "HELM_DOUBLE_KILL_AT_WAIT", "vcluster-dev-helm");
+    let first = up(&w, &killing, &f);
+    assert_eq!(first.code, 1, "{}", first.text());
+    assert_eq!(
+        latest(&w, "dev-vcluster", "vcluster-dev-helm"),
+        Some((1, "pending-install".into()))
+    );
+    // The recovery's own uninstall is killed while it waits for the objects to go: helm's
+    // record says `uninstalling`, which `helm upgrade --install` cannot get past.
+    let second = up(&w, &killing, &f);
+    assert_eq!(second.code, 1, "{}", second.text());
+    assert_eq!(
+        latest(&w, "dev-vcluster", "vcluster-dev-helm"),
+        Some((1, "uninstalling".into())),
+        "{}",
+        second.text()
+    );
+    let (code, said) = helm_upgrade(
+        &w,
+        "vcluster-dev-helm",
+        "dev-vcluster",
+        "vcluster",
+        "0.26.0",
+    );
+    assert_ne!(code, 0, "the engine refuses it too: {said}");
+    let resumed = up(&w, &w.helm, &f);
+    assert_eq!(resumed.code, 0, "{}", resumed.text());
+    assert_eq!(
+        latest(&w, "dev-vcluster", "vcluster-dev-helm"),
+        Some((1, "deployed".into()))
+    );
+    assert_user_entries_intact(&w);
+    assert_second_up_changes_nothing(&w, &f);
+}
