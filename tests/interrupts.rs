@@ -532,7 +532,23 @@ fn ctrl_c_during_a_helm_install_is_passed_to_helm_and_the_next_up_converges() {
 
 #[test]
 fn ctrl_c_lets_the_running_step_finish_and_starts_no_other() {
-    let Some(w) = world("ctrl_c_lets_the_running_step_finish_and_starts_no_other") else {
+    interrupt_lets_the_running_step_finish(
+        "ctrl_c_lets_the_running_step_finish_and_starts_no_other",
+        libc::SIGINT,
+    );
+}
+
+/// `docker stop`, systemd and CI runners ask with SIGTERM: the same as Ctrl-C.
+#[test]
+fn sigterm_lets_the_running_step_finish_and_starts_no_other() {
+    interrupt_lets_the_running_step_finish(
+        "sigterm_lets_the_running_step_finish_and_starts_no_other",
+        libc::SIGTERM,
+    );
+}
+
+fn interrupt_lets_the_running_step_finish(test: &str, sig: i32) {
+    let Some(w) = world(test) else {
         return;
     };
     let f = env_file(&w, "4.14.1");
@@ -543,7 +559,7 @@ fn ctrl_c_lets_the_running_step_finish_and_starts_no_other() {
     wait_for("both vclusters' Ingress writes held", || {
         w.api.gate.held() == 2
     });
-    run.signal(libc::SIGINT);
+    run.signal(sig);
     wait_for("bootstrap took the interrupt", || {
         run.stderr()
             .contains("interrupt: letting the running step end")
@@ -939,6 +955,49 @@ fn killed_while_recovering_a_pending_install_the_next_up_still_converges() {
     assert_eq!(
         latest(&w, "dev-vcluster", "vcluster-dev-helm"),
         Some((1, "deployed".into()))
+    );
+    assert_user_entries_intact(&w);
+    assert_second_up_changes_nothing(&w, &f);
+}
+
+#[test]
+fn killed_while_rolling_back_a_pending_upgrade_the_next_up_still_converges() {
+    let Some(w) = world("killed_while_rolling_back_a_pending_upgrade_the_next_up_still_converges")
+    else {
+        return;
+    };
+    let first = up(&w, &w.helm, &env_file(&w, "4.14.1"));
+    assert_eq!(first.code, 0, "{}", first.text());
+    let f = env_file(&w, "4.15.1");
+    let killing = helm_with(&w, "HELM_DOUBLE_KILL_AT_WAIT", "ingress-nginx");
+    let killed = up(&w, &killing, &f);
+    assert_eq!(killed.code, 1, "{}", killed.text());
+    assert_eq!(
+        latest(&w, "ingress-nginx", "ingress-nginx"),
+        Some((2, "pending-upgrade".into()))
+    );
+    // The recovery's rollback is killed too: helm's record says pending-rollback.
+    let again = up(&w, &killing, &f);
+    assert_eq!(again.code, 1, "{}", again.text());
+    assert_eq!(
+        latest(&w, "ingress-nginx", "ingress-nginx"),
+        Some((3, "pending-rollback".into())),
+        "{}",
+        again.text()
+    );
+    let resumed = up(&w, &w.helm, &f);
+    assert_eq!(resumed.code, 0, "{}", resumed.text());
+    let (rev, status) = latest(&w, "ingress-nginx", "ingress-nginx").unwrap();
+    assert_eq!(status, "deployed");
+    let record = w
+        .api
+        .object(&format!(
+            "/api/v1/namespaces/ingress-nginx/secrets/sh.helm.release.v1.ingress-nginx.v{rev}"
+        ))
+        .unwrap();
+    assert_eq!(
+        record["metadata"]["labels"]["bootstrap/env"], "t",
+        "still ours"
     );
     assert_user_entries_intact(&w);
     assert_second_up_changes_nothing(&w, &f);
