@@ -1002,3 +1002,64 @@ fn killed_while_rolling_back_a_pending_upgrade_the_next_up_still_converges() {
     assert_user_entries_intact(&w);
     assert_second_up_changes_nothing(&w, &f);
 }
+
+/// On the kind double (Docker): killed while kind creates the cluster, its node already made
+/// but bootstrap's record not yet written into it.
+#[test]
+#[ignore = "known gap, fails today: bootstrap writes its record into the node only after kind returns, so a cluster whose creation was killed is taken for the user's (used as is, left by down); un-ignore with the fix"]
+fn killed_while_kind_creates_the_cluster_the_next_up_takes_it_as_ours() {
+    use support::full;
+    let test = "killed_while_kind_creates_the_cluster_the_next_up_takes_it_as_ours";
+    if !support::docker_or_skip(test) || !full::unshare_works() || !charts_or_skip(test) {
+        return;
+    }
+    let w = full::world();
+    let _clean = support::Cleanup(vec![w.cluster.clone()]);
+    let marker = w.dir.path().join("kind-holding");
+    let mut cmd = Command::new("unshare");
+    cmd.args([
+        "-m",
+        "sh",
+        "-c",
+        "mount --bind \"$0\" /etc/hosts && exec \"$@\"",
+    ])
+    .arg(&w.hosts)
+    .arg(bin())
+    .args(["-f", w.env_file.to_str().unwrap(), "up"])
+    .env("KUBECONFIG", &w.kubeconfig)
+    .env("BOOTSTRAP_KIND", support::kind_double())
+    .env("BOOTSTRAP_HELM", &w.helm)
+    .env("HOME", w.dir.path())
+    .env("KIND_DOUBLE_HOLD_AFTER_NODE", &marker)
+    .env_remove("DOCKER_HOST")
+    .env_remove("BOOTSTRAP_ACCESS");
+    let run = start(cmd);
+    wait_for("kind at work on the node", || marker.exists());
+    assert_eq!(support::nodes(&w.cluster).len(), 1, "the node is made");
+    run.kill_all();
+
+    let resumed = full::up(&w, &[]);
+    assert_eq!(resumed.code, 0, "{}", resumed.text());
+    assert!(
+        !resumed.stdout.contains("adopt"),
+        "bootstrap made this cluster: it is ours, not the user's:\n{}",
+        resumed.text()
+    );
+    let again = full::up(&w, &[]);
+    assert!(
+        again.stdout.contains("Nothing to change"),
+        "{}",
+        again.text()
+    );
+    let down = full::in_ns(
+        &w,
+        &bin(),
+        &["-f", w.env_file.to_str().unwrap(), "down"],
+        &[],
+    );
+    assert_eq!(down.code, 0, "{}", down.text());
+    assert!(
+        support::nodes(&w.cluster).is_empty(),
+        "ours, so down removes it"
+    );
+}
