@@ -108,12 +108,21 @@ pub enum Verdict {
     /// Ours, and it differs: the reasons, for the plan.
     Upgrade(Vec<String>),
     /// Ours, left `pending-*` by an interrupted helm: it must be recovered before helm will
-    /// touch it again (helm refuses with "another operation is in progress").
+    /// touch it again (helm refuses with "another operation is in progress"); or left
+    /// `uninstalling` by an interrupted uninstall (helm's upgrade refuses it: "has no deployed
+    /// releases").
     Recover(String),
     /// Not ours, and exactly what we want: used as is, never changed or removed.
     Adopt,
     /// Not ours, and it differs: we stop before any change.
     Conflict(Holder, Vec<String>),
+}
+
+/// Pure: a status only an interrupted helm leaves behind: helm/helm v4.2.3 pkg/action stores
+/// `pending-*` before it applies (install.go, upgrade.go, rollback.go) and `uninstalling` before
+/// it deletes (uninstall.go), and replaces them once done.
+pub fn interrupted(status: &str) -> bool {
+    status.starts_with("pending-") || status == "uninstalling"
 }
 
 /// Pure: compare what helm stored with what we want, and whose it is.
@@ -143,9 +152,7 @@ pub fn judge(want: &Release, seen: Option<&Stored>, cluster: &str) -> Verdict {
         differs.push(format!("its status is {}", seen.status));
     }
     match ownership::holder(Some(&seen.labels), cluster) {
-        Holder::Ours if seen.status.starts_with("pending-") => {
-            Verdict::Recover(seen.status.clone())
-        }
+        Holder::Ours if interrupted(&seen.status) => Verdict::Recover(seen.status.clone()),
         Holder::Ours if differs.is_empty() => Verdict::Converged,
         Holder::Ours => Verdict::Upgrade(differs),
         _ if differs.is_empty() => Verdict::Adopt,
@@ -264,6 +271,11 @@ mod record_tests {
         assert_eq!(
             judge(&want(), Some(&pending), "localdev"),
             Verdict::Recover("pending-install".into())
+        );
+        let uninstalling = stored(&record("uninstalling", json!({})), Some(&ours));
+        assert_eq!(
+            judge(&want(), Some(&uninstalling), "localdev"),
+            Verdict::Recover("uninstalling".into())
         );
         let failed = stored(&record("failed", json!({})), Some(&ours));
         assert!(matches!(

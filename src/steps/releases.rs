@@ -196,12 +196,17 @@ pub enum Recovery {
 
 /// Pure: how a release left pending by an interrupted helm becomes upgradeable again. A first
 /// install never finished has nothing to roll back to: it is uninstalled and installed again;
+/// an uninstall that never finished (ours: the first half of that recovery, killed) is finished;
 /// an upgrade or rollback that never finished goes back to the last revision first.
 pub fn recovery(status: &str) -> (Recovery, &'static str) {
     match status {
         "pending-install" => (
             Recovery::Uninstall,
             "an install that never finished: uninstalled, then installed again",
+        ),
+        "uninstalling" => (
+            Recovery::Uninstall,
+            "an uninstall that never finished: uninstalled, then installed again",
         ),
         _ => (
             Recovery::Rollback,
@@ -217,6 +222,7 @@ mod tests {
     #[test]
     fn pending_install_is_reinstalled_and_pending_upgrade_rolled_back() {
         assert_eq!(recovery("pending-install").0, Recovery::Uninstall);
+        assert_eq!(recovery("uninstalling").0, Recovery::Uninstall);
         assert_eq!(recovery("pending-upgrade").0, Recovery::Rollback);
         assert_eq!(recovery("pending-rollback").0, Recovery::Rollback);
     }

@@ -149,8 +149,57 @@ pub struct Auth {
     pub deny_all: bool,
 }
 
+/// Holds writes whose path contains a pattern, for tests that interrupt a client between two
+/// API calls: a held request gets no answer until `release` (or never, when the client dies
+/// waiting), and the test is told it arrived, so it acts at that exact point instead of guessing
+/// with sleeps.
+#[derive(Default)]
+pub struct Gate {
+    pattern: std::sync::Mutex<Option<String>>,
+    held: AtomicUsize,
+    released: std::sync::atomic::AtomicBool,
+}
+
+impl Gate {
+    /// Hold every mutating request whose path contains `pattern` from now on.
+    pub fn hold(&self, pattern: &str) {
+        self.released.store(false, Ordering::SeqCst);
+        *self.pattern.lock().unwrap() = Some(pattern.to_owned());
+    }
+
+    /// Answer the held requests, and hold no more.
+    pub fn release(&self) {
+        *self.pattern.lock().unwrap() = None;
+        self.released.store(true, Ordering::SeqCst);
+    }
+
+    /// How many requests have been held.
+    pub fn held(&self) -> usize {
+        self.held.load(Ordering::SeqCst)
+    }
+
+    fn holds(&self, method: &hyper::Method, path: &str) -> bool {
+        *method != hyper::Method::GET
+            && self
+                .pattern
+                .lock()
+                .unwrap()
+                .as_deref()
+                .is_some_and(|p| path.contains(p))
+    }
+
+    async fn wait(&self) {
+        self.held.fetch_add(1, Ordering::SeqCst);
+        while !self.released.load(Ordering::SeqCst) {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+}
+
 pub struct ApiServer {
     pub addr: SocketAddr,
+    /// Writes held on purpose (see `Gate`).
+    pub gate: Arc<Gate>,
     /// Requests served, for tests that count calls.
     pub hits: Arc<AtomicUsize>,
     /// The apiserver behind the TLS endpoint: its store, its count of writes.
@@ -191,6 +240,8 @@ impl ApiServer {
         let hits2 = hits.clone();
         let api = Arc::new(kube::Api::new(kube::Store::new(), "v1.35.0-testkit"));
         let api2 = api.clone();
+        let gate = Arc::new(Gate::default());
+        let gate2 = gate.clone();
         let auth = Arc::new(auth);
         let thread = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_multi_thread()
@@ -212,6 +263,7 @@ impl ApiServer {
                             let auth = auth.clone();
                             let hits = hits2.clone();
                             let api = api2.clone();
+                            let gate = gate2.clone();
                             tokio::spawn(async move {
                                 let Ok(tls) = acceptor.accept(tcp).await else { return };
                                 let has_client_cert = tls.get_ref().1.peer_certificates().is_some_and(|c| !c.is_empty());
@@ -220,7 +272,13 @@ impl ApiServer {
                                     hits.fetch_add(1, Ordering::Relaxed);
                                     let auth = auth.clone();
                                     let api = api.clone();
-                                    async move { Ok::<_, std::convert::Infallible>(answer(req, has_client_cert, &auth, &api).await) }
+                                    let gate = gate.clone();
+                                    async move {
+                                        if gate.holds(req.method(), req.uri().path()) {
+                                            gate.wait().await;
+                                        }
+                                        Ok::<_, std::convert::Infallible>(answer(req, has_client_cert, &auth, &api).await)
+                                    }
                                 });
                                 let _ = hyper::server::conn::http1::Builder::new().serve_connection(io, svc).await;
                             });
@@ -231,6 +289,7 @@ impl ApiServer {
         });
         ApiServer {
             addr,
+            gate,
             hits,
             api,
             shutdown: Some(tx),
