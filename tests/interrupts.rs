@@ -705,7 +705,6 @@ fn killed_between_two_api_applies_the_next_up_converges() {
 }
 
 #[test]
-#[ignore = "needs the kubeconfig lock takeover of trust-cli (615124d): un-ignore when merged"]
 fn killed_while_writing_the_kubeconfig_loses_nothing_and_the_next_up_converges() {
     let test = "killed_while_writing_the_kubeconfig_loses_nothing_and_the_next_up_converges";
     if !support::spawns::strace_or_skip(test) {
@@ -1006,7 +1005,6 @@ fn killed_while_rolling_back_a_pending_upgrade_the_next_up_still_converges() {
 /// On the kind double (Docker): killed while kind creates the cluster, its node already made
 /// but bootstrap's record not yet written into it.
 #[test]
-#[ignore = "known gap, fails today: bootstrap writes its record into the node only after kind returns, so a cluster whose creation was killed is taken for the user's (used as is, left by down); un-ignore with the fix"]
 fn killed_while_kind_creates_the_cluster_the_next_up_takes_it_as_ours() {
     use support::full;
     let test = "killed_while_kind_creates_the_cluster_the_next_up_takes_it_as_ours";

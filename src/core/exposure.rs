@@ -133,7 +133,7 @@ mod tests {
         l.env.unwrap()
     }
 
-    const SSLIP: &str = "cluster: {provider: existing, context: prod}\nrouter: {domainFromAddress: sslip.io}\nvclusters:\n  - name: dev\n  - name: pf\n    access: port-forward\n    localPort: 9443\n";
+    const SSLIP: &str = "cluster: {provider: existing, context: prod}\nrouter: {domainFromAddress: sslip.io}\nvclusters:\n  - name: dev\n";
 
     fn svc(release: &str, ty: &str, ingress: Value) -> Value {
         json!({"metadata": {"name": "x", "annotations": {"meta.helm.sh/release-name": release}},

@@ -32,6 +32,8 @@ pub enum Op {
     RegisterArgocd,
     /// Something of the user's that already is what the file wants: used, never changed.
     Adopt,
+    /// A cluster bootstrap began creating, interrupted before it carried our record.
+    RecordCluster,
     Verify,
 }
 
@@ -72,6 +74,7 @@ impl Op {
             Op::WriteContext => "write-context",
             Op::RegisterArgocd => "register-argocd",
             Op::Adopt => "adopt",
+            Op::RecordCluster => "record-cluster",
             Op::Verify => "verify",
         }
     }

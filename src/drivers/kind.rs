@@ -83,14 +83,18 @@ async fn run(
         .collect::<Vec<_>>()
         .join(" ");
     let started = std::time::Instant::now();
-    let mut child = tokio::process::Command::new(kind)
-        .args(args)
+    let mut cmd = tokio::process::Command::new(kind);
+    cmd.args(args)
         // Belt and braces: kind honours --kubeconfig, and KUBECONFIG too where a flag is missed.
         .env("KUBECONFIG", kubeconfig)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .kill_on_drop(true)
+        .kill_on_drop(true);
+    // Killed with bootstrap: a kind left running would go on creating a cluster whose create
+    // record (drivers::state) the next `up` reads as interrupted.
+    super::process::die_with_parent(&mut cmd);
+    let mut child = cmd
         .spawn()
         .with_context(|| format!("starting {}", kind.display()))?;
     let _running = super::process::register(child.id());

@@ -12,6 +12,7 @@ pub mod ports;
 pub mod probe;
 pub mod process;
 pub mod registry;
+pub mod state;
 pub mod tls;
 pub mod toolchain;
 pub mod tools;

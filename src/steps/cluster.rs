@@ -88,6 +88,9 @@ pub struct Cluster {
     verdict: Option<Verdict>,
     action: Option<Action>,
     ours: bool,
+    /// Ours by the record of a `kind create` that was interrupted before the node got our mark
+    /// (`drivers::state`): `up` finishes it by writing the mark.
+    unfinished: bool,
 }
 
 impl Cluster {
@@ -126,8 +129,8 @@ impl Cluster {
         )
     }
 
-    /// After kind created the node: write our record into it, then check what kind left.
-    async fn mark_and_check(&self, cx: &Cx<'_>, conn: &Conn) -> Result<ObservedCluster> {
+    /// Write our record into the control-plane node; then the create is finished.
+    async fn mark(cx: &Cx<'_>, conn: &Conn) -> Result<ObservedCluster> {
         let name = cx.cluster();
         let after = observe::observe_cluster(conn, name).await?;
         let node = control_plane(&after)
@@ -140,6 +143,14 @@ impl Cluster {
             serde_json::to_string_pretty(&record)?.as_bytes(),
         )
         .await?;
+        crate::drivers::state::end_create(name);
+        Ok(after)
+    }
+
+    /// After kind created the node: write our record into it, then check what kind left.
+    async fn mark_and_check(&self, cx: &Cx<'_>, conn: &Conn) -> Result<ObservedCluster> {
+        let name = cx.cluster();
+        let after = Self::mark(cx, conn).await?;
         match cluster_diff::diff(&cluster_diff::desired(cx.env), &after) {
             Verdict::Converged => Ok(after),
             other => bail!(
@@ -192,7 +203,12 @@ impl Step for Cluster {
             }
         };
         self.ours = is_ours(&conn, name, &seen).await?;
-        let whose = if seen.nodes.is_empty() || self.ours {
+        self.unfinished =
+            !self.ours && !seen.nodes.is_empty() && crate::drivers::state::create_begun(name);
+        self.ours |= self.unfinished;
+        let whose = if self.unfinished {
+            " (its creation by bootstrap was interrupted: ours)"
+        } else if seen.nodes.is_empty() || self.ours {
             ""
         } else {
             " (not created by bootstrap)"
@@ -240,6 +256,12 @@ impl Step for Cluster {
             d.blockers.extend(cx.tool_blocker(&KIND_PIN));
         };
         match (action, self.ours) {
+            (Action::Nothing, true) if self.unfinished => d.actions.push(act(
+                Op::RecordCluster,
+                target,
+                "write bootstrap's record into the node",
+                "created by an `up` that was interrupted before it wrote its record",
+            )),
             (Action::Nothing, true) => {}
             (Action::Nothing, false) => d.actions.push(act(
                 Op::Adopt,
@@ -317,7 +339,11 @@ impl Step for Cluster {
                     });
                     let started = nodes::start_nodes(&conn, &seen).await?;
                     step.note(&format!("started {}", started.join(", ")));
-                    let after = observe::observe_cluster(&conn, &name).await?;
+                    let after = if self.unfinished {
+                        Self::mark(cx, &conn).await?
+                    } else {
+                        observe::observe_cluster(&conn, &name).await?
+                    };
                     Ok((
                         format!("started {}", started.join(", ")),
                         admin_creds(&conn, &after).await?,
@@ -325,6 +351,8 @@ impl Step for Cluster {
                 }
                 Action::Create => {
                     let kind = cx.tool(&KIND_PIN).await?;
+                    crate::drivers::state::begin_create(&name)
+                        .context("recording that bootstrap creates the cluster")?;
                     let created = crate::drivers::kind::create(&kind, cx.env, &step).await?;
                     self.mark_and_check(cx, &conn).await?;
                     self.ours = true;
@@ -337,11 +365,21 @@ impl Step for Cluster {
                     let kind = cx.tool(&KIND_PIN).await?;
                     step.note(&format!("recreating: {}", differences.join("; ")));
                     crate::drivers::kind::delete(&kind, &name, &step).await?;
+                    crate::drivers::state::begin_create(&name)
+                        .context("recording that bootstrap creates the cluster")?;
                     let created = crate::drivers::kind::create(&kind, cx.env, &step).await?;
                     self.mark_and_check(cx, &conn).await?;
                     Ok((
                         "recreated".into(),
                         creds_from_kubeconfig(&created.kubeconfig)?,
+                    ))
+                }
+                Action::Nothing if self.unfinished => {
+                    let after = Self::mark(cx, &conn).await?;
+                    self.unfinished = false;
+                    Ok((
+                        "recorded as bootstrap's (its creation had been interrupted)".into(),
+                        admin_creds(&conn, &after).await?,
                     ))
                 }
                 Action::Nothing | Action::Refuse { .. } => bail!("nothing to apply"),
@@ -370,6 +408,7 @@ impl Step for Cluster {
         let conn = Self::conn(cx)?;
         let seen = observe::observe_cluster(&conn, &name).await?;
         if seen.nodes.is_empty() {
+            crate::drivers::state::end_create(&name);
             eprintln!("cluster `{name}`: already absent");
             return Ok(Vec::new());
         }
@@ -411,6 +450,7 @@ impl Step for Cluster {
                     .join(", ")
             );
         }
+        crate::drivers::state::end_create(&name);
         step.finish(&format!("deleted {} (through {by})", names.join(", ")));
         eprintln!(
             "cluster `{name}`: deleted {} through {by}",

@@ -104,9 +104,20 @@ pub fn validate(env: &Env, o: &Origins, d: &mut Diags) {
     // With the provider rejected, neither provider's rules can be told to apply.
     let kind = cl.provider == Provider::Kind && c.trusted(&["cluster.provider"]);
     let existing = cl.provider == Provider::Existing && c.trusted(&["cluster.provider"]);
-    let mapping = |i: usize| o.item("cluster.portMappings", i);
-    let vcluster = |i: usize| o.item("vclusters", i);
+    cluster_fields(&mut c, env, kind, existing);
+    host_ports(&mut c, env, kind);
+    registry(&mut c, env);
+    router_exposure(&mut c, env);
+    router_fields(&mut c, env, kind);
+    vcluster_fields(&mut c, env);
+    names_and_contexts(&mut c, env);
+}
 
+/// The cluster section: names, addresses and what `provider: existing` ignores.
+fn cluster_fields(c: &mut Check, env: &Env, kind: bool, existing: bool) {
+    let o = c.o;
+    let cl = &env.cluster;
+    let mapping = |i: usize| o.item("cluster.portMappings", i);
     if kind {
         // kind names its node containers `<name>-control-plane`; Docker and DNS both need a label.
         c.label("cluster.name", &cl.name, "kind cluster name", 50);
@@ -152,7 +163,13 @@ pub fn validate(env: &Env, o: &Origins, d: &mut Diags) {
             );
         }
     }
+}
 
+/// Host ports: the API port, every mapped port, the registry and the router's 443 are bound on the host at once, each once.
+fn host_ports(c: &mut Check, env: &Env, kind: bool) {
+    let o = c.o;
+    let cl = &env.cluster;
+    let mapping = |i: usize| o.item("cluster.portMappings", i);
     // Host ports: the API port and every mapped port are bound on the host at once.
     let mut host_ports = Vec::new();
     if kind {
@@ -213,13 +230,16 @@ pub fn validate(env: &Env, o: &Origins, d: &mut Diags) {
             );
         }
     }
+}
 
-    registry(&mut c, env);
-    router_exposure(&mut c, env);
-
+/// The router section.
+fn router_fields(c: &mut Check, env: &Env, kind: bool) {
+    let o = c.o;
+    let cl = &env.cluster;
+    let mapping = |i: usize| o.item("cluster.portMappings", i);
     // The router.
     let r = &env.router;
-    router_supports_node_image(&mut c, env);
+    router_supports_node_image(c, env);
     if !is_dns_name(&r.domain) {
         c.err(
             "router.domain",
@@ -249,7 +269,13 @@ pub fn validate(env: &Env, o: &Origins, d: &mut Diags) {
             _ => {}
         }
     }
+}
 
+/// Each vcluster's own fields.
+fn vcluster_fields(c: &mut Check, env: &Env) {
+    let o = c.o;
+    let r = &env.router;
+    let vcluster = |i: usize| o.item("vclusters", i);
     // vclusters.
     for (i, v) in env.vclusters.iter().enumerate() {
         let p = vcluster(i);
@@ -293,7 +319,7 @@ pub fn validate(env: &Env, o: &Origins, d: &mut Diags) {
                 )),
             );
         }
-        chart_tls_route(&mut c, &p, v);
+        chart_tls_route(c, &p, v);
         if v.values
             .get("controlPlane")
             .and_then(|c| c.get("proxy"))
@@ -307,6 +333,13 @@ pub fn validate(env: &Env, o: &Origins, d: &mut Diags) {
             );
         }
     }
+}
+
+/// What must be unique across the file (names, contexts, hostnames, releases), and the fields that refer to them.
+fn names_and_contexts(c: &mut Check, env: &Env) {
+    let o = c.o;
+    let cl = &env.cluster;
+    let vcluster = |i: usize| o.item("vclusters", i);
     let names: Vec<_> = env
         .vclusters
         .iter()

@@ -49,3 +49,42 @@ pub fn interrupt() {
 pub fn interrupted() -> bool {
     INTERRUPTED.load(Ordering::SeqCst)
 }
+
+/// In the child, before exec: when bootstrap dies (SIGKILL, OOM kill), the kernel kills the
+/// child (helm, kind) too. Otherwise helm runs on as an orphan holding its release `pending-*`, and the next `up`
+/// would recover (uninstall or roll back) a release a live helm is still changing. SIGKILL, not
+/// SIGINT: helm's Ctrl-C handler first prints "Release NAME has been cancelled." to stdout
+/// (helm/helm v4.2.3 pkg/cmd/upgrade.go), our pipe, now closed, and Go exits on SIGPIPE for a
+/// write to a broken stdout (os/signal docs), before it cancels; it would die anyway, later.
+/// What a killed helm leaves, `up` recovers. The runtime is single-threaded
+/// (commands::runtime), so the parent the kernel watches is bootstrap's main thread, which lives
+/// as long as bootstrap.
+#[cfg(target_os = "linux")]
+fn stop_with_parent(parent: libc::pid_t) -> std::io::Result<()> {
+    // SAFETY: prctl/getppid/raise are async-signal-safe and touch no memory of ours.
+    unsafe {
+        if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // bootstrap died between fork and prctl: the signal would never come.
+        if libc::getppid() != parent {
+            libc::raise(libc::SIGKILL);
+        }
+    }
+    Ok(())
+}
+
+/// Make `cmd`'s child die with bootstrap (Linux; elsewhere a no-op: macOS has no PDEATHSIG, and
+/// what a killed child leaves, `up` recovers).
+pub fn die_with_parent(cmd: &mut tokio::process::Command) {
+    #[cfg(target_os = "linux")]
+    {
+        let parent = std::process::id() as libc::pid_t;
+        // SAFETY: between fork and exec only async-signal-safe calls (prctl, getppid, raise).
+        unsafe {
+            cmd.pre_exec(move || stop_with_parent(parent));
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = cmd;
+}
