@@ -14,7 +14,7 @@ Settings layer as: built-in defaults < the file < BOOTSTRAP_* variables < flags.
     after_help = "Examples:\n  bootstrap plan -f envs/localdev.yaml\n  bootstrap up\n  bootstrap verify -o json\n  bootstrap render kind-config\n  bootstrap down\n\n\
 Exit codes: 0 ok, 1 an operation or check failed, 2 invalid input or usage.\n\
 Variables: BOOTSTRAP_FILE, BOOTSTRAP_CLUSTER_NAME, BOOTSTRAP_NODE_IMAGE, BOOTSTRAP_API_PORT,\n\
-  BOOTSTRAP_HTTPS_PORT, BOOTSTRAP_DOMAIN, BOOTSTRAP_ACCESS, BOOTSTRAP_KUBECONFIG, BOOTSTRAP_KIND, BOOTSTRAP_HELM,\n  BOOTSTRAP_OFFLINE, BOOTSTRAP_DOWNLOAD_MIRROR, XDG_CACHE_HOME (downloaded tools: $XDG_CACHE_HOME/bootstrap)"
+  BOOTSTRAP_HTTPS_PORT, BOOTSTRAP_DOMAIN, BOOTSTRAP_ACCESS, BOOTSTRAP_KUBECONFIG, BOOTSTRAP_KIND, BOOTSTRAP_HELM,\n  BOOTSTRAP_OFFLINE, BOOTSTRAP_DOWNLOAD_MIRROR, XDG_CACHE_HOME (downloaded tools: $XDG_CACHE_HOME/bootstrap),\n  XDG_STATE_HOME (a cluster create under way: $XDG_STATE_HOME/bootstrap)"
 )]
 pub struct Cli {
     #[command(flatten)]

@@ -161,6 +161,23 @@ impl Cluster {
     }
 }
 
+/// `kind create`, its start recorded. A create that fails is cleaned up by kind itself (it
+/// deletes the nodes unless told to retain them), so only an interrupted one leaves the record.
+async fn create(
+    kind: &std::path::Path,
+    env: &Env,
+    step: &crate::progress::Step,
+) -> Result<crate::drivers::kind::Created> {
+    let name = &env.cluster.name;
+    crate::drivers::state::begin_create(name)
+        .context("recording that bootstrap creates the cluster")?;
+    let created = crate::drivers::kind::create(kind, env, step).await;
+    if created.is_err() {
+        crate::drivers::state::end_create(name);
+    }
+    created
+}
+
 fn now_rfc3339() -> String {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -351,9 +368,7 @@ impl Step for Cluster {
                 }
                 Action::Create => {
                     let kind = cx.tool(&KIND_PIN).await?;
-                    crate::drivers::state::begin_create(&name)
-                        .context("recording that bootstrap creates the cluster")?;
-                    let created = crate::drivers::kind::create(&kind, cx.env, &step).await?;
+                    let created = create(&kind, cx.env, &step).await?;
                     self.mark_and_check(cx, &conn).await?;
                     self.ours = true;
                     Ok((
@@ -365,9 +380,7 @@ impl Step for Cluster {
                     let kind = cx.tool(&KIND_PIN).await?;
                     step.note(&format!("recreating: {}", differences.join("; ")));
                     crate::drivers::kind::delete(&kind, &name, &step).await?;
-                    crate::drivers::state::begin_create(&name)
-                        .context("recording that bootstrap creates the cluster")?;
-                    let created = crate::drivers::kind::create(&kind, cx.env, &step).await?;
+                    let created = create(&kind, cx.env, &step).await?;
                     self.mark_and_check(cx, &conn).await?;
                     Ok((
                         "recreated".into(),
