@@ -30,6 +30,17 @@ pub fn parse(text: &str, resolve: &dyn Fn(&str) -> Option<Value>) -> Option<Opti
     if text.starts_with('%') || text.contains("\n%") || text.contains("\r%") {
         return None;
     }
+    // A flow collection (`{...}`, `[...]`) across lines lets saphyr-parser accept an implicit
+    // key whose `:` is on the next line, which YAML and serde-saphyr refuse (found by fuzzing);
+    // kubectl writes flow collections only empty, on one line, so any other goes to the full
+    // parser. Flow openers are told by their byte, so a text with brackets must be ASCII here
+    // (saphyr-parser's markers count characters).
+    let bytes = text.as_bytes();
+    if !text.is_ascii() && text.contains(['{', '[']) {
+        return None;
+    }
+    // For each open collection: whether it is a flow one, and its first line.
+    let mut opened: Vec<(bool, usize)> = Vec::new();
     let mut stack: Vec<Frame> = Vec::new();
     let mut root: Option<Value> = None;
     let mut documents = 0;
@@ -50,13 +61,21 @@ pub fn parse(text: &str, resolve: &dyn Fn(&str) -> Option<Value>) -> Option<Opti
             {
                 return None
             }
-            Event::SequenceStart(..) => {
-                stack.push(Frame::Seq(Vec::new()));
+            Event::SequenceStart(..) | Event::MappingStart(..) => {
+                let flow = matches!(bytes.get(span.start.index()), Some(b'{' | b'['));
+                opened.push((flow, span.start.line()));
+                stack.push(match ev {
+                    Event::SequenceStart(..) => Frame::Seq(Vec::new()),
+                    _ => Frame::Map(Map::new(), None),
+                });
                 continue;
             }
-            Event::MappingStart(..) => {
-                stack.push(Frame::Map(Map::new(), None));
-                continue;
+            Event::SequenceEnd | Event::MappingEnd
+                if opened
+                    .pop()
+                    .is_some_and(|(flow, line)| flow && line != span.end.line()) =>
+            {
+                return None
             }
             Event::SequenceEnd => match stack.pop()? {
                 Frame::Seq(v) => Value::Array(v),
