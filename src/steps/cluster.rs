@@ -21,13 +21,24 @@ pub async fn assess(
     conn: &Conn,
     recreate: bool,
 ) -> Result<(ObservedCluster, Verdict, Action)> {
+    let (seen, _) = look(env, conn).await?;
+    let (verdict, action) = judge(env, &seen, recreate);
+    Ok((seen, verdict, action))
+}
+
+/// The node containers, what runs inside them, and kind's admin kubeconfig when it can be read
+/// (a stopped node, or one without admin.conf yet, stays unobserved: not an error).
+async fn look(env: &Env, conn: &Conn) -> Result<(ObservedCluster, Option<String>)> {
     let mut seen = observe::observe_cluster(conn, &env.cluster.name).await?;
-    // What cannot be read (a stopped node, no admin.conf yet) stays unobserved, not an error.
     let admin = admin_kubeconfig(conn, &seen).await.ok();
     crate::drivers::kind_node::observe_running(env, &mut seen, admin.as_deref()).await;
-    let verdict = cluster_diff::diff(&cluster_diff::desired(env), &seen);
+    Ok((seen, admin))
+}
+
+fn judge(env: &Env, seen: &ObservedCluster, recreate: bool) -> (Verdict, Action) {
+    let verdict = cluster_diff::diff(&cluster_diff::desired(env), seen);
     let action = cluster_diff::action(&verdict, recreate);
-    Ok((seen, verdict, action))
+    (verdict, action)
 }
 
 /// The node that holds kind's admin kubeconfig and our record: the control plane.
@@ -212,13 +223,14 @@ impl Step for Cluster {
         let conn = Self::conn(cx)?;
         let name = cx.cluster();
         let step = cx.progress.begin("observe");
-        let (seen, verdict, action) = match assess(cx.env, &conn, cx.opts.recreate).await {
+        let (seen, admin) = match look(cx.env, &conn).await {
             Ok(x) => x,
             Err(e) => {
                 step.fail("could not observe the cluster");
                 return Err(e);
             }
         };
+        let (verdict, action) = judge(cx.env, &seen, cx.opts.recreate);
         self.ours = is_ours(&conn, name, &seen).await?;
         self.unfinished =
             !self.ours && !seen.nodes.is_empty() && crate::drivers::state::create_begun(name);
@@ -237,7 +249,13 @@ impl Step for Cluster {
                 .iter()
                 .all(|n| n.state == observe::NodeState::Running);
         if running {
-            Cx::set(&cx.host_creds, Some(admin_creds(&conn, &seen).await?));
+            // kind's admin kubeconfig was read once, with the node (one archive read, not two).
+            let creds = match &admin {
+                Some(text) => creds_from_kubeconfig(text)
+                    .context("reading kind's admin kubeconfig from the node")?,
+                None => admin_creds(&conn, &seen).await?,
+            };
+            Cx::set(&cx.host_creds, Some(creds));
         }
         if cx.mode == Mode::Down {
             let goes =
