@@ -3,17 +3,15 @@
 //! Each pin below was read from the upstream source at the tag named, through the project's
 //! stored copies of those repositories.
 
-/// kind: kubernetes-sigs/kind tag v0.32.0 (tagged 2026-06-02), the newest release.
-pub const KIND_VERSION: &str = "v0.32.0";
+// The kind and helm executables are pinned where they are fetched, with their sha256 and its
+// source: `drivers::toolchain` (kind v0.32.0, tagged 2026-06-02, the newest release; helm v4.2.3,
+// the Helm the chart tests run through the real engine, PyPI helm-python-sdk 0.2.2; v4.2.4 of
+// 2026-08-13 is newer, and its published checksums were not at hand to pin).
 
 /// kind v0.32.0's default node image: `pkg/apis/config/defaults/image.go` at tag v0.32.0. It is
 /// what `kind create cluster` uses when `cluster.nodeImage` is unset.
 pub const KIND_DEFAULT_NODE_IMAGE: &str =
     "kindest/node:v1.36.1@sha256:3489c7674813ba5d8b1a9977baea8a6e553784dab7b84759d1014dbd78f7ebd5";
-
-/// helm: helm/helm tag v4.2.4 (2026-08-13), the newest stable release (the v3 line's last is
-/// v3.21.4). The real Helm engine our chart tests run is v4.2.3 (PyPI helm-python-sdk 0.2.2).
-pub const HELM_VERSION: &str = "v4.2.4";
 
 /// vcluster chart: loft-sh/vcluster v0.36.1, the newest stable chart in ../shared/contracts
 /// (its values schema has `controlPlane.tlsRoute`, added in 0.34).
