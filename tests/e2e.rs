@@ -1,5 +1,6 @@
 //! Opt-in end to end: the real stack (kind, helm, charts from the internet) on a machine that has
-//! them. Skipped unless BOOTSTRAP_E2E=1; run with `just e2e` or
+//! them, with both routers (envs/localdev.yaml: ingress-nginx; envs/gateway.yaml: Traefik and
+//! the Gateway API). Skipped unless BOOTSTRAP_E2E=1; run with `just e2e` or
 //! `BOOTSTRAP_E2E=1 cargo test --test e2e -- --nocapture --test-threads=1`. Uses envs/localdev.yaml
 //! and a private kubeconfig; it needs host ports 6443 and 8443 free and deletes the `localdev`
 //! cluster at the end. Two journeys, one after the other (they share the file's cluster and
@@ -30,12 +31,12 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn bootstrap(kubeconfig: &std::path::Path, args: &[&str]) -> (i32, String) {
+fn bootstrap_with(file: &str, kubeconfig: &std::path::Path, args: &[&str]) -> (i32, String) {
     let t = Instant::now();
     let out = Command::new(env!("CARGO_BIN_EXE_bootstrap"))
         .current_dir(root())
         .env("KUBECONFIG", kubeconfig)
-        .args(["-f", "envs/localdev.yaml"])
+        .args(["-f", file])
         .args(args)
         .output()
         .unwrap();
@@ -58,6 +59,22 @@ fn localdev_up_verify_up_again_kubectl_down() {
     if !enabled() {
         return;
     }
+    host_journey("envs/localdev.yaml");
+}
+
+/// The same journey with the Gateway API router (envs/gateway.yaml: Traefik, the Gateway API
+/// v1.6.1 CRDs downloaded and checked against their pin, one TLSRoute per vcluster).
+#[test]
+fn gateway_up_verify_up_again_kubectl_down() {
+    if !enabled() {
+        return;
+    }
+    host_journey("envs/gateway.yaml");
+}
+
+fn host_journey(file: &str) {
+    let bootstrap =
+        |kubeconfig: &std::path::Path, args: &[&str]| bootstrap_with(file, kubeconfig, args);
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = dir.path().join("config");
@@ -108,9 +125,10 @@ fn localdev_up_verify_up_again_kubectl_down() {
     );
 }
 
-/// The first use: `bootstrap up` from a fresh devcontainer on the default bridge, with the real
-/// kind, helm and charts on PATH, then kubectl, `verify -f`, a converged `up` with no Docker writes
-/// and the kubeconfig untouched, and `down` leaving nothing of ours (the network join included).
+/// The first use: `bootstrap up` from a fresh devcontainer on the default bridge, fetching the
+/// real kind and helm itself, charts from the internet, then kubectl, `verify -f`, a converged
+/// `up` with no Docker writes and the kubeconfig untouched, and `down` leaving nothing of ours
+/// (the network join included).
 #[test]
 fn devcontainer_journey_on_the_real_stack() {
     use journey_support::*;
@@ -127,7 +145,10 @@ fn devcontainer_journey_on_the_real_stack() {
         "{}",
         String::from_utf8_lossy(&images.stderr)
     );
-    for tool in ["kind", "helm", "kubectl", "docker"] {
+    // kind and helm are not needed here: bootstrap fetches its pinned releases inside the
+    // devcontainer (into the workspace's XDG_CACHE_HOME), as on a fresh one; the e2e workflow
+    // takes them off PATH for that reason.
+    for tool in ["kubectl", "docker"] {
         assert!(which::which(tool).is_ok(), "{tool} must be on PATH");
     }
     let ws = Workspace::real(&root().join("envs/localdev.yaml"), "localdev", 6443, 8443);
