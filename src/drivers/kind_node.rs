@@ -42,7 +42,7 @@ pub async fn observe_running(env: &Env, seen: &mut ObservedCluster, admin: Optio
     for (host, port) in candidates(env, &node) {
         // kind's certificate always holds `localhost` (its kubeadm template).
         if let Ok(names) =
-            crate::drivers::tls::presented_names(&host, port, "localhost", HANDSHAKE).await
+            crate::drivers::probe::presented_names(&host, port, "localhost", HANDSHAKE).await
         {
             seen.api_cert_names = Some(names);
             reached = Some((host, port));

@@ -13,7 +13,6 @@ pub mod probe;
 pub mod process;
 pub mod registry;
 pub mod state;
-pub mod tls;
 pub mod toolchain;
 pub mod tools;
 pub mod zone;

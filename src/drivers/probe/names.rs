@@ -1,71 +1,14 @@
 //! What a TLS server presents, read from its handshake: the names its certificate holds. No
-//! credentials are sent and nothing is trusted: the chain is recorded, not verified (the
-//! handshake's own signature still is), because this only observes which names a server was
-//! given (the kind API server's certificate names, compared with the file's).
+//! credentials are sent and nothing is trusted: the chain is recorded (verify's `Recorder` with
+//! no verifier inside), not verified (the handshake's own signature still is), because this only
+//! observes which names a server was given (the kind API server's certificate names, compared
+//! with the file's).
 
+use super::tls::{cert_facts, Recorder};
 use anyhow::{anyhow, Context, Result};
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::CryptoProvider;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{DigitallySignedStruct, SignatureScheme};
+use rustls::pki_types::ServerName;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-#[derive(Debug)]
-struct Record {
-    provider: Arc<CryptoProvider>,
-    leaf: Arc<Mutex<Option<Vec<u8>>>>,
-}
-
-impl ServerCertVerifier for Record {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        if let Ok(mut leaf) = self.leaf.lock() {
-            *leaf = Some(end_entity.to_vec());
-        }
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
-}
 
 /// The DNS and IP names of the certificate `host:port` presents for `sni`.
 pub async fn presented_names(
@@ -76,14 +19,16 @@ pub async fn presented_names(
 ) -> Result<Vec<String>> {
     let started = std::time::Instant::now();
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let leaf = Arc::new(Mutex::new(None));
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    // verify's recorder with no verifier inside: the chain is kept, not trusted.
     let config = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .context("TLS versions")?
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(Record {
+        .with_custom_certificate_verifier(Arc::new(Recorder {
+            inner: None,
             provider,
-            leaf: leaf.clone(),
+            seen: seen.clone(),
         }))
         .with_no_client_auth();
     let name = ServerName::try_from(sni.to_owned()).map_err(|e| anyhow!("{sni}: {e}"))?;
@@ -107,35 +52,14 @@ pub async fn presented_names(
     result
         .map_err(|_| anyhow!("{host}:{port}: no TLS handshake within {timeout:?}"))?
         .with_context(|| format!("TLS handshake with {host}:{port}"))?;
-    let der = leaf
+    let der = seen
         .lock()
         .ok()
-        .and_then(|l| l.clone())
+        .and_then(|s| s.first().cloned())
         .ok_or_else(|| anyhow!("{host}:{port} presented no certificate"))?;
-    san_names(&der).ok_or_else(|| anyhow!("{host}:{port}: the certificate does not parse"))
-}
-
-/// Pure: the DNS names and IP addresses of a certificate's subjectAltName extension.
-pub fn san_names(der: &[u8]) -> Option<Vec<String>> {
-    use x509_parser::extensions::GeneralName;
-    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
-    let mut names = Vec::new();
-    if let Ok(Some(san)) = cert.subject_alternative_name() {
-        for n in &san.value.general_names {
-            match n {
-                GeneralName::DNSName(d) => names.push(d.to_string()),
-                GeneralName::IPAddress(ip) => {
-                    if let Ok(v4) = <[u8; 4]>::try_from(*ip) {
-                        names.push(std::net::IpAddr::from(v4).to_string());
-                    } else if let Ok(v6) = <[u8; 16]>::try_from(*ip) {
-                        names.push(std::net::IpAddr::from(v6).to_string());
-                    }
-                }
-                _ => {}
-            }
-        }
-    }
-    Some(names)
+    Ok(cert_facts(&der)
+        .ok_or_else(|| anyhow!("{host}:{port}: the certificate does not parse"))?
+        .names)
 }
 
 #[cfg(test)]
