@@ -167,14 +167,7 @@ impl Step for Argocd {
                 return Err(e);
             }
         };
-        let changes: Vec<String> = applied
-            .into_iter()
-            .filter(|a| a.changed)
-            .map(|a| match a.namespace {
-                Some(ns) => format!("applied {} {ns}/{}", a.kind, a.name),
-                None => format!("applied {} {}", a.kind, a.name),
-            })
-            .collect();
+        let changes = kube::apply::changed_lines(applied);
         step.finish(&format!("{} change(s)", changes.len()));
         Ok(changes)
     }

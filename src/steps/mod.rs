@@ -74,6 +74,19 @@ pub trait Step {
     async fn remove(&mut self, cx: &Cx<'_>) -> Result<Vec<String>>;
 }
 
+/// End a step's progress line with what its apply did.
+pub(crate) fn finish(
+    step: crate::progress::Step,
+    result: Result<Vec<String>>,
+) -> Result<Vec<String>> {
+    match &result {
+        Ok(c) if c.is_empty() => step.finish("converged"),
+        Ok(c) => step.finish(&format!("{} change(s)", c.len())),
+        Err(_) => step.fail("failed"),
+    }
+    result
+}
+
 /// Steps that run side by side (the vclusters); stages run in order.
 pub type Stage = Vec<Box<dyn Step>>;
 

@@ -300,32 +300,11 @@ impl Step for Router {
                 cx.opts.secret_timeout,
             )
             .await?;
-            changes.extend(
-                applied
-                    .into_iter()
-                    .filter(|a| a.changed)
-                    .map(|a| match a.namespace {
-                        Some(ns) => format!("applied {} {ns}/{}", a.kind, a.name),
-                        None => format!("applied {} {}", a.kind, a.name),
-                    }),
-            );
+            changes.extend(kube::apply::changed_lines(applied));
             Ok(changes)
         }
         .await;
-        match result {
-            Ok(c) => {
-                step.finish(&if c.is_empty() {
-                    "converged".to_owned()
-                } else {
-                    format!("{} change(s)", c.len())
-                });
-                Ok(c)
-            }
-            Err(e) => {
-                step.fail("failed");
-                Err(e)
-            }
-        }
+        super::finish(step, result)
     }
 
     async fn remove(&mut self, cx: &Cx<'_>) -> Result<Vec<String>> {

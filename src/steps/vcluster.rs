@@ -180,14 +180,7 @@ impl Step for Vcluster {
             if !yaml.is_empty() {
                 let applied =
                     kube::apply_manifests(&api.client, &yaml, cx.opts.secret_timeout).await?;
-                changes.extend(applied.into_iter().filter(|a| a.changed).map(|a| {
-                    format!(
-                        "applied {} {}/{}",
-                        a.kind,
-                        a.namespace.unwrap_or_default(),
-                        a.name
-                    )
-                }));
+                changes.extend(kube::apply::changed_lines(applied));
             }
             let secret = kube::wait_for_vcluster_secret(
                 &api.client,
@@ -204,20 +197,7 @@ impl Step for Vcluster {
             Ok(changes)
         }
         .await;
-        match result {
-            Ok(c) => {
-                step.finish(&if c.is_empty() {
-                    "converged".to_owned()
-                } else {
-                    format!("{} change(s)", c.len())
-                });
-                Ok(c)
-            }
-            Err(e) => {
-                step.fail("failed");
-                Err(e)
-            }
-        }
+        super::finish(step, result)
     }
 
     async fn remove(&mut self, cx: &Cx<'_>) -> Result<Vec<String>> {

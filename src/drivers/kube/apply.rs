@@ -23,6 +23,19 @@ pub struct Applied {
     pub changed: bool,
 }
 
+/// The change lines of what an apply wrote (`applied Kind ns/name`); unchanged objects say
+/// nothing.
+pub fn changed_lines(applied: Vec<Applied>) -> Vec<String> {
+    applied
+        .into_iter()
+        .filter(|a| a.changed)
+        .map(|a| match a.namespace {
+            Some(ns) => format!("applied {} {ns}/{}", a.kind, a.name),
+            None => format!("applied {} {}", a.kind, a.name),
+        })
+        .collect()
+}
+
 /// Parse a multi-document YAML manifest into objects, skipping empty documents.
 pub fn parse_manifests(yaml: &str) -> Result<Vec<Value>> {
     let docs: Vec<Value> = serde_saphyr::from_str_multiple(yaml).context("parsing manifests")?;
