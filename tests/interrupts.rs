@@ -783,23 +783,12 @@ fn killed_after_the_cluster_is_created_the_next_up_converges() {
     let w = full::world();
     let _clean = support::Cleanup(vec![w.cluster.clone()]);
     let before = std::fs::read(&w.kubeconfig).unwrap();
-    let mut cmd = Command::new("unshare");
-    cmd.args([
-        "-m",
-        "sh",
-        "-c",
-        "mount --bind \"$0\" /etc/hosts && exec \"$@\"",
-    ])
-    .arg(&w.hosts)
-    .arg(bin())
-    .args(["-f", w.env_file.to_str().unwrap(), "up"])
-    .env("KUBECONFIG", &w.kubeconfig)
-    .env("BOOTSTRAP_KIND", support::kind_double())
-    .env("BOOTSTRAP_HELM", &w.helm)
-    .env("HOME", w.dir.path())
-    .env("HELM_DOUBLE_HOLD_AT_WAIT", "ingress-nginx")
-    .env_remove("DOCKER_HOST")
-    .env_remove("BOOTSTRAP_ACCESS");
+    let cmd = full::ns_command(
+        &w,
+        &bin(),
+        &["-f", w.env_file.to_str().unwrap(), "up"],
+        &[("HELM_DOUBLE_HOLD_AT_WAIT", "ingress-nginx")],
+    );
     let run = start(cmd);
     let marker = w.helm_state.join("holding-ingress-nginx");
     wait_for("helm waiting on the router's install", || marker.exists());
@@ -1014,23 +1003,12 @@ fn killed_while_kind_creates_the_cluster_the_next_up_takes_it_as_ours() {
     let w = full::world();
     let _clean = support::Cleanup(vec![w.cluster.clone()]);
     let marker = w.dir.path().join("kind-holding");
-    let mut cmd = Command::new("unshare");
-    cmd.args([
-        "-m",
-        "sh",
-        "-c",
-        "mount --bind \"$0\" /etc/hosts && exec \"$@\"",
-    ])
-    .arg(&w.hosts)
-    .arg(bin())
-    .args(["-f", w.env_file.to_str().unwrap(), "up"])
-    .env("KUBECONFIG", &w.kubeconfig)
-    .env("BOOTSTRAP_KIND", support::kind_double())
-    .env("BOOTSTRAP_HELM", &w.helm)
-    .env("HOME", w.dir.path())
-    .env("KIND_DOUBLE_HOLD_AFTER_NODE", &marker)
-    .env_remove("DOCKER_HOST")
-    .env_remove("BOOTSTRAP_ACCESS");
+    let cmd = full::ns_command(
+        &w,
+        &bin(),
+        &["-f", w.env_file.to_str().unwrap(), "up"],
+        &[("KIND_DOUBLE_HOLD_AFTER_NODE", marker.to_str().unwrap())],
+    );
     let run = start(cmd);
     wait_for("kind at work on the node", || marker.exists());
     assert_eq!(support::nodes(&w.cluster).len(), 1, "the node is made");

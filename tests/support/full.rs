@@ -98,6 +98,19 @@ pub fn pin_node_image(w: &World) {
 
 /// Run a program with our /etc/hosts in a private mount namespace.
 pub fn in_ns(w: &World, program: &Path, args: &[&str], extra: &[(&str, &str)]) -> Run {
+    let out = run_bounded(
+        ns_command(w, program, args, extra),
+        Duration::from_secs(180),
+    );
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// The command `in_ns` runs, for a test that starts it and stops it itself.
+pub fn ns_command(w: &World, program: &Path, args: &[&str], extra: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new("unshare");
     cmd.args([
         "-m",
@@ -118,12 +131,7 @@ pub fn in_ns(w: &World, program: &Path, args: &[&str], extra: &[(&str, &str)]) -
     for (k, v) in extra {
         cmd.env(k, v);
     }
-    let out = run_bounded(cmd, Duration::from_secs(180));
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    cmd
 }
 
 pub fn up(w: &World, extra: &[(&str, &str)]) -> Run {
