@@ -154,34 +154,3 @@ async fn run(
     Ok(())
 }
 
-/// `kind get kubeconfig --name <name>`: the admin kubeconfig of an existing cluster, printed to
-/// stdout (kind writes no file for this), for a converged cluster whose context we must rewrite.
-pub async fn get_kubeconfig(kind: &Path, name: &str) -> Result<String> {
-    let started = std::time::Instant::now();
-    let out = tokio::time::timeout(
-        Duration::from_secs(30),
-        tokio::process::Command::new(kind)
-            .args(["get", "kubeconfig", "--name", name])
-            .stdin(Stdio::null())
-            .kill_on_drop(true)
-            .output(),
-    )
-    .await
-    .context("`kind get kubeconfig` did not answer within 30s")?
-    .with_context(|| format!("starting {}", kind.display()))?;
-    crate::logging::ran(
-        "kind",
-        &format!("get kubeconfig --name {name}"),
-        &out.status.to_string(),
-        started.elapsed(),
-        || format!("{} bytes out", out.stdout.len()),
-    );
-    if !out.status.success() {
-        bail!(
-            "`kind get kubeconfig --name {name}` failed ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
