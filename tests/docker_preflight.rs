@@ -1,7 +1,12 @@
 //! Checks before change, on a real Docker engine: a host port held by a foreign container or by a
 //! process stops `up` before anything is created, naming the holder; a Docker daemon that is gone
-//! (before or mid-way) gives one clear error and exit 1.
+//! (before or mid-way) gives one clear error and exit 1; kind and helm that can be neither found
+//! nor fetched are both named before anything is created.
 
+// Only the server and its hit count are used here.
+#[allow(dead_code)]
+#[path = "support/http_files.rs"]
+mod http_files;
 mod support;
 
 use support::proxy::Proxy;
@@ -215,4 +220,79 @@ fn missing_kind_is_named_with_an_install_hint_before_any_change() {
         "{}",
         st.text()
     );
+}
+
+/// A machine with only Docker: neither kind nor helm on PATH, and the downloads fail (a mirror
+/// that has nothing, as a network without GitHub would). Both tools are named in one run, before
+/// the cluster is made, not after; the failed downloads leave nothing in the cache.
+#[test]
+fn kind_and_helm_that_cannot_be_fetched_stop_up_before_any_change() {
+    if !docker_or_skip("kind_and_helm_that_cannot_be_fetched_stop_up_before_any_change") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let spec = Spec::new(&unique("nf"));
+    let _clean = Cleanup(vec![spec.name.clone()]);
+    let f = dir.path().join("envs.yaml");
+    std::fs::write(&f, format!("{}vclusters:\n  - name: dev\n", spec.yaml())).unwrap();
+    let empty_path = dir.path().join("bin");
+    std::fs::create_dir(&empty_path).unwrap();
+    let cache = dir.path().join("cache");
+    let mirror = http_files::FileServer::start();
+    let up = bootstrap(
+        &["-f", f.to_str().unwrap(), "up"],
+        &[
+            ("BOOTSTRAP_KIND", ""),
+            ("BOOTSTRAP_HELM", ""),
+            ("BOOTSTRAP_OFFLINE", ""),
+            ("BOOTSTRAP_DOWNLOAD_MIRROR", &mirror.base),
+            ("XDG_CACHE_HOME", cache.to_str().unwrap()),
+            ("PATH", empty_path.to_str().unwrap()),
+        ],
+    );
+    assert_eq!(up.code, 1, "{}", up.text());
+    for want in [
+        "up stopped before any change: 2 problems found",
+        "could not fetch the pinned kind v0.32.0",
+        "could not fetch the pinned helm v4.2.3",
+        "BOOTSTRAP_KIND",
+        "BOOTSTRAP_HELM",
+        "nothing was changed",
+    ] {
+        assert!(up.stderr.contains(want), "missing {want:?}: {}", up.text());
+    }
+    assert!(
+        !up.stderr.contains("cluster: started"),
+        "the cluster step began: {}",
+        up.text()
+    );
+    let arch = match std::env::consts::ARCH {
+        "aarch64" => "arm64",
+        _ => "amd64",
+    };
+    assert_eq!(
+        mirror.hits(&format!(
+            "/kubernetes-sigs/kind/releases/download/v0.32.0/kind-linux-{arch}"
+        )),
+        1,
+        "kind was asked for once"
+    );
+    assert!(nodes(&spec.name).is_empty(), "no node may be created");
+    let kept: Vec<_> = walkdir(&cache)
+        .into_iter()
+        .filter(|p| p.is_file())
+        .collect();
+    assert!(kept.is_empty(), "a failed download left files: {kept:?}");
+}
+
+fn walkdir(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walkdir(&p));
+        }
+        out.push(p);
+    }
+    out
 }

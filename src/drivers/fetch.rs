@@ -219,7 +219,17 @@ impl Fetcher {
                 let _ = fs::remove_file(&partial_path);
                 Err(e)
             }
-            Err(e) => Err(e),
+            Err(e) => {
+                // Bytes received are kept for the next run to resume from; an empty file (the
+                // server refused, or nothing arrived) would only be litter in the cache.
+                if partial.metadata().map(|m| m.len() == 0).unwrap_or(false)
+                    && same_file(&partial, &partial_path)
+                {
+                    let _ = fs::remove_file(&partial_path);
+                    let _ = fs::remove_dir(dir);
+                }
+                Err(e)
+            }
         }
     }
 

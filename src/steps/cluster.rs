@@ -431,6 +431,13 @@ impl Step for Cluster {
         }
     }
 
+    fn tools(&self, _cx: &Cx<'_>) -> Vec<&'static crate::drivers::toolchain::Pinned> {
+        match self.action {
+            None | Some(Action::Create) | Some(Action::Recreate { .. }) => vec![&KIND_PIN],
+            Some(_) => Vec::new(),
+        }
+    }
+
     async fn remove(&mut self, cx: &Cx<'_>) -> Result<Vec<String>> {
         let name = cx.cluster().to_owned();
         if cx.opts.keep_cluster {

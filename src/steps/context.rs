@@ -195,6 +195,23 @@ impl<'a> Cx<'a> {
         Ok(located.path)
     }
 
+    /// A pinned file (a release's manifests), from the cache or fetched into it, through the
+    /// same offline switch (`--offline`, BOOTSTRAP_OFFLINE) and mirror
+    /// (BOOTSTRAP_DOWNLOAD_MIRROR) as the pinned tools: the pin still decides which bytes are
+    /// accepted.
+    pub async fn file(&self, p: &crate::core::router::Pinned) -> anyhow::Result<PathBuf> {
+        let o = crate::drivers::toolchain::Options::from_env(self.opts.offline);
+        let url = crate::drivers::toolchain::through_mirror(p.url, o.mirror.as_deref());
+        let mut fetcher = crate::drivers::fetch::Fetcher::new(o.cache, o.show);
+        fetcher.offline = o.offline;
+        let sha = p.sha256.to_owned();
+        let (what, shown) = (p.what, p.url);
+        tokio::task::spawn_blocking(move || fetcher.fetch(&url, &sha))
+            .await
+            .map_err(|e| anyhow::anyhow!("fetching {shown}: {e}"))?
+            .map_err(|e| anyhow::anyhow!("fetching {what}: {e}"))
+    }
+
     /// For a step's diff: the blocker when `pin` is needed and can be neither found nor fetched.
     pub fn tool_blocker(&self, pin: &'static Pinned) -> Option<String> {
         match self.find_tool(pin) {

@@ -72,6 +72,17 @@ pub trait Step {
     fn diff(&self, cx: &Cx<'_>) -> Diff;
     async fn apply(&mut self, cx: &Cx<'_>) -> Result<Vec<String>>;
     async fn remove(&mut self, cx: &Cx<'_>) -> Result<Vec<String>>;
+    /// The executables `apply` will run for the difference `diff` found. `up` gets them all
+    /// (found, or fetched into the cache) before the first change, so a tool that cannot be had
+    /// stops `up` with nothing changed rather than halfway.
+    fn tools(&self, _cx: &Cx<'_>) -> Vec<&'static crate::drivers::toolchain::Pinned> {
+        Vec::new()
+    }
+    /// The pinned files (release manifests) `apply` will read, fetched before the first change
+    /// for the same reason.
+    fn files(&self, _cx: &Cx<'_>) -> Vec<crate::core::router::Pinned> {
+        Vec::new()
+    }
 }
 
 /// End a step's progress line with what its apply did.

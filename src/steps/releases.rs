@@ -61,8 +61,9 @@ impl ReleaseStep {
             return Diff::one(act(ops.install, target, detail, not_looked));
         }
         let mut d = Diff::default();
+        // Found, in the cache, or fetchable: only offline with none of them is it a blocker.
         let needs_helm = |d: &mut Diff, what: &str| {
-            if let Err(e) = crate::drivers::tools::locate(crate::drivers::tools::HELM) {
+            if let Some(e) = cx.tool_blocker(&HELM_PIN) {
                 d.blockers
                     .push(format!("helm is needed to {what} {target}: {e}"));
             }
@@ -105,6 +106,21 @@ impl ReleaseStep {
             )),
         }
         d
+    }
+
+    /// helm, when `apply` will run it: the release could not be observed (the cluster is yet
+    /// to be made) or differs.
+    pub fn tools(&self, cx: &Cx<'_>) -> Vec<&'static crate::drivers::toolchain::Pinned> {
+        let runs_helm = !self.looked
+            || matches!(
+                self.verdict(cx),
+                Verdict::Absent | Verdict::Upgrade(_) | Verdict::Recover(_)
+            );
+        if runs_helm {
+            vec![&HELM_PIN]
+        } else {
+            Vec::new()
+        }
     }
 
     /// Make the release what we want; returns the change made, if any.

@@ -15,7 +15,7 @@ use crate::core::router::{
     SeenRelease, ALL_KINDS,
 };
 use crate::drivers::kube;
-use anyhow::{anyhow, Context, Result};
+use anyhow::{Context, Result};
 use serde_json::Value;
 
 /// The CRD whose bundle version tells which Gateway API release is installed.
@@ -274,19 +274,8 @@ impl Step for Router {
                 if a != CrdAction::Apply {
                     continue;
                 }
-                // Through the same cache, offline switch (`--offline`, BOOTSTRAP_OFFLINE) and
-                // mirror (BOOTSTRAP_DOWNLOAD_MIRROR) as the pinned tools: the pin still decides
-                // which bytes are accepted.
-                let o = crate::drivers::toolchain::Options::from_env(cx.opts.offline);
-                let url = crate::drivers::toolchain::through_mirror(p.url, o.mirror.as_deref());
-                step.note(&format!("fetching {} ({url})", p.what));
-                let mut fetcher = crate::drivers::fetch::Fetcher::new(o.cache, o.show);
-                fetcher.offline = o.offline;
-                let sha = p.sha256.to_owned();
-                let file = tokio::task::spawn_blocking(move || fetcher.fetch(&url, &sha))
-                    .await
-                    .map_err(|e| anyhow!("fetching {}: {e}", p.url))?
-                    .with_context(|| format!("fetching {}", p.what))?;
+                step.note(&format!("fetching {} ({})", p.what, p.url));
+                let file = cx.file(&p).await?;
                 let manifests = std::fs::read_to_string(&file)
                     .with_context(|| format!("reading {}", file.display()))?;
                 kube::apply_manifests(&api.client, &manifests, cx.opts.secret_timeout).await?;
@@ -305,6 +294,28 @@ impl Step for Router {
         }
         .await;
         super::finish(step, result)
+    }
+
+    fn files(&self, cx: &Cx<'_>) -> Vec<crate::core::router::Pinned> {
+        self.prerequisites(cx.env)
+            .into_iter()
+            .filter(|(_, a)| !self.looked || *a == CrdAction::Apply)
+            .map(|(p, _)| p)
+            .collect()
+    }
+
+    fn tools(&self, cx: &Cx<'_>) -> Vec<&'static crate::drivers::toolchain::Pinned> {
+        let mut t = self.rel.tools(cx);
+        // The previous router's release goes through helm uninstall.
+        if self.looked
+            && self
+                .removals(cx.env)
+                .iter()
+                .any(|a| matches!(a, RouterAction::Uninstall { .. }))
+        {
+            t.push(&crate::drivers::toolchain::HELM_PIN);
+        }
+        t
     }
 
     async fn remove(&mut self, cx: &Cx<'_>) -> Result<Vec<String>> {

@@ -72,6 +72,49 @@ fn stopped(blockers: &[String]) -> anyhow::Error {
     )
 }
 
+/// Every executable the planned changes will run and every pinned file they read, found or
+/// fetched before the first change: a machine without kind or helm and without network stops
+/// here with nothing changed, not after the cluster was made. Nothing is fetched when nothing
+/// will change.
+async fn get_downloads(stages: &[Stage], cx: &Cx<'_>) -> Result<()> {
+    let mut pins: Vec<&'static crate::drivers::toolchain::Pinned> = Vec::new();
+    let mut files: Vec<crate::core::router::Pinned> = Vec::new();
+    for s in stages.iter().flatten() {
+        if !s.diff(cx).needs_apply() {
+            continue;
+        }
+        for p in s.tools(cx) {
+            if !pins.iter().any(|q| q.tool.name == p.tool.name) {
+                pins.push(p);
+            }
+        }
+        for f in s.files(cx) {
+            if !files.iter().any(|g| g.sha256 == f.sha256) {
+                files.push(f);
+            }
+        }
+    }
+    let mut problems = Vec::new();
+    for pin in pins {
+        if let Err(e) = cx.tool(pin).await {
+            problems.push(format!("{e:#}"));
+        }
+    }
+    for f in &files {
+        if let Err(e) = cx.file(f).await {
+            let path = crate::drivers::toolchain::through_mirror(f.url, Some(""));
+            problems.push(format!(
+                "{e:#}\n  hint: run `bootstrap up` once with network access (the file is cached), or set BOOTSTRAP_DOWNLOAD_MIRROR to a mirror that serves it at {path}"
+            ));
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(stopped(&problems))
+    }
+}
+
 fn diffs(stages: &[Stage], cx: &Cx<'_>) -> Diff {
     let mut all = Diff::default();
     for s in stages.iter().flatten() {
@@ -184,6 +227,7 @@ async fn walk_up(
     if !first.blockers.is_empty() {
         return Err(stopped(&first.blockers));
     }
+    get_downloads(&stages, &cx).await?;
     let mut changes = Vec::new();
     let mut wrote_kubeconfig = false;
     for (si, stage) in stages.iter_mut().enumerate() {

@@ -200,6 +200,10 @@ impl Step for Vcluster {
         super::finish(step, result)
     }
 
+    fn tools(&self, cx: &Cx<'_>) -> Vec<&'static crate::drivers::toolchain::Pinned> {
+        self.rel.tools(cx)
+    }
+
     async fn remove(&mut self, cx: &Cx<'_>) -> Result<Vec<String>> {
         if cx.mode == Mode::Down && cx.cluster_goes() {
             return Ok(Vec::new());
