@@ -63,7 +63,7 @@ pub enum Output {
 pub enum Command {
     /// Reconcile: create or repair what the file describes, then verify it
     #[command(
-        after_help = "Examples:\n  bootstrap up\n  bootstrap up -f envs/localdev.yaml --recreate\n  BOOTSTRAP_API_PORT=7443 bootstrap up"
+        after_help = "Examples:\n  bootstrap up\n  bootstrap up -f envs/localdev.yaml --recreate\n  bootstrap up --wait 10m        # a slow machine pulling images the first time\n  BOOTSTRAP_API_PORT=7443 bootstrap up"
     )]
     Up(UpArgs),
     /// Prove every context works, layer by layer (dns, tcp, tls, auth, api)
@@ -159,6 +159,10 @@ pub struct UpArgs {
     /// Per-layer timeout of route probes and the final verify, such as 2s
     #[arg(long, default_value = "2s", value_parser = parse_duration)]
     pub timeout: std::time::Duration,
+    /// Longest wait for one thing a change started: a release becoming ready (helm --wait), a
+    /// vcluster publishing its kubeconfig Secret, the router's load balancer getting an address
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    pub wait: std::time::Duration,
 }
 
 #[derive(Debug, Args)]

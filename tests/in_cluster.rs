@@ -538,6 +538,65 @@ fn no_load_balancer_no_address_domain() {
     );
 }
 
+/// A LoadBalancer Service that no controller serves (its `loadBalancerClass` names one this
+/// cluster does not run, so the apiserver double, like a real cluster, leaves its status empty):
+/// `up --wait 2s` waits that long for an address, then stops naming the Service and what to
+/// check, before any vcluster is installed or routed.
+#[test]
+fn a_load_balancer_that_never_gets_an_address_is_explained_after_the_wait() {
+    if !charts_or_skip("a_load_balancer_that_never_gets_an_address_is_explained_after_the_wait") {
+        return;
+    }
+    let w = HelmWorld::start();
+    seed_vcluster_secrets(&w);
+    let f = existing_file(
+        &w,
+        "domainFromAddress: sslip.io, values: {controller: {service: {loadBalancerClass: example.com/absent}}}",
+    );
+    let started = std::time::Instant::now();
+    let up = bootstrap(
+        &w,
+        &w.helm,
+        &[
+            "-f",
+            f.to_str().unwrap(),
+            "up",
+            "--no-verify",
+            "--wait",
+            "2s",
+        ],
+    );
+    assert_eq!(up.code, 1, "{}", up.text());
+    assert!(
+        started.elapsed() >= std::time::Duration::from_secs(2),
+        "it did not wait for the address"
+    );
+    for want in [
+        "load balancer: FAILED: no address",
+        "the router's LoadBalancer Service in namespace ingress-nginx has no address yet",
+        "kubectl -n ingress-nginx get service",
+    ] {
+        assert!(up.stderr.contains(want), "missing {want:?}: {}", up.text());
+    }
+    let svc = w.api.object(CONTROLLER_SVC).expect("the router's Service");
+    assert_eq!(
+        svc["spec"]["loadBalancerClass"], "example.com/absent",
+        "{svc}"
+    );
+    assert!(
+        w.api.object(DEV_INGRESS).is_none(),
+        "a vcluster route was applied"
+    );
+    assert!(
+        w.api
+            .object(
+                "/api/v1/namespaces/dev-vcluster/secrets/sh.helm.release.v1.vcluster-dev-helm.v1"
+            )
+            .is_none(),
+        "a vcluster was installed"
+    );
+}
+
 /// `router.service: NodePort` with a domain the user owns: the Service is a NodePort on the
 /// file's https port, no load balancer address is asked for, and the context dials the
 /// hostname on that port.

@@ -42,6 +42,8 @@ pub fn run(g: &Global, args: &UpArgs) -> Outcome {
         recreate: args.recreate,
         verify: !args.no_verify,
         timeout: args.timeout,
+        helm_timeout: args.wait,
+        secret_timeout: args.wait,
         kubeconfig: g.kubeconfig.clone(),
         offline: args.offline,
         ..Options::default()
