@@ -94,6 +94,48 @@ fn port_held_by_a_process_is_named_and_nothing_changes() {
     drop(listener);
 }
 
+/// The local registry's host port is one the file needs like the others: held by a process, `up`
+/// stops before the cluster is made (not after, at the registry step), naming `registry.port`.
+#[test]
+fn the_registry_port_is_checked_before_any_change() {
+    if !docker_or_skip("the_registry_port_is_checked_before_any_change") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let spec = Spec::new(&unique("rp"));
+    let _clean = Cleanup(vec![spec.name.clone()]);
+    let f = dir.path().join("envs.yaml");
+    std::fs::write(
+        &f,
+        format!(
+            "{}registry: {{port: {port}, name: {}-registry}}\n",
+            spec.yaml(),
+            spec.name
+        ),
+    )
+    .unwrap();
+    let log = dir.path().join("kind.log");
+    let up = bootstrap(
+        &["-f", f.to_str().unwrap(), "up"],
+        &[("KIND_DOUBLE_LOG", log.to_str().unwrap())],
+    );
+    assert_eq!(up.code, 1, "{}", up.text());
+    let me = std::process::id();
+    assert!(
+        up.stderr.contains(&format!(
+            "registry.port: host port 127.0.0.1:{port}/tcp is held by process {me}"
+        )),
+        "{}",
+        up.text()
+    );
+    assert!(up.stderr.contains("nothing was changed"), "{}", up.text());
+    assert!(nodes(&spec.name).is_empty(), "no node may be created");
+    assert!(!log.exists(), "kind must not be called");
+    drop(listener);
+}
+
 #[test]
 fn daemon_absent_is_one_clear_error() {
     let dir = tempfile::tempdir().unwrap();

@@ -13,18 +13,24 @@ pub struct NeededPort {
     #[serde(flatten)]
     pub port: PublishedPort,
     pub field: String,
+    /// The container that may hold this port for us: its step judges it by its mark (the
+    /// registry step refuses a same-named container without ours), so the port check leaves it
+    /// to that step rather than calling our own registry a conflict.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub judged_by: Option<String>,
 }
 
 /// Pure: every host port `up` binds, from the very kind config it hands to kind: the API
 /// server's, then each port mapping (the file's, in order, then the router's 443 that the
-/// renderer adds on `router.httpsPort` when the file maps none). None for an existing cluster.
+/// renderer adds on `router.httpsPort` when the file maps none), then the local registry's when
+/// bootstrap runs one. None for an existing cluster.
 pub fn needed(env: &Env) -> Vec<NeededPort> {
     if env.cluster.provider == Provider::Existing {
         return Vec::new();
     }
     let ports = crate::core::cluster_diff::desired(env).ports;
     let mapped = env.cluster.port_mappings.len();
-    ports
+    let mut out: Vec<NeededPort> = ports
         .into_iter()
         .enumerate()
         .map(|(i, port)| NeededPort {
@@ -34,8 +40,23 @@ pub fn needed(env: &Env) -> Vec<NeededPort> {
                 _ => "router.httpsPort".to_owned(),
             },
             port,
+            judged_by: None,
         })
-        .collect()
+        .collect();
+    let r = &env.registry;
+    if r.enabled && !r.shared {
+        out.push(NeededPort {
+            port: PublishedPort {
+                container_port: crate::core::config::Registry::CONTAINER_PORT,
+                protocol: "tcp".into(),
+                host_ip: r.listen_address.clone(),
+                host_port: r.port,
+            },
+            field: "registry.port".into(),
+            judged_by: Some(r.name.clone()),
+        });
+    }
+    out
 }
 
 /// A socket a process of this host listens on, as the system shows it.
@@ -163,14 +184,19 @@ pub fn container_conflicts(
     holders: &[PortHolder],
 ) -> Vec<PortConflict> {
     let mut out = Vec::new();
-    for NeededPort { port: p, field } in needed {
+    for NeededPort {
+        port: p,
+        field,
+        judged_by,
+    } in needed
+    {
         let held = holders.iter().find(|h| {
             h.host_port == p.host_port
                 && h.protocol == p.protocol
                 && overlaps(&h.host_ip, &p.host_ip)
         });
         if let Some(h) = held {
-            if h.cluster.as_deref() == Some(cluster) {
+            if h.cluster.as_deref() == Some(cluster) || judged_by.as_ref() == Some(&h.container) {
                 continue;
             }
             let dup = out
@@ -242,6 +268,7 @@ mod tests {
         NeededPort {
             port: port(ip, hp),
             field: "router.httpsPort".into(),
+            judged_by: None,
         }
     }
 

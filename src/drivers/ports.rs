@@ -14,7 +14,7 @@ use crate::core::ports::{self, Listening, NeededPort, PortConflict};
 pub fn process_conflicts(needed: &[NeededPort], skip: &[PublishedPort]) -> Vec<PortConflict> {
     let mut listening: Option<Vec<Listening>> = None;
     let mut out = Vec::new();
-    for NeededPort { port: p, field } in needed {
+    for NeededPort { port: p, field, .. } in needed {
         if skip.contains(p) {
             continue;
         }
@@ -95,6 +95,7 @@ mod tests {
                 host_port: hp,
             },
             field: "router.httpsPort".into(),
+            judged_by: None,
         }
     }
 

@@ -1,7 +1,8 @@
 //! Preflight: what must hold before anything changes. Docker answers (the connection is shared
 //! with the later steps), where we stand is known, and every host port the file publishes is
-//! free or held by this cluster's own nodes. The executables are looked up here and judged by the
-//! steps that need them (kind only to create, helm only to change a release).
+//! free or held by this cluster's own nodes (or by our registry, which its step judges). The
+//! executables are the steps' own concern: each says what its changes run (`Step::tools`), and
+//! the runner finds or fetches them all before the first change.
 
 use super::{Cx, Diff, Looked, Mode, Step};
 use crate::core::config::Provider;
@@ -74,15 +75,15 @@ impl Step for Preflight {
         let env = cx.env;
         let check = match env.cluster.provider {
             Provider::Kind => {
-                let ports: Vec<String> = std::iter::once(env.cluster.api_server.port)
-                    .chain(env.cluster.port_mappings.iter().map(|m| m.host_port))
-                    .map(|p| p.to_string())
+                let ports: Vec<String> = ports::needed(env)
+                    .iter()
+                    .map(|n| n.port.host_port.to_string())
                     .collect();
                 act(
                     Op::Preflight,
                     "host",
                     format!(
-                        "Docker reachable; kind and helm found; host ports {} free or ours",
+                        "Docker reachable; host ports {} free or ours; the tools the changes run (kind, helm) found or fetched before the first change",
                         ports.join(", ")
                     ),
                     "always checked before any change",
@@ -91,7 +92,7 @@ impl Step for Preflight {
             Provider::Existing => act(
                 Op::Preflight,
                 format!("context/{}", env.cluster.context),
-                "the existing cluster's context answers; helm found",
+                "the existing cluster's context answers; helm found or fetched before the first change",
                 "always checked before any change",
             ),
         };
