@@ -238,6 +238,24 @@ fn json_on_every_path() {
         assert!(!d["error"]["message"].as_str().unwrap().is_empty());
     }
 
+    // init: the file it wrote; a second init into the same file is refused, as JSON too.
+    let o = run(&["-f", "starter.yaml", "init", "-o", "json"]);
+    assert_eq!(code(&o), 0, "{}", show(&o));
+    let d = json(&o);
+    assert_eq!(
+        (d["ok"].clone(), d["file"].clone()),
+        (true.into(), "starter.yaml".into())
+    );
+    assert!(f.path("starter.yaml").exists());
+    let o = run(&["-f", "starter.yaml", "init", "-o", "json"]);
+    assert_eq!(code(&o), 2, "{}", show(&o));
+    let d = json(&o);
+    assert_eq!(d["ok"], false);
+    assert!(d["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("already exists; nothing was written"));
+
     let o = run(&["kubeconfig", "nowher", "-o", "json"]);
     assert_eq!(code(&o), 1);
     let d = json(&o);

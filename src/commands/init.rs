@@ -156,11 +156,24 @@ pub fn run(g: &Global, args: &InitArgs) -> Outcome {
     f.write_all(starter(&choices).as_bytes())
         .and_then(|_| f.sync_all())
         .map_err(|e| Failure::Failed(format!("{}: {e}", path.display())))?;
-    println!(
-        "wrote {}\nnext: bootstrap plan -f {p}, then bootstrap up -f {p}",
-        path.display(),
-        p = path.display()
-    );
+    match g.output {
+        crate::cli::Output::Json => println!(
+            "{}",
+            serde_json::json!({
+                "ok": true,
+                "file": path.display().to_string(),
+                "next": [
+                    format!("bootstrap plan -f {}", path.display()),
+                    format!("bootstrap up -f {}", path.display()),
+                ],
+            })
+        ),
+        crate::cli::Output::Table => println!(
+            "wrote {}\nnext: bootstrap plan -f {p}, then bootstrap up -f {p}",
+            path.display(),
+            p = path.display()
+        ),
+    }
     Ok(())
 }
 
