@@ -66,6 +66,8 @@ const CASES: &[Case] = &[
         expect: &["create-cluster"] },
     Case { name: "ingress-nginx on a node image newer than it was tested on is a warning", yaml: "cluster:\n  nodeImage: kindest/node:v1.36.1\nrouter:\n  kind: ingress-nginx\n", env: &[], code: 0,
         expect: &["warning:", ":2:14: cluster.nodeImage: ingress-nginx chart 4.15.1 is tested up to Kubernetes 1.35, but the node image `kindest/node:v1.36.1` runs Kubernetes 1.36", "use `router.kind: gateway-api`"] },
+    Case { name: "ingress-nginx with kind's default node image is the same warning", yaml: "router:\n  kind: ingress-nginx\n", env: &[], code: 0,
+        expect: &["warning:", ":2:9: router.kind: ingress-nginx chart 4.15.1 is tested up to Kubernetes 1.35, but the node image `kindest/node:v1.36.1@sha256:", "runs Kubernetes 1.36 (kind v0.32.0's default; `cluster.nodeImage` is not set)"] },
     Case { name: "ingress-nginx on a supported node image says nothing", yaml: "cluster:\n  nodeImage: kindest/node:v1.35.0\n", env: &[], code: 0,
         expect: &["create-cluster"] },
     Case { name: "the chart's own TLSRoute needs vcluster 0.34", yaml: "vclusters:\n  - name: dev\n    chart: {version: 0.26.0}\n    values:\n      controlPlane:\n        tlsRoute: {enabled: true}\n", env: &[], code: 2,

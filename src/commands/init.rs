@@ -78,7 +78,7 @@ pub fn starter(c: &Choices) -> String {
     ));
     let router_note = match c.router.as_str() {
         "gateway-api" => "# The router: a Gateway API Gateway with a TLS passthrough listener; each vcluster's\n# TLSRoute sends its hostname (SNI) to it.\n",
-        _ => "# The router: ingress-nginx with SSL passthrough; each vcluster is reached by its hostname (SNI).\n",
+        _ => "# The router: ingress-nginx with SSL passthrough; each vcluster is reached by its hostname (SNI).\n# ingress-nginx was retired in March 2026 and its last chart is tested up to Kubernetes 1.35,\n# older than kind v0.32.0's default node: bootstrap warns; `kind: gateway-api` is current.\n",
     };
     s.push_str(router_note);
     s.push_str(&format!(

@@ -420,18 +420,33 @@ fn names_and_contexts(c: &mut Check, env: &Env) {
 
 /// ingress-nginx is retired: its last chart line is tested up to Kubernetes 1.35, while kind
 /// v0.32.0 creates 1.36 nodes by default. Say so when the file names the node image (a warning:
-/// it may well still work). With `cluster.nodeImage` unset the image is kind's default, which
-/// depends on the kind installed: the cluster step asks `ingress_nginx_support` with the image
-/// the node really runs.
+/// it may well still work). With `cluster.nodeImage` unset the image is kind's default: the
+/// pinned kind v0.32.0's is assumed, and the warning says so (a kind of another version on PATH
+/// may default to another image).
 fn router_supports_node_image(c: &mut Check<'_>, env: &Env) {
     if env.cluster.provider != Provider::Kind {
         return;
     }
-    let Some(image) = &env.cluster.node_image else {
-        return;
-    };
-    if let Some((message, hint)) = ingress_nginx_support(env, image) {
-        c.warn("cluster.nodeImage", message, Some(hint));
+    match &env.cluster.node_image {
+        Some(image) => {
+            if let Some((message, hint)) = ingress_nginx_support(env, image) {
+                c.warn("cluster.nodeImage", message, Some(hint));
+            }
+        }
+        // No image written: kind's own default, which for the pinned kind v0.32.0 is a 1.36 node.
+        // Said when the file chose ingress-nginx; a file that names no router gets the default
+        // one quietly (the reference says which, and why it is still ingress-nginx).
+        None if c.o.written("router.kind") => {
+            if let Some((message, hint)) = ingress_nginx_support(env, pins::KIND_DEFAULT_NODE_IMAGE)
+            {
+                c.warn(
+                    "router.kind",
+                    format!("{message} (kind v0.32.0's default; `cluster.nodeImage` is not set)"),
+                    Some(hint),
+                );
+            }
+        }
+        None => {}
     }
 }
 
