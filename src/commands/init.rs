@@ -193,9 +193,17 @@ mod tests {
 
     #[test]
     fn the_file_means_what_was_chosen() {
-        let text = starter(&choices("ingress-nginx", &["dev", "staging"], true));
+        let text = starter(&choices("gateway-api", &["dev", "staging"], true));
         let l = load_str(&text, "envs.yaml", &[]);
         assert_eq!(l.diags.items.len(), 0, "{:?}", l.diags.items);
+        // ingress-nginx's file: only the warning that its chart is older than kind's node.
+        let nginx = load_str(
+            &starter(&choices("ingress-nginx", &["dev"], false)),
+            "envs.yaml",
+            &[],
+        );
+        assert!(!nginx.diags.has_errors(), "{:?}", nginx.diags.items);
+        assert_eq!(nginx.diags.items.len(), 1, "{:?}", nginx.diags.items);
         let env = l.env.unwrap();
         assert_eq!(env.cluster.name, "localdev");
         let names: Vec<&str> = env.vclusters.iter().map(|v| v.name.as_str()).collect();

@@ -201,6 +201,11 @@ async fn gather(g: &Global, env: Option<&Env>) -> Report {
             }
         }
     }
+    let evidence = crate::drivers::zone::gather(
+        info.as_ref(),
+        docker.reachable.then(|| docker.endpoint.clone()),
+    );
+    let verdict = crate::core::zone::classify(&evidence);
     match (env, &conn) {
         (None, _) => cluster.note = Some(format!("no environment file at {}", g.file.display())),
         (Some(e), _) if e.cluster.provider == Provider::Existing => {
@@ -210,23 +215,20 @@ async fn gather(g: &Global, env: Option<&Env>) -> Report {
             ))
         }
         (Some(_), Err(_)) => cluster.note = Some("Docker is unreachable".into()),
-        (Some(e), Ok(c)) => match crate::steps::cluster::assess(e, c, false).await {
-            Ok((seen, verdict, _)) => {
-                cluster.state = verdict.word().into();
-                match verdict {
-                    Verdict::Drifted { differences } => cluster.differences = differences,
-                    Verdict::Stopped { .. } | Verdict::Absent | Verdict::Converged => {}
+        (Some(e), Ok(c)) => {
+            match crate::steps::cluster::assess(e, c, verdict.access, false).await {
+                Ok((seen, verdict, _)) => {
+                    cluster.state = verdict.word().into();
+                    match verdict {
+                        Verdict::Drifted { differences } => cluster.differences = differences,
+                        Verdict::Stopped { .. } | Verdict::Absent | Verdict::Converged => {}
+                    }
+                    cluster.nodes = seen.nodes;
                 }
-                cluster.nodes = seen.nodes;
+                Err(err) => cluster.note = Some(format!("{err:#}")),
             }
-            Err(err) => cluster.note = Some(format!("{err:#}")),
-        },
+        }
     }
-    let evidence = crate::drivers::zone::gather(
-        info.as_ref(),
-        docker.reachable.then(|| docker.endpoint.clone()),
-    );
-    let verdict = crate::core::zone::classify(&evidence);
     Report {
         routes: env.map(|e| routes(e, &verdict)).unwrap_or_default(),
         zone: ZoneReport { verdict, evidence },

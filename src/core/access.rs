@@ -65,17 +65,24 @@ pub fn route_for(env: &Env, endpoint: Endpoint, zone: Zone) -> Option<Route> {
     match endpoint {
         Endpoint::KindApi => {
             let port = env.cluster.api_server.port;
-            // kind's certificate holds localhost and the address it publishes on, not 127.0.0.1
-            // when that address is something else.
-            let loopback_tls =
-                (env.cluster.api_server.address != "127.0.0.1").then_some("localhost");
+            let address = env.cluster.api_server.address.as_str();
             Some(match zone {
-                Zone::Host => route(
-                    zone,
-                    format!("https://127.0.0.1:{port}"),
-                    loopback_tls,
-                    None,
-                ),
+                // Where kind publishes it. kind's certificate holds localhost and the address it
+                // publishes on: a wildcard is dialed on 127.0.0.1 by the name localhost; any
+                // other address (loopback, or one interface such as the docker0 bridge) is
+                // dialed itself, since the port is bound there only.
+                Zone::Host => match address {
+                    "0.0.0.0" | "::" => route(
+                        zone,
+                        format!("https://127.0.0.1:{port}"),
+                        Some("localhost"),
+                        None,
+                    ),
+                    a if a.contains(':') => {
+                        route(zone, format!("https://[{a}]:{port}"), None, None)
+                    }
+                    a => route(zone, format!("https://{a}:{port}"), None, None),
+                },
                 Zone::Devcontainer => route(
                     zone,
                     format!("https://{HOST_GATEWAY}:{port}"),
@@ -123,6 +130,36 @@ pub fn route_for(env: &Env, endpoint: Endpoint, zone: Zone) -> Option<Route> {
             })
         }
     }
+}
+
+/// Zones to try first: the one we stand in, then the rest in the table's order.
+pub fn zone_order(mode: AccessMode, here: Option<AccessMode>) -> AccessMode {
+    match (mode, here) {
+        (AccessMode::Auto, Some(h)) => h,
+        (m, _) => m,
+    }
+}
+
+/// The candidates in the order they are tried from here: under `auto`, the zone we stand in
+/// (`here`, what the zone detector resolved) first. Every route the tool dials, for a context or
+/// for a check, comes from this one list.
+pub fn ordered(
+    env: &Env,
+    endpoint: Endpoint,
+    mode: AccessMode,
+    here: Option<AccessMode>,
+) -> Vec<Route> {
+    let mut all = candidates(env, endpoint, mode);
+    if mode == AccessMode::Auto {
+        let first = Zone::for_mode(zone_order(mode, here));
+        all.sort_by_key(|r| {
+            first
+                .iter()
+                .position(|z| *z == r.zone)
+                .unwrap_or(usize::MAX)
+        });
+    }
+    all
 }
 
 /// Candidate routes for an endpoint under an access mode, in the order they are tried.
@@ -219,11 +256,29 @@ mod tests {
     }
 
     #[test]
-    fn non_loopback_api_address_uses_localhost_name() {
-        let e = load_str("cluster: {apiServer: {address: 172.17.0.1}}\n", "t", &[])
+    fn the_host_dials_the_api_where_kind_publishes_it() {
+        let route = |address: &str| {
+            let e = load_str(
+                &format!("cluster: {{apiServer: {{address: '{address}', port: 6443}}}}\n"),
+                "t",
+                &[],
+            )
             .env
             .unwrap();
-        let r = route_for(&e, Endpoint::KindApi, Zone::Host).unwrap();
-        assert_eq!(r.tls_server_name.as_deref(), Some("localhost"));
+            let r = route_for(&e, Endpoint::KindApi, Zone::Host).unwrap();
+            (r.server, r.tls_server_name)
+        };
+        // Bound on one interface only: dialed there; the certificate holds the address.
+        assert_eq!(
+            route("172.17.0.1"),
+            ("https://172.17.0.1:6443".into(), None)
+        );
+        assert_eq!(route("127.0.0.1"), ("https://127.0.0.1:6443".into(), None));
+        assert_eq!(route("::1"), ("https://[::1]:6443".into(), None));
+        // All addresses: loopback, by the name the certificate holds.
+        assert_eq!(
+            route("0.0.0.0"),
+            ("https://127.0.0.1:6443".into(), Some("localhost".into()))
+        );
     }
 }

@@ -3,33 +3,42 @@
 //! labels (through the kube API, with kind's admin credentials). Both are read only while the
 //! node runs; what cannot be read from here is left unobserved (None), never guessed.
 
-use crate::core::config::Env;
+use crate::core::access;
+use crate::core::config::{AccessMode, Env};
 use crate::core::kubeconfig::{doc, Entry};
 use crate::core::observed::{NodeState, ObservedCluster};
 use std::time::Duration;
 
 const HANDSHAKE: Duration = Duration::from_secs(2);
 
-/// Where the API server answers from here, in order: where kind publishes it (the engine's
-/// host), the node by name (kind's network), the host gateway (a devcontainer).
-fn candidates(env: &Env, node: &str) -> Vec<(String, u16)> {
-    let a = &env.cluster.api_server;
-    let published = if a.address == "0.0.0.0" || a.address == "::" {
-        "127.0.0.1".to_owned()
-    } else {
-        a.address.clone()
-    };
-    vec![
-        (published, a.port),
-        (node.to_owned(), 6443),
-        (crate::core::access::HOST_GATEWAY.to_owned(), a.port),
-    ]
+/// Where the API server answers from here, in the order the contexts try it: the access
+/// table's routes to kind's API, the zone we stand in first (`here`, from the zone detector).
+/// Inside a devcontainer 127.0.0.1 is the container itself, so it is never dialed there first:
+/// another server on that port would have its certificate read as the cluster's.
+fn candidates(env: &Env, here: Option<AccessMode>) -> Vec<(String, u16)> {
+    access::ordered(env, access::Endpoint::KindApi, env.access.mode, here)
+        .iter()
+        .filter_map(|r| host_port(&r.server))
+        .collect()
+}
+
+/// `https://host:port` (IPv6 in brackets) as (host, port).
+fn host_port(server: &str) -> Option<(String, u16)> {
+    let rest = server.strip_prefix("https://")?;
+    let (host, port) = rest.rsplit_once(':')?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    Some((host.to_owned(), port.parse().ok()?))
 }
 
 /// Fill in the certificate names and node labels of a running cluster.
 /// `admin` is kind's admin kubeconfig as the node holds it (read through Docker, so observing
 /// spawns no process); without it the labels stay unobserved.
-pub async fn observe_running(env: &Env, seen: &mut ObservedCluster, admin: Option<&str>) {
+pub async fn observe_running(
+    env: &Env,
+    here: Option<AccessMode>,
+    seen: &mut ObservedCluster,
+    admin: Option<&str>,
+) {
     let Some(node) = seen
         .nodes
         .iter()
@@ -39,7 +48,7 @@ pub async fn observe_running(env: &Env, seen: &mut ObservedCluster, admin: Optio
         return;
     };
     let mut reached = None;
-    for (host, port) in candidates(env, &node) {
+    for (host, port) in candidates(env, here) {
         // kind's certificate always holds `localhost` (its kubeadm template).
         if let Ok(names) =
             crate::drivers::probe::presented_names(&host, port, "localhost", HANDSHAKE).await
@@ -102,4 +111,34 @@ async fn node_labels(
     let client = crate::drivers::kube::client_for_context(&path, &context).await?;
     let n = kube::Api::<Node>::all(client).get(node).await?;
     Ok(n.metadata.labels.unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::config::load_str;
+
+    #[test]
+    fn a_devcontainer_never_dials_its_own_loopback_first() {
+        let env = load_str("cluster: {name: x}\n", "t", &[]).env.unwrap();
+        let dc = candidates(&env, Some(AccessMode::Devcontainer));
+        assert_eq!(dc[0], ("host.docker.internal".to_owned(), 6443));
+        assert_eq!(dc[1], ("x-control-plane".to_owned(), 6443));
+        assert_eq!(dc.last().unwrap().0, "127.0.0.1", "{dc:?}");
+        let host = candidates(&env, Some(AccessMode::Host));
+        assert_eq!(host[0], ("127.0.0.1".to_owned(), 6443));
+        // A pinned mode is the only route.
+        let pinned = load_str(
+            "cluster: {name: x}\naccess: {mode: kind-network}\n",
+            "t",
+            &[],
+        )
+        .env
+        .unwrap();
+        assert_eq!(
+            candidates(&pinned, Some(AccessMode::Host)),
+            vec![("x-control-plane".to_owned(), 6443)]
+        );
+        assert_eq!(host_port("https://[::1]:6443"), Some(("::1".into(), 6443)));
+    }
 }

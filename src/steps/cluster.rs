@@ -19,19 +19,24 @@ use anyhow::{anyhow, bail, Context, Result};
 pub async fn assess(
     env: &Env,
     conn: &Conn,
+    here: Option<crate::core::config::AccessMode>,
     recreate: bool,
 ) -> Result<(ObservedCluster, Verdict, Action)> {
-    let (seen, _) = look(env, conn).await?;
+    let (seen, _) = look(env, conn, here).await?;
     let (verdict, action) = judge(env, &seen, recreate);
     Ok((seen, verdict, action))
 }
 
 /// The node containers, what runs inside them, and kind's admin kubeconfig when it can be read
 /// (a stopped node, or one without admin.conf yet, stays unobserved: not an error).
-async fn look(env: &Env, conn: &Conn) -> Result<(ObservedCluster, Option<String>)> {
+async fn look(
+    env: &Env,
+    conn: &Conn,
+    here: Option<crate::core::config::AccessMode>,
+) -> Result<(ObservedCluster, Option<String>)> {
     let mut seen = observe::observe_cluster(conn, &env.cluster.name).await?;
     let admin = admin_kubeconfig(conn, &seen).await.ok();
-    crate::drivers::kind_node::observe_running(env, &mut seen, admin.as_deref()).await;
+    crate::drivers::kind_node::observe_running(env, here, &mut seen, admin.as_deref()).await;
     Ok((seen, admin))
 }
 
@@ -223,7 +228,8 @@ impl Step for Cluster {
         let conn = Self::conn(cx)?;
         let name = cx.cluster();
         let step = cx.progress.begin("observe");
-        let (seen, admin) = match look(cx.env, &conn).await {
+        let here = cx.zone().and_then(|z| z.access);
+        let (seen, admin) = match look(cx.env, &conn, here).await {
             Ok(x) => x,
             Err(e) => {
                 step.fail("could not observe the cluster");

@@ -3,7 +3,9 @@
 //! with the cluster's CA, an authenticated /version, one authorised call) and the first in order
 //! that passes is kept. The kubeconfig step writes what this step chose.
 
-use crate::core::access::{candidates, Endpoint, Zone};
+use crate::core::access::Endpoint;
+#[cfg(test)]
+use crate::core::access::Zone;
 use crate::core::config::{AccessMode, Env};
 use crate::core::kubeconfig::{doc, Entry};
 use crate::core::verify::diagnose::Route as VerifyRoute;
@@ -30,32 +32,7 @@ pub struct Want<'a> {
     pub verify_route: VerifyRoute,
 }
 
-/// Zones to try first: the one we stand in, then the rest in the table's order.
-pub fn zone_order(mode: AccessMode, here: Option<AccessMode>) -> AccessMode {
-    match (mode, here) {
-        (AccessMode::Auto, Some(h)) => h,
-        (m, _) => m,
-    }
-}
-
-pub fn ordered(
-    env: &Env,
-    endpoint: Endpoint,
-    mode: AccessMode,
-    here: Option<AccessMode>,
-) -> Vec<crate::core::access::Route> {
-    let mut all = candidates(env, endpoint, mode);
-    if mode == AccessMode::Auto {
-        let first = Zone::for_mode(zone_order(mode, here));
-        all.sort_by_key(|r| {
-            first
-                .iter()
-                .position(|z| *z == r.zone)
-                .unwrap_or(usize::MAX)
-        });
-    }
-    all
-}
+pub use crate::core::access::ordered;
 
 pub fn entry(env: &Env, context: &str, route: &crate::core::access::Route, creds: &Creds) -> Entry {
     let insecure = env.access.insecure_skip_tls_verify;
