@@ -115,6 +115,59 @@ fn devcontainer_on_the_default_bridge() {
     journey_in(&dc, true);
 }
 
+/// The engine socket the journeys go through (and the e2e devcontainer journey, whose real kind
+/// runs kubeadm with `docker exec`) carries Docker's upgraded connections: `docker exec` and an
+/// attached `docker run` answer 101 UPGRADED, then the process's output and exit code come back.
+#[test]
+fn the_engine_socket_carries_docker_exec_and_attach() {
+    if !docker_or_skip("the_engine_socket_carries_docker_exec_and_attach") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine::Engine::start(&dir.path().join("docker.sock"), None);
+    let host = format!("unix://{}", engine.path.display());
+    let foreign = Foreign::start();
+    let via = |args: &[&str]| {
+        let out = std::process::Command::new("docker")
+            .arg("-H")
+            .arg(&host)
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, out, err) = via(&[
+        "exec",
+        &foreign.0,
+        "/bin/busybox",
+        "sh",
+        "-c",
+        "echo through; exit 3",
+    ]);
+    assert_eq!((code, out.as_str()), (3, "through\n"), "{err}");
+    let (code, out, err) = via(&[
+        "run",
+        "--rm",
+        "bootstrap-test/busybox:latest",
+        "/bin/busybox",
+        "echo",
+        "attached",
+    ]);
+    assert_eq!((code, out.as_str()), (0, "attached\n"), "{err}");
+    assert!(
+        engine
+            .requests()
+            .iter()
+            .any(|r| r.contains("/exec/") && r.ends_with("/start")),
+        "{:?}",
+        engine.requests()
+    );
+}
+
 /// The same journey with `router.kind: gateway-api` (envs/gateway.yaml's router: Traefik, our
 /// Gateway's TLS passthrough listener, one TLSRoute per vcluster).
 #[test]

@@ -146,16 +146,35 @@ async fn answer_info(
     Ok(Response::from_parts(parts, body))
 }
 
-async fn forward(req: Request<Incoming>) -> Result<Response<Body>, std::io::Error> {
+async fn forward(mut req: Request<Incoming>) -> Result<Response<Body>, std::io::Error> {
+    // `docker exec` and attached `docker run` (and so real kind, which runs kubeadm through
+    // `docker exec`) ask to upgrade the connection; the engine answers 101 UPGRADED and the
+    // connection then carries the process's streams, which must be bridged both ways.
+    let client_side = req
+        .headers()
+        .contains_key(hyper::header::UPGRADE)
+        .then(|| hyper::upgrade::on(&mut req));
     let upstream = tokio::net::UnixStream::connect("/var/run/docker.sock").await?;
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(upstream))
         .await
         .map_err(std::io::Error::other)?;
     tokio::spawn(conn.with_upgrades());
-    let resp = sender
+    let mut resp = sender
         .send_request(req)
         .await
         .map_err(std::io::Error::other)?;
+    if resp.status() == hyper::StatusCode::SWITCHING_PROTOCOLS {
+        if let Some(client_side) = client_side {
+            let engine_side = hyper::upgrade::on(&mut resp);
+            tokio::spawn(async move {
+                if let (Ok(c), Ok(e)) = (client_side.await, engine_side.await) {
+                    let _ =
+                        tokio::io::copy_bidirectional(&mut TokioIo::new(c), &mut TokioIo::new(e))
+                            .await;
+                }
+            });
+        }
+    }
     let (parts, body) = resp.into_parts();
     let body = if parts.status == hyper::StatusCode::NO_CONTENT {
         Empty::new().map_err(|never| match never {}).boxed()
