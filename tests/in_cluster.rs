@@ -260,6 +260,53 @@ fn users_router_release_is_never_taken_over(file: impl Fn(&HelmWorld) -> std::pa
     assert_eq!(calls(&w)[calls_before..], [] as [String; 0], "helm ran");
     assert_eq!(w.api.writes(), writes, "the API was written");
     assert_eq!(std::fs::read(&w.kubeconfig).unwrap(), kubeconfig_before);
+
+    // `down` of the same file (this cluster is not ours to delete): the user's release, and an
+    // Ingress of theirs under the name our route would have, stay; each is named with the
+    // command that would remove it.
+    let ingress = w.dir.path().join("their-ingress.yaml");
+    std::fs::write(
+        &ingress,
+        "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {name: vcluster-dev-helm-api, namespace: dev-vcluster}\nspec:\n  rules: [{host: theirs.example.com}]\n",
+    )
+    .unwrap();
+    let made = kubectl(&w, CONTEXT, &["create", "namespace", "dev-vcluster"]);
+    assert_eq!(made.code, 0, "{}", made.text());
+    let made = kubectl(&w, CONTEXT, &["apply", "-f", ingress.to_str().unwrap()]);
+    assert_eq!(made.code, 0, "{}", made.text());
+    let calls_before = calls(&w).len();
+    let down = bootstrap(&w, &w.helm, &["-f", f.to_str().unwrap(), "down"]);
+    assert_eq!(down.code, 0, "{}", down.text());
+    for want in [
+        "release ingress-nginx/ingress-nginx",
+        "`helm uninstall ingress-nginx -n ingress-nginx`",
+        "ingress/dev-vcluster/vcluster-dev-helm-api",
+        "`kubectl delete ingress vcluster-dev-helm-api -n dev-vcluster`",
+        "bootstrap down --force",
+    ] {
+        assert!(
+            down.stderr.contains(want),
+            "missing {want:?}: {}",
+            down.text()
+        );
+    }
+    assert!(
+        !calls(&w)[calls_before..]
+            .iter()
+            .any(|c| c.contains("uninstall")),
+        "helm uninstalled: {:?}",
+        calls(&w)
+    );
+    assert!(
+        w.api
+            .object("/api/v1/namespaces/ingress-nginx/secrets/sh.helm.release.v1.ingress-nginx.v1")
+            .is_some(),
+        "the user's release is gone"
+    );
+    assert!(
+        w.api.object(DEV_INGRESS).is_some(),
+        "the user's Ingress is gone"
+    );
 }
 
 fn kubectl(w: &HelmWorld, context: &str, args: &[&str]) -> Run {

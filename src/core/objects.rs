@@ -50,10 +50,33 @@ pub fn target(obj: &Value) -> String {
     }
 }
 
+/// What `down` says of an object with our name but not our mark: it stays, and how to remove it.
+pub fn left_in_place(obj: &Value, holder: &str) -> String {
+    let kind = obj["kind"].as_str().unwrap_or_default().to_lowercase();
+    let name = obj["metadata"]["name"].as_str().unwrap_or_default();
+    let ns = obj["metadata"]["namespace"]
+        .as_str()
+        .map(|n| format!(" -n {n}"))
+        .unwrap_or_default();
+    format!(
+        "{}: {holder}: left in place\n  hint: delete it yourself (`kubectl delete {kind} {name}{ns}`), or run `bootstrap down --force`",
+        target(obj)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn what_is_left_says_how_to_remove_it() {
+        let o = json!({"kind": "Ingress", "metadata": {"name": "api", "namespace": "dev"}});
+        assert_eq!(
+            left_in_place(&o, "made by someone else"),
+            "ingress/dev/api: made by someone else: left in place\n  hint: delete it yourself (`kubectl delete ingress api -n dev`), or run `bootstrap down --force`"
+        );
+    }
 
     #[test]
     fn holds_compares_only_what_we_apply() {

@@ -187,11 +187,7 @@ impl Step for Argocd {
                 let Some(live) = live else { continue };
                 let holder = ownership::holder(live.pointer("/metadata/labels"), cx.cluster());
                 if holder != Holder::Ours && !cx.opts.force {
-                    eprintln!(
-                        "{}: {}: left in place",
-                        objects::target(&want),
-                        holder.describe()
-                    );
+                    eprintln!("{}", objects::left_in_place(&want, &holder.describe()));
                     continue;
                 }
                 for a in kube::delete_manifests(&api.client, &yaml(&[want])).await? {

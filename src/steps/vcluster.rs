@@ -221,11 +221,7 @@ impl Step for Vcluster {
             let holder =
                 crate::core::ownership::holder(live.pointer("/metadata/labels"), cx.cluster());
             if holder != crate::core::ownership::Holder::Ours && !cx.opts.force {
-                eprintln!(
-                    "{}: {}: left in place",
-                    objects::target(&want),
-                    holder.describe()
-                );
+                eprintln!("{}", objects::left_in_place(&want, &holder.describe()));
                 continue;
             }
             let one = crate::core::render::to_yaml(&want);
