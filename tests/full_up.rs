@@ -496,3 +496,74 @@ fn a_failed_up_writes_only_the_host_context_and_the_next_up_resumes() {
     );
     assert_eq!(down.code, 0, "{}", down.text());
 }
+
+/// `down --keep-cluster`: what `up` installed into the cluster goes (the three releases through
+/// helm uninstall, the routes, the ArgoCD registrations, the contexts) and the cluster stays
+/// running; the next `up` finds it converged and installs only what was removed.
+#[test]
+fn down_keep_cluster_removes_what_was_installed_and_keeps_the_cluster() {
+    if !docker_or_skip("down_keep_cluster_removes_what_was_installed_and_keeps_the_cluster")
+        || !unshare_works()
+        || !charts_or_skip("down_keep_cluster_removes_what_was_installed_and_keeps_the_cluster")
+    {
+        return;
+    }
+    let w = world();
+    let _clean = Cleanup(vec![w.cluster.clone()]);
+    let first = up(&w, &[]);
+    assert_eq!(first.code, 0, "{}", first.text());
+    let node_before = nodes(&w.cluster);
+    assert!(!node_before.is_empty());
+    let calls = || std::fs::read_to_string(w.helm_state.join("calls.log")).unwrap();
+    let before = calls().lines().count();
+
+    let down = in_ns(
+        &w,
+        &bin(),
+        &["-f", w.env_file.to_str().unwrap(), "down", "--keep-cluster"],
+        &[],
+    );
+    assert_eq!(down.code, 0, "{}", down.text());
+    let log = calls();
+    let uninstalled: Vec<&str> = log
+        .lines()
+        .skip(before)
+        .filter(|l| l.starts_with("uninstall"))
+        .collect();
+    for release in [
+        "ingress-nginx",
+        "vcluster-dev-helm",
+        "vcluster-staging-helm",
+    ] {
+        assert!(
+            uninstalled
+                .iter()
+                .any(|l| l.split_whitespace().nth(1) == Some(release)),
+            "{release} not uninstalled: {uninstalled:?}\n{}",
+            down.text()
+        );
+    }
+    assert_eq!(nodes(&w.cluster), node_before, "the cluster must stay");
+    let config = std::fs::read_to_string(&w.kubeconfig).unwrap();
+    let d = bootstrap::core::kubeconfig::doc::parse(&config).unwrap();
+    assert_eq!(
+        bootstrap::core::kubeconfig::doc::context_names(&d),
+        vec!["work".to_owned()],
+        "{config}"
+    );
+
+    let again = up(&w, &[]);
+    assert_eq!(again.code, 0, "{}", again.text());
+    assert!(
+        !again.stderr.contains("kind create") && !again.stdout.contains("created"),
+        "the kept cluster was made again: {}",
+        again.text()
+    );
+    assert!(
+        again
+            .stdout
+            .contains("helm install ingress-nginx/ingress-nginx"),
+        "{}",
+        again.text()
+    );
+}
