@@ -213,7 +213,8 @@ pub enum RenderWhat {
         /// The vcluster's name in the file
         name: String,
     },
-    /// The passthrough routes (Ingress objects)
+    /// The passthrough routes: Ingresses (ingress-nginx), or the GatewayClass, Gateway and
+    /// TLSRoutes (gateway-api)
     Routes,
     /// Each context's server, tls-server-name and CA source for the access mode
     Contexts,
