@@ -145,6 +145,12 @@ fn a_wrong_hash_is_refused_and_nothing_is_kept() {
         "left behind: {:?}",
         files(cache.path())
     );
+    // Nor an empty folder named for the pin.
+    let downloads = cache.path().join("downloads");
+    let left: Vec<_> = std::fs::read_dir(&downloads)
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "left behind: {left:?}");
 }
 
 #[test]

@@ -217,6 +217,8 @@ impl Fetcher {
             }
             Err(e @ FetchError::HashMismatch { .. }) => {
                 let _ = fs::remove_file(&partial_path);
+                // Its folder too, when nothing else is in it (remove_dir refuses otherwise).
+                let _ = fs::remove_dir(dir);
                 Err(e)
             }
             Err(e) => {

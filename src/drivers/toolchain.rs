@@ -460,19 +460,6 @@ pub fn ensure(pin: &Pinned, opts: &Options) -> Result<Located, ToolError> {
     })
 }
 
-/// The tools an environment needs for `up`: kind for a kind cluster, helm when anything is
-/// installed into the cluster.
-pub fn needed(env: &crate::core::config::Env) -> Vec<&'static Pinned> {
-    let mut out = Vec::new();
-    if env.cluster.provider == crate::core::config::Provider::Kind {
-        out.push(&KIND_PIN);
-    }
-    if !env.vclusters.is_empty() {
-        out.push(&HELM_PIN);
-    }
-    out
-}
-
 /// Put the executable in place atomically: a temporary file beside it, fsynced, made
 /// executable, renamed. A run that dies half way leaves only the temporary file.
 fn install(pin: &Pinned, downloaded: &Path, target: &Path, opts: &Options) -> std::io::Result<()> {
@@ -582,6 +569,28 @@ fn version_of(path: &Path) -> Option<(String, (u64, u64, u64))> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn an_override_that_is_not_executable_is_reported() {
+        let pin = super::Pinned {
+            tool: super::super::tools::Tool {
+                name: "kind",
+                var: "BOOTSTRAP_TEST_NO_SUCH_TOOL_VAR",
+                hint: "h",
+            },
+            ..super::KIND_PIN
+        };
+        std::env::set_var(pin.tool.var, "/nonexistent/kind");
+        let opts = super::Options::from_env(true);
+        let e = super::observe(&pin, &opts).unwrap_err();
+        std::env::remove_var(pin.tool.var);
+        assert!(
+            e.to_string().contains(
+                "BOOTSTRAP_TEST_NO_SUCH_TOOL_VAR=/nonexistent/kind does not name an executable"
+            ),
+            "{e}"
+        );
+    }
+
     use super::*;
 
     #[test]

@@ -1,8 +1,6 @@
 //! The outside programs we drive (kind, helm): where they are, or how to get them. Fetching
 //! the pinned releases when they are missing is `toolchain`'s job.
 
-use std::path::PathBuf;
-
 /// An outside program we drive, the variable that overrides where it is, and how to get it.
 #[derive(Debug, Clone, Copy)]
 pub struct Tool {
@@ -29,12 +27,6 @@ pub const HELM: Tool = Tool {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ToolError {
-    #[error("`{name}` was not found in PATH\n  hint: {hint}; or set {var} to its path")]
-    NotInPath {
-        name: &'static str,
-        var: &'static str,
-        hint: &'static str,
-    },
     /// Not usable from PATH or the cache, and not fetched (offline, no network, no pin).
     #[error("{why}\n  hint: {hint}; or set {var} to its path")]
     Unavailable {
@@ -50,46 +42,4 @@ pub enum ToolError {
         value: String,
         cause: String,
     },
-}
-
-/// Find a tool: its override variable first (a path, or a name looked up in PATH), else PATH.
-pub fn locate(tool: Tool) -> Result<PathBuf, ToolError> {
-    match std::env::var(tool.var)
-        .ok()
-        .filter(|v| !v.trim().is_empty())
-    {
-        Some(value) => which::which(&value).map_err(|e| ToolError::BadOverride {
-            name: tool.name,
-            var: tool.var,
-            value,
-            cause: e.to_string(),
-        }),
-        None => which::which(tool.name).map_err(|_| ToolError::NotInPath {
-            name: tool.name,
-            var: tool.var,
-            hint: tool.hint,
-        }),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn override_that_is_not_executable_is_reported() {
-        let t = Tool {
-            name: "kind",
-            var: "BOOTSTRAP_TEST_NO_SUCH_TOOL_VAR",
-            hint: "h",
-        };
-        std::env::set_var(t.var, "/nonexistent/kind");
-        let e = locate(t).unwrap_err();
-        std::env::remove_var(t.var);
-        assert!(
-            e.to_string()
-                .contains("BOOTSTRAP_TEST_NO_SUCH_TOOL_VAR=/nonexistent/kind"),
-            "{e}"
-        );
-    }
 }
