@@ -13,7 +13,14 @@
 //! - Its per-user socket: `~/.docker/desktop/docker.sock` on Linux and `~/.docker/run/docker.sock`
 //!   on macOS (testcontainers-java
 //!   core/src/main/java/org/testcontainers/dockerclient/DockerDesktopClientProviderStrategy.java),
-//!   with no /var/run/docker.sock unless the user allows the default socket. The docker CLI (so kind)
+//!   with no /var/run/docker.sock unless the user allows the default socket. Docker's own word:
+//!   Docker Desktop for Linux "doesn't bind /var/run/docker.sock by default; it uses a per-user
+//!   socket (desktop-linux context)" (docker/docs issue #23308, filed against docs.docker.com/desktop,
+//!   whose fix is `DOCKER_HOST=$(docker context inspect desktop-linux ...)`); on macOS Docker's
+//!   maintainers moved "the sockets to user-owned directories rather than root-owned directories
+//!   (like /var/run)" (docker/for-mac issue #6529, Docker Desktop 4.13), and the setting "Allow the
+//!   default Docker socket to be used" (Settings > Advanced; docs.docker.com
+//!   desktop/mac/permission-requirements) brings the /var/run/docker.sock link back. The docker CLI (so kind)
 //!   reaches it through the `desktop-linux` context, stored as
 //!   ~/.docker/contexts/meta/<sha256 of the name>/meta.json (docker/cli
 //!   cli/context/store/store.go, `contextdirOf`); bollard follows no context.
