@@ -157,24 +157,19 @@ fn without_ssl_passthrough_the_router_answers_with_its_default_certificate() {
     let first = up(&w, &[]);
     assert_eq!(first.code, 0, "{}", first.text());
 
-    // The user turns passthrough off in the router's values (`router.passthrough: false` is
-    // refused by bootstrap's validation while vclusters are reached through the router); the
-    // router is deployed as bootstrap renders it then: `--enable-ssl-passthrough=false`.
-    let text = std::fs::read_to_string(&w.env_file).unwrap();
-    std::fs::write(
-        &w.env_file,
-        text.replace(
-            "  httpsPort:",
-            "  values: {controller: {extraArgs: {enable-ssl-passthrough: 'false'}}}\n  httpsPort:",
-        ),
-    )
-    .unwrap();
-    let values = render(&w, &["router"]);
+    // The router redeployed by hand from bootstrap's own values with the one flag dropped, as a
+    // user editing the release would: the controller runs without `--enable-ssl-passthrough`
+    // (the chart passes only the extraArgs it is given).
+    let rendered = render(&w, &["router"]);
     assert!(
-        values.contains("enable-ssl-passthrough: 'false'")
-            || values.contains("enable-ssl-passthrough: \"false\""),
-        "{values}"
+        rendered.contains("enable-ssl-passthrough: \"true\""),
+        "{rendered}"
     );
+    let values: String = rendered
+        .lines()
+        .filter(|l| !l.contains("enable-ssl-passthrough"))
+        .map(|l| format!("{l}\n"))
+        .collect();
     let upgraded = helm_upgrade(
         &w,
         "ingress-nginx",
