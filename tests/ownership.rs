@@ -127,3 +127,84 @@ fn a_cluster_made_by_hand_that_differs_stops_up_before_any_change() {
         assert_eq!(docker(&["inspect", "-f", "{{.Id}}", &node]), id);
     }
 }
+
+/// The seeds' users' cluster exactly as they made it: their kind.yaml (seed 004: the API pinned
+/// to a fixed port; seed 001: host 8443 to the node's 443, `protocol: TCP`) with the node
+/// labelled `ingress-ready=true` the way kind's ingress guide does it, through a kubeadm patch's
+/// kubelet `node-labels`, not kind's `labels:`. Against a file asking for that cluster (the
+/// label as `cluster.nodeLabels`, as envs/localdev.yaml does), `up` adopts it: kind's defaults
+/// (API on 127.0.0.1, mappings on 0.0.0.0) and a label set another way are the same cluster.
+#[test]
+fn the_seeds_own_kind_yaml_makes_a_cluster_up_adopts() {
+    if !docker_or_skip("the_seeds_own_kind_yaml_makes_a_cluster_up_adopts") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let spec = Spec::new(&unique("seed"));
+    let _clean = Cleanup(vec![spec.name.clone()]);
+    let file = dir.path().join("envs.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            "{}  nodeLabels:\n    ingress-ready: \"true\"\n",
+            spec.yaml()
+        ),
+    )
+    .unwrap();
+    let kind_yaml = dir.path().join("kind.yaml");
+    std::fs::write(
+        &kind_yaml,
+        format!(
+            "kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\nnetworking:\n  apiServerPort: {api}\nnodes:\n- role: control-plane\n  kubeadmConfigPatches:\n  - |\n    kind: InitConfiguration\n    nodeRegistration:\n      kubeletExtraArgs:\n        node-labels: \"ingress-ready=true\"\n  extraPortMappings:\n  - containerPort: 443\n    hostPort: {https}\n    protocol: TCP\n",
+            api = spec.api_port,
+            https = spec.https_port
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new(kind_double())
+        .args([
+            "create", "cluster", "--name", &spec.name, "--image", NODE_IMAGE, "--config",
+        ])
+        .arg(&kind_yaml)
+        .arg("--kubeconfig")
+        .arg(dir.path().join("by-hand.kubeconfig"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let f = file.to_str().unwrap();
+    let up = bootstrap(&["-f", f, "up"], &[]);
+    assert_eq!(up.code, 0, "{}", up.text());
+    assert!(
+        up.stderr.contains(&format!(
+            "cluster `{}`: not created by bootstrap, and it matches the file: adopted",
+            spec.name
+        )),
+        "{}",
+        up.text()
+    );
+
+    // The same cluster without the label is not what the file asks for: `up` says which label
+    // differs and stops before any change (the user's cluster stays as it is).
+    let unlabelled = dir.path().join("envs-other-label.yaml");
+    std::fs::write(
+        &unlabelled,
+        format!("{}  nodeLabels:\n    ingress-ready: \"yes\"\n", spec.yaml()),
+    )
+    .unwrap();
+    let differs = bootstrap(&["-f", unlabelled.to_str().unwrap(), "up"], &[]);
+    assert_eq!(differs.code, 1, "{}", differs.text());
+    assert!(
+        differs.stderr.contains("ingress-ready"),
+        "{}",
+        differs.text()
+    );
+    assert!(
+        differs.stderr.contains("nothing was changed"),
+        "{}",
+        differs.text()
+    );
+}
