@@ -439,9 +439,21 @@ fn traefik_chart_renders_what_our_gateway_needs() {
                 || a.starts_with("--providers.kubernetescrd")),
         "a Gateway API router must not serve the cluster's Ingresses: {args:?}"
     );
+    // Our Traefik reads only GatewayClasses with this environment's label, and ours has it.
+    let objects = rendered_objects();
+    let selector = args
+        .iter()
+        .find_map(|a| a.strip_prefix("--providers.kubernetesgateway.labelSelector="))
+        .unwrap_or_else(|| panic!("no GatewayClass label selector in {args:?}"));
+    let (k, v) = selector.split_once('=').unwrap();
+    assert_eq!(objects[0]["kind"], "GatewayClass");
+    assert_eq!(
+        objects[0]["metadata"]["labels"][k], v,
+        "{selector}: {}",
+        objects[0]
+    );
     // Our Gateway's listener port must be an entry point's port: Traefik binds a listener to the
     // entry point whose address ends in `:<port>` (entryPointName, pkg/provider/kubernetes/gateway).
-    let objects = rendered_objects();
     let listener_port = objects[1]["spec"]["listeners"][0]["port"].as_u64().unwrap();
     let entry = format!("--entryPoints.websecure.address=:{listener_port}/tcp");
     assert!(args.contains(&entry.as_str()), "no {entry} in {args:?}");

@@ -207,6 +207,77 @@ fn a_users_router_release_stops_an_address_derived_up_before_any_change() {
     users_router_release_is_never_taken_over(|w| existing_file(w, "domainFromAddress: sslip.io"));
 }
 
+/// An existing cluster that already runs its own ingress-nginx, under another release name, with
+/// the chart's defaults (IngressClass `nginx`, controller value `k8s.io/ingress-nginx`), as most
+/// clusters do: our router gets an IngressClass and a controller value of its own, so helm never
+/// has to take over theirs (the real Helm engine refuses to: the class belongs to their release)
+/// and neither controller serves the other's Ingresses.
+#[test]
+fn an_existing_clusters_own_ingress_nginx_keeps_its_class() {
+    if !charts_or_skip("an_existing_clusters_own_ingress_nginx_keeps_its_class") {
+        return;
+    }
+    let w = HelmWorld::start();
+    seed_vcluster_secrets(&w);
+    let mut theirs = std::process::Command::new(&w.helm);
+    theirs.args([
+        "upgrade",
+        "--install",
+        "theirs",
+        "ingress-nginx",
+        "--repo",
+        &w.charts.url,
+        "--version",
+        "4.14.1",
+        "--namespace",
+        "their-ingress",
+        "--create-namespace",
+        "--kube-context",
+        CONTEXT,
+        "--kubeconfig",
+        w.kubeconfig.to_str().unwrap(),
+    ]);
+    let out = run_bounded(theirs, std::time::Duration::from_secs(120));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    const THEIR_CLASS: &str = "/apis/networking.k8s.io/v1/ingressclasses/nginx";
+    let their_class = w.api.object(THEIR_CLASS).expect("their IngressClass");
+
+    let f = env_file(&w, &w.charts.url, "");
+    let up = bootstrap(
+        &w,
+        &w.helm,
+        &["-f", f.to_str().unwrap(), "up", "--no-verify"],
+    );
+    assert_eq!(up.code, 0, "{}", up.text());
+    let ours = w
+        .api
+        .object("/apis/networking.k8s.io/v1/ingressclasses/t-passthrough")
+        .expect("our IngressClass");
+    assert_eq!(
+        ours["spec"]["controller"], "bootstrap.dev/t-passthrough",
+        "{ours}"
+    );
+    assert_eq!(
+        ours["metadata"]["annotations"]["meta.helm.sh/release-name"], "ingress-nginx",
+        "{ours}"
+    );
+    let now = w.api.object(THEIR_CLASS).expect("their IngressClass");
+    assert_eq!(now["spec"], their_class["spec"], "{now}");
+    assert_eq!(
+        now["metadata"]["annotations"]["meta.helm.sh/release-name"], "theirs",
+        "{now}"
+    );
+    let ingress = w.api.object(DEV_INGRESS).expect("our route");
+    assert_eq!(
+        ingress["spec"]["ingressClassName"], "t-passthrough",
+        "{ingress}"
+    );
+}
+
 fn users_router_release_is_never_taken_over(file: impl Fn(&HelmWorld) -> std::path::PathBuf) {
     let w = HelmWorld::start();
     seed_vcluster_secrets(&w);

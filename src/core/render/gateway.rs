@@ -35,12 +35,18 @@ pub const ROUTER_LABEL: &str = "bootstrap/router";
 /// control-plane node (the one node whose 443 kind publishes), the way ingress-nginx's kind set-up
 /// binds it. Traefik's own GatewayClass, Gateway, IngressClass and Ingress/CRD providers are off:
 /// we render the Gateway objects ourselves (validated against the v1.6.1 CRDs, carrying our mark),
-/// and a Gateway API router must not start serving the cluster's Ingresses. The file's
-/// `router.values` merge on top.
+/// and a Gateway API router must not start serving the cluster's Ingresses. Traefik's Gateway
+/// controller name is fixed (`traefik.io/gateway-controller`), so on a cluster where another
+/// Traefik already runs, each would take the other's GatewayClasses: ours reads only the classes
+/// carrying this environment's label (`providers.kubernetesGateway.labelSelector`, chart 41.3.0).
+/// The file's `router.values` merge on top.
 pub fn traefik_values(env: &Env) -> Value {
     let mut v = json!({
         "providers": {
-            "kubernetesGateway": { "enabled": true },
+            "kubernetesGateway": {
+                "enabled": true,
+                "labelSelector": format!("{}={}", crate::core::ownership::ENV_LABEL, env.cluster.name),
+            },
             "kubernetesCRD": { "enabled": false },
             "kubernetesIngress": { "enabled": false },
         },

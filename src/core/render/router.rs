@@ -78,10 +78,31 @@ fn existing_cluster(v: &mut Value, env: &Env) {
         },
     );
     c.insert("watchIngressWithoutClass".into(), json!(false));
+    // A cluster of its own already runs an ingress controller more often than not, very often
+    // ingress-nginx with the class `nginx` and the controller value `k8s.io/ingress-nginx`. Our
+    // router gets a class and a controller value of its own: helm would refuse to take over the
+    // user's IngressClass `nginx`, and two controllers with one controller value would both
+    // serve each other's Ingresses (theirs without passthrough answering our hostnames).
+    let class = ingress_class(env);
+    c.insert("ingressClass".into(), json!(class));
     c.insert(
         "ingressClassResource".into(),
-        json!({ "name": "nginx", "default": false }),
+        json!({ "name": class, "default": false, "controllerValue": controller_value(env) }),
     );
+}
+
+/// The IngressClass our vcluster Ingresses name: kind's cluster is ours alone and keeps
+/// ingress-nginx's own `nginx`; on an existing cluster it is this environment's.
+pub fn ingress_class(env: &Env) -> String {
+    match env.cluster.provider {
+        crate::core::config::Provider::Kind => "nginx".into(),
+        crate::core::config::Provider::Existing => format!("{}-passthrough", env.cluster.name),
+    }
+}
+
+/// The controller value (`--controller-class`) of our ingress-nginx on an existing cluster.
+fn controller_value(env: &Env) -> String {
+    format!("bootstrap.dev/{}-passthrough", env.cluster.name)
 }
 
 #[cfg(test)]

@@ -38,7 +38,7 @@ pub fn ingresses(env: &Env) -> Vec<Value> {
                     },
                 },
                 "spec": {
-                    "ingressClassName": "nginx",
+                    "ingressClassName": crate::core::render::router::ingress_class(env),
                     "rules": [{
                         "host": v.hostname,
                         "http": { "paths": [{

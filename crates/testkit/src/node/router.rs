@@ -277,6 +277,24 @@ pub struct TraefikConfig {
     pub entry_point: Option<String>,
     /// `--providers.kubernetesgateway`: the Gateway API provider is on.
     pub gateway_provider: bool,
+    /// `--providers.kubernetesgateway.labelSelector`: only GatewayClasses whose labels match
+    /// are Traefik's (the chart's `providers.kubernetesGateway.labelSelector`).
+    pub gateway_class_selector: Option<String>,
+}
+
+/// An equality-based label selector (`k=v,k2=v2`, what we render) against an object's labels;
+/// a selector of another form selects nothing here, rather than everything.
+fn selects(selector: &str, labels: &Value) -> bool {
+    selector
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .all(|term| match term.split_once('=') {
+            Some((k, v)) if !k.ends_with('!') => {
+                labels[k.trim()].as_str() == Some(v.trim_start_matches('=').trim())
+            }
+            _ => false,
+        })
 }
 
 /// Is this container Traefik? Its image's repository is `traefik` (the chart's `image.repository`
@@ -324,6 +342,8 @@ pub fn traefik_config(c: &Value) -> Option<TraefikConfig> {
         entry_point,
         gateway_provider: traefik_flag(&args, "providers.kubernetesgateway")
             .is_some_and(|v| v.eq_ignore_ascii_case("true")),
+        gateway_class_selector: traefik_flag(&args, "providers.kubernetesgateway.labelSelector")
+            .map(str::to_owned),
     })
 }
 
@@ -364,7 +384,17 @@ impl Router for Traefik {
         if !t.gateway_provider {
             return fallback;
         }
-        let values: Vec<Value> = objects.iter().map(|(_, v)| v.clone()).collect();
+        // A GatewayClass the selector does not pick is not Traefik's, as if it were absent.
+        let values: Vec<Value> = objects
+            .iter()
+            .filter(|(k, v)| {
+                k.plural != "gatewayclasses"
+                    || t.gateway_class_selector
+                        .as_deref()
+                        .is_none_or(|sel| selects(sel, &v["metadata"]["labels"]))
+            })
+            .map(|(_, v)| v.clone())
+            .collect();
         match crate::gateway::route_tls(&values, &crate::gateway::TRAEFIK, t.port, sni) {
             crate::gateway::Answer::Backend(b) => Answer::Passthrough {
                 namespace: b.namespace,
@@ -556,6 +586,31 @@ mod tests {
             service: "vcluster-dev-helm".into(),
             port: PortRef::Number(443),
         }
+    }
+
+    #[test]
+    fn traefik_serves_only_the_gateway_classes_its_label_selector_picks() {
+        let mut w = gateway_world();
+        w[0] = traefik(
+            &[
+                "--providers.kubernetesgateway",
+                "--providers.kubernetesgateway.labelSelector=bootstrap/env=dev",
+            ],
+            "2026-01-01T00:00:02Z",
+        );
+        assert_eq!(
+            answer(&w, Some("dev.example")),
+            TRAEFIK_DEFAULT,
+            "unlabelled class"
+        );
+        w[1].1["metadata"]["labels"] = json!({"bootstrap/env": "dev"});
+        assert_eq!(answer(&w, Some("dev.example")), dev());
+        w[1].1["metadata"]["labels"] = json!({"bootstrap/env": "other"});
+        assert_eq!(
+            answer(&w, Some("dev.example")),
+            TRAEFIK_DEFAULT,
+            "another env's class"
+        );
     }
 
     #[test]
