@@ -97,6 +97,61 @@ fn up_runs_a_registry_push_lands_down_removes_it() {
         id_before
     );
 
+    // A `local-registry-hosting` ConfigMap someone else made (kind's guide, ctlptl) in its place:
+    // `up` stops before any change, naming it, rather than after touching the registry.
+    let kubeconfig = dir.path().join("kubeconfig");
+    let kc = kubeconfig.to_str().unwrap();
+    let written = bootstrap(&["-f", f, "up", "--no-verify"], &[("KUBECONFIG", kc)]);
+    assert_eq!(written.code, 0, "{}", written.text());
+    let context = format!("kind-{}", spec.name);
+    let kubectl = |args: &[&str]| {
+        let out = std::process::Command::new("kubectl")
+            .args(["--kubeconfig", kc, "--context", &context])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "kubectl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    kubectl(&[
+        "-n",
+        "kube-public",
+        "delete",
+        "configmap",
+        "local-registry-hosting",
+    ]);
+    kubectl(&[
+        "-n",
+        "kube-public",
+        "create",
+        "configmap",
+        "local-registry-hosting",
+        "--from-literal=localRegistryHosting.v1=host: \"localhost:5999\"",
+    ]);
+    let refused = bootstrap(&["-f", f, "up", "--no-verify"], &[("KUBECONFIG", kc)]);
+    assert_eq!(refused.code, 1, "{}", refused.text());
+    for want in [
+        "up stopped before any change",
+        "ConfigMap kube-public/local-registry-hosting exists and was not made by bootstrap",
+        "nothing was changed",
+    ] {
+        assert!(
+            refused.stderr.contains(want),
+            "missing {want:?}: {}",
+            refused.text()
+        );
+    }
+    kubectl(&[
+        "-n",
+        "kube-public",
+        "delete",
+        "configmap",
+        "local-registry-hosting",
+    ]);
+
     let image = format!("localhost:{port}/bt/journey:1");
     docker(&["tag", "bootstrap-test/busybox:latest", &image]);
     let pushed = docker_status(&["push", &image]);

@@ -29,6 +29,30 @@ pub fn plan(env: &Env, seen: &Seen) -> Result<Vec<Action>> {
     render::diff(&env.registry, &owner(env), seen).map_err(|e| anyhow!(e))
 }
 
+/// Why `up` will not overwrite a `local-registry-hosting` ConfigMap it did not make.
+pub const FOREIGN_CONFIGMAP: &str = "ConfigMap kube-public/local-registry-hosting exists and was not made by bootstrap\n    hint: it announces another registry (kind's guide or ctlptl made it); delete it (`kubectl -n kube-public delete configmap local-registry-hosting`) if that registry is gone";
+
+fn is_foreign(cm: &ConfigMap) -> bool {
+    cm.metadata
+        .labels
+        .as_ref()
+        .and_then(|m| m.get(MANAGED_BY.0))
+        .map(String::as_str)
+        != Some(MANAGED_BY.1)
+}
+
+/// Read-only, for the plan: whether a `local-registry-hosting` ConfigMap someone else made is
+/// in the cluster (then `up` stops before any change rather than after the container is made).
+pub async fn foreign_configmap(client: &kube::Client) -> Result<bool> {
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), render::CONFIGMAP_NAMESPACE);
+    Ok(api
+        .get_opt(render::CONFIGMAP_NAME)
+        .await
+        .context("reading ConfigMap kube-public/local-registry-hosting")?
+        .as_ref()
+        .is_some_and(is_foreign))
+}
+
 /// Converge: Docker first, then the ConfigMap (unwritten when it already holds what we apply).
 /// With `dry_run`, says what would change and changes nothing. One line per change.
 pub async fn apply(
@@ -64,19 +88,8 @@ pub async fn apply(
             .map(|l| serde_json::to_value(l).map(|v| super::kube::apply::holds(&v, &want)))
             .transpose()?
             .unwrap_or(false);
-        if let Some(l) = &live {
-            let theirs = l
-                .metadata
-                .labels
-                .as_ref()
-                .and_then(|m| m.get(MANAGED_BY.0))
-                .map(String::as_str)
-                != Some(MANAGED_BY.1);
-            if theirs {
-                anyhow::bail!(
-                    "ConfigMap kube-public/local-registry-hosting exists and was not made by bootstrap\n  hint: it announces another registry; delete it (`kubectl -n kube-public delete configmap local-registry-hosting`) if that registry is gone"
-                );
-            }
+        if live.as_ref().is_some_and(is_foreign) {
+            anyhow::bail!("{FOREIGN_CONFIGMAP}");
         }
         if !holds {
             if dry_run {

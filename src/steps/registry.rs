@@ -11,6 +11,8 @@ use anyhow::Result;
 #[derive(Default)]
 pub struct Registry {
     seen: Option<Seen>,
+    /// A `local-registry-hosting` ConfigMap someone else made is in the cluster.
+    foreign_configmap: bool,
 }
 
 #[async_trait::async_trait(?Send)]
@@ -24,6 +26,10 @@ impl Step for Registry {
             return Ok(Looked::Not("Docker was not reached".into()));
         };
         self.seen = Some(crate::drivers::registry::observe(&conn, cx.env).await?);
+        if let (true, Some(api)) = (cx.env.registry.enabled, cx.api()) {
+            self.foreign_configmap =
+                crate::drivers::registry::foreign_configmap(&api.client).await?;
+        }
         Ok(Looked::Yes)
     }
 
@@ -44,6 +50,12 @@ impl Step for Registry {
                 "not observed",
             ));
         };
+        if self.foreign_configmap {
+            return Diff {
+                actions: Vec::new(),
+                blockers: vec![crate::drivers::registry::FOREIGN_CONFIGMAP.to_owned()],
+            };
+        }
         match crate::drivers::registry::plan(cx.env, seen) {
             Ok(actions) => Diff {
                 actions: actions
