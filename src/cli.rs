@@ -168,7 +168,8 @@ pub struct UpArgs {
 
 #[derive(Debug, Args)]
 pub struct PlanArgs {
-    /// Plan from the file alone: observe nothing (no Docker, helm, cluster or kubeconfig reads)
+    /// Plan from the file alone: observe nothing (no Docker, helm, cluster or kubeconfig reads).
+    /// Not what `up --offline` means (never download): that `up` plans as `plan` does
     #[arg(long)]
     pub offline: bool,
     /// Per-layer timeout of the read-only route probes, such as 2s

@@ -14,6 +14,10 @@ pub fn load_kubeconfig(explicit: Option<&str>) -> anyhow::Result<Kubeconfig> {
     }
     let mut merged: Option<Kubeconfig> = None;
     for f in &files {
+        // kube's error repeats the io error in its chain; say it once, as the user needs it.
+        if let Err(e) = std::fs::metadata(f) {
+            bail!("cannot read kubeconfig {}: {e}", f.display());
+        }
         let kc = Kubeconfig::read_from(f)
             .with_context(|| format!("reading kubeconfig {}", f.display()))?;
         merged = Some(match merged {
