@@ -113,8 +113,13 @@ pub async fn secrets_seen(
     }
     config.connect_timeout = Some(timeout);
     config.read_timeout = Some(timeout);
-    let client =
-        kube::Client::try_from(config).map_err(|e| format!("a client for `{context}`: {e}"))?;
+    // With the same `-v` log of each API call as every other client of ours.
+    let client = kube::client::ClientBuilder::try_from(config)
+        .map_err(|e| format!("a client for `{context}`: {e}"))?
+        .with_layer(&crate::drivers::kube::client::log::ApiLog {
+            context: context.into(),
+        })
+        .build();
     let reads = wanted.iter().map(|(ns, name)| {
         let api: kube::Api<Secret> = kube::Api::namespaced(client.clone(), ns);
         async move {
