@@ -136,6 +136,44 @@ fn the_registry_port_is_checked_before_any_change() {
     drop(listener);
 }
 
+/// The registry's image is got before any change like the tools: one Docker cannot pull (here:
+/// no such image, and no registry reachable) stops `up` before the cluster is made, naming it.
+#[test]
+fn a_registry_image_docker_cannot_get_stops_up_before_any_change() {
+    if !docker_or_skip("a_registry_image_docker_cannot_get_stops_up_before_any_change") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let spec = Spec::new(&unique("ri"));
+    let _clean = Cleanup(vec![spec.name.clone()]);
+    let port = free_port();
+    let f = dir.path().join("envs.yaml");
+    std::fs::write(
+        &f,
+        format!(
+            "{}registry: {{port: {port}, name: {}-registry, image: 'bootstrap-test/no-such-registry:1'}}\n",
+            spec.yaml(),
+            spec.name
+        ),
+    )
+    .unwrap();
+    let log = dir.path().join("kind.log");
+    let up = bootstrap(
+        &["-f", f.to_str().unwrap(), "up"],
+        &[("KIND_DOUBLE_LOG", log.to_str().unwrap())],
+    );
+    assert_eq!(up.code, 1, "{}", up.text());
+    for want in [
+        "up stopped before any change",
+        "registry: pulling bootstrap-test/no-such-registry:1",
+        "nothing was changed",
+    ] {
+        assert!(up.stderr.contains(want), "missing {want:?}: {}", up.text());
+    }
+    assert!(nodes(&spec.name).is_empty(), "no node may be created");
+    assert!(!log.exists(), "kind must not be called");
+}
+
 #[test]
 fn daemon_absent_is_one_clear_error() {
     let dir = tempfile::tempdir().unwrap();

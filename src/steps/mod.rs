@@ -83,6 +83,11 @@ pub trait Step {
     fn files(&self, _cx: &Cx<'_>) -> Vec<crate::core::router::Pinned> {
         Vec::new()
     }
+    /// Anything else from the network `apply` will need (a container image), got before the
+    /// first change. Only called when `diff` says there is something to apply.
+    async fn prefetch(&self, _cx: &Cx<'_>) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// End a step's progress line with what its apply did.

@@ -78,6 +78,25 @@ impl Step for Registry {
         }
     }
 
+    /// The registry's image, when the container is to be made and Docker lacks it: pulled now,
+    /// so a machine that cannot get it stops before the cluster is made.
+    async fn prefetch(&self, cx: &Cx<'_>) -> Result<()> {
+        let (Some(conn), Some(seen)) = (cx.docker(), &self.seen) else {
+            return Ok(());
+        };
+        let creates = crate::drivers::registry::plan(cx.env, seen)
+            .map(|a| a.contains(&crate::core::render::registry::Action::Create))
+            .unwrap_or(false);
+        if !creates {
+            return Ok(());
+        }
+        crate::drivers::docker::registry::ensure_image(&conn, &cx.env.registry.image, &|l| {
+            eprintln!("registry: {l}")
+        })
+        .await?;
+        Ok(())
+    }
+
     async fn apply(&mut self, cx: &Cx<'_>) -> Result<Vec<String>> {
         let Some(conn) = cx.docker() else {
             return Ok(Vec::new());

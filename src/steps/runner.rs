@@ -95,6 +95,13 @@ async fn get_downloads(stages: &[Stage], cx: &Cx<'_>) -> Result<()> {
         }
     }
     let mut problems = Vec::new();
+    for s in stages.iter().flatten() {
+        if s.diff(cx).needs_apply() {
+            if let Err(e) = s.prefetch(cx).await {
+                problems.push(format!("{}: {e:#}", s.name()));
+            }
+        }
+    }
     for pin in pins {
         if let Err(e) = cx.tool(pin).await {
             problems.push(format!("{e:#}"));

@@ -220,7 +220,12 @@ async fn exec(conn: &Conn, id: &str, cmd: &[&str]) -> Result<i64, DockerError> {
     Ok(info.exit_code.unwrap_or(-1))
 }
 
-async fn ensure_image(conn: &Conn, image: &str, note: &dyn Fn(&str)) -> Result<(), DockerError> {
+/// The image in Docker's store, pulled when it is not (`up` calls this before its first change).
+pub async fn ensure_image(
+    conn: &Conn,
+    image: &str,
+    note: &dyn Fn(&str),
+) -> Result<(), DockerError> {
     match conn.docker.inspect_image(image).await {
         Ok(_) => return Ok(()),
         Err(e) if not_found(&e) => {}
