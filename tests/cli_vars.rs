@@ -82,6 +82,33 @@ fn verify_with_context_and_no_file_reads_bootstrap_kubeconfig() {
     );
 }
 
+/// A kubeconfig named by the variable that does not exist is said once, with its path and the
+/// system's reason (kube's own error repeated the reason).
+#[test]
+fn a_missing_kubeconfig_is_named_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nowhere.yaml");
+    let o = run(
+        dir.path(),
+        &["verify", "--context", "x", "--timeout", "300ms"],
+        &[("BOOTSTRAP_KUBECONFIG", missing.to_str().unwrap())],
+    );
+    let text = all(&o);
+    assert_ne!(o.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains(&format!(
+            "cannot read kubeconfig {}: No such file or directory",
+            missing.display()
+        )),
+        "{text}"
+    );
+    assert_eq!(
+        text.matches("No such file or directory").count(),
+        1,
+        "{text}"
+    );
+}
+
 #[test]
 fn kubeconfig_command_reads_bootstrap_kubeconfig() {
     let dir = tempfile::tempdir().unwrap();
