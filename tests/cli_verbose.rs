@@ -40,6 +40,14 @@ fn verbose_shows_commands_and_api_calls_with_their_timing() {
     let helm = lines(err, "run helm upgrade --install vcluster-dev-helm ");
     assert_eq!(helm.len(), 1, "{err}");
     assert!(helm[0].contains("-> exit status: 0 ("), "{}", helm[0]);
+    // Each Docker Engine API call too (bollard shows the request only: no timing).
+    let docker = lines(err, "docker api: ");
+    assert!(
+        docker
+            .iter()
+            .any(|l| l.contains("docker api: GET /containers/json")),
+        "{err}"
+    );
     // Releases are read from helm's own records through the API, not by running helm.
     assert!(lines(err, "run helm list").is_empty(), "{err}");
     assert!(

@@ -137,7 +137,18 @@ pub async fn connect_to(endpoint: Endpoint) -> Result<Conn, DockerError> {
             uri: endpoint.uri.clone(),
         });
     }
-    .map_err(|e| classify(&endpoint, "connecting", e))?;
+    .map_err(|e| classify(&endpoint, "connecting", e))?
+    // `-v`: each Engine API call, as it is sent. bollard's one hook sees the request only, so
+    // these lines have no status or timing (kube's and the commands' have both).
+    .with_request_modifier(|req| {
+        tracing::debug!(
+            target: crate::logging::TARGET,
+            "docker api: {} {}",
+            req.method(),
+            req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/")
+        );
+        req
+    });
     let docker = docker
         .negotiate_version()
         .await
