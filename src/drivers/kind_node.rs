@@ -103,12 +103,15 @@ async fn node_labels(
     };
     let mut d = doc::parse("apiVersion: v1\nkind: Config\n")?;
     doc::upsert(&mut d, std::slice::from_ref(&entry), "private")?;
-    let dir = tempfile::Builder::new()
-        .prefix("bootstrap-node-")
-        .tempdir()?;
-    let path = dir.path().join("kubeconfig");
-    std::fs::write(&path, doc::to_yaml(&d)?)?;
-    let client = crate::drivers::kube::client_for_context(&path, &context).await?;
+    // In memory: nothing is written to read the node's labels.
+    let kubeconfig = kube::config::Kubeconfig::from_yaml(&doc::to_yaml(&d)?)?;
+    let client = crate::drivers::kube::client::client_of(
+        kubeconfig,
+        &context,
+        &format!("kind's admin credentials for {node}"),
+        None,
+    )
+    .await?;
     let n = kube::Api::<Node>::all(client).get(node).await?;
     Ok(n.metadata.labels.unwrap_or_default())
 }

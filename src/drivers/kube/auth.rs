@@ -167,6 +167,17 @@ pub struct PluginCreds {
     pub client_auth: Option<std::sync::Arc<dyn rustls::client::ResolvesClientCert>>,
 }
 
+/// kube's configuration of one context (nothing runs yet: plugins run when it is used).
+pub(crate) async fn config_for(kc: Kubeconfig, context: &str) -> Result<kube::Config, String> {
+    let options = KubeConfigOptions {
+        context: Some(context.to_owned()),
+        ..Default::default()
+    };
+    kube::Config::from_custom_kubeconfig(kc, &options)
+        .await
+        .map_err(|e| format!("context `{context}`: {e}"))
+}
+
 /// What kube would present for `context`: the plugin runs as kube runs it (a child process,
 /// off the async workers).
 pub async fn plugin_credentials(kc: Kubeconfig, context: &str) -> Result<PluginCreds, String> {
@@ -178,13 +189,7 @@ pub async fn plugin_credentials(kc: Kubeconfig, context: &str) -> Result<PluginC
             client_auth: None,
         });
     }
-    let options = KubeConfigOptions {
-        context: Some(context.to_owned()),
-        ..Default::default()
-    };
-    let config = kube::Config::from_custom_kubeconfig(kc, &options)
-        .await
-        .map_err(|e| format!("context `{context}`: {e}"))?;
+    let config = config_for(kc, context).await?;
     let ctx = context.to_owned();
     let tls = tokio::task::spawn_blocking(move || config.rustls_client_config())
         .await
@@ -204,13 +209,7 @@ pub async fn plugin_credentials(kc: Kubeconfig, context: &str) -> Result<PluginC
 /// (a client certificate, or nothing). Blocking: the plugin runs as a child process.
 pub async fn authorization(kc: Kubeconfig, context: &str) -> Result<Option<String>, String> {
     let exec = exec_of(&kc, context).cloned();
-    let options = KubeConfigOptions {
-        context: Some(context.to_owned()),
-        ..Default::default()
-    };
-    let config = kube::Config::from_custom_kubeconfig(kc, &options)
-        .await
-        .map_err(|e| format!("context `{context}`: {e}"))?;
+    let config = config_for(kc, context).await?;
     let ctx = context.to_owned();
     // kube runs the plugin synchronously while building the layer: off the async workers.
     let layer = tokio::task::spawn_blocking(move || config.auth_layer())

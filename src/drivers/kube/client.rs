@@ -5,14 +5,31 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 use std::path::Path;
 
 /// A client for `context` in the kubeconfig at `path`, with rustls.
+pub async fn client_for_context(path: &Path, context: &str) -> Result<kube::Client> {
+    let kubeconfig = Kubeconfig::read_from(path)
+        .with_context(|| format!("reading kubeconfig {}", path.display()))?;
+    client_of(
+        kubeconfig,
+        context,
+        &format!("context `{context}` in {}", path.display()),
+        None,
+    )
+    .await
+}
+
+/// A client for `context` of a kubeconfig already read; `named` is how errors name it, and
+/// `timeout` bounds connecting and each read.
 ///
 /// kube falls back to `HTTPS_PROXY` when the kubeconfig names no `proxy-url`, and checks
 /// `NO_PROXY` against the proxy rather than the server; for a local platform that silently
 /// sends loopback API traffic to a corporate proxy. So a proxy is used only when the context's
 /// cluster names one.
-pub async fn client_for_context(path: &Path, context: &str) -> Result<kube::Client> {
-    let kubeconfig = Kubeconfig::read_from(path)
-        .with_context(|| format!("reading kubeconfig {}", path.display()))?;
+pub async fn client_of(
+    kubeconfig: Kubeconfig,
+    context: &str,
+    named: &str,
+    timeout: Option<std::time::Duration>,
+) -> Result<kube::Client> {
     let exec = super::auth::exec_of(&kubeconfig, context).cloned();
     let explicit_proxy = kubeconfig
         .contexts
@@ -28,12 +45,16 @@ pub async fn client_for_context(path: &Path, context: &str) -> Result<kube::Clie
     };
     let mut config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
         .await
-        .with_context(|| format!("context `{context}` in {}", path.display()))?;
+        .with_context(|| named.to_owned())?;
     if explicit_proxy.is_none() {
         config.proxy_url = None;
     }
+    if let Some(t) = timeout {
+        config.connect_timeout = Some(t);
+        config.read_timeout = Some(t);
+    }
     // Building the client runs the context's exec plugin (kube's auth layer): a failure names
-    // the plugin and the context.
+    // the plugin and the context. Every client of ours logs its API calls under `-v`.
     Ok(kube::client::ClientBuilder::try_from(config)
         .map_err(|e| anyhow::anyhow!("{}", super::auth::explain(context, exec.as_ref(), &e)))?
         .with_layer(&log::ApiLog {

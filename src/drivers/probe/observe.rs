@@ -4,7 +4,7 @@
 
 use crate::core::verify::environment::{DockerFacts, NodeFacts, Seen};
 use k8s_openapi::api::core::v1::Secret;
-use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::config::Kubeconfig;
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
@@ -93,33 +93,14 @@ pub async fn secrets_seen(
     wanted: &[(String, String)],
     timeout: Duration,
 ) -> Result<HashMap<(String, String), Seen>, String> {
-    let options = KubeConfigOptions {
-        context: Some(context.to_string()),
-        ..Default::default()
-    };
-    let mut config = kube::Config::from_custom_kubeconfig(kc.clone(), &options)
-        .await
-        .map_err(|e| format!("context `{context}`: {e}"))?;
-    let explicit_proxy = kc
-        .contexts
-        .iter()
-        .find(|c| c.name == context)
-        .and_then(|c| c.context.as_ref())
-        .and_then(|c| kc.clusters.iter().find(|cl| cl.name == c.cluster))
-        .and_then(|cl| cl.cluster.as_ref())
-        .and_then(|cl| cl.proxy_url.clone());
-    if explicit_proxy.is_none() {
-        config.proxy_url = None;
-    }
-    config.connect_timeout = Some(timeout);
-    config.read_timeout = Some(timeout);
-    // With the same `-v` log of each API call as every other client of ours.
-    let client = kube::client::ClientBuilder::try_from(config)
-        .map_err(|e| format!("a client for `{context}`: {e}"))?
-        .with_layer(&crate::drivers::kube::client::log::ApiLog {
-            context: context.into(),
-        })
-        .build();
+    let client = crate::drivers::kube::client::client_of(
+        kc.clone(),
+        context,
+        &format!("context `{context}`"),
+        Some(timeout),
+    )
+    .await
+    .map_err(|e| format!("{e:#}"))?;
     let reads = wanted.iter().map(|(ns, name)| {
         let api: kube::Api<Secret> = kube::Api::namespaced(client.clone(), ns);
         async move {
