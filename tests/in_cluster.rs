@@ -135,34 +135,7 @@ fn up_then_converged_up_runs_no_helm_then_down_removes_only_ours() {
     assert!(plan.stdout.contains("Nothing to change"), "{}", plan.text());
 
     // A release of the user's own, not ours, stays through `down`.
-    let theirs = w.dir.path().join("theirs.yaml");
-    std::fs::write(&theirs, "{}").unwrap();
-    let mut user_helm = std::process::Command::new(&w.helm);
-    user_helm.args([
-        "upgrade",
-        "--install",
-        "user-vc",
-        "vcluster",
-        "--repo",
-        &w.charts.url,
-        "--version",
-        "0.36.1",
-        "--namespace",
-        "users",
-        "--create-namespace",
-        "--values",
-        theirs.to_str().unwrap(),
-        "--kube-context",
-        CONTEXT,
-        "--kubeconfig",
-        w.kubeconfig.to_str().unwrap(),
-    ]);
-    let out = run_bounded(user_helm, std::time::Duration::from_secs(120));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    users_helm_install(&w, "user-vc", "vcluster", "0.36.1", "users", "{}");
 
     let down = bootstrap(&w, &w.helm, &["-f", f, "down"]);
     assert_eq!(down.code, 0, "{}", down.text());
@@ -219,29 +192,13 @@ fn an_existing_clusters_own_ingress_nginx_keeps_its_class() {
     }
     let w = HelmWorld::start();
     seed_vcluster_secrets(&w);
-    let mut theirs = std::process::Command::new(&w.helm);
-    theirs.args([
-        "upgrade",
-        "--install",
+    users_helm_install(
+        &w,
         "theirs",
         "ingress-nginx",
-        "--repo",
-        &w.charts.url,
-        "--version",
         "4.14.1",
-        "--namespace",
         "their-ingress",
-        "--create-namespace",
-        "--kube-context",
-        CONTEXT,
-        "--kubeconfig",
-        w.kubeconfig.to_str().unwrap(),
-    ]);
-    let out = run_bounded(theirs, std::time::Duration::from_secs(120));
-    assert!(
-        out.status.success(),
         "{}",
-        String::from_utf8_lossy(&out.stderr)
     );
     const THEIR_CLASS: &str = "/apis/networking.k8s.io/v1/ingressclasses/nginx";
     let their_class = w.api.object(THEIR_CLASS).expect("their IngressClass");
@@ -282,33 +239,13 @@ fn users_router_release_is_never_taken_over(file: impl Fn(&HelmWorld) -> std::pa
     let w = HelmWorld::start();
     seed_vcluster_secrets(&w);
     // The user's own ingress-nginx release, in the slot the file names, with other values.
-    let theirs = w.dir.path().join("theirs.yaml");
-    std::fs::write(&theirs, "{\"controller\": {\"replicaCount\": 2}}").unwrap();
-    let mut user_helm = std::process::Command::new(&w.helm);
-    user_helm.args([
-        "upgrade",
-        "--install",
+    users_helm_install(
+        &w,
         "ingress-nginx",
         "ingress-nginx",
-        "--repo",
-        &w.charts.url,
-        "--version",
         "4.14.1",
-        "--namespace",
         "ingress-nginx",
-        "--create-namespace",
-        "--values",
-        theirs.to_str().unwrap(),
-        "--kube-context",
-        CONTEXT,
-        "--kubeconfig",
-        w.kubeconfig.to_str().unwrap(),
-    ]);
-    let out = run_bounded(user_helm, std::time::Duration::from_secs(120));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        r#"{"controller": {"replicaCount": 2}}"#,
     );
     let f = file(&w);
     let calls_before = calls(&w).len();
@@ -377,6 +314,40 @@ fn users_router_release_is_never_taken_over(file: impl Fn(&HelmWorld) -> std::pa
     assert!(
         w.api.object(DEV_INGRESS).is_some(),
         "the user's Ingress is gone"
+    );
+}
+
+/// A release the user installs with helm by hand (the Helm engine, the contract charts), with
+/// `values` (JSON): never bootstrap's, whatever its name.
+fn users_helm_install(
+    w: &HelmWorld,
+    release: &str,
+    chart: &str,
+    version: &str,
+    namespace: &str,
+    values: &str,
+) {
+    let file = w.dir.path().join(format!("{release}-values.json"));
+    std::fs::write(&file, values).unwrap();
+    let mut helm = std::process::Command::new(&w.helm);
+    helm.args(["upgrade", "--install", release, chart, "--repo"])
+        .arg(&w.charts.url)
+        .args([
+            "--version",
+            version,
+            "--namespace",
+            namespace,
+            "--create-namespace",
+        ])
+        .arg("--values")
+        .arg(&file)
+        .args(["--kube-context", CONTEXT, "--kubeconfig"])
+        .arg(&w.kubeconfig);
+    let out = run_bounded(helm, std::time::Duration::from_secs(120));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
 }
 
@@ -518,6 +489,22 @@ const CONTROLLER_SVC: &str = "/api/v1/namespaces/ingress-nginx/services/ingress-
 const DEV_INGRESS: &str =
     "/apis/networking.k8s.io/v1/namespaces/dev-vcluster/ingresses/vcluster-dev-helm-api";
 
+/// `up` stopped at the router: no vcluster release and no vcluster route exist.
+fn no_vcluster_installed_or_routed(w: &HelmWorld) {
+    assert!(
+        w.api.object(DEV_INGRESS).is_none(),
+        "a vcluster route was applied"
+    );
+    assert!(
+        w.api
+            .object(
+                "/api/v1/namespaces/dev-vcluster/secrets/sh.helm.release.v1.vcluster-dev-helm.v1"
+            )
+            .is_none(),
+        "a vcluster was installed"
+    );
+}
+
 /// `router.domainFromAddress: sslip.io`: the router goes in first as a LoadBalancer Service on
 /// 443 (the chart rendered with our values by the real Helm engine); once the load balancer
 /// controller gave it an address, the vcluster's hostname, its Ingress and its context are
@@ -642,18 +629,7 @@ fn no_load_balancer_no_address_domain() {
         "{}",
         up.text()
     );
-    assert!(
-        w.api.object(DEV_INGRESS).is_none(),
-        "a vcluster route was applied"
-    );
-    assert!(
-        w.api
-            .object(
-                "/api/v1/namespaces/dev-vcluster/secrets/sh.helm.release.v1.vcluster-dev-helm.v1"
-            )
-            .is_none(),
-        "a vcluster was installed"
-    );
+    no_vcluster_installed_or_routed(&w);
 }
 
 /// A LoadBalancer Service that no controller serves (its `loadBalancerClass` names one this
@@ -701,18 +677,7 @@ fn a_load_balancer_that_never_gets_an_address_is_explained_after_the_wait() {
         svc["spec"]["loadBalancerClass"], "example.com/absent",
         "{svc}"
     );
-    assert!(
-        w.api.object(DEV_INGRESS).is_none(),
-        "a vcluster route was applied"
-    );
-    assert!(
-        w.api
-            .object(
-                "/api/v1/namespaces/dev-vcluster/secrets/sh.helm.release.v1.vcluster-dev-helm.v1"
-            )
-            .is_none(),
-        "a vcluster was installed"
-    );
+    no_vcluster_installed_or_routed(&w);
 }
 
 /// `router.service: NodePort` with a domain the user owns: the Service is a NodePort on the
