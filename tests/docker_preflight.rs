@@ -101,26 +101,9 @@ fn the_registry_port_is_checked_before_any_change() {
     if !docker_or_skip("the_registry_port_is_checked_before_any_change") {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
-    let spec = Spec::new(&unique("rp"));
-    let _clean = Cleanup(vec![spec.name.clone()]);
-    let f = dir.path().join("envs.yaml");
-    std::fs::write(
-        &f,
-        format!(
-            "{}registry: {{port: {port}, name: {}-registry}}\n",
-            spec.yaml(),
-            spec.name
-        ),
-    )
-    .unwrap();
-    let log = dir.path().join("kind.log");
-    let up = bootstrap(
-        &["-f", f.to_str().unwrap(), "up"],
-        &[("KIND_DOUBLE_LOG", log.to_str().unwrap())],
-    );
+    let (up, spec, dir, _clean) = up_with_registry("rp", &format!("port: {port}"));
     assert_eq!(up.code, 1, "{}", up.text());
     let me = std::process::id();
     assert!(
@@ -131,8 +114,7 @@ fn the_registry_port_is_checked_before_any_change() {
         up.text()
     );
     assert!(up.stderr.contains("nothing was changed"), "{}", up.text());
-    assert!(nodes(&spec.name).is_empty(), "no node may be created");
-    assert!(!log.exists(), "kind must not be called");
+    nothing_made(&spec, dir.path());
     drop(listener);
 }
 
@@ -143,24 +125,12 @@ fn a_registry_image_docker_cannot_get_stops_up_before_any_change() {
     if !docker_or_skip("a_registry_image_docker_cannot_get_stops_up_before_any_change") {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let spec = Spec::new(&unique("ri"));
-    let _clean = Cleanup(vec![spec.name.clone()]);
-    let port = free_port();
-    let f = dir.path().join("envs.yaml");
-    std::fs::write(
-        &f,
-        format!(
-            "{}registry: {{port: {port}, name: {}-registry, image: 'bootstrap-test/no-such-registry:1'}}\n",
-            spec.yaml(),
-            spec.name
+    let (up, spec, dir, _clean) = up_with_registry(
+        "ri",
+        &format!(
+            "port: {}, image: 'bootstrap-test/no-such-registry:1'",
+            free_port()
         ),
-    )
-    .unwrap();
-    let log = dir.path().join("kind.log");
-    let up = bootstrap(
-        &["-f", f.to_str().unwrap(), "up"],
-        &[("KIND_DOUBLE_LOG", log.to_str().unwrap())],
     );
     assert_eq!(up.code, 1, "{}", up.text());
     for want in [
@@ -170,8 +140,39 @@ fn a_registry_image_docker_cannot_get_stops_up_before_any_change() {
     ] {
         assert!(up.stderr.contains(want), "missing {want:?}: {}", up.text());
     }
+    nothing_made(&spec, dir.path());
+}
+
+/// `up` of a cluster with `registry: {name: <cluster>-registry, <fields>}`, kind's calls logged
+/// beside the file; the Cleanup removes whatever was made.
+fn up_with_registry(prefix: &str, fields: &str) -> (Run, Spec, tempfile::TempDir, Cleanup) {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = Spec::new(&unique(prefix));
+    let clean = Cleanup(vec![spec.name.clone()]);
+    let f = dir.path().join("envs.yaml");
+    std::fs::write(
+        &f,
+        format!(
+            "{}registry: {{name: {}-registry, {fields}}}\n",
+            spec.yaml(),
+            spec.name
+        ),
+    )
+    .unwrap();
+    let up = bootstrap(
+        &["-f", f.to_str().unwrap(), "up"],
+        &[(
+            "KIND_DOUBLE_LOG",
+            dir.path().join("kind.log").to_str().unwrap(),
+        )],
+    );
+    (up, spec, dir, clean)
+}
+
+/// No node was made and kind (logging into `dir`) was never run.
+fn nothing_made(spec: &Spec, dir: &std::path::Path) {
     assert!(nodes(&spec.name).is_empty(), "no node may be created");
-    assert!(!log.exists(), "kind must not be called");
+    assert!(!dir.join("kind.log").exists(), "kind must not be called");
 }
 
 #[test]
