@@ -77,12 +77,14 @@ fn stopped(blockers: &[String]) -> anyhow::Error {
 /// here with nothing changed, not after the cluster was made. Nothing is fetched when nothing
 /// will change.
 async fn get_downloads(stages: &[Stage], cx: &Cx<'_>) -> Result<()> {
+    let changing: Vec<_> = stages
+        .iter()
+        .flatten()
+        .filter(|s| s.diff(cx).needs_apply())
+        .collect();
     let mut pins: Vec<&'static crate::drivers::toolchain::Pinned> = Vec::new();
     let mut files: Vec<crate::core::router::Pinned> = Vec::new();
-    for s in stages.iter().flatten() {
-        if !s.diff(cx).needs_apply() {
-            continue;
-        }
+    for s in &changing {
         for p in s.tools(cx) {
             if !pins.iter().any(|q| q.tool.name == p.tool.name) {
                 pins.push(p);
@@ -95,11 +97,9 @@ async fn get_downloads(stages: &[Stage], cx: &Cx<'_>) -> Result<()> {
         }
     }
     let mut problems = Vec::new();
-    for s in stages.iter().flatten() {
-        if s.diff(cx).needs_apply() {
-            if let Err(e) = s.prefetch(cx).await {
-                problems.push(format!("{}: {e:#}", s.name()));
-            }
+    for s in &changing {
+        if let Err(e) = s.prefetch(cx).await {
+            problems.push(format!("{}: {e:#}", s.name()));
         }
     }
     for pin in pins {
