@@ -230,7 +230,16 @@ pub struct KubeconfigArgs {
     pub print: bool,
 }
 
+/// The longest duration a flag takes; `1h` itself is allowed, so that the unit the range names
+/// is one the parser reads.
+const LONGEST: f64 = 3600.0;
+
+/// A duration such as `500ms`, `2s`, `5m` or `1h` (a bare number is seconds). clap prints the
+/// value before this message ("invalid value '2h' for '--timeout <TIMEOUT>': ..."), so the
+/// message does not repeat it.
 pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    const VALID: &str =
+        "a number and a unit (ms, s, m or h), such as 500ms, 2s or 5m, from 1ms to 1h";
     let s = s.trim();
     let (num, unit) = s
         .find(|c: char| !c.is_ascii_digit() && c != '.')
@@ -238,25 +247,34 @@ pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
         .unwrap_or((s, "s"));
     let n: f64 = num
         .parse()
-        .map_err(|_| format!("`{s}` is not a duration (try 2s or 500ms)"))?;
-    let secs = match unit {
+        .map_err(|_| format!("not a duration: {VALID}"))?;
+    let secs = match unit.trim() {
         "ms" => n / 1000.0,
         "s" | "" => n,
         "m" => n * 60.0,
-        _ => return Err(format!("`{s}`: unknown unit `{unit}` (use ms, s or m)")),
+        "h" => n * 3600.0,
+        other => return Err(format!("unknown unit `{other}`: {VALID}")),
     };
-    if !(secs > 0.0 && secs < 3600.0) {
-        return Err(format!("`{s}` must be between 0 and 1h"));
+    // Below a millisecond a timeout cannot be met; a probe would fail before it started.
+    if !(0.001..=LONGEST).contains(&secs) {
+        return Err(format!("out of range: {VALID}"));
     }
     Ok(std::time::Duration::from_secs_f64(secs))
 }
 
 /// Whether a command line asks for JSON output, read without clap (for when clap refused it).
-pub fn wants_json(args: impl IntoIterator<Item = String>) -> bool {
+/// Arguments are taken as the OS gave them: one that is not UTF-8 is simply not `-o json`.
+pub fn wants_json<A: AsRef<std::ffi::OsStr>>(args: impl IntoIterator<Item = A>) -> bool {
     let mut args = args.into_iter().skip(1);
     while let Some(a) = args.next() {
-        let value = match a.as_str() {
-            "-o" | "--output" => args.next(),
+        let Some(a) = a.as_ref().to_str() else {
+            continue;
+        };
+        let value = match a {
+            "--" => return false,
+            "-o" | "--output" => args
+                .next()
+                .and_then(|v| v.as_ref().to_str().map(str::to_owned)),
             _ => a
                 .strip_prefix("--output=")
                 .or_else(|| a.strip_prefix("-o="))
@@ -268,6 +286,29 @@ pub fn wants_json(args: impl IntoIterator<Item = String>) -> bool {
         }
     }
     false
+}
+
+/// An argument as a person can read it: UTF-8 text as it is, other bytes as `\xFF`.
+pub fn shown(arg: &std::ffi::OsStr) -> String {
+    let mut out = String::new();
+    for chunk in arg.as_encoded_bytes().utf8_chunks() {
+        out.push_str(chunk.valid());
+        for b in chunk.invalid() {
+            out.push_str(&format!("\\x{b:02X}"));
+        }
+    }
+    out
+}
+
+/// The first argument (after the program's name) that is not UTF-8, with its position from 1.
+pub fn first_not_utf8<A: AsRef<std::ffi::OsStr>>(
+    args: impl IntoIterator<Item = A>,
+) -> Option<(usize, String)> {
+    args.into_iter()
+        .enumerate()
+        .skip(1)
+        .find(|(_, a)| a.as_ref().to_str().is_none())
+        .map(|(i, a)| (i, shown(a.as_ref())))
 }
 
 #[cfg(test)]
@@ -283,5 +324,53 @@ mod tests {
         assert!(w("bootstrap --output json bogus"));
         assert!(!w("bootstrap up -o table"));
         assert!(!w("bootstrap render vcluster json"));
+        assert!(!w("bootstrap render -- -o json"));
+    }
+
+    #[test]
+    fn arguments_that_are_not_utf8_are_read_without_a_panic() {
+        use std::ffi::OsString;
+        use std::os::unix::ffi::OsStringExt;
+        let bad = OsString::from_vec(b"a\xffb".to_vec());
+        let args = |rest: Vec<OsString>| {
+            let mut v = vec![OsString::from("bootstrap")];
+            v.extend(rest);
+            v
+        };
+        assert!(wants_json(args(vec![
+            bad.clone(),
+            "-o".into(),
+            "json".into()
+        ])));
+        assert!(!wants_json(args(vec!["-o".into(), bad.clone()])));
+        assert!(!wants_json(args(vec![bad.clone()])));
+        assert_eq!(
+            first_not_utf8(args(vec!["render".into(), bad.clone()])),
+            Some((2, "a\\xFFb".to_owned()))
+        );
+        assert_eq!(first_not_utf8(args(vec!["render".into()])), None);
+    }
+
+    #[test]
+    fn durations_and_their_messages_agree() {
+        use std::time::Duration;
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        // The range the messages name ends at 1h, so 1h is read and allowed.
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        for (bad, start) in [
+            ("2h", "out of range"),
+            ("0s", "out of range"),
+            ("0.0001s", "out of range"),
+            ("2d", "unknown unit `d`"),
+            ("abc", "not a duration"),
+        ] {
+            let e = parse_duration(bad).unwrap_err();
+            assert!(e.starts_with(start), "{bad}: {e}");
+            assert!(e.ends_with("from 1ms to 1h"), "{bad}: {e}");
+            // clap prints the value itself, just before this message.
+            assert!(!e.contains(bad), "{bad} is said twice: {e}");
+        }
     }
 }

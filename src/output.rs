@@ -122,3 +122,49 @@ impl Write for Stderr {
         Ok(())
     }
 }
+
+/// Pure: whether text for a stream may carry colour. Never with `NO_COLOR` set to anything but
+/// the empty string (no-color.org), never on a `TERM=dumb` terminal, never into a file or pipe.
+pub fn colour_allowed(
+    no_color: Option<&std::ffi::OsStr>,
+    term: Option<&std::ffi::OsStr>,
+    terminal: bool,
+) -> bool {
+    terminal && no_color.is_none_or(|v| v.is_empty()) && term.is_none_or(|t| t != "dumb")
+}
+
+/// Whether stdout (`true`) or stderr (`false`) may carry colour now.
+pub fn colour(stdout: bool) -> bool {
+    use std::io::IsTerminal;
+    let terminal = if stdout {
+        io::stdout().is_terminal()
+    } else {
+        io::stderr().is_terminal()
+    };
+    colour_allowed(
+        std::env::var_os("NO_COLOR").as_deref(),
+        std::env::var_os("TERM").as_deref(),
+        terminal,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::OsStr;
+
+    #[test]
+    fn colour_only_on_a_terminal_that_wants_it() {
+        let s = |v: &'static str| Some(OsStr::new(v));
+        assert!(colour_allowed(None, s("xterm-256color"), true));
+        assert!(colour_allowed(None, None, true));
+        assert!(!colour_allowed(None, s("xterm"), false), "a file or pipe");
+        assert!(!colour_allowed(s("1"), s("xterm"), true));
+        assert!(
+            !colour_allowed(s("0"), s("xterm"), true),
+            "any non-empty value"
+        );
+        assert!(colour_allowed(s(""), s("xterm"), true), "empty means unset");
+        assert!(!colour_allowed(None, s("dumb"), true));
+    }
+}

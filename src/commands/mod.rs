@@ -218,32 +218,137 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
         .map_err(|e| Failure::Failed(format!("starting the async runtime: {e}")))
 }
 
-/// A command line clap refused: clap's own text (help and version are not errors), and with
-/// `-o json` the same error document every failure gives.
-pub fn usage_error(e: clap::Error) -> ExitCode {
+/// A command line clap refused. `--help` and `--version` are not errors: their text goes to
+/// stdout with exit 0, as text even under `-o json` (help is for people; the machine-readable
+/// surface is the completions and the man page). Everything else is a usage error, exit 2:
+/// clap's text on stderr (a missing subcommand shows the command's help there, as clap does)
+/// and, with `-o json`, the same error document every failure gives on stdout. Colour only where
+/// `output::colour` allows it.
+pub fn usage_error(e: clap::Error, args: &[std::ffi::OsString]) -> ExitCode {
     use clap::error::ErrorKind;
-    if matches!(
-        e.kind(),
-        ErrorKind::DisplayHelp
-            | ErrorKind::DisplayVersion
-            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
-    ) {
-        print!("{}", e.render());
+    let render = |stdout: bool| {
+        let text = e.render();
+        if crate::output::colour(stdout) {
+            text.ansi().to_string()
+        } else {
+            text.to_string()
+        }
+    };
+    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+        print!("{}", render(true));
         return finish(0);
     }
-    eprint!("{}", e.render().ansi());
-    if crate::cli::wants_json(std::env::args()) {
-        let first = e.to_string();
-        let message = first
-            .lines()
-            .next()
-            .unwrap_or_default()
-            .trim_start_matches("error: ");
+    let message = usage_message(&e, args);
+    match (e.kind(), crate::cli::first_not_utf8(args)) {
+        // clap's own text says only "invalid UTF-8 was detected in one or more arguments".
+        (ErrorKind::InvalidUtf8, Some(_)) => {
+            eprintln!("error: {message}\n\nFor more information, try '--help'.")
+        }
+        _ => eprint!("{}", render(false)),
+    }
+    if crate::cli::wants_json(args) {
         println!(
             "{}",
-            serde_json::to_string_pretty(&error_document(Kind::Invalid, message))
+            serde_json::to_string_pretty(&error_document(Kind::Invalid, &message))
                 .unwrap_or_default()
         );
     }
     finish(Kind::Invalid.code())
+}
+
+/// Pure: one line saying what was wrong with the command line, for the JSON error document
+/// and for the errors whose clap text does not say it.
+pub fn usage_message(e: &clap::Error, args: &[std::ffi::OsString]) -> String {
+    use clap::error::ErrorKind;
+    match e.kind() {
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand | ErrorKind::MissingSubcommand => {
+            missing_subcommand(args)
+        }
+        ErrorKind::InvalidUtf8 => match crate::cli::first_not_utf8(args) {
+            Some((i, shown)) => format!(
+                "argument {i} (`{shown}`) is not UTF-8 text: names, contexts and values must be; only the file path of -f and of `man --dir` may hold other bytes"
+            ),
+            None => "an argument is not UTF-8 text".to_owned(),
+        },
+        _ => {
+            let text = e.to_string();
+            text.lines()
+                .next()
+                .unwrap_or_default()
+                .trim_start_matches("error: ")
+                .to_owned()
+        }
+    }
+}
+
+/// "`bootstrap render` needs a command: kind-config, router, ...": the deepest command the
+/// arguments name, and the commands it takes.
+fn missing_subcommand(args: &[std::ffi::OsString]) -> String {
+    use clap::CommandFactory;
+    let mut cmd = crate::cli::Cli::command();
+    let mut path = vec![cmd.get_name().to_owned()];
+    for a in args.iter().skip(1).filter_map(|a| a.to_str()) {
+        if let Some(sub) = cmd.find_subcommand(a).cloned() {
+            path.push(sub.get_name().to_owned());
+            cmd = sub;
+        }
+    }
+    let subs: Vec<&str> = cmd
+        .get_subcommands()
+        .map(|c| c.get_name())
+        .filter(|n| *n != "help")
+        .collect();
+    format!("`{}` needs a command: {}", path.join(" "), subs.join(", "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+    use std::ffi::OsString;
+
+    fn refused(args: &[&str]) -> (clap::Error, Vec<OsString>) {
+        let args: Vec<OsString> = args.iter().map(OsString::from).collect();
+        let e = crate::cli::Cli::try_parse_from(&args).unwrap_err();
+        (e, args)
+    }
+
+    #[test]
+    fn a_missing_subcommand_names_the_ones_there_are() {
+        let (e, args) = refused(&["bootstrap", "-o", "json", "render"]);
+        assert_eq!(
+            usage_message(&e, &args),
+            "`bootstrap render` needs a command: kind-config, router, vcluster, routes, contexts"
+        );
+        let (e, args) = refused(&["bootstrap"]);
+        assert!(usage_message(&e, &args).starts_with("`bootstrap` needs a command: up, verify,"));
+    }
+
+    #[test]
+    fn an_argument_that_is_not_utf8_is_named() {
+        use std::os::unix::ffi::OsStringExt;
+        let args = vec![
+            OsString::from("bootstrap"),
+            OsString::from("verify"),
+            OsString::from("--context"),
+            OsString::from_vec(b"dev\xff".to_vec()),
+        ];
+        let e = crate::cli::Cli::try_parse_from(&args).unwrap_err();
+        let m = usage_message(&e, &args);
+        assert!(
+            m.starts_with("argument 3 (`dev\\xFF`) is not UTF-8 text"),
+            "{m}"
+        );
+    }
+
+    #[test]
+    fn other_usage_errors_keep_clap_s_first_line_without_colour() {
+        let (e, args) = refused(&["bootstrap", "plan", "--timeout", "1h30m"]);
+        let m = usage_message(&e, &args);
+        assert!(
+            m.starts_with("invalid value '1h30m' for '--timeout <TIMEOUT>': unknown unit"),
+            "{m}"
+        );
+        assert!(!m.contains('\x1b'), "{m:?}");
+    }
 }
