@@ -40,6 +40,7 @@ fn merge_into_a_thousand_foreign_contexts_loses_nothing() {
     let path = dir.path().join("config");
     let original = foreign_kubeconfig(1000);
     fs::write(&path, &original).unwrap();
+    let mode_before = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
     let before = doc::parse(&original).unwrap();
     assert_eq!(doc::context_names(&before).len(), 1000);
     assert_eq!(
@@ -69,9 +70,10 @@ fn merge_into_a_thousand_foreign_contexts_loses_nothing() {
     doc::remove_owned(&mut stripped, OWNER).unwrap();
     assert_eq!(stripped, before, "foreign content changed");
 
+    // The mode it had (fs::write under the umask), as kubectl's in-place write keeps it.
     assert_eq!(
         fs::metadata(&path).unwrap().permissions().mode() & 0o777,
-        0o600
+        mode_before
     );
     let backup = edited
         .backup
@@ -158,7 +160,7 @@ fn a_symlinked_kubeconfig_stays_a_symlink() {
 }
 
 #[test]
-fn a_missing_file_and_folder_are_created_private() {
+fn a_missing_file_is_created_private_in_a_folder_made_as_kubectl_makes_it() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("home/.kube/config");
     let edited = apply(&mut Session::default(), &path).unwrap();
@@ -173,7 +175,7 @@ fn a_missing_file_and_folder_are_created_private() {
             .permissions()
             .mode()
             & 0o777,
-        0o700
+        0o755 & !umask()
     );
     let d = doc::parse(&fs::read_to_string(&path).unwrap()).unwrap();
     assert_eq!(d["kind"], "Config");
@@ -206,4 +208,110 @@ fn a_file_that_is_not_utf8_is_refused_not_rewritten() {
     let err = apply(&mut Session::default(), &path).unwrap_err();
     assert!(err.to_string().contains("not UTF-8"), "{err}");
     assert_eq!(fs::read(&path).unwrap(), bytes);
+}
+
+fn umask() -> u32 {
+    // SAFETY: umask has no preconditions; it is set back at once.
+    unsafe {
+        let m = libc::umask(0o022);
+        libc::umask(m);
+        m as u32
+    }
+}
+
+/// kubectl keeps a kubeconfig's mode (client-go's `os.WriteFile` truncates in place): a 0644 or
+/// 0640 file stays so, with its owner, and the backup is 0600 whatever the original's mode.
+#[test]
+fn a_rewrite_keeps_the_files_mode_and_owner_and_the_backup_is_private() {
+    for mode in [0o644, 0o640, 0o600] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config");
+        fs::write(&path, foreign_kubeconfig(3)).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(mode)).unwrap();
+        std::os::unix::fs::chown(&path, Some(1000), Some(1001)).unwrap();
+        let edited = apply(&mut Session::default(), &path).unwrap();
+        assert!(edited.written);
+        let m = fs::metadata(&path).unwrap();
+        assert_eq!(m.permissions().mode() & 0o7777, mode, "mode {mode:o}");
+        assert_eq!((m.uid(), m.gid()), (1000, 1001), "owner kept");
+        let b = fs::metadata(edited.backup.unwrap()).unwrap();
+        assert_eq!(b.permissions().mode() & 0o777, 0o600);
+        assert_eq!((b.uid(), b.gid()), (1000, 1001));
+    }
+}
+
+/// A kubeconfig bind-mounted as a file (how devcontainers share the host's) cannot be replaced
+/// by rename (EBUSY); it is written in place, as kubectl writes it, and the mount, its inode
+/// and the host file's mode stay. Needs root for `mount --bind` (CI and this machine are root).
+#[test]
+fn a_bind_mounted_kubeconfig_is_written_in_place() {
+    if unsafe { libc::geteuid() } != 0 {
+        assert!(std::env::var_os("CI").is_none(), "CI runs as root");
+        eprintln!("SKIPPED: mount --bind needs root");
+        return;
+    }
+    let host = tempfile::tempdir().unwrap();
+    let host_file = host.path().join("config");
+    fs::write(&host_file, foreign_kubeconfig(3)).unwrap();
+    fs::set_permissions(&host_file, fs::Permissions::from_mode(0o644)).unwrap();
+    let inside = tempfile::tempdir().unwrap();
+    let path = inside.path().join("config");
+    fs::write(&path, "").unwrap();
+    let ok = std::process::Command::new("mount")
+        .args(["--bind"])
+        .arg(&host_file)
+        .arg(&path)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "mount --bind");
+    let ino = fs::metadata(&host_file).unwrap().ino();
+    let result = apply(&mut Session::default(), &path);
+    let listing: Vec<_> = fs::read_dir(inside.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    let _ = std::process::Command::new("umount").arg(&path).status();
+    let edited = result.expect("a bind-mounted file is written in place");
+    assert!(edited.written);
+    let written = doc::parse(&fs::read_to_string(&host_file).unwrap()).unwrap();
+    assert!(doc::context_view(&written, "dev-vcluster").is_some());
+    assert_eq!(doc::context_names(&written).len(), 6);
+    let m = fs::metadata(&host_file).unwrap();
+    assert_eq!((m.ino(), m.permissions().mode() & 0o777), (ino, 0o644));
+    // Nothing of ours left inside but the backup (0600, beside the path named).
+    assert!(
+        listing
+            .iter()
+            .all(|n| n == "config" || n == "config.bootstrap.bak"),
+        "{listing:?}"
+    );
+}
+
+/// The backup lands beside the path the user named, not in the folder a symlink leads to (a
+/// dotfiles repository, where it could be committed with every credential in it).
+#[test]
+fn the_backup_of_a_symlinked_kubeconfig_stays_out_of_the_folder_it_leads_to() {
+    let dir = tempfile::tempdir().unwrap();
+    let dotfiles = dir.path().join("dotfiles");
+    fs::create_dir(&dotfiles).unwrap();
+    let real = dotfiles.join("kubeconfig");
+    fs::write(&real, foreign_kubeconfig(2)).unwrap();
+    let kube = dir.path().join("kube");
+    fs::create_dir(&kube).unwrap();
+    let link = kube.join("config");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    let edited = apply(&mut Session::default(), &link).unwrap();
+    assert_eq!(
+        edited.backup.as_deref(),
+        Some(store::backup_path(&link).as_path())
+    );
+    assert!(store::backup_path(&link).exists());
+    let in_dotfiles: Vec<_> = fs::read_dir(&dotfiles)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(in_dotfiles, vec![std::ffi::OsString::from("kubeconfig")]);
 }

@@ -163,7 +163,7 @@ pub async fn write(cx: &Cx<'_>, host_only: bool) -> Result<Vec<String>> {
         return Ok(Vec::new());
     }
     let step = cx.progress.begin("kubeconfig");
-    let target = cx.paths.write_target();
+    let target = files::ours_target(&cx.paths, &cx.owner());
     let mut session = Session::default();
     let edited = match files::write_entries(
         &mut session,
@@ -202,7 +202,7 @@ impl Step for Kubeconfig {
 
     async fn observe(&mut self, cx: &Cx<'_>) -> Result<Looked> {
         self.file = Some(
-            files::store::read(&cx.paths.write_target())?
+            files::store::read(&files::ours_target(&cx.paths, &cx.owner()))?
                 .unwrap_or_else(|| Value::Object(Default::default())),
         );
         self.looked = true;

@@ -5,6 +5,7 @@ pub mod paths;
 pub mod store;
 
 use crate::core::kubeconfig::{doc, Entry};
+use std::path::PathBuf;
 pub use paths::Paths;
 pub use store::{Edited, Session, StoreError, StoreOptions};
 
@@ -17,7 +18,7 @@ pub fn write_entries(
     owner: &str,
     current: Option<&str>,
 ) -> Result<Edited, StoreError> {
-    session.edit(&paths.write_target(), |d| {
+    session.edit(&ours_target(paths, owner), |d| {
         let mut changes = doc::upsert(d, entries, owner)?;
         if let Some(c) = current {
             changes.extend(doc::set_current(d, c, owner)?);
@@ -26,11 +27,57 @@ pub fn write_entries(
     })
 }
 
-/// Remove everything marked as `owner`'s from the file bootstrap writes to (what `down` does).
+/// The file `owner`'s entries live in: with a KUBECONFIG list, the first file that holds an
+/// item carrying their mark (client-go changes an existing entry in the file that defines it,
+/// its `LocationOfOrigin`), else where kubectl puts a new entry (`Paths::write_target`). A file
+/// that cannot be read is passed over here; the edit itself then reports it.
+pub fn ours_target(paths: &Paths, owner: &str) -> PathBuf {
+    if paths.files.len() > 1 {
+        for f in &paths.files {
+            if let Ok(Some(d)) = store::read(f) {
+                if doc::owns_any(&d, owner) {
+                    return f.clone();
+                }
+            }
+        }
+    }
+    paths.write_target()
+}
+
+/// Remove everything marked as `owner`'s from every file kubectl reads (what `down` does): with
+/// a KUBECONFIG list, our entries may sit in any of them (an earlier `up` with another list).
+/// Each file is its own locked transaction; the changes of all are returned together, and the
+/// path is the last file written (or the first file, when none was).
 pub fn remove_entries(
     session: &mut Session,
     paths: &Paths,
     owner: &str,
 ) -> Result<Edited, StoreError> {
-    session.edit(&paths.write_target(), |d| doc::remove_owned(d, owner))
+    let mut all: Option<Edited> = None;
+    for f in &paths.files {
+        if paths.files.len() > 1 && !f.exists() {
+            continue;
+        }
+        let e = session.edit(f, |d| doc::remove_owned(d, owner))?;
+        all = Some(match all {
+            None => e,
+            Some(mut a) => {
+                if e.written {
+                    a.path = e.path;
+                    a.written = true;
+                }
+                a.backup = a.backup.or(e.backup);
+                a.took_over = a.took_over.or(e.took_over);
+                a.changes.extend(e.changes);
+                a
+            }
+        });
+    }
+    Ok(all.unwrap_or_else(|| Edited {
+        path: paths.write_target(),
+        changes: Default::default(),
+        written: false,
+        backup: None,
+        took_over: None,
+    }))
 }

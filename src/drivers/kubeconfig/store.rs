@@ -145,7 +145,7 @@ impl Session {
             }
             fs::DirBuilder::new()
                 .recursive(true)
-                .mode(0o700)
+                .mode(0o755)
                 .create(dir)
                 .map_err(|e| classify_write_error(dir, "the folder", "create the folder", e))?;
         }
@@ -202,17 +202,21 @@ impl Session {
         }
         let yaml = doc::to_yaml(&tree).map_err(doc_err)?;
         remove_orphan_temps(dir, &real);
-        let owner = fs::metadata(&real).ok().map(|m| (m.uid(), m.gid()));
+        let meta = fs::metadata(&real).ok();
+        let owner = meta.as_ref().map(|m| (m.uid(), m.gid()));
         let mut backup = None;
         if let Some(bytes) = &original {
             if !self.backed_up.contains(&real) {
-                let b = backup_path(&real);
-                atomic_write(&b, bytes, owner)?;
+                // Beside the path the user named, not beside the file a symlink leads to (a
+                // dotfiles repository): it holds every credential, so it is 0600 whatever the
+                // original's mode.
+                let b = backup_path(path);
+                atomic_write(&b, bytes, owner, 0o600)?;
                 self.backed_up.insert(real.clone());
                 backup = Some(b);
             }
         }
-        atomic_write(&real, yaml.as_bytes(), owner)?;
+        replace(&real, yaml.as_bytes(), meta.as_ref())?;
         Ok(Edited {
             path: path.to_owned(),
             changes,
@@ -341,10 +345,57 @@ fn remove_orphan_temps(dir: &Path, target: &Path) {
     }
 }
 
-/// Replace `target` with `bytes`: temporary file in the same folder (so rename is atomic), mode
-/// 0600, the original owner kept when we run as root (sudo must not hand a user's kubeconfig to
-/// root), fsync, rename, fsync the folder so the rename itself survives a crash.
-fn atomic_write(target: &Path, bytes: &[u8], owner: Option<(u32, u32)>) -> Result<(), StoreError> {
+/// Write `bytes` to the kubeconfig `target`, keeping what kubectl keeps: client-go's
+/// `WriteToFile` is `os.WriteFile(name, data, 0600)`, which truncates and writes the file in
+/// place, so an existing file keeps its mode, owner and inode (a bind mount, a hard link) and
+/// only a new file gets 0600. We replace by rename where we can (a crash then leaves the old
+/// file or the new one, never a mix), with the original's mode and owner; where the rename
+/// cannot replace the file (a bind-mounted file: EBUSY; another filesystem: EXDEV) or would
+/// hand a file owned by someone else to us, we write in place as kubectl does, only once the
+/// whole new text is in memory, and fsync it.
+fn replace(target: &Path, bytes: &[u8], meta: Option<&fs::Metadata>) -> Result<(), StoreError> {
+    let Some(meta) = meta else {
+        return atomic_write(target, bytes, None, 0o600);
+    };
+    let mode = meta.permissions().mode() & 0o7777;
+    let me = effective_uid();
+    if me != 0 && meta.uid() != me {
+        return write_in_place(target, bytes);
+    }
+    match atomic_write(target, bytes, Some((meta.uid(), meta.gid())), mode) {
+        Err(StoreError::Io { source, action, .. })
+            if action == "replace the file"
+                && matches!(source.raw_os_error(), Some(libc::EBUSY) | Some(libc::EXDEV)) =>
+        {
+            write_in_place(target, bytes)
+        }
+        other => other,
+    }
+}
+
+/// Overwrite `target` from its start, cut it to the new length and fsync: the file keeps its
+/// inode, mode and owner.
+fn write_in_place(target: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    let mut f = OpenOptions::new()
+        .write(true)
+        .open(target)
+        .map_err(|e| classify_write_error(target, "the file", "open the file", e))?;
+    f.write_all(bytes)
+        .map_err(io_err(target, "write the file in place"))?;
+    f.set_len(bytes.len() as u64)
+        .map_err(io_err(target, "truncate the file"))?;
+    f.sync_all().map_err(io_err(target, "sync the file"))
+}
+
+/// Replace `target` with `bytes`: temporary file in the same folder (so rename is atomic) with
+/// `mode`, the original owner kept when we run as root (sudo must not hand a user's kubeconfig
+/// to root), fsync, rename, fsync the folder so the rename itself survives a crash.
+fn atomic_write(
+    target: &Path,
+    bytes: &[u8],
+    owner: Option<(u32, u32)>,
+    mode: u32,
+) -> Result<(), StoreError> {
     let dir = parent_dir(target);
     let name = target
         .file_name()
@@ -361,6 +412,10 @@ fn atomic_write(target: &Path, bytes: &[u8], owner: Option<(u32, u32)>) -> Resul
             let _ = std::os::unix::fs::fchown(tmp.as_file(), Some(uid), Some(gid));
         }
     }
+    // After the chown, which clears set-id bits.
+    let _ = tmp
+        .as_file()
+        .set_permissions(fs::Permissions::from_mode(mode));
     tmp.write_all(bytes)
         .map_err(io_err(dir, "write a temporary file"))?;
     tmp.as_file()
