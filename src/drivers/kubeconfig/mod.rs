@@ -5,8 +5,8 @@ pub mod paths;
 pub mod store;
 
 use crate::core::kubeconfig::{doc, Entry};
-use std::path::PathBuf;
 pub use paths::Paths;
+use std::path::PathBuf;
 pub use store::{Edited, Session, StoreError, StoreOptions};
 
 /// Write `entries` as `owner`'s into the file bootstrap writes to, and make `current` the
