@@ -127,6 +127,47 @@ fn defaults_and_bad_names() {
     let f = dir.path().join("bad.yaml");
     let (code, out) = bootstrap(&["-f", f.to_str().unwrap(), "init", "--vcluster", "Dev_1"]);
     assert_eq!(code, 2, "{out}");
-    assert!(out.contains("--vcluster `Dev_1`"), "{out}");
+    assert!(
+        out.contains("--vcluster: `Dev_1` is not a valid vcluster name"),
+        "{out}"
+    );
     assert!(!f.exists());
+}
+
+/// Issue 18: `init --vcluster` with a name `plan` then refuses (45 characters: its release
+/// `vcluster-<name>` is over Helm's 53) is refused up front, with plan's own message.
+#[test]
+fn a_name_plan_would_refuse_is_refused_by_init_with_plans_words() {
+    let dir = tempfile::tempdir().unwrap();
+    let long = "a".repeat(45);
+    let f = dir.path().join("envs.yaml");
+    let fs = f.to_str().unwrap();
+    let (code, said) = bootstrap(&["-f", fs, "init", "--vcluster", &long]);
+    assert_eq!(code, 2, "{said}");
+    assert!(!f.exists());
+    // What plan says of the same name in the file init would have written.
+    std::fs::write(&f, format!("vclusters:\n  - name: {long}\n")).unwrap();
+    let (code, planned) = bootstrap(&["-f", fs, "plan", "--offline"]);
+    assert_eq!(code, 2, "{planned}");
+    let line = planned
+        .lines()
+        .find(|l| l.contains("vclusters[0].name: "))
+        .unwrap_or_else(|| panic!("{planned}"));
+    let message = line.split("vclusters[0].name: ").nth(1).unwrap();
+    assert!(
+        said.contains(&format!("--vcluster: {message}")),
+        "{said}\n{planned}"
+    );
+    // 44 characters fit, and plan agrees.
+    let ok = dir.path().join("ok.yaml");
+    let (code, out) = bootstrap(&[
+        "-f",
+        ok.to_str().unwrap(),
+        "init",
+        "--vcluster",
+        &"a".repeat(44),
+    ]);
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = bootstrap(&["-f", ok.to_str().unwrap(), "plan", "--offline"]);
+    assert_eq!(code, 0, "{out}");
 }

@@ -4,7 +4,7 @@
 
 use super::{Failure, Outcome};
 use crate::cli::{Global, InitArgs};
-use crate::core::config::validate::is_rfc1123_label;
+use crate::core::config::validate::{kind_cluster_name_problem, vcluster_name_problem, FromName};
 use std::io::Write;
 
 /// What the starter file is made from.
@@ -33,16 +33,23 @@ impl Choices {
         }
     }
 
-    /// Names the file would carry that validation would refuse, said before anything is written.
+    /// Names the file would carry that validation would refuse, said before anything is written:
+    /// by the very rules `plan` applies to them (every default is made from the name in the
+    /// file init writes), with the same message and hint.
     pub fn problems(&self) -> Vec<String> {
         let mut out = Vec::new();
-        let mut names = vec![("--cluster-name", &self.cluster_name, 50)];
-        names.extend(self.vclusters.iter().map(|v| ("--vcluster", v, 50)));
-        for (flag, name, max) in names {
-            if !is_rfc1123_label(name) || name.len() > max {
-                out.push(format!(
-                    "{flag} `{name}`: use lowercase letters, digits and '-', starting and ending with a letter or digit, at most {max} characters"
-                ));
+        let mut found = vec![(
+            "--cluster-name",
+            kind_cluster_name_problem(&self.cluster_name),
+        )];
+        found.extend(
+            self.vclusters
+                .iter()
+                .map(|v| ("--vcluster", vcluster_name_problem(v, FromName::ALL))),
+        );
+        for (flag, problem) in found {
+            if let Some((message, hint)) = problem {
+                out.push(format!("{flag}: {message}\n    hint: {hint}"));
             }
         }
         for (i, v) in self.vclusters.iter().enumerate() {
@@ -51,6 +58,23 @@ impl Choices {
             }
         }
         out
+    }
+}
+
+/// A name as a YAML value that reads back as that string: a name YAML would take for a number
+/// or a boolean (`123`, `true`, `1e3`, `0x1f`) is quoted, or `plan` would find no string there.
+fn scalar(name: &str) -> String {
+    let plain = crate::core::config::node::parse(&format!("k: {name}\n"))
+        .ok()
+        .and_then(|root| match root.value {
+            crate::core::config::node::Value::Map(entries) => entries.into_iter().next(),
+            _ => None,
+        })
+        .is_some_and(|(_, v)| v.value == crate::core::config::node::Value::Str(name.to_owned()));
+    if plain {
+        name.to_owned()
+    } else {
+        serde_json::to_string(name).unwrap_or_else(|_| format!("{name:?}"))
     }
 }
 
@@ -72,9 +96,10 @@ pub fn starter(c: &Choices) -> String {
     ));
     s.push_str(&format!(
         "# A kind cluster; kind names its kube context `kind-{name}`.\n\
-         cluster:\n  provider: kind\n  name: {name}\n\
+         cluster:\n  provider: kind\n  name: {value}\n\
          \x20 apiServer:\n    address: 127.0.0.1   # where the API is published on this machine\n    port: 6443\n\n",
-        name = c.cluster_name
+        name = c.cluster_name,
+        value = scalar(&c.cluster_name)
     ));
     let router_note = match c.router.as_str() {
         "gateway-api" => "# The router: a Gateway API Gateway with a TLS passthrough listener; each vcluster's\n# TLSRoute sends its hostname (SNI) to it.\n",
@@ -100,7 +125,7 @@ pub fn starter(c: &Choices) -> String {
              vclusters:\n",
         );
         for v in &c.vclusters {
-            s.push_str(&format!("  - name: {v}\n"));
+            s.push_str(&format!("  - name: {}\n", scalar(v)));
         }
         s.push('\n');
     }
@@ -224,8 +249,62 @@ mod tests {
         c.cluster_name = "my_cluster".into();
         let p = c.problems();
         assert_eq!(p.len(), 3, "{p:?}");
-        assert!(p[0].starts_with("--cluster-name `my_cluster`"));
-        assert!(p[1].starts_with("--vcluster `Dev`"));
+        assert!(p[0].starts_with("--cluster-name: `my_cluster` is not a valid kind cluster name"));
+        assert!(p[1].starts_with("--vcluster: `Dev` is not a valid vcluster name"));
         assert_eq!(p[2], "--vcluster `x` is given twice");
+    }
+
+    /// Issue 18: a 45-character name passed init (its limit was 50) and `plan` then refused the
+    /// release `vcluster-<name>`, over Helm's 53. Init and plan now share one rule: every name
+    /// init accepts plans clean, every one it refuses plan refuses too, with the same words.
+    #[test]
+    fn init_accepts_exactly_the_names_plan_accepts() {
+        let mut names: Vec<String> = (1..=70).map(|n| "a".repeat(n)).collect();
+        names.extend(["true", "null", "123", "1e3", "0x1f", "dev", "Dev", "a_b"].map(String::from));
+        for name in names {
+            let c = choices("gateway-api", &[name.as_str()], false);
+            let refused = !c.problems().is_empty();
+            let l = load_str(&starter(&c), "envs.yaml", &[]);
+            let plan_errors: Vec<_> = l
+                .diags
+                .items
+                .iter()
+                .filter(|d| d.severity == crate::core::config::Severity::Error)
+                .collect();
+            if refused {
+                // Quoted by init, or refused by both with one message.
+                let d = plan_errors
+                    .first()
+                    .unwrap_or_else(|| panic!("{name}: plan accepts"));
+                let said = &c.problems()[0];
+                assert!(said.contains(&d.message), "{name}: {said} / {}", d.message);
+                assert!(said.contains(d.hint.as_deref().unwrap()), "{name}: {said}");
+            } else {
+                assert!(plan_errors.is_empty(), "{name}: {plan_errors:?}");
+            }
+        }
+        // The hint says the real limit and why, agreeing with the message.
+        let p = choices("gateway-api", &[&"a".repeat(45)], false).problems();
+        assert!(
+            p[0].contains("at most 44 characters; this one has 45"),
+            "{p:?}"
+        );
+        assert!(p[0].contains("hint: use lowercase letters, digits and '-', starting and ending with a letter or digit, at most 44 characters (the default Helm release `vcluster-"), "{p:?}");
+        assert!(choices("gateway-api", &[&"a".repeat(44)], false)
+            .problems()
+            .is_empty());
+    }
+
+    #[test]
+    fn names_yaml_would_read_as_numbers_or_booleans_are_quoted() {
+        let mut c = choices("gateway-api", &["123", "true"], false);
+        c.cluster_name = "1e3".into();
+        assert!(c.problems().is_empty());
+        let l = load_str(&starter(&c), "envs.yaml", &[]);
+        let env = l.env.unwrap_or_else(|| panic!("{:?}", l.diags.items));
+        assert_eq!(env.cluster.name, "1e3");
+        assert_eq!(env.vclusters[0].name, "123");
+        assert_eq!(env.vclusters[1].name, "true");
+        assert!(starter(&choices("gateway-api", &["dev"], false)).contains("  - name: dev\n"));
     }
 }

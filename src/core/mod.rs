@@ -3,10 +3,12 @@
 
 pub mod access;
 pub mod argocd;
+pub mod boolean;
 pub mod cluster_diff;
 pub mod config;
 pub mod exposure;
 pub mod kubeconfig;
+pub mod labels;
 pub mod objects;
 pub mod observed;
 pub mod ownership;

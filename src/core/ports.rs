@@ -168,13 +168,30 @@ fn who_holds_command(port: &PublishedPort) -> String {
     }
 }
 
-fn wildcard(ip: &str) -> bool {
-    ip == "0.0.0.0" || ip == "::" || ip.is_empty()
+/// An address as a socket sees it: `::ffff:127.0.0.1` is 127.0.0.1, and brackets are dropped.
+fn parsed(ip: &str) -> Option<std::net::IpAddr> {
+    ip.trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<std::net::IpAddr>()
+        .ok()
+        .map(|a| a.to_canonical())
 }
 
-/// Two bindings of the same port collide when either is on all addresses or both on the same one.
-fn overlaps(a_ip: &str, b_ip: &str) -> bool {
-    wildcard(a_ip) || wildcard(b_ip) || a_ip == b_ip
+fn wildcard(ip: &str) -> bool {
+    ip.is_empty() || parsed(ip).is_some_and(|a| a.is_unspecified())
+}
+
+/// Pure: whether two bindings of the same port collide: when either is on all addresses
+/// (0.0.0.0 or ::, which Docker and kind also bind for the other family) or both are on the
+/// same address, however it is written; two different addresses are two sockets.
+pub fn overlaps(a_ip: &str, b_ip: &str) -> bool {
+    if wildcard(a_ip) || wildcard(b_ip) {
+        return true;
+    }
+    match (parsed(a_ip), parsed(b_ip)) {
+        (Some(a), Some(b)) => a == b,
+        _ => a_ip == b_ip,
+    }
 }
 
 /// Pure: the ports held by a container other than this cluster's own nodes.
@@ -363,6 +380,20 @@ mod tests {
             ..holder("dns", None, "0.0.0.0", 8443)
         };
         assert!(container_conflicts(&[need("0.0.0.0", 8443)], "dev", &[udp]).is_empty());
+    }
+
+    #[test]
+    fn the_same_port_on_two_addresses_is_two_sockets() {
+        assert!(!overlaps("127.0.0.1", "192.168.1.5"));
+        assert!(!overlaps("127.0.0.1", "::1"));
+        assert!(overlaps("0.0.0.0", "192.168.1.5"));
+        assert!(overlaps("::", "127.0.0.1"));
+        assert!(overlaps("", "127.0.0.1"));
+        assert!(overlaps("127.0.0.1", "127.0.0.1"));
+        // One address, written two ways.
+        assert!(overlaps("::ffff:127.0.0.1", "127.0.0.1"));
+        assert!(overlaps("[::1]", "::1"));
+        assert!(overlaps("0:0:0:0:0:0:0:1", "::1"));
     }
 
     #[test]

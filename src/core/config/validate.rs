@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 /// RFC 1123 label: what Kubernetes accepts for namespaces, and kind for cluster names.
 pub fn is_rfc1123_label(s: &str) -> bool {
     !s.is_empty()
-        && s.len() <= 63
+        && s.len() <= DNS_LABEL_MAX
         && s.bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !s.starts_with('-')
@@ -20,17 +20,96 @@ fn is_dns_name(s: &str) -> bool {
     s.len() <= 253 && s.split('.').all(is_rfc1123_label)
 }
 
-fn label_hint(s: &str) -> String {
-    let fixed: String = s
+/// A DNS label (RFC 1123): 63 characters.
+pub const DNS_LABEL_MAX: usize = 63;
+/// Helm refuses release names over 53 characters: of Kubernetes' 63 for a name it keeps 10 for
+/// the suffixes charts add to the objects they name after the release (helm's
+/// `ValidateReleaseName`, `maxReleaseNameLen`).
+pub const HELM_RELEASE_MAX: usize = 53;
+/// kind names the node container `<name>-control-plane` (14 characters more), which is also
+/// the node's hostname and must stay a DNS label of 63; 50 leaves that room.
+pub const KIND_CLUSTER_NAME_MAX: usize = 50;
+/// What bootstrap puts before and after a vcluster's name for its defaults.
+const VCLUSTER_RELEASE_PREFIX: &str = "vcluster-";
+const VCLUSTER_NAME_SUFFIX: &str = "-vcluster";
+
+/// A name that is not a label of at most `max` characters: what is wrong and what is valid.
+/// `why` says where the limit comes from when it is not DNS's own 63.
+pub fn label_problem(value: &str, what: &str, max: usize, why: &str) -> Option<(String, String)> {
+    if is_rfc1123_label(value) && value.len() <= max {
+        return None;
+    }
+    let fixed: String = value
         .to_ascii_lowercase()
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
         .collect();
     let fixed = fixed.trim_matches('-');
-    format!(
-        "use lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63 characters{}",
-        if is_rfc1123_label(fixed) && fixed != s { format!(" (for example `{fixed}`)") } else { String::new() }
-    )
+    let fixed = fixed
+        .get(..max.min(fixed.len()))
+        .unwrap_or(fixed)
+        .trim_end_matches('-');
+    let example = if is_rfc1123_label(fixed) && fixed != value {
+        format!(" (for example `{fixed}`)")
+    } else {
+        String::new()
+    };
+    let long = if value.len() > max {
+        format!("; this one has {}", value.len())
+    } else {
+        String::new()
+    };
+    Some((
+        format!("`{value}` is not a valid {what} (an RFC 1123 label of at most {max} characters{long})"),
+        format!(
+            "use lowercase letters, digits and '-', starting and ending with a letter or digit, at most {max} characters{why}{example}"
+        ),
+    ))
+}
+
+/// The rule for a kind cluster's name, the one `plan` applies and `init` applies before writing.
+pub fn kind_cluster_name_problem(name: &str) -> Option<(String, String)> {
+    label_problem(name, "kind cluster name", KIND_CLUSTER_NAME_MAX, "")
+}
+
+/// Which of a vcluster's names are made from its name (not written in the file).
+#[derive(Debug, Clone, Copy)]
+pub struct FromName {
+    pub namespace: bool,
+    pub release: bool,
+    /// The context, and through it the hostname's first label.
+    pub context: bool,
+}
+
+impl FromName {
+    /// All of them, as in a file `bootstrap init` writes.
+    pub const ALL: FromName = FromName {
+        namespace: true,
+        release: true,
+        context: true,
+    };
+}
+
+/// The rule for a vcluster name, the one `plan` applies and `init` applies before writing:
+/// an RFC 1123 label short enough that each default made from it is valid too (the release
+/// `vcluster-<name>` within Helm's 53, the namespace and context `<name>-vcluster` within 63).
+/// Returns the message and hint.
+pub fn vcluster_name_problem(name: &str, from_name: FromName) -> Option<(String, String)> {
+    let mut max = DNS_LABEL_MAX;
+    let mut why = String::new();
+    if from_name.namespace || from_name.context {
+        max = DNS_LABEL_MAX - VCLUSTER_NAME_SUFFIX.len();
+        why = format!(
+            " (the default namespace and context `{name}{VCLUSTER_NAME_SUFFIX}` must fit DNS's {DNS_LABEL_MAX})"
+        );
+    }
+    if from_name.release {
+        max = HELM_RELEASE_MAX - VCLUSTER_RELEASE_PREFIX.len();
+        why = format!(
+            " (the default Helm release `{VCLUSTER_RELEASE_PREFIX}{name}` must fit Helm's {HELM_RELEASE_MAX}, not DNS's {DNS_LABEL_MAX}: Helm keeps 10 for the chart's suffixes)"
+        );
+    }
+    label_problem(name, "vcluster name", max, &why)
 }
 
 struct Check<'a> {
@@ -63,12 +142,13 @@ impl Check<'_> {
     }
 
     fn label(&mut self, field: &str, value: &str, what: &str, max: usize) {
-        if !is_rfc1123_label(value) || value.len() > max {
-            self.err(
-                field,
-                format!("`{value}` is not a valid {what} (an RFC 1123 label of at most {max} characters)"),
-                Some(label_hint(value)),
-            );
+        let why = if max == HELM_RELEASE_MAX {
+            " (Helm's limit for release names: it keeps 10 of DNS's 63 for the chart's suffixes)"
+        } else {
+            ""
+        };
+        if let Some((message, hint)) = label_problem(value, what, max, why) {
+            self.err(field, message, Some(hint));
         }
     }
 
@@ -105,6 +185,7 @@ pub fn validate(env: &Env, o: &Origins, d: &mut Diags) {
     let kind = cl.provider == Provider::Kind && c.trusted(&["cluster.provider"]);
     let existing = cl.provider == Provider::Existing && c.trusted(&["cluster.provider"]);
     cluster_fields(&mut c, env, kind, existing);
+    labels(&mut c, env, kind);
     host_ports(&mut c, env, kind);
     registry(&mut c, env);
     router_exposure(&mut c, env);
@@ -120,7 +201,9 @@ fn cluster_fields(c: &mut Check, env: &Env, kind: bool, existing: bool) {
     let mapping = |i: usize| o.item("cluster.portMappings", i);
     if kind {
         // kind names its node containers `<name>-control-plane`; Docker and DNS both need a label.
-        c.label("cluster.name", &cl.name, "kind cluster name", 50);
+        if let Some((message, hint)) = kind_cluster_name_problem(&cl.name) {
+            c.err("cluster.name", message, Some(hint));
+        }
     }
     if existing {
         for (field, set) in [
@@ -170,17 +253,20 @@ fn host_ports(c: &mut Check, env: &Env, kind: bool) {
     let o = c.o;
     let cl = &env.cluster;
     let mapping = |i: usize| o.item("cluster.portMappings", i);
-    // Host ports: the API port and every mapped port are bound on the host at once.
-    let mut host_ports = Vec::new();
+    // Host ports: the API port and every mapped port are bound on the host at once, each on
+    // its address: (field, `port/PROTOCOL`, address).
+    let mut host_ports: Vec<(String, String, String)> = Vec::new();
     if kind {
         host_ports.push((
             "cluster.apiServer.port".to_owned(),
-            cl.api_server.port.to_string(),
+            format!("{}/TCP", cl.api_server.port),
+            cl.api_server.address.clone(),
         ));
         for (i, m) in cl.port_mappings.iter().enumerate() {
             host_ports.push((
                 format!("{}.hostPort", mapping(i)),
                 format!("{}/{:?}", m.host_port, m.protocol).to_uppercase(),
+                m.listen_address.clone(),
             ));
         }
     }
@@ -188,21 +274,18 @@ fn host_ports(c: &mut Check, env: &Env, kind: bool) {
         host_ports.push((
             "registry.port".to_owned(),
             format!("{}/TCP", env.registry.port),
+            env.registry.listen_address.clone(),
         ));
     }
-    // The API port is TCP; compare it on the same footing as the rest.
-    if let Some(first) = host_ports.first_mut() {
-        if first.0 == "cluster.apiServer.port" {
-            first.1 = format!("{}/TCP", cl.api_server.port);
-        }
-    }
     // Unless the file maps node 443 itself, the router's 443 is published on httpsPort too (the
-    // kind config gets that mapping): it is bound with the rest. Found by fuzzing: a mapping of
-    // containerPort 442 on 8443 passed, and kind would have failed half-way through creating.
+    // kind config gets that mapping, on every address): it is bound with the rest. Found by
+    // fuzzing: a mapping of containerPort 442 on 8443 passed, and kind would have failed half-way
+    // through creating.
     if kind && !cl.port_mappings.iter().any(|m| m.container_port == 443) {
         let router = (
             "router.httpsPort".to_owned(),
             format!("{}/TCP", env.router.https_port),
+            "0.0.0.0".to_owned(),
         );
         // Reported on the field the file wrote: the mapping when httpsPort is the default.
         if o.written("router.httpsPort") {
@@ -211,12 +294,8 @@ fn host_ports(c: &mut Check, env: &Env, kind: bool) {
             host_ports.insert(host_ports.len().min(1), router);
         }
     }
-    c.unique(
-        "host port",
-        &host_ports,
-        "each host port can be bound once: choose another hostPort, or another router.httpsPort (node 443 is published on it unless a mapping has containerPort 443)",
-    );
-    for (field, port) in &host_ports {
+    unique_host_ports(c, &host_ports);
+    for (field, port, _) in &host_ports {
         let n: u16 = port
             .split('/')
             .next()
@@ -232,6 +311,101 @@ fn host_ports(c: &mut Check, env: &Env, kind: bool) {
     }
 }
 
+/// A host port is bound once per address: the same port on 127.0.0.1 and on 192.168.1.5 are two
+/// sockets, while 0.0.0.0 (every address) takes the port on all of them. Each binding that
+/// overlaps an earlier one is reported at the later field, naming the first.
+fn unique_host_ports(c: &mut Check, ports: &[(String, String, String)]) {
+    let mut seen: Vec<(&str, &str, &str)> = Vec::new();
+    for (field, port, address) in ports {
+        if c.o.rejected(field) {
+            continue;
+        }
+        let first = seen
+            .iter()
+            .find(|(_, p, a)| p == port && crate::core::ports::overlaps(a, address));
+        if let Some((first, _, first_address)) = first {
+            let at = c.o.get(first);
+            let line = if at.pos.line > 0 {
+                format!(" (line {})", at.pos.line)
+            } else {
+                String::new()
+            };
+            let on = if first_address == address {
+                format!("on {address}")
+            } else {
+                format!("on {address} and {first_address}, which overlap")
+            };
+            c.err(
+                field,
+                format!("duplicate host port `{port}`, already used by {first}{line}"),
+                Some(format!("each host port can be bound once per address, and these are both {on} (0.0.0.0 is every address): choose another hostPort or listenAddress, or another router.httpsPort (node 443 is published on it on 0.0.0.0 unless a mapping has containerPort 443)")),
+            );
+        }
+        seen.push((field, port, address));
+    }
+}
+
+/// Label keys and values Kubernetes would refuse, and node labels that keep the router off the
+/// node its nodeSelector asks for.
+fn labels(c: &mut Check, env: &Env, kind: bool) {
+    let mut maps: Vec<(&str, &BTreeMap<String, String>)> = Vec::new();
+    if kind {
+        maps.push(("cluster.nodeLabels", &env.cluster.node_labels));
+    }
+    if env.argocd.register {
+        maps.push(("argocd.labels", &env.argocd.labels));
+    }
+    for (path, map) in maps {
+        for (key, value) in map {
+            let field = super::node::join(path, key);
+            if let Some(why) = crate::core::labels::key_problem(key) {
+                c.err(
+                    &field,
+                    format!("`{key}` is not a Kubernetes label key: {why}"),
+                    Some("a key is an optional DNS prefix and '/' (such as `example.com/`), then a name of at most 63 letters, digits, '-', '_' or '.'".into()),
+                );
+            }
+            if let Some(why) = crate::core::labels::value_problem(value) {
+                c.err(
+                    &field,
+                    format!("`{value}` is not a Kubernetes label value: {why}"),
+                    None,
+                );
+            }
+        }
+    }
+    if !kind || !c.trusted(&["router.kind", "router.values"]) {
+        return;
+    }
+    // The router's pods run only on a node whose labels match its nodeSelector (as rendered,
+    // with the file's router.values merged in); kind's one node gets the file's nodeLabels.
+    let values = crate::core::render::router::router_values(env);
+    let pointer = match env.router.kind {
+        RouterKind::IngressNginx => "/controller/nodeSelector",
+        RouterKind::GatewayApi => "/nodeSelector",
+    };
+    let Some(selector) = values.pointer(pointer).and_then(|s| s.as_object()) else {
+        return;
+    };
+    for (key, want) in selector {
+        let (Some(have), Some(want)) = (env.cluster.node_labels.get(key), want.as_str()) else {
+            continue;
+        };
+        if have != want {
+            c.err(
+                &super::node::join("cluster.nodeLabels", key),
+                format!(
+                    "`{key}: \"{have}\"` keeps the router off the node: {} runs only on a node labelled `{key}: \"{want}\"` (its nodeSelector), so its pod would never start",
+                    env.router.kind.as_str()
+                ),
+                Some(format!(
+                    "remove `{key}` from nodeLabels (bootstrap labels the node itself), or set it to \"{want}\""
+                )),
+            );
+        }
+    }
+}
+
 /// The router section.
 fn router_fields(c: &mut Check, env: &Env, kind: bool) {
     let o = c.o;
@@ -240,7 +414,21 @@ fn router_fields(c: &mut Check, env: &Env, kind: bool) {
     // The router.
     let r = &env.router;
     router_supports_node_image(c, env);
-    if !is_dns_name(&r.domain) {
+    let bare = r.domain.trim_start_matches('[').trim_end_matches(']');
+    if let Ok(ip) = bare.parse::<std::net::IpAddr>() {
+        let dashed = match ip {
+            std::net::IpAddr::V4(v4) => v4.to_string().replace('.', "-"),
+            std::net::IpAddr::V6(v6) => v6.to_string().replace(':', "-"),
+        };
+        c.err(
+            "router.domain",
+            format!(
+                "`{}` is an IP address, but each vcluster is reached by the name `<name>.<domain>`, which must be a DNS name: the router picks the vcluster by that name in TLS's SNI, which carries no IP address",
+                r.domain
+            ),
+            Some(format!("use a domain whose names resolve to that address: `{dashed}.sslip.io` (sslip.io answers every name under it with the address in it), or `localtest.me` for 127.0.0.1")),
+        );
+    } else if !is_dns_name(&r.domain) {
         c.err(
             "router.domain",
             format!("`{}` is not a DNS name", r.domain),
@@ -248,7 +436,12 @@ fn router_fields(c: &mut Check, env: &Env, kind: bool) {
         );
     }
     c.label("router.namespace", &r.namespace, "namespace", 63);
-    c.label("router.release", &r.release, "Helm release name", 53);
+    c.label(
+        "router.release",
+        &r.release,
+        "Helm release name",
+        HELM_RELEASE_MAX,
+    );
     if !env.vclusters.is_empty() && !r.passthrough {
         c.err(
             "router.passthrough",
@@ -279,24 +472,32 @@ fn vcluster_fields(c: &mut Check, env: &Env) {
     // vclusters.
     for (i, v) in env.vclusters.iter().enumerate() {
         let p = vcluster(i);
-        c.label(&format!("{p}.name"), &v.name, "vcluster name", 63);
-        // Defaults made from a bad name are bad for the same reason: said once, at the name.
-        let from_name = |field: &str| o.written(field) || is_rfc1123_label(&v.name);
         let (ns, rel, host, ctx) = (
             format!("{p}.namespace"),
             format!("{p}.release"),
             format!("{p}.hostname"),
             format!("{p}.context"),
         );
+        let made_from_name = FromName {
+            namespace: !o.written(&ns),
+            release: !o.written(&rel),
+            context: !o.written(&ctx) && !o.written(&host),
+        };
+        let name_problem = vcluster_name_problem(&v.name, made_from_name);
+        let good_name = name_problem.is_none();
+        if let Some((message, hint)) = name_problem {
+            c.err(&format!("{p}.name"), message, Some(hint));
+        }
+        // Defaults made from a bad name are bad for the same reason: said once, at the name.
+        let from_name = |field: &str| o.written(field) || good_name;
         if from_name(&ns) {
             c.label(&ns, &v.namespace, "namespace", 63);
         }
         if from_name(&rel) {
-            c.label(&rel, &v.release, "Helm release name", 53);
+            c.label(&rel, &v.release, "Helm release name", HELM_RELEASE_MAX);
         }
         // The default hostname comes from the context, whose default comes from the name.
-        let host_from_bad_name =
-            !(o.written(&host) || o.written(&ctx) || is_rfc1123_label(&v.name));
+        let host_from_bad_name = !(o.written(&host) || o.written(&ctx) || good_name);
         if host_from_bad_name {
             // Said once, at the name.
         } else if !is_dns_name(&v.hostname) {
@@ -589,7 +790,7 @@ fn registry(c: &mut Check, env: &Env) {
         c.err(
             "registry.name",
             format!("`{}` is not a valid registry container name (an RFC 1123 label: the nodes resolve it by DNS)", reg.name),
-            Some(label_hint(&reg.name)),
+            label_problem(&reg.name, "registry container name", DNS_LABEL_MAX, "").map(|(_, hint)| hint),
         );
     }
     if reg.listen_address.parse::<std::net::IpAddr>().is_err() {
