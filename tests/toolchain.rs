@@ -408,6 +408,49 @@ mod real_binary {
         assert!(walk(cache.path()).is_empty());
     }
 
+    /// Issue 18: `BOOTSTRAP_OFFLINE=no` meant offline (every value but `0`, `false` and empty
+    /// did). A word that is no boolean is now refused before anything runs, naming the
+    /// variable, its value and the words it takes; `no` means online.
+    #[test]
+    fn offline_takes_only_boolean_words() {
+        for cmd in [&["status"][..], &["up"][..]] {
+            let mut c = Command::new(env!("CARGO_BIN_EXE_bootstrap"));
+            c.args(cmd).env("BOOTSTRAP_OFFLINE", "maybe");
+            let out = c.output().unwrap();
+            let text = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{cmd:?}: {text}");
+            assert!(
+                text.contains("BOOTSTRAP_OFFLINE=maybe: `maybe` is not a boolean\n  hint: use true, 1, yes, on, or false, 0, no, off (any case; empty is the same as unset)"),
+                "{cmd:?}: {text}"
+            );
+        }
+    }
+
+    #[test]
+    fn offline_no_means_online() {
+        if !docker_or_skip("offline_no_means_online") {
+            return;
+        }
+        let srv = FileServer::start();
+        let cache = tempfile::tempdir().unwrap();
+        let empty = tempfile::tempdir().unwrap();
+        let (code, text) = up(
+            &[
+                ("BOOTSTRAP_OFFLINE", "no"),
+                ("PATH", empty.path().to_str().unwrap()),
+                ("XDG_CACHE_HOME", cache.path().to_str().unwrap()),
+                ("BOOTSTRAP_DOWNLOAD_MIRROR", srv.base.as_str()),
+            ],
+            &[],
+        );
+        // Online: the pinned kind was asked of the mirror (which has none), not refused offline.
+        assert!(!text.contains("offline"), "{code}: {text}");
+        assert!(
+            text.contains("could not fetch the pinned kind v0.32.0"),
+            "{code}: {text}"
+        );
+    }
+
     #[test]
     fn status_reports_where_each_tool_is_found_even_without_a_home() {
         if !docker_or_skip("status_reports_where_each_tool_is_found_even_without_a_home") {

@@ -133,6 +133,7 @@ pub fn resolve_variables(g: &mut Global) -> Result<(), Failure> {
     };
     let overrides =
         config::gather_overrides(&flags).map_err(|e| Failure::Invalid(format!("{e}")))?;
+    crate::drivers::toolchain::offline_from_env().map_err(Failure::Invalid)?;
     let value = |key: &str| {
         overrides
             .iter()

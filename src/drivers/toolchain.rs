@@ -284,10 +284,10 @@ impl Options {
             cache: super::fetch::cache_root().unwrap_or_else(|_| {
                 std::env::temp_dir().join(format!("bootstrap-cache-{}", uid()))
             }),
-            offline: offline
-                || std::env::var(OFFLINE_VAR)
-                    .map(|v| !matches!(v.trim(), "" | "0" | "false"))
-                    .unwrap_or(false),
+            // A value that is no boolean was refused before any command ran
+            // (`commands::resolve_variables`); a library caller that skipped that check gets
+            // the side that downloads nothing.
+            offline: offline || offline_from_env().unwrap_or(true),
             path: None,
             mirror: std::env::var(MIRROR_VAR)
                 .ok()
@@ -297,6 +297,17 @@ impl Options {
             arch,
         }
     }
+}
+
+/// BOOTSTRAP_OFFLINE as a boolean variable (`core::boolean`): unset or empty is false; a
+/// value that is no boolean is an error naming it, rather than meaning offline as `no` once did.
+pub fn offline_from_env() -> Result<bool, String> {
+    offline_from(std::env::var_os(OFFLINE_VAR).as_deref())
+}
+
+/// Pure: the same, from the variable's value.
+pub fn offline_from(value: Option<&std::ffi::OsStr>) -> Result<bool, String> {
+    crate::core::boolean::parse(OFFLINE_VAR, value).map(|b| b.unwrap_or(false))
 }
 
 fn uid() -> u32 {
@@ -660,6 +671,29 @@ mod tests {
             }
             assert!(pin.asset("windows", "amd64").is_none());
         }
+    }
+
+    #[test]
+    fn offline_is_a_boolean_variable() {
+        use std::ffi::OsStr;
+        // `no` once meant offline: every value but `0`, `false` and empty did.
+        for (v, want) in [
+            ("no", false),
+            ("off", false),
+            ("0", false),
+            ("", false),
+            ("yes", true),
+            ("ON", true),
+            ("1", true),
+        ] {
+            assert_eq!(offline_from(Some(OsStr::new(v))), Ok(want), "{v}");
+        }
+        assert_eq!(offline_from(None), Ok(false));
+        let e = offline_from(Some(OsStr::new("maybe"))).unwrap_err();
+        assert!(
+            e.starts_with("BOOTSTRAP_OFFLINE=maybe: `maybe` is not a boolean"),
+            "{e}"
+        );
     }
 
     #[test]
