@@ -337,3 +337,61 @@ fn two_runs_at_once_share_one_download() {
         "left behind"
     );
 }
+
+/// Issue 18: the cache folder is used only when it is this user's and nobody else can write
+/// it: a cached file there could have been replaced. Nothing is read, downloaded or kept, and
+/// the error names the folder, its owner and mode, and what to do.
+#[test]
+fn a_cache_folder_another_user_could_change_is_not_used() {
+    use std::os::unix::fs::PermissionsExt;
+    let srv = FileServer::start();
+    let body = b"pinned bytes".to_vec();
+    let url = srv.put(
+        "/dl/private",
+        Route {
+            body: body.clone(),
+            ..Default::default()
+        },
+    );
+    let cache = tempfile::tempdir().unwrap();
+    let f = Fetcher::new(cache.path().to_path_buf(), Show::Quiet);
+    // Mode 0777: anyone could have put a file there.
+    std::fs::set_permissions(cache.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let e = f.fetch(&url, &sha(&body)).unwrap_err();
+    assert!(matches!(e, FetchError::NotPrivate(_)), "{e}");
+    let e = e.to_string();
+    assert!(
+        e.starts_with(&format!(
+            "{}: not used: it can be written by other users",
+            cache.path().display()
+        )),
+        "{e}"
+    );
+    assert!(e.contains("mode 0777") && e.contains("chmod go-w"), "{e}");
+    assert_eq!(srv.hits("/dl/private"), 0);
+    // Made private again: used.
+    std::fs::set_permissions(cache.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let path = f.fetch(&url, &sha(&body)).unwrap();
+    // The folders bootstrap makes are its user's alone.
+    let mode = std::fs::metadata(path.parent().unwrap())
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o077, 0, "{mode:o}");
+    // A cached file another user owns is not reused (as root the test can give it away).
+    if unsafe { libc::geteuid() } == 0 {
+        std::os::unix::fs::chown(&path, Some(4242), None).unwrap();
+        let e = f.fetch(&url, &sha(&body)).unwrap_err().to_string();
+        assert!(e.contains("belongs to another user (owner uid 4242"), "{e}");
+    }
+}
+
+#[test]
+fn without_a_cache_folder_nothing_is_downloaded() {
+    let srv = FileServer::start();
+    let url = srv.put("/dl/none", Route::default());
+    let f = Fetcher::new(None, Show::Quiet);
+    let e = f.fetch(&url, &sha(b"")).unwrap_err();
+    assert!(matches!(e, FetchError::NoCacheDir), "{e}");
+    assert_eq!(srv.hits("/dl/none"), 0);
+}

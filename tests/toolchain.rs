@@ -56,7 +56,7 @@ fn helm_tarball(exe: &[u8]) -> Vec<u8> {
 
 fn opts(cache: &Path, path: &Path) -> Options {
     Options {
-        cache: cache.to_path_buf(),
+        cache: Some(cache.to_path_buf()),
         offline: false,
         path: Some(path.as_os_str().to_owned()),
         mirror: None,
@@ -287,6 +287,114 @@ fn observe_never_downloads() {
     assert_eq!(srv.hits("/kind/v0.32.0/kind-linux-amd64"), 0);
     ensure(&pin, &o).unwrap();
     assert_eq!(observe(&pin, &o).unwrap().source, Source::Cache);
+}
+
+/// Issue 18: a cached `kind` is run only when it, its folders and the cache folder are this
+/// user's and nobody else can write them: a `kind` another user planted (or could change) is
+/// not run, and the message names the folder, its owner and mode, and what to do.
+#[test]
+fn a_cached_tool_another_user_could_change_is_not_run() {
+    std::env::remove_var(KIND.var);
+    let srv = FileServer::start();
+    let pin = kind_pin(&srv, &script("echo kind v0.32.0"));
+    let empty = tempfile::tempdir().unwrap();
+    let me = unsafe { libc::geteuid() };
+    let installed = |cache: &Path| pin.installed(cache, "linux", "amd64");
+    type Spoil = fn(&Path, &Path);
+    let spoils: [(&str, Spoil, &str); 4] = [
+        (
+            "cache folder writable by others",
+            |cache, _| {
+                std::fs::set_permissions(cache, std::fs::Permissions::from_mode(0o777)).unwrap()
+            },
+            "can be written by other users",
+        ),
+        (
+            "tool folder writable by its group",
+            |_, exe| {
+                std::fs::set_permissions(
+                    exe.parent().unwrap(),
+                    std::fs::Permissions::from_mode(0o775),
+                )
+                .unwrap()
+            },
+            "mode 0775",
+        ),
+        (
+            "binary writable by others",
+            |_, exe| std::fs::set_permissions(exe, std::fs::Permissions::from_mode(0o757)).unwrap(),
+            "mode 0757",
+        ),
+        (
+            "binary of another user",
+            |_, exe| std::os::unix::fs::chown(exe, Some(4242), None).unwrap(),
+            "belongs to another user (owner uid 4242",
+        ),
+    ];
+    for (what, spoil, says) in spoils {
+        if me != 0 && what.contains("another user") {
+            eprintln!("skipped `{what}`: giving a file away needs root");
+            continue;
+        }
+        let cache = tempfile::tempdir().unwrap();
+        let o = opts(cache.path(), empty.path());
+        ensure(&pin, &o).unwrap();
+        assert_eq!(observe(&pin, &o).unwrap().source, Source::Cache, "{what}");
+        spoil(cache.path(), &installed(cache.path()));
+        for e in [
+            observe(&pin, &o).unwrap_err(),
+            ensure(&pin, &o).unwrap_err(),
+        ] {
+            let e = e.to_string();
+            assert!(
+                e.starts_with("the cached kind was not run: "),
+                "{what}: {e}"
+            );
+            assert!(e.contains(says), "{what}: {e}");
+            assert!(
+                e.contains("make it yours and writable by you alone"),
+                "{what}: {e}"
+            );
+        }
+    }
+}
+
+/// Issue 18: without HOME and XDG_CACHE_HOME there is no cache, and in particular no shared
+/// `/tmp/bootstrap-cache-<uid>` whose `kind` another user may have planted: a download is
+/// refused saying what to set.
+#[test]
+fn without_a_home_nothing_is_taken_from_tmp_nor_downloaded() {
+    std::env::remove_var(KIND.var);
+    let srv = FileServer::start();
+    let pin = kind_pin(&srv, &script("echo kind v0.32.0"));
+    let empty = tempfile::tempdir().unwrap();
+    let planted =
+        std::env::temp_dir().join(format!("bootstrap-cache-{}", unsafe { libc::getuid() }));
+    let planted_kind = installed_under(&pin, &planted);
+    std::fs::create_dir_all(planted_kind.parent().unwrap()).unwrap();
+    write_exe(
+        planted_kind.parent().unwrap(),
+        "kind",
+        &script("echo planted"),
+    );
+    let o = Options {
+        cache: None,
+        ..opts(empty.path(), empty.path())
+    };
+    let e = observe(&pin, &o).unwrap_err().to_string();
+    assert!(e.contains("`kind` was not found in PATH"), "{e}");
+    let e = ensure(&pin, &o).unwrap_err().to_string();
+    assert!(e.contains("neither XDG_CACHE_HOME nor HOME is set"), "{e}");
+    assert!(
+        e.contains("set HOME, or XDG_CACHE_HOME to a folder of your own"),
+        "{e}"
+    );
+    assert_eq!(srv.hits("/kind/v0.32.0/kind-linux-amd64"), 0);
+    let _ = std::fs::remove_dir_all(&planted);
+}
+
+fn installed_under(pin: &Pinned, cache: &Path) -> std::path::PathBuf {
+    pin.installed(cache, "linux", "amd64")
 }
 
 /// The real binary with the real pins: no download can succeed here, but what is refused is.

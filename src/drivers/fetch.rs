@@ -69,8 +69,79 @@ pub enum FetchError {
     },
     #[error("{path}: {cause}")]
     Io { path: String, cause: String },
-    #[error("no cache folder: neither XDG_CACHE_HOME nor HOME is set")]
+    #[error("no cache folder to download into: neither XDG_CACHE_HOME nor HOME is set (bootstrap does not fall back to a shared folder under /tmp, where another user could leave a program for it to run); set HOME, or XDG_CACHE_HOME to a folder of your own")]
     NoCacheDir,
+    /// A cache folder or file another user could change: nothing in it is used.
+    #[error("{0}")]
+    NotPrivate(String),
+}
+
+/// Pure: why a folder or file with this owner and mode is not one bootstrap may trust with what
+/// it later runs, or None. Only this user may own it, and neither its group nor others may write
+/// it: either could replace a cached `kind` with their own.
+pub fn not_private_because(path: &Path, owner: u32, mode: u32, me: u32) -> Option<String> {
+    let foreign = owner != me;
+    let shared = mode & 0o022 != 0;
+    if !foreign && !shared {
+        return None;
+    }
+    let what = match (foreign, shared) {
+        (true, true) => "belongs to another user and others can write it",
+        (true, false) => "belongs to another user",
+        _ => "can be written by other users",
+    };
+    Some(format!(
+        "{}: not used: it {what} (owner uid {owner}, this user is uid {me}; mode {:04o}), so what bootstrap keeps there could be replaced; make it yours and writable by you alone (`chown {me} {p}` and `chmod go-w {p}`), or remove it and bootstrap makes a new one",
+        path.display(),
+        mode & 0o7777,
+        p = path.display(),
+    ))
+}
+
+/// Why `path` (an existing folder or file, links followed) is not private to this user, or
+/// None when it is or does not exist yet.
+pub fn not_private(path: &Path) -> Option<String> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let m = fs::metadata(path).ok()?;
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        let me = unsafe { libc::geteuid() };
+        not_private_because(path, m.uid(), m.mode(), me)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
+    }
+}
+
+/// `root`, then every folder from it down to `path`, and `path` itself: the first one another
+/// user could change, as an error. What does not exist yet is passed (it is made private).
+pub fn check_private_chain(root: &Path, path: &Path) -> Result<(), FetchError> {
+    let mut chain: Vec<&Path> = path
+        .ancestors()
+        .take_while(|a| a.starts_with(root) && *a != root)
+        .collect();
+    chain.push(root);
+    for p in chain.into_iter().rev() {
+        if let Some(why) = not_private(p) {
+            return Err(FetchError::NotPrivate(why));
+        }
+    }
+    Ok(())
+}
+
+/// Make `dir` (and the folders to it) readable by this user alone where it is created.
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut b = fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        b.mode(0o700);
+    }
+    b.create(dir)
 }
 
 impl FetchError {
@@ -118,7 +189,8 @@ pub fn fetch_pinned(url: &str, sha256: &str) -> Result<PathBuf, FetchError> {
 /// Downloads into one cache folder.
 #[derive(Clone)]
 pub struct Fetcher {
-    pub cache: PathBuf,
+    /// None without HOME and XDG_CACHE_HOME: nothing is downloaded (`NoCacheDir`).
+    pub cache: Option<PathBuf>,
     pub show: Show,
     /// Never touch the network: only what is cached already is returned.
     pub offline: bool,
@@ -133,9 +205,9 @@ pub enum Origin {
 }
 
 impl Fetcher {
-    pub fn new(cache: PathBuf, show: Show) -> Self {
+    pub fn new(cache: impl Into<Option<PathBuf>>, show: Show) -> Self {
         Fetcher {
-            cache,
+            cache: cache.into(),
             show,
             offline: false,
             connect_timeout: Duration::from_secs(15),
@@ -151,7 +223,10 @@ impl Fetcher {
             .and_then(|u| u.rsplit('/').next())
             .filter(|n| !n.is_empty() && *n != "." && *n != "..")
             .unwrap_or("download");
+        // Without a cache folder the name is relative; `fetch` refuses before using it.
         self.cache
+            .clone()
+            .unwrap_or_default()
             .join("downloads")
             .join(sha256.to_ascii_lowercase())
             .join(name)
@@ -173,7 +248,12 @@ impl Fetcher {
                 cause: format!("`{sha256}` is not a sha256 (64 hex digits)"),
             });
         }
+        let Some(root) = &self.cache else {
+            return Err(FetchError::NoCacheDir);
+        };
         let target = self.path_for(url, &expected);
+        // A file another user could have written is not reused, nor is a download put there.
+        check_private_chain(root, &target)?;
         if self.reuse(&target, &expected)? {
             return Ok((target, Origin::Cached));
         }
@@ -183,7 +263,8 @@ impl Fetcher {
             });
         }
         let dir = target.parent().expect("a cache path has a parent");
-        fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
+        create_private_dir(dir).map_err(|e| io_err(dir, e))?;
+        check_private_chain(root, dir)?;
         let name = target
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -554,7 +635,7 @@ mod tests {
 
     #[test]
     fn cached_files_are_named_by_their_pin() {
-        let f = Fetcher::new("/c".into(), Show::Quiet);
+        let f = Fetcher::new(PathBuf::from("/c"), Show::Quiet);
         assert_eq!(
             f.path_for("https://h/dl/v1/kind-linux-amd64?x=1", "AB"),
             PathBuf::from("/c/downloads/ab/kind-linux-amd64")

@@ -259,7 +259,10 @@ impl Located {
 /// How `ensure` looks and fetches.
 #[derive(Clone)]
 pub struct Options {
-    pub cache: PathBuf,
+    /// The cache folder; None without HOME and XDG_CACHE_HOME (then nothing is taken from a
+    /// cache nor downloaded: a shared fallback under /tmp is where another user could leave a
+    /// `kind` for us to run).
+    pub cache: Option<PathBuf>,
     pub offline: bool,
     /// PATH to search (None: this process's PATH).
     pub path: Option<OsString>,
@@ -276,14 +279,16 @@ pub const MIRROR_VAR: &str = "BOOTSTRAP_DOWNLOAD_MIRROR";
 
 impl Options {
     /// The user's cache folder, this machine, and the variables: BOOTSTRAP_OFFLINE=1 and
-    /// BOOTSTRAP_DOWNLOAD_MIRROR. Without HOME or XDG_CACHE_HOME (some CI containers), the cache
-    /// is a folder under the system's temporary directory, so tools on PATH still work.
+    /// BOOTSTRAP_DOWNLOAD_MIRROR. Without HOME or XDG_CACHE_HOME (some CI containers) there is
+    /// no cache: tools on PATH and BOOTSTRAP_KIND/BOOTSTRAP_HELM still work, and a download is
+    /// refused with what to set. Not a folder under /tmp: its name would be predictable and
+    /// another user could make it first, with a `kind` of theirs inside; and not a fresh
+    /// private folder per run either, which would download every tool again on every run and
+    /// leave a folder behind each time.
     pub fn from_env(offline: bool) -> Options {
         let (os, arch) = platform();
         Options {
-            cache: super::fetch::cache_root().unwrap_or_else(|_| {
-                std::env::temp_dir().join(format!("bootstrap-cache-{}", uid()))
-            }),
+            cache: super::fetch::cache_root().ok(),
             // A value that is no boolean was refused before any command ran
             // (`commands::resolve_variables`); a library caller that skipped that check gets
             // the side that downloads nothing.
@@ -308,18 +313,6 @@ pub fn offline_from_env() -> Result<bool, String> {
 /// Pure: the same, from the variable's value.
 pub fn offline_from(value: Option<&std::ffi::OsStr>) -> Result<bool, String> {
     crate::core::boolean::parse(OFFLINE_VAR, value).map(|b| b.unwrap_or(false))
-}
-
-fn uid() -> u32 {
-    #[cfg(unix)]
-    {
-        // SAFETY: getuid has no preconditions and cannot fail.
-        unsafe { libc::getuid() }
-    }
-    #[cfg(not(unix))]
-    {
-        0
-    }
 }
 
 /// Pure: the pinned URL through a mirror: scheme and host replaced, the path kept.
@@ -401,8 +394,20 @@ fn look(pin: &Pinned, opts: &Options) -> Result<Result<Located, Option<String>>,
             }
         }
     }
-    let installed = pin.installed(&opts.cache, opts.os, opts.arch);
+    let Some(cache) = &opts.cache else {
+        return Ok(Err(passed_over));
+    };
+    let installed = pin.installed(cache, opts.os, opts.arch);
     if is_executable(&installed) {
+        // Run only what no other user could have put or changed there.
+        if let Err(e) = super::fetch::check_private_chain(cache, &installed) {
+            return Err(ToolError::Unavailable {
+                name: pin.tool.name,
+                var: pin.tool.var,
+                hint: pin.tool.hint,
+                why: format!("the cached {} was not run: {e}", pin.tool.name),
+            });
+        }
         return Ok(Ok(Located {
             path: installed,
             source: Source::Cache,
@@ -437,6 +442,9 @@ pub fn ensure(pin: &Pinned, opts: &Options) -> Result<Located, ToolError> {
             pin.tool.name, pin.version
         )));
     }
+    let Some(cache) = &opts.cache else {
+        return Err(fail(super::fetch::FetchError::NoCacheDir.to_string()));
+    };
     let url = through_mirror(&pin.url_for(opts.os, opts.arch), opts.mirror.as_deref());
     let mut fetcher = Fetcher::new(opts.cache.clone(), opts.show.clone());
     fetcher.offline = opts.offline;
@@ -450,7 +458,7 @@ pub fn ensure(pin: &Pinned, opts: &Options) -> Result<Located, ToolError> {
             )))
         }
     };
-    let target = pin.installed(&opts.cache, opts.os, opts.arch);
+    let target = pin.installed(cache, opts.os, opts.arch);
     install(pin, &downloaded, &target, opts).map_err(|e| {
         fail(format!(
             "installing the pinned {} {} into {}: {e}",
@@ -475,7 +483,14 @@ pub fn ensure(pin: &Pinned, opts: &Options) -> Result<Located, ToolError> {
 /// executable, renamed. A run that dies half way leaves only the temporary file.
 fn install(pin: &Pinned, downloaded: &Path, target: &Path, opts: &Options) -> std::io::Result<()> {
     let dir = target.parent().expect("an install path has a parent");
-    std::fs::create_dir_all(dir)?;
+    super::fetch::create_private_dir(dir)?;
+    if let Some(why) = dir.ancestors().take(3).find_map(super::fetch::not_private) {
+        // tools/<name>-<version>-<os>-<arch>, tools/ and the cache folder itself.
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            why,
+        ));
+    }
     let mut tmp = tempfile::Builder::new()
         .prefix(&format!(".{}.", pin.tool.name))
         .tempfile_in(dir)?;
