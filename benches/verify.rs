@@ -185,7 +185,9 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let cfg = bootstrap::drivers::probe::load_kubeconfig(Some(kc.to_str().unwrap())).unwrap();
+    let cfg = bootstrap::drivers::kubeconfig::store::read(&kc)
+        .unwrap()
+        .unwrap();
     for n in [3usize, 50] {
         let mut walls = Vec::new();
         let mut last = None;

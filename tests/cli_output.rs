@@ -313,9 +313,27 @@ fn json_on_every_path() {
         show(&o)
     );
 
-    // Help is not an error, and stays text.
+    // Help and version are not errors; under -o json they too are one document.
     let o = run(&["up", "--help", "-o", "json"]);
     assert_eq!(code(&o), 0);
+    let help = json(&o);
+    assert_eq!(help["ok"], true);
+    assert!(
+        help["help"]
+            .as_str()
+            .unwrap()
+            .contains("Usage: bootstrap up"),
+        "{}",
+        show(&o)
+    );
+    let o = run(&["-o", "json", "--version"]);
+    assert_eq!(code(&o), 0);
+    assert_eq!(
+        json(&o)["version"],
+        env!("CARGO_PKG_VERSION"),
+        "{}",
+        show(&o)
+    );
 }
 
 /// The success paths that need a cluster: `up --no-verify -o json` (which printed nothing),

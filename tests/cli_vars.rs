@@ -97,7 +97,7 @@ fn a_missing_kubeconfig_is_named_once() {
     assert_ne!(o.status.code(), Some(0), "{text}");
     assert!(
         text.contains(&format!(
-            "cannot read kubeconfig {}: No such file or directory",
+            "{}: cannot read this kubeconfig: No such file or directory",
             missing.display()
         )),
         "{text}"

@@ -234,3 +234,109 @@ fn racing_takers_of_a_dead_lock_lose_no_entry() {
         assert!(!lock.exists());
     }
 }
+
+/// Large enough that a debug build holds the lock for a good part of a second.
+const LARGE: usize = 1_000;
+
+/// Our three entries in a large file of foreign ones, for `down` to remove (owner `env/sig`).
+fn large_with_ours(dir: &Path) -> (PathBuf, PathBuf) {
+    let kc = dir.join("config");
+    fs::write(&kc, support::foreign_kubeconfig(LARGE)).unwrap();
+    let ours: Vec<_> = ["kind-sig", "dev-vcluster", "staging-vcluster"]
+        .iter()
+        .map(|c| entry(c, "https://127.0.0.1:6443"))
+        .collect();
+    Session::default()
+        .edit(&kc, |d| doc::upsert(d, &ours, "env/sig"))
+        .unwrap();
+    fs::remove_file(store::backup_path(&kc)).unwrap();
+    let envs = dir.join("envs.yaml");
+    fs::write(
+        &envs,
+        "cluster:\n  name: sig\n  provider: existing\n  context: not-in-the-kubeconfig\n",
+    )
+    .unwrap();
+    (kc, envs)
+}
+
+/// What a writer of ours may leave beside the file: its lock and its temporary files.
+fn leftovers(dir: &Path) -> Vec<String> {
+    fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".lock") || n.starts_with(".bootstrap-tmp-"))
+        .collect()
+}
+
+/// Ctrl-C, SIGTERM (docker stop, CI cancelling) or SIGHUP (the terminal closed) while `down`
+/// holds the lock of a large kubeconfig: the lock and any temporary file are gone when it exits
+/// (before, the default action of each signal ended the process holding them, and every
+/// kubectl write then failed with "open ....lock: file exists"), and the file is whole: the old
+/// one or the new one. Once with one signal (the step ends cleanly), once with two (at once).
+#[test]
+fn an_interrupted_down_leaves_no_lock_or_temporary_file() {
+    for (sig, times) in [
+        (libc::SIGINT, 1),
+        (libc::SIGTERM, 1),
+        (libc::SIGHUP, 1),
+        (libc::SIGINT, 2),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let (kc, envs) = large_with_ours(dir.path());
+        let lock = store::lock_path(&kc);
+        let child = Command::new(env!("CARGO_BIN_EXE_bootstrap"))
+            .arg("-f")
+            .arg(&envs)
+            .arg("--kubeconfig")
+            .arg(&kc)
+            .arg("down")
+            .env_remove("BOOTSTRAP_KUBECONFIG")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let start = Instant::now();
+        while !lock.exists() {
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "down never took the lock"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        for _ in 0..times {
+            // SAFETY: kill(2) on the child we started and have not reaped.
+            unsafe { libc::kill(child.id() as i32, sig) };
+        }
+        let out = child.wait_with_output().unwrap();
+        let all = text(&out);
+        assert!(
+            out.status.code().is_some(),
+            "signal {sig}: ended by the signal itself, not by its own code: {all}"
+        );
+        assert_eq!(
+            leftovers(dir.path()),
+            Vec::<String>::new(),
+            "signal {sig} x{times}: {all}"
+        );
+        let after = store::read(&kc).unwrap().unwrap();
+        let names = doc::context_names(&after);
+        assert!(
+            names.len() == LARGE || names.len() == LARGE + 3,
+            "signal {sig}: a torn file ({} contexts): {all}",
+            names.len()
+        );
+        // And kubectl takes the file and its lock as they are left.
+        if let Some(kubectl) = support::kubectl() {
+            let o = support::kubectl_cmd(&kubectl, &kc)
+                .args(["config", "set-context", "ctx-1", "--namespace", "after"])
+                .output()
+                .unwrap();
+            assert!(
+                o.status.success(),
+                "signal {sig}: kubectl after: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+        }
+    }
+}

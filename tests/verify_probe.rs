@@ -8,7 +8,7 @@ use bootstrap::core::verify::diagnose::Route;
 use bootstrap::core::verify::report::{CheckStatus, ContextReport};
 use bootstrap::core::verify::{resolve, Report};
 use bootstrap::drivers::probe::{
-    check_passthrough, load_kubeconfig, verify_contexts_with, HostFacts, PassthroughExpect,
+    check_passthrough, verify_contexts_with, HostFacts, PassthroughExpect,
 };
 use std::path::Path;
 use std::process::Command;
@@ -25,7 +25,9 @@ async fn verify(
     in_container: bool,
     timeout: Duration,
 ) -> Report {
-    let kc = load_kubeconfig(Some(kc.to_str().unwrap())).unwrap();
+    let kc = bootstrap::drivers::kubeconfig::store::read(kc)
+        .unwrap()
+        .unwrap();
     let targets = contexts
         .iter()
         .map(|(n, r)| resolve(&kc, n, r.clone()))
@@ -754,7 +756,7 @@ fn cli_contexts_without_a_file_table_and_exit_codes() {
         v["contexts"][2]["diagnosis"]
             .as_str()
             .unwrap()
-            .contains("no context `missing`"),
+            .contains("context `missing` is not in the kubeconfig; it has: a, b"),
         "{out}"
     );
     assert_eq!(

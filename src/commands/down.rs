@@ -11,10 +11,13 @@ pub fn run(g: &Global, args: &DownArgs) -> Outcome {
     let opts = Options {
         keep_cluster: args.keep_cluster,
         force: args.force,
-        kubeconfig: g.kubeconfig.clone(),
+        kubeconfig: Some(super::kubeconfig_paths(g, Some(&env))?),
         ..Options::default()
     };
-    let result = super::runtime()?.block_on(crate::steps::down(&env, &opts, &progress));
+    let result = super::runtime()?.block_on(super::interrupt::interruptible(
+        crate::steps::down(&env, &opts, &progress),
+        "bootstrap down",
+    ));
     progress.summary();
     let removed = result?.changes;
     match g.output {

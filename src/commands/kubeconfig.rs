@@ -4,11 +4,12 @@
 use super::{Failure, Outcome};
 use crate::cli::{Global, KubeconfigArgs, Output};
 use crate::core::kubeconfig::{doc, DocError};
-use crate::drivers::kubeconfig::{paths, store};
+use crate::drivers::kubeconfig::store;
 
 pub fn run(g: &Global, args: &KubeconfigArgs) -> Outcome {
-    let paths =
-        paths::from_env(g.kubeconfig.as_deref()).map_err(|e| Failure::Invalid(e.to_string()))?;
+    // The file lends its `kubeconfig.path` when it is there and valid, as for `verify --context`.
+    let env = super::verify::quiet_env(g);
+    let paths = super::kubeconfig_paths(g, env.as_ref())?;
     let merged = store::read_merged(&paths).map_err(|e| Failure::Failed(e.to_string()))?;
     let read_from = || {
         paths

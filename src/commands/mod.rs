@@ -4,6 +4,7 @@
 pub mod completions;
 pub mod down;
 pub mod init;
+mod interrupt;
 pub mod kubeconfig;
 pub mod man;
 pub mod plan;
@@ -156,6 +157,24 @@ pub fn resolve_variables(g: &mut Global) -> Result<(), Failure> {
     Ok(())
 }
 
+/// The kubeconfig files of a command, as kubectl finds them (`drivers::kubeconfig::paths`):
+/// `--kubeconfig` or BOOTSTRAP_KUBECONFIG (relative to where the user stands), else the file's
+/// `kubeconfig.path` (relative to the envs.yaml's folder), else KUBECONFIG, else
+/// `~/.kube/config`; a leading `~` or `$HOME` is the home folder in both.
+pub fn kubeconfig_paths(
+    g: &Global,
+    env: Option<&Env>,
+) -> Result<crate::drivers::kubeconfig::Paths, Failure> {
+    let setting = env
+        .and_then(|e| e.kubeconfig.path.as_deref())
+        .map(|p| (p, g.file.as_path()));
+    crate::drivers::kubeconfig::paths::for_command(
+        g.kubeconfig.as_deref().map(std::ffi::OsStr::new),
+        setting,
+    )
+    .map_err(|e| Failure::Invalid(e.to_string()))
+}
+
 /// Load and validate the environment file, printing every finding; errors mean exit 2.
 pub fn load_env(g: &Global) -> Result<Env, Failure> {
     let loaded = match config::load_file(&g.file, &g.overrides) {
@@ -220,8 +239,8 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
 }
 
 /// A command line clap refused. `--help` and `--version` are not errors: their text goes to
-/// stdout with exit 0, as text even under `-o json` (help is for people; the machine-readable
-/// surface is the completions and the man page). Everything else is a usage error, exit 2:
+/// stdout with exit 0; under `-o json` as one document (`{"ok": true, "help": ...}` or
+/// `"version"`), so a script that always parses stdout never meets text. Everything else is a usage error, exit 2:
 /// clap's text on stderr (a missing subcommand shows the command's help there, as clap does)
 /// and, with `-o json`, the same error document every failure gives on stdout. Colour only where
 /// `output::colour` allows it.
@@ -236,7 +255,30 @@ pub fn usage_error(e: clap::Error, args: &[std::ffi::OsString]) -> ExitCode {
         }
     };
     if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
-        print!("{}", render(true));
+        if crate::cli::wants_json(args) {
+            let key = if e.kind() == ErrorKind::DisplayHelp {
+                "help"
+            } else {
+                "version"
+            };
+            let text = e.render().to_string();
+            let text = match key {
+                "version" => text
+                    .trim()
+                    .rsplit(' ')
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned(),
+                _ => text,
+            };
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&serde_json::json!({ "ok": true, key: text }))
+                    .unwrap_or_default()
+            );
+        } else {
+            print!("{}", render(true));
+        }
         return finish(0);
     }
     let message = usage_message(&e, args);

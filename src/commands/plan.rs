@@ -12,7 +12,7 @@ pub fn run(g: &Global, args: &PlanArgs) -> Outcome {
     let env = super::load_env(g)?;
     let opts = Options {
         timeout: args.timeout,
-        kubeconfig: g.kubeconfig.clone(),
+        kubeconfig: Some(super::kubeconfig_paths(g, Some(&env))?),
         ..Options::default()
     };
     // Plans print data on stdout; progress goes to stderr only when it is a terminal.

@@ -6,35 +6,6 @@ use crate::core::verify::report::render_table;
 use crate::progress::Progress;
 use crate::steps::Options;
 
-/// Ctrl-C (or SIGTERM) lets the step that runs end cleanly: its helm or kind child is asked to
-/// stop as a terminal would ask it, and no further step starts. A second Ctrl-C stops at once
-/// (children are then killed with their handles). The kubeconfig is only ever replaced by
-/// rename, and a release a killed helm left pending is recovered by the next `up`.
-async fn interruptible<T>(
-    work: impl std::future::Future<Output = anyhow::Result<T>>,
-) -> Result<T, Failure> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let resume = "interrupted; run `bootstrap up` again to resume";
-    let mut term = signal(SignalKind::terminate())
-        .map_err(|e| Failure::Failed(format!("watching for SIGTERM: {e}")))?;
-    tokio::pin!(work);
-    tokio::select! {
-        r = &mut work => return r.map_err(Failure::from),
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
-    eprintln!("interrupt: letting the running step end cleanly (Ctrl-C again to stop at once)");
-    crate::drivers::process::interrupt();
-    tokio::select! {
-        r = &mut work => match r {
-            Ok(_) => Err(Failure::Failed(resume.into())),
-            Err(e) => Err(Failure::Failed(format!("{e:#}\n{resume}"))),
-        },
-        _ = tokio::signal::ctrl_c() => Err(Failure::Failed(resume.into())),
-        _ = tokio::time::sleep(std::time::Duration::from_secs(60)) => Err(Failure::Failed(format!("{resume} (the running step did not end within 60s and was stopped)"))),
-    }
-}
-
 pub fn run(g: &Global, args: &UpArgs) -> Outcome {
     let env = super::load_env(g)?;
     let progress = Progress::auto();
@@ -44,12 +15,15 @@ pub fn run(g: &Global, args: &UpArgs) -> Outcome {
         timeout: args.timeout,
         helm_timeout: args.wait,
         secret_timeout: args.wait,
-        kubeconfig: g.kubeconfig.clone(),
+        kubeconfig: Some(super::kubeconfig_paths(g, Some(&env))?),
         offline: args.offline,
         ..Options::default()
     };
     let runtime = super::runtime()?;
-    let result = runtime.block_on(interruptible(crate::steps::up(&env, &opts, &progress)));
+    let result = runtime.block_on(super::interrupt::interruptible(
+        crate::steps::up(&env, &opts, &progress),
+        "bootstrap up",
+    ));
     progress.summary();
     let summary = result?;
     match (g.output, &summary.report) {

@@ -17,12 +17,8 @@ pub fn run(g: &Global, args: &VerifyArgs) -> Outcome {
     } else {
         quiet_env(g)
     };
-    let kubeconfig = g
-        .kubeconfig
-        .clone()
-        .or_else(|| env.as_ref().and_then(|e| e.kubeconfig.path.clone()));
-    let kc = crate::drivers::probe::load_kubeconfig(kubeconfig.as_deref())
-        .map_err(|e| Failure::Failed(format!("{e:#}")))?;
+    let paths = super::kubeconfig_paths(g, env.as_ref())?;
+    let kc = crate::drivers::kubeconfig::read_for_lookup(&paths).map_err(Failure::Failed)?;
     let access = g
         .access
         .as_deref()
@@ -62,7 +58,8 @@ pub fn run(g: &Global, args: &VerifyArgs) -> Outcome {
     }
 }
 
-fn quiet_env(g: &Global) -> Option<Env> {
+/// The environment file when it is there and valid, without printing its findings.
+pub(super) fn quiet_env(g: &Global) -> Option<Env> {
     if !g.file.exists() {
         return None;
     }

@@ -18,4 +18,5 @@ pub mod release;
 pub mod render;
 pub mod router;
 pub mod verify;
+pub mod yaml_error;
 pub mod zone;

@@ -104,7 +104,7 @@ async fn node_labels(
     let mut d = doc::parse("apiVersion: v1\nkind: Config\n")?;
     doc::upsert(&mut d, std::slice::from_ref(&entry), "private")?;
     // In memory: nothing is written to read the node's labels.
-    let kubeconfig = kube::config::Kubeconfig::from_yaml(&doc::to_yaml(&d)?)?;
+    let kubeconfig = doc::standalone_typed(&d, &context)?;
     let client = crate::drivers::kube::client::client_of(
         kubeconfig,
         &context,

@@ -39,8 +39,10 @@ pub struct Options {
     pub helm_timeout: Duration,
     /// How long to wait for a vcluster to publish its kubeconfig secret.
     pub secret_timeout: Duration,
-    /// --kubeconfig, else the file's `kubeconfig.path`, else KUBECONFIG / ~/.kube/config.
-    pub kubeconfig: Option<String>,
+    /// The kubeconfig files, as the command found them (`commands::kubeconfig_paths`); None:
+    /// the file's `kubeconfig.path` (relative to where we stand), else KUBECONFIG, else
+    /// `~/.kube/config`.
+    pub kubeconfig: Option<crate::drivers::kubeconfig::Paths>,
     /// `down --keep-cluster`.
     pub keep_cluster: bool,
     /// `down --force`: also remove same-named things bootstrap did not make.
@@ -120,12 +122,11 @@ impl<'a> Cx<'a> {
         opts: &'a Options,
         progress: &'a Progress,
     ) -> anyhow::Result<Self> {
-        let explicit = opts
-            .kubeconfig
-            .clone()
-            .or_else(|| env.kubeconfig.path.clone());
-        let paths = crate::drivers::kubeconfig::paths::from_env(explicit.as_deref())
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let paths = match &opts.kubeconfig {
+            Some(p) => p.clone(),
+            None => crate::drivers::kubeconfig::paths::from_env(env.kubeconfig.path.as_deref())
+                .map_err(|e| anyhow::anyhow!("{e}"))?,
+        };
         Ok(Cx {
             env,
             mode,

@@ -10,7 +10,7 @@ use crate::core::access::Endpoint;
 use crate::core::config::Provider;
 use crate::core::kubeconfig::{doc, Entry};
 use crate::core::verify::diagnose::Route as VerifyRoute;
-use anyhow::{anyhow, Context, Result};
+use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 
 #[derive(Default)]
@@ -27,23 +27,22 @@ fn private_kubeconfig(dir: &Path, entry: &Entry) -> Result<PathBuf> {
     Ok(path)
 }
 
-/// The user's own context, as written: one cluster, one user, one context, read with kube (file
-/// references and a relative exec command made absolute against the file that holds them). Its
+/// The user's own context, as written: one cluster, one user, one context, read with our reader
+/// (file references and a relative exec command made absolute against the file that holds
+/// them, as client-go and kube do). Its
 /// credential source stays as it is (exec plugin, token file, auth-provider, certificate files),
 /// so kube and helm each run it the way kubectl would: we never copy out only a CA, a
 /// certificate and a token. Returns the server (for progress) and the private kubeconfig.
 fn existing_kubeconfig(cx: &Cx<'_>, dir: &Path) -> Result<(String, PathBuf)> {
-    use crate::drivers::kube::auth;
     let ctx = &cx.env.cluster.context;
-    let kc = auth::read_merged(&cx.paths.files)?;
-    let one = auth::standalone(&kc, ctx).map_err(|e| anyhow!("{e}"))?;
-    let server = one.clusters[0]
-        .cluster
-        .as_ref()
-        .and_then(|c| c.server.clone())
+    let merged = crate::drivers::kubeconfig::store::read_merged(&cx.paths)?;
+    let one = doc::standalone(&merged, ctx)?;
+    let server = doc::context_view(&one, ctx)
+        .and_then(|v| v.server)
         .unwrap_or_default();
     let path = dir.join("host.kubeconfig");
-    auth::write(&one, &path)?;
+    std::fs::write(&path, doc::to_yaml(&one)?)
+        .with_context(|| format!("writing {}", path.display()))?;
     Ok((server, path))
 }
 

@@ -98,10 +98,9 @@ pub async fn choose(
             names.push((i, j, name));
         }
     }
-    let kc = kube::config::Kubeconfig::from_yaml(&doc::to_yaml(&scratch)?)?;
     let targets = names
         .iter()
-        .map(|(i, _, n)| target::resolve(&kc, n, wants[*i].verify_route.clone()))
+        .map(|(i, _, n)| target::resolve(&scratch, n, wants[*i].verify_route.clone()))
         .collect();
     let facts = HostFacts::detect().await;
     let reports = probe_all(targets, timeout, Some(facts)).await;
@@ -274,7 +273,7 @@ mod tests {
             },
         );
         assert!(e.insecure_skip_tls_verify && e.ca_pem.is_empty());
-        let env = load_str("", "t", &[]).env.unwrap();
+        let env = load_str("{}\n", "t", &[]).env.unwrap();
         let e = entry(
             &env,
             "c",

@@ -313,6 +313,17 @@ pub async fn down(env: &Env, opts: &Options, progress: &Progress) -> Result<Outc
     observe_all(&mut stages, &cx).await?;
     let mut removed = Vec::new();
     for stage in stages.iter_mut().rev() {
+        if crate::drivers::process::interrupted() {
+            return Err(anyhow!(
+                "interrupted before {}{}: run `bootstrap down` again to finish",
+                stage.first().map(|s| s.name()).unwrap_or_default(),
+                if removed.is_empty() {
+                    String::new()
+                } else {
+                    format!("; removed so far: {}", removed.join(", "))
+                }
+            ));
+        }
         let cx = &cx;
         let results = futures::future::join_all(stage.iter_mut().map(|s| async move {
             s.remove(cx)

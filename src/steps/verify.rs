@@ -7,7 +7,6 @@ use crate::core::plan::{act, Op};
 use crate::core::verify::{environment, resolve, Report, Resolved};
 use crate::drivers::probe::{self, check_passthrough, observe, HostFacts, PassthroughExpect};
 use anyhow::Result;
-use kube::config::Kubeconfig;
 use std::time::Duration;
 
 #[derive(Default)]
@@ -41,8 +40,8 @@ impl Step for Verify {
             return Ok(Vec::new());
         }
         let step = cx.progress.begin("verify");
-        let target = cx.paths.write_target();
-        let kc = probe::load_kubeconfig(Some(&target.display().to_string()))?;
+        // What kubectl sees: every file of the list, merged.
+        let kc = crate::drivers::kubeconfig::store::read_merged(&cx.paths)?;
         let r = verify_env(cx.env, &kc, cx.opts.timeout, None).await;
         if r.ok {
             step.finish("every context answered");
@@ -64,7 +63,7 @@ impl Step for Verify {
 /// `facts: None` (access `auto`) detects where we stand only when a diagnosis needs it.
 pub async fn verify_env(
     env: &Env,
-    kc: &Kubeconfig,
+    kc: &serde_json::Value,
     timeout: Duration,
     facts: Option<HostFacts>,
 ) -> Report {
@@ -72,22 +71,7 @@ pub async fn verify_env(
     let derived;
     let env = match crate::core::exposure::needs_address(env)
         .then(|| {
-            let servers: Vec<(String, String)> = kc
-                .contexts
-                .iter()
-                .filter_map(|c| {
-                    let cluster = &c.context.as_ref()?.cluster;
-                    let server = kc
-                        .clusters
-                        .iter()
-                        .find(|n| &n.name == cluster)?
-                        .cluster
-                        .as_ref()?
-                        .server
-                        .clone()?;
-                    Some((c.name.clone(), server))
-                })
-                .collect();
+            let servers: Vec<(String, String)> = crate::core::kubeconfig::doc::servers(kc);
             crate::core::exposure::domain_from_contexts(env, &servers)
         })
         .flatten()

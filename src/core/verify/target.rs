@@ -1,11 +1,12 @@
 //! A kube context resolved into what to probe: where to dial, which name to expect, which CA to
-//! trust and which credentials to present. Reads the kubeconfig with kube's own types so merge
-//! rules match kubectl's (first file to define a name wins).
+//! trust and which credentials to present. The kubeconfig is our reader's merged document (the
+//! first file to define a name wins, as in kubectl); only the context asked for is typed with
+//! kube's model, so kube's auth layer can run its plugin as it would.
 
 use super::diagnose::{Credential, Route};
 
 use base64::Engine as _;
-use kube::config::{AuthInfo, Kubeconfig};
+use kube::config::AuthInfo;
 use secrecy::ExposeSecret;
 use std::path::Path;
 
@@ -34,7 +35,7 @@ pub struct Target {
     pub route: Route,
     /// For a user whose credentials come from a plugin (exec, auth-provider): the context alone
     /// (its cluster, user, itself), for the probe to load with kube, which runs the plugin.
-    pub plugin: Option<Kubeconfig>,
+    pub plugin: Option<kube::config::Kubeconfig>,
     /// A client identity the plugin gave (an exec plugin printing a certificate), presented in
     /// place of `client_cert_pem`.
     pub client_auth: Option<std::sync::Arc<dyn rustls::client::ResolvesClientCert>>,
@@ -51,33 +52,32 @@ pub struct TargetError {
 
 pub type Resolved = Result<Target, TargetError>;
 
-/// Resolve `name` against the kubeconfig. File references (certificate-authority, client
-/// certificates, token files) are read here, so a missing file is reported as the context's
-/// `config` failure and not as a network one.
-pub fn resolve(kc: &Kubeconfig, name: &str, route: Route) -> Resolved {
+/// Resolve `name` against the kubeconfig (the merged document of every file, as our reader
+/// gives it). Only this context, its cluster and its user are typed: an entry elsewhere that
+/// kube's model cannot hold fails only when it is the one asked for. File references
+/// (certificate-authority, client certificates, token files) are read here, so a missing file is
+/// reported as the context's `config` failure and not as a network one.
+pub fn resolve(doc: &serde_json::Value, name: &str, route: Route) -> Resolved {
     let err = |server: Option<&str>, message: String| TargetError {
         context: name.to_string(),
         server: server.map(str::to_string),
         message,
     };
+    let kc = crate::core::kubeconfig::doc::standalone_typed(doc, name)
+        .map_err(|e| err(None, e.to_string()))?;
     let ctx = kc
         .contexts
-        .iter()
-        .find(|c| c.name == name)
+        .first()
         .and_then(|c| c.context.as_ref())
-        .ok_or_else(|| err(None, format!("no context `{name}` in the kubeconfig")))?;
+        .ok_or_else(|| err(None, format!("context `{name}` is empty")))?;
     let cluster = kc
         .clusters
-        .iter()
-        .find(|c| c.name == ctx.cluster)
+        .first()
         .and_then(|c| c.cluster.as_ref())
         .ok_or_else(|| {
             err(
                 None,
-                format!(
-                    "context `{name}` names cluster `{}`, which the kubeconfig lacks",
-                    ctx.cluster
-                ),
+                format!("cluster `{}` of context `{name}` is empty", ctx.cluster),
             )
         })?;
     let server = cluster
@@ -95,21 +95,8 @@ pub fn resolve(kc: &Kubeconfig, name: &str, route: Route) -> Resolved {
             format!("certificate-authority of cluster `{}`: {m}", ctx.cluster),
         )
     })?;
-    let user = match &ctx.user {
-        Some(u) => Some(
-            kc.auth_infos
-                .iter()
-                .find(|a| &a.name == u)
-                .and_then(|a| a.auth_info.clone())
-                .ok_or_else(|| {
-                    err(
-                        Some(&server),
-                        format!("context `{name}` names user `{u}`, which the kubeconfig lacks"),
-                    )
-                })?,
-        ),
-        None => None,
-    };
+    // `standalone` found the user the context names (or the context names none).
+    let user = kc.auth_infos.first().and_then(|a| a.auth_info.clone());
     let plugin = user
         .as_ref()
         .is_some_and(|u| u.exec.is_some() || u.auth_provider.is_some());
@@ -142,40 +129,9 @@ pub fn resolve(kc: &Kubeconfig, name: &str, route: Route) -> Resolved {
         insecure: cluster.insecure_skip_tls_verify.unwrap_or(false),
         proxy_url: cluster.proxy_url.clone().filter(|s| !s.is_empty()),
         route,
-        plugin: plugin.then(|| standalone(kc, name, ctx)),
+        plugin: plugin.then(|| kc.clone()),
         client_auth: None,
     })
-}
-
-/// `name` alone, with its cluster and user as the kubeconfig holds them.
-fn standalone(kc: &Kubeconfig, name: &str, ctx: &kube::config::Context) -> Kubeconfig {
-    Kubeconfig {
-        api_version: Some("v1".into()),
-        kind: Some("Config".into()),
-        clusters: kc
-            .clusters
-            .iter()
-            .filter(|c| c.name == ctx.cluster)
-            .take(1)
-            .cloned()
-            .collect(),
-        auth_infos: kc
-            .auth_infos
-            .iter()
-            .filter(|a| Some(&a.name) == ctx.user.as_ref())
-            .take(1)
-            .cloned()
-            .collect(),
-        contexts: kc
-            .contexts
-            .iter()
-            .filter(|c| c.name == name)
-            .take(1)
-            .cloned()
-            .collect(),
-        current_context: Some(name.to_string()),
-        ..Default::default()
-    }
 }
 
 #[derive(Default)]
@@ -412,11 +368,15 @@ contexts:
   context: {cluster: c1, user: u2}
 - name: no-cluster
   context: {cluster: nope}
+- name: hand-written
+  context: {user: u1}
+- name: odd-types
+  context: {cluster: c1, user: u1, namespace: [x]}
 "#;
 
     #[test]
     fn resolves_server_name_ca_token_and_proxy() {
-        let kc = Kubeconfig::from_yaml(KC).unwrap();
+        let kc = crate::core::kubeconfig::doc::parse(KC).unwrap();
         let t = resolve(&kc, "dev", Route::Api).unwrap();
         assert_eq!(t.host, "host.docker.internal");
         assert_eq!(t.port, 8443);
@@ -433,9 +393,14 @@ contexts:
 
     #[test]
     fn config_problems_name_what_is_wrong() {
-        let kc = Kubeconfig::from_yaml(KC).unwrap();
+        let kc = crate::core::kubeconfig::doc::parse(KC).unwrap();
         let e = resolve(&kc, "missing", Route::Unknown).unwrap_err();
-        assert!(e.message.contains("no context `missing`"), "{}", e.message);
+        assert!(
+            e.message
+                .contains("context `missing` is not in the kubeconfig"),
+            "{}",
+            e.message
+        );
         let e = resolve(&kc, "broken-ca", Route::Unknown).unwrap_err();
         assert!(e.message.contains("/nonexistent/ca.crt"), "{}", e.message);
         assert_eq!(e.server.as_deref(), Some("https://127.0.0.1:6443"));
@@ -443,5 +408,26 @@ contexts:
         assert!(e.message.contains("without its key"), "{}", e.message);
         let e = resolve(&kc, "no-cluster", Route::Unknown).unwrap_err();
         assert!(e.message.contains("cluster `nope`"), "{}", e.message);
+    }
+
+    /// kubectl fails only the context asked for; kube's typed model would refuse the whole file
+    /// for one context without `cluster:`, and every other context with it.
+    #[test]
+    fn an_incomplete_context_fails_only_when_it_is_the_one_asked_for() {
+        let kc = crate::core::kubeconfig::doc::parse(KC).unwrap();
+        assert!(
+            kube::config::Kubeconfig::from_yaml(KC).is_err(),
+            "kube's reader refuses it"
+        );
+        assert!(resolve(&kc, "dev", Route::Api).is_ok());
+        let e = resolve(&kc, "hand-written", Route::Api).unwrap_err();
+        assert!(e.message.contains("names no cluster"), "{}", e.message);
+        let e = resolve(&kc, "odd-types", Route::Api).unwrap_err();
+        assert!(
+            e.message
+                .starts_with("context `odd-types`: its entries do not form a kubeconfig"),
+            "{}",
+            e.message
+        );
     }
 }

@@ -10,80 +10,6 @@
 
 use kube::client::{AuthError, ConfigExt};
 use kube::config::{ExecConfig, KubeConfigOptions, Kubeconfig};
-use std::path::Path;
-
-/// The merged kubeconfig of `files` read with kube (first file to define a name wins, relative
-/// paths resolved against their own file); missing files are skipped, as kubectl does.
-pub fn read_merged(files: &[std::path::PathBuf]) -> anyhow::Result<Kubeconfig> {
-    let mut merged: Option<Kubeconfig> = None;
-    for f in files.iter().filter(|f| f.exists()) {
-        let kc = Kubeconfig::read_from(f)
-            .map_err(|e| anyhow::anyhow!("reading kubeconfig {}: {e}", f.display()))?;
-        merged = Some(match merged {
-            None => kc,
-            Some(m) => m
-                .merge(kc)
-                .map_err(|e| anyhow::anyhow!("merging kubeconfig {}: {e}", f.display()))?,
-        });
-    }
-    Ok(merged.unwrap_or_default())
-}
-
-/// `context` alone: its cluster, its user, itself, current. What helm and our client are given
-/// for a context of the user's, with the user's credential source (exec, token file, client
-/// certificate files) exactly as written, so each tool runs the plugin the way it would for the
-/// user.
-pub fn standalone(kc: &Kubeconfig, context: &str) -> Result<Kubeconfig, String> {
-    let ctx = kc
-        .contexts
-        .iter()
-        .find(|c| c.name == context)
-        .ok_or_else(|| {
-            let names: Vec<&str> = kc.contexts.iter().map(|c| c.name.as_str()).collect();
-            format!(
-                "no context `{context}` in the kubeconfig (it has: {})",
-                if names.is_empty() {
-                    "none".to_string()
-                } else {
-                    names.join(", ")
-                }
-            )
-        })?;
-    let body = ctx
-        .context
-        .as_ref()
-        .ok_or_else(|| format!("context `{context}` is empty"))?;
-    let cluster = kc
-        .clusters
-        .iter()
-        .find(|c| c.name == body.cluster)
-        .ok_or_else(|| {
-            format!(
-                "context `{context}` names cluster `{}`, which the kubeconfig lacks",
-                body.cluster
-            )
-        })?;
-    let user = match &body.user {
-        Some(u) => vec![kc
-            .auth_infos
-            .iter()
-            .find(|a| &a.name == u)
-            .ok_or_else(|| {
-                format!("context `{context}` names user `{u}`, which the kubeconfig lacks")
-            })?
-            .clone()],
-        None => Vec::new(),
-    };
-    Ok(Kubeconfig {
-        api_version: Some("v1".into()),
-        kind: Some("Config".into()),
-        clusters: vec![cluster.clone()],
-        auth_infos: user,
-        contexts: vec![ctx.clone()],
-        current_context: Some(context.to_owned()),
-        ..Default::default()
-    })
-}
 
 /// The exec plugin of `context`'s user, if it has one.
 pub fn exec_of<'a>(kc: &'a Kubeconfig, context: &str) -> Option<&'a ExecConfig> {
@@ -243,10 +169,4 @@ pub async fn authorization(kc: Kubeconfig, context: &str) -> Result<Option<Strin
         .get(hyper::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned))
-}
-
-/// Write `kc` where helm and kube can read it (JSON is YAML; both parse it).
-pub fn write(kc: &Kubeconfig, path: &Path) -> anyhow::Result<()> {
-    let text = serde_json::to_string_pretty(kc)?;
-    std::fs::write(path, text).map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))
 }

@@ -4,12 +4,18 @@ use anyhow::{Context, Result};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use std::path::Path;
 
-/// A client for `context` in the kubeconfig at `path`, with rustls.
+/// A client for `context` in the kubeconfig at `path`, with rustls. The file is read with our
+/// reader and only the context asked for is typed (`doc::standalone_typed`).
 pub async fn client_for_context(path: &Path, context: &str) -> Result<kube::Client> {
-    let kubeconfig = Kubeconfig::read_from(path)
+    // Through the merge, as kubectl reads one file: relative file references made absolute.
+    let doc = crate::drivers::kubeconfig::store::read_merged(&crate::drivers::kubeconfig::Paths {
+        files: vec![path.to_owned()],
+        explicit: true,
+    })?;
+    let one = crate::core::kubeconfig::doc::standalone_typed(&doc, context)
         .with_context(|| format!("reading kubeconfig {}", path.display()))?;
     client_of(
-        kubeconfig,
+        one,
         context,
         &format!("context `{context}` in {}", path.display()),
         None,

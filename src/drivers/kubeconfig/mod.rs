@@ -27,6 +27,24 @@ pub fn write_entries(
     })
 }
 
+/// The merged document kubectl would read from `paths`, for lookups (verify, `kubeconfig`):
+/// our reader, linear in the files' size, with no budget on size or depth. With no file at all
+/// (none named, none of KUBECONFIG there, no ~/.kube/config), says where it looked.
+pub fn read_for_lookup(paths: &Paths) -> Result<serde_json::Value, String> {
+    if !paths.explicit && !paths.files.iter().any(|f| f.exists()) {
+        let looked: Vec<String> = paths
+            .files
+            .iter()
+            .map(|f| f.display().to_string())
+            .collect();
+        return Err(format!(
+            "no kubeconfig found (looked for {})\n  hint: pass --kubeconfig FILE or set KUBECONFIG; `bootstrap up` writes one",
+            looked.join(", ")
+        ));
+    }
+    store::read_merged(paths).map_err(|e| e.to_string())
+}
+
 /// The file `owner`'s entries live in: with a KUBECONFIG list, the first file that holds an
 /// item carrying their mark (client-go changes an existing entry in the file that defines it,
 /// its `LocationOfOrigin`), else where kubectl puts a new entry (`Paths::write_target`). A file

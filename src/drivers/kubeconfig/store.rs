@@ -179,7 +179,7 @@ impl Session {
         let original = match fs::read(&real) {
             Ok(b) => Some(b),
             Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-            Err(e) => return Err(io_err(&real, "read")(e)),
+            Err(e) => return Err(io_err(&real, "read this kubeconfig")(e)),
         };
         let mut tree = parse_bytes(original.as_deref().unwrap_or_default()).map_err(doc_err)?;
         // The edit must report exactly what it changed (the doc functions' tests hold them to
@@ -245,7 +245,7 @@ pub fn read(path: &Path) -> Result<Option<Value>, StoreError> {
             source,
         }),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(io_err(path, "read")(e)),
+        Err(e) => Err(io_err(path, "read this kubeconfig")(e)),
     }
 }
 
@@ -257,10 +257,10 @@ pub fn read_merged(paths: &Paths) -> Result<Value, StoreError> {
         match read(p)? {
             Some(v) => sources.push((p.clone(), v)),
             None if paths.explicit => {
-                return Err(io_err(p, "read")(io::Error::new(
-                    io::ErrorKind::NotFound,
-                    "no such file",
-                )));
+                // The system's own words for it: "No such file or directory".
+                return Err(io_err(p, "read this kubeconfig")(
+                    io::Error::from_raw_os_error(libc::ENOENT),
+                ));
             }
             None => {}
         }

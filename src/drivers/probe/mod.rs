@@ -5,7 +5,6 @@
 
 mod connect;
 mod http;
-mod kubeconfig;
 mod names;
 pub mod observe;
 mod passthrough;
@@ -14,7 +13,6 @@ mod tls;
 pub use crate::core::verify::target::{certs_from, first_cert_der};
 use connect::*;
 use http::*;
-pub use kubeconfig::{kubeconfig_files, load_kubeconfig};
 pub use names::presented_names;
 pub use passthrough::{check_passthrough, PassthroughExpect};
 pub use tls::cert_facts;

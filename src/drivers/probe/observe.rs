@@ -4,7 +4,6 @@
 
 use crate::core::verify::environment::{DockerFacts, NodeFacts, Seen};
 use k8s_openapi::api::core::v1::Secret;
-use kube::config::Kubeconfig;
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
@@ -88,13 +87,15 @@ pub async fn publishers(
 /// Read each (namespace, name) secret through `context`. The client dials no proxy unless the
 /// kubeconfig names one: kube would otherwise take HTTPS_PROXY for loopback traffic.
 pub async fn secrets_seen(
-    kc: &Kubeconfig,
+    kc: &serde_json::Value,
     context: &str,
     wanted: &[(String, String)],
     timeout: Duration,
 ) -> Result<HashMap<(String, String), Seen>, String> {
+    let one =
+        crate::core::kubeconfig::doc::standalone_typed(kc, context).map_err(|e| e.to_string())?;
     let client = crate::drivers::kube::client::client_of(
-        kc.clone(),
+        one,
         context,
         &format!("context `{context}`"),
         Some(timeout),

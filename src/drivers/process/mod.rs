@@ -57,8 +57,8 @@ pub fn interrupted() -> bool {
 /// (helm/helm v4.2.3 pkg/cmd/upgrade.go), our pipe, now closed, and Go exits on SIGPIPE for a
 /// write to a broken stdout (os/signal docs), before it cancels; it would die anyway, later.
 /// What a killed helm leaves, `up` recovers. The runtime is single-threaded
-/// (commands::runtime), so the parent the kernel watches is bootstrap's main thread, which lives
-/// as long as bootstrap.
+/// (commands::runtime), so the parent the kernel watches is the thread every command runs on
+/// (`main` starts it with a large stack and joins it), which lives as long as bootstrap.
 #[cfg(target_os = "linux")]
 fn stop_with_parent(parent: libc::pid_t) -> std::io::Result<()> {
     // SAFETY: prctl/getppid/raise are async-signal-safe and touch no memory of ours.

@@ -279,6 +279,7 @@ fn root_of(v: Option<Value>) -> Result<Value, DocError> {
 
 fn options() -> serde_saphyr::Options {
     serde_saphyr::options! {
+        budget: Some(budget()),
         duplicate_keys: serde_saphyr::DuplicateKeyPolicy::Error,
         // Go's YAML reader (kubectl's) takes `0755` as octal.
         legacy_octal_numbers: true,
@@ -289,9 +290,34 @@ fn options() -> serde_saphyr::Options {
     }
 }
 
+/// No limit kubectl does not have: serde-saphyr's default budget (250,000 nodes) refused a
+/// 12,000-context file kubectl reads. Go's YAML reader (kubectl's, `sigs.k8s.io/yaml` on
+/// go-yaml) bounds nesting at 10,000 levels and alias expansion against "billion laughs"; the
+/// same stay bounded here, the sizes do not.
+fn budget() -> serde_saphyr::Budget {
+    let mut b = serde_saphyr::Budget::default();
+    b.max_events = usize::MAX;
+    b.max_nodes = usize::MAX;
+    b.max_total_scalar_bytes = usize::MAX;
+    b.max_documents = usize::MAX;
+    b.max_anchors = usize::MAX;
+    b.max_depth = MAX_DEPTH;
+    b.flow_nesting_limit = MAX_DEPTH;
+    b
+}
+
+/// Go's YAML reader refuses deeper nesting (go-yaml `max_depth`, 10,000).
+const MAX_DEPTH: usize = 10_000;
+
 fn parse_with_serde(text: &str) -> Result<Option<Value>, DocError> {
-    serde_saphyr::from_str_with_options(text, options())
-        .map_err(|e| DocError::Syntax(e.to_string()))
+    serde_saphyr::from_str_with_options(text, options()).map_err(|e| {
+        let (msg, at) =
+            crate::core::yaml_error::describe(&e, crate::core::yaml_error::Reader::Kubeconfig);
+        DocError::Syntax(match at {
+            Some((line, column)) => format!("line {line}, column {column}: {msg}"),
+            None => msg,
+        })
+    })
 }
 
 /// Type one plain scalar exactly as serde-saphyr does in a document; None when it is not a

@@ -48,6 +48,30 @@ pub fn context_view(doc: &Value, name: &str) -> Option<ContextView> {
     })
 }
 
+/// Every context with the server of its cluster, in file order (contexts whose cluster has no
+/// server are left out). One pass over each list: the file may hold tens of thousands.
+pub fn servers(doc: &Value) -> Vec<(String, String)> {
+    let mut by_cluster: std::collections::HashMap<&str, &str> = Default::default();
+    for c in items(doc, Kind::Cluster) {
+        let server = body(c, Kind::Cluster)
+            .and_then(|b| b.get("server"))
+            .and_then(Value::as_str);
+        if let (Some(name), Some(server)) = (item_name(c), server) {
+            by_cluster.entry(name).or_insert(server);
+        }
+    }
+    items(doc, Kind::Context)
+        .iter()
+        .filter_map(|c| {
+            let cluster = body(c, Kind::Context)?.get("cluster")?.as_str()?;
+            Some((
+                item_name(c)?.to_owned(),
+                (*by_cluster.get(cluster)?).to_owned(),
+            ))
+        })
+        .collect()
+}
+
 /// A complete, minimal kubeconfig holding one context, its cluster and its user, with that
 /// context current. Our ownership marks are left out: a printed copy is the user's, and `down`
 /// must never treat it as something to remove.
@@ -63,6 +87,14 @@ pub fn standalone(doc: &Value, context: &str) -> Result<Value, DocError> {
         available: context_names(doc),
     })?;
     let view = context_view(doc, context).expect("the context was just found");
+    if view.cluster.is_empty() {
+        // kubectl too fails only the context that is asked for: "context was not found for
+        // specified context" / "cluster has no server defined".
+        return Err(DocError::InvalidEntry {
+            context: context.into(),
+            reason: "names no cluster (its `context.cluster` is missing or empty)".into(),
+        });
+    }
     let dangling = |kind, name: &str| DocError::Dangling {
         context: context.into(),
         kind,
@@ -93,6 +125,17 @@ pub fn standalone(doc: &Value, context: &str) -> Result<Value, DocError> {
     out.insert("contexts".into(), json!([unmark(ctx, Kind::Context)]));
     out.insert("current-context".into(), context.into());
     Ok(Value::Object(out))
+}
+
+/// `context` alone (`standalone`) in kube's typed model, for kube's client and auth layer. Only
+/// this one context is typed: an entry elsewhere in the file that kube's model cannot hold (a
+/// hand-written context without its cluster) fails only a command that asks for it.
+pub fn standalone_typed(doc: &Value, context: &str) -> Result<kube::config::Kubeconfig, DocError> {
+    let one = standalone(doc, context)?;
+    serde_json::from_value(one).map_err(|e| DocError::InvalidEntry {
+        context: context.into(),
+        reason: format!("its entries do not form a kubeconfig: {e}"),
+    })
 }
 
 /// The trust and credentials a context carries, decoded: what an `Entry` is built from when the
@@ -193,10 +236,25 @@ pub fn merge(sources: &[(PathBuf, Value)]) -> Value {
                 }
                 let mut item = item.clone();
                 if let Some(b) = item.get_mut(kind.body_key()).and_then(Value::as_object_mut) {
+                    let absolute = |p: &mut String| {
+                        if !p.is_empty() && Path::new(p.as_str()).is_relative() {
+                            *p = dir.join(p.as_str()).to_string_lossy().into_owned();
+                        }
+                    };
                     for (_, field, _) in FILE_FIELDS.iter().filter(|(k, _, _)| *k == kind) {
                         if let Some(Value::String(p)) = b.get_mut(*field) {
-                            if !p.is_empty() && Path::new(p.as_str()).is_relative() {
-                                *p = dir.join(p.as_str()).to_string_lossy().into_owned();
+                            absolute(p);
+                        }
+                    }
+                    // An exec plugin named by a path (`./bin/login`, `tools/aws-iam`) runs
+                    // relative to its file; a bare name (`aws`) is looked up on PATH. client-go's
+                    // `ResolveLocalPaths` does this, as kube's `Kubeconfig::read_from` does.
+                    if kind == Kind::User {
+                        if let Some(Value::String(c)) =
+                            b.get_mut("exec").and_then(|e| e.get_mut("command"))
+                        {
+                            if c.contains('/') {
+                                absolute(c);
                             }
                         }
                     }

@@ -137,6 +137,17 @@ fn refuses_what_it_cannot_rewrite_faithfully() {
     );
     assert!(matches!(parse("a: 1\na: 2\n"), Err(DocError::Syntax(_))));
     assert!(matches!(parse("a: [\n"), Err(DocError::Syntax(_))));
+    // In our words, with the line: no library option or function names.
+    let e = parse("a: 1\na: 2\n").unwrap_err().to_string();
+    assert_eq!(
+        e,
+        "not valid YAML: line 2, column 1: `a` is written twice in one mapping; kubectl silently keeps the last, bootstrap will not guess or drop one: write it once"
+    );
+    let e = parse("a: 1\n---\nb: 2\n").unwrap_err().to_string();
+    assert!(
+        e.starts_with("not valid YAML: line 3, column 1: a second YAML document"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -586,6 +597,86 @@ fn merge_first_file_wins_and_paths_resolve_against_their_file() {
         "/two/rel/cert"
     );
     assert_eq!(m["current-context"], "x");
+}
+
+/// client-go's `ResolveLocalPaths` (as kube's `read_from`): an exec command holding a path
+/// separator is relative to its file; a bare name stays for PATH.
+#[test]
+fn merge_makes_a_relative_exec_command_absolute_and_leaves_a_bare_one() {
+    let a = parse("users:\n- name: rel\n  user: {exec: {command: ./bin/login, apiVersion: client.authentication.k8s.io/v1}}\n- name: bare\n  user: {exec: {command: aws}}\n- name: abs\n  user: {exec: {command: /usr/bin/gke-auth}}\n").unwrap();
+    let m = merge(&[(PathBuf::from("/home/u/.kube/config"), a)]);
+    let cmd = |n| find(&m, Kind::User, n)["user"]["exec"]["command"].clone();
+    assert_eq!(cmd("rel"), "/home/u/.kube/./bin/login");
+    assert_eq!(cmd("bare"), "aws");
+    assert_eq!(cmd("abs"), "/usr/bin/gke-auth");
+}
+
+fn flow_contexts(n: usize) -> String {
+    let mut s = String::from("apiVersion: v1\nkind: Config\nclusters:\n");
+    for i in 0..n {
+        s.push_str(&format!(
+            "- {{name: c{i}, cluster: {{server: 'https://127.0.0.1:{}'}}}}\n",
+            6443 + i % 100
+        ));
+    }
+    s.push_str("users:\n");
+    for i in 0..n {
+        s.push_str(&format!("- {{name: u{i}, user: {{token: t{i}}}}}\n"));
+    }
+    s.push_str("contexts:\n");
+    for i in 0..n {
+        s.push_str(&format!(
+            "- {{name: x{i}, context: {{cluster: c{i}, user: u{i}}}}}\n"
+        ));
+    }
+    s
+}
+
+/// serde-saphyr's default budget (250,000 nodes) refused files of about 12,000 contexts that
+/// kubectl reads; the flow style here takes the serde-saphyr path, not the fast one.
+#[test]
+fn no_size_budget_refuses_a_large_kubeconfig() {
+    let text = flow_contexts(15_000);
+    assert!(
+        crate::core::kubeconfig::fastyaml::parse(&text, &|_| None).is_none(),
+        "this text must take the serde-saphyr path"
+    );
+    let d = parse(&text).unwrap();
+    assert_eq!(context_names(&d).len(), 15_000);
+    assert_eq!(
+        standalone(&d, "x14999").unwrap()["clusters"][0]["name"],
+        "c14999"
+    );
+}
+
+/// kubectl reads nesting up to go-yaml's 10,000 levels (counting the top mapping) and refuses
+/// deeper; so do we, with words instead of a crash or a library's type names. Recursive code
+/// needs the stack `main` gives every command.
+#[test]
+fn nesting_is_read_as_deep_as_kubectl_reads_it() {
+    let deep = |levels: usize| {
+        format!(
+            "apiVersion: v1\npreferences: {{x: {}{}}}\n",
+            "[".repeat(levels),
+            "]".repeat(levels)
+        )
+    };
+    let run = std::thread::Builder::new()
+        .stack_size(1 << 30)
+        .spawn(move || {
+            let ok = parse(&deep(9_998)).map(|_| ());
+            let refused = parse(&deep(9_999)).unwrap_err().to_string();
+            (ok, refused)
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+    assert!(run.0.is_ok(), "{:?}", run.0);
+    assert!(
+        run.1.contains("nested deeper than 10,000 levels"),
+        "{}",
+        run.1
+    );
 }
 
 #[test]
