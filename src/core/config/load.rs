@@ -50,21 +50,24 @@ pub fn gather_overrides(flags: &FlagOverrides) -> Result<Vec<Override>, Box<figm
     let mut out = Vec::new();
     for (key, _) in OVERRIDES {
         let Some(v) = merged.get(*key) else { continue };
-        let value = match v {
-            figment::value::Value::String(_, s) => s.clone(),
-            figment::value::Value::Num(_, n) => n
-                .to_u128()
-                .map(|n| n.to_string())
-                .or_else(|| n.to_i128().map(|n| n.to_string()))
-                .or_else(|| n.to_f64().map(|n| n.to_string()))
-                .unwrap_or_default(),
-            figment::value::Value::Bool(_, b) => b.to_string(),
-            other => format!("{other:?}"),
+        let flag = flag_set.get(*key).and_then(serde_json::Value::as_str);
+        let variable = format!("BOOTSTRAP_{}", key.to_ascii_uppercase());
+        // The text as the user wrote it: figment reads `[a]` as a list and `06443` as a number,
+        // and our messages quote what was given, never a library's rendering of it.
+        let value = match flag {
+            Some(f) => f.to_owned(),
+            None => match std::env::var(&variable) {
+                Ok(raw) => raw,
+                Err(_) => match v {
+                    figment::value::Value::String(_, s) => s.clone(),
+                    _ => continue,
+                },
+            },
         };
-        let from = if flag_set.get(*key).is_some() {
+        let from = if flag.is_some() {
             format!("--{}", key.replace('_', "-"))
         } else {
-            format!("BOOTSTRAP_{}", key.to_ascii_uppercase())
+            variable
         };
         out.push(Override { key, value, from });
     }
@@ -88,11 +91,22 @@ pub fn load_str(text: &str, file: &str, overrides: &[Override]) -> Loaded {
                 &At::file(e.pos),
                 "(syntax)",
                 e.message,
-                Some("this is not valid YAML".into()),
+                e.grammar.then(|| "this is not valid YAML".into()),
             );
             return Loaded { env: None, diags };
         }
     };
+    // A file with nothing in it is far more often a truncated or wrongly chosen file than a wish
+    // for every default: `up` or `down` must not run on it. (`{}` says "all defaults" on purpose.)
+    if root.value == Value::Null {
+        diags.error(
+            &At::file(node::Pos { line: 1, column: 1 }),
+            "(file)",
+            "the file is empty or holds only comments",
+            Some("an environment file names at least its cluster (`cluster: {name: localdev}`); `bootstrap init` writes a starter file, and `{}` asks for every default".into()),
+        );
+        return Loaded { env: None, diags };
+    }
     for o in overrides {
         if let Some((_, path)) = OVERRIDES.iter().find(|(k, _)| *k == o.key) {
             set_override(&mut root, path, Value::Str(o.value.clone()), &o.from);
@@ -124,4 +138,22 @@ pub fn load_str(text: &str, file: &str, overrides: &[Override]) -> Loaded {
 pub fn load_file(path: &Path, overrides: &[Override]) -> std::io::Result<Loaded> {
     let text = std::fs::read_to_string(path)?;
     Ok(load_str(&text, &path.display().to_string(), overrides))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A truncated or wrongly chosen file must not run `up` or `down` on every default.
+    #[test]
+    fn an_empty_or_comment_only_file_is_an_error_and_braces_ask_for_defaults() {
+        for text in ["", "\n\n", "# just a comment\n", "---\n", "~\n"] {
+            let l = load_str(text, "envs.yaml", &[]);
+            assert!(l.env.is_none(), "{text:?}");
+            let d: Vec<_> = l.diags.errors().collect();
+            assert_eq!(d.len(), 1, "{text:?}: {:?}", l.diags.items);
+            assert_eq!(d[0].message, "the file is empty or holds only comments");
+        }
+        assert!(load_str("{}\n", "envs.yaml", &[]).env.is_some());
+    }
 }

@@ -166,6 +166,8 @@ impl<'de> Visitor<'de> for RawVisitor {
 pub struct SyntaxError {
     pub message: String,
     pub pos: Pos,
+    /// The text breaks YAML's grammar (rather than being YAML we will not take).
+    pub grammar: bool,
 }
 
 /// Parse one YAML document with our strict settings: only `true`/`false` are booleans (so a
@@ -180,7 +182,7 @@ pub fn parse(text: &str) -> Result<Node, SyntaxError> {
     };
     if text.trim().is_empty() {
         return Ok(Node {
-            value: Value::Map(Vec::new()),
+            value: Value::Null,
             pos: Pos { line: 1, column: 1 },
             from: None,
         });
@@ -188,13 +190,13 @@ pub fn parse(text: &str) -> Result<Node, SyntaxError> {
     match serde_saphyr::from_str_with_options::<Spanned<Raw>>(text, opts) {
         Ok(root) => Ok(node(root)),
         Err(e) => {
-            let (line, column) = e
-                .location()
-                .map(|l| (l.line() as usize, l.column() as usize))
-                .unwrap_or((0, 0));
+            let (message, at) =
+                crate::core::yaml_error::describe(&e, crate::core::yaml_error::Reader::Envs);
+            let (line, column) = at.unwrap_or((0, 0));
             Err(SyntaxError {
-                message: strip_location(&e.to_string()),
+                message,
                 pos: Pos { line, column },
+                grammar: crate::core::yaml_error::is_grammar(&e),
             })
         }
     }
@@ -262,20 +264,6 @@ pub fn duplicates(root: &Node) -> Vec<Duplicate> {
     let mut out = Vec::new();
     walk(root, "", &mut out);
     out
-}
-
-/// serde-saphyr appends "at line X column Y"; we print positions our own way.
-fn strip_location(msg: &str) -> String {
-    let first = msg.lines().next().unwrap_or(msg);
-    // The library's advice names its own option; ours is simply "write the key once".
-    let first = first
-        .split(", set DuplicateKeyPolicy")
-        .next()
-        .unwrap_or(first);
-    match first.find(" at line ") {
-        Some(i) => first[..i].to_owned(),
-        None => first.to_owned(),
-    }
 }
 
 #[cfg(test)]
