@@ -296,3 +296,118 @@ fn devcontainer_with_a_hostname_of_its_own() {
     assert_eq!(dc.sh("hostname").stdout.trim(), "devbox");
     journey_in(&dc, true);
 }
+
+/// A file's mode, owner and inode: what a write of the user's kubeconfig must keep.
+fn kept(path: &std::path::Path) -> (u32, u32, u32, u64) {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path).unwrap();
+    (m.mode() & 0o7777, m.uid(), m.gid(), m.ino())
+}
+
+/// As the Dev Containers images run: the user `vscode` (uid 1000), Docker reached through the
+/// socket's group, and the host's `~/.kube/config` bind-mounted as a single file (mode 0644,
+/// owned by the host's uid 1000). A rename cannot replace a mounted file (EBUSY), so every write
+/// goes in place under the lock, as kubectl's does: the host's file keeps its inode, mode and
+/// owner, and nothing of ours (lock, temporary file) is left beside it.
+#[test]
+fn devcontainer_as_a_non_root_user_with_the_hosts_kubeconfig_mounted_as_a_file() {
+    if !docker_or_skip(
+        "devcontainer_as_a_non_root_user_with_the_hosts_kubeconfig_mounted_as_a_file",
+    ) {
+        return;
+    }
+    let mut stand = Stand::devcontainer(Net::Bridge);
+    stand.user = Some(User::VSCODE);
+    stand.kubeconfig_as_file = true;
+    let ws = Workspace::new(&stand.api_address);
+    let kc = ws.kubeconfig();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&kc, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let dc = Devcontainer::start_in(stand, ws);
+    let who = dc.sh("id -u; id -G; echo $HOME");
+    assert_eq!(
+        who.stdout.split_whitespace().collect::<Vec<_>>(),
+        ["1000", "1000", "988", "/home/vscode"],
+        "{}",
+        who.text()
+    );
+    let root = dc.sh("test -w /var/run/docker.sock && ! test -w /");
+    assert_eq!(
+        root.code,
+        0,
+        "not root, Docker through its group: {}",
+        root.text()
+    );
+    let before = kept(&kc);
+    assert_eq!((before.0, before.1, before.2), (0o644, 1000, 1000));
+    journey_in(&dc, true);
+    assert_eq!(
+        kept(&kc),
+        before,
+        "mode, owner and inode of the host's kubeconfig"
+    );
+    // Beside it (kubectl's `cache` folder aside): no lock, no temporary file; the backup private.
+    let beside =
+        dc.sh("ls -A ~/.kube | grep -v '^cache$'; stat -c '%a %u' ~/.kube/config.bootstrap.bak");
+    assert_eq!(
+        beside.stdout.split_whitespace().collect::<Vec<_>>(),
+        ["config", "config.bootstrap.bak", "600", "1000"],
+        "only the file and its private backup: {}",
+        beside.text()
+    );
+}
+
+/// The host with `KUBECONFIG=a:b:c`, as kubectl users combine files: `a` does not exist, `b`
+/// holds the user's context, `c` another team's clusters (mode 0640, owned by uid 1000). New
+/// entries go where kubectl puts them (client-go's `GetDefaultFilename`: the first file that
+/// exists, `b`); `down` removes them from there; `a` is never created and `c` is left byte for
+/// byte, with its mode and owner.
+#[test]
+fn native_host_with_a_kubeconfig_list_of_three_files() {
+    if !docker_or_skip("native_host_with_a_kubeconfig_list_of_three_files")
+        || !full::unshare_works()
+    {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let [a, b, c] = ["a.yaml", "b.yaml", "c.yaml"].map(|f| dir.path().join(f));
+    let host = Host::with_kubeconfig_list(&[a.clone(), b.clone(), c.clone()], &b);
+    let other = "apiVersion: v1\nkind: Config\nclusters:\n- name: team-b\n  cluster: {server: 'https://team-b.example.com:6443'}\ncontexts:\n- name: team-b\n  context: {cluster: team-b, user: team-b}\nusers:\n- name: team-b\n  user: {token: team-b-token}\n";
+    std::fs::write(&c, other).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&c, std::fs::Permissions::from_mode(0o640)).unwrap();
+    std::os::unix::fs::chown(&c, Some(1000), Some(1000)).unwrap();
+    let (b_before, c_before) = (kept(&b), kept(&c));
+    let t = walk(&host);
+    eprintln!("{}", t.show());
+    // kubectl merged all three while our contexts were there (walk ran it on each of ours).
+    assert!(
+        t.show()
+            .contains("kubectl --context dev-vcluster get --raw /version"),
+        "{}",
+        t.show()
+    );
+    assert!(
+        !a.exists(),
+        "the first, missing file of the list was created"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&c).unwrap(),
+        other,
+        "c.yaml changed"
+    );
+    assert_eq!(kept(&c), c_before, "c.yaml's mode or owner");
+    let b_after = kept(&b);
+    assert_eq!(
+        (b_after.0, b_after.1, b_after.2),
+        (b_before.0, b_before.1, b_before.2),
+        "b.yaml's mode or owner"
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".lock") || n.starts_with(".bootstrap-tmp-"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}

@@ -64,6 +64,8 @@ fn not_a_container(socket_at: &str, info: serde_json::Value, kernel: Option<&str
         run_args: Vec::new(),
         env: Vec::new(),
         api_address: "127.0.0.1".into(),
+        user: None,
+        kubeconfig_as_file: false,
     }
 }
 

@@ -59,6 +59,29 @@ pub struct Stand {
     pub env: Vec<(String, String)>,
     /// The API server's listen address in envs.yaml.
     pub api_address: String,
+    /// The user the container runs as; None: root.
+    pub user: Option<User>,
+    /// The host's kubeconfig is bind-mounted as a single file (`~/.kube/config`), as
+    /// devcontainers commonly share it, rather than its folder: a rename cannot replace it.
+    pub kubeconfig_as_file: bool,
+}
+
+/// A user other than root, as the Dev Containers images run (`vscode`, uid 1000), reaching
+/// Docker through the socket's group (`--group-add`, the socket `root:<gid>` 0660 as Docker's
+/// own socket is `root:docker` 0660).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct User {
+    pub uid: u32,
+    pub gid: u32,
+    pub docker_gid: u32,
+}
+
+impl User {
+    pub const VSCODE: User = User {
+        uid: 1000,
+        gid: 1000,
+        docker_gid: 988,
+    };
 }
 
 impl Stand {
@@ -75,6 +98,17 @@ impl Stand {
             run_args,
             env,
             api_address: "127.0.0.1".into(),
+            user: None,
+            kubeconfig_as_file: false,
+        }
+    }
+
+    /// The user's home inside: where ~/.kube is.
+    pub fn home(&self) -> &'static str {
+        if self.user.is_some() {
+            "/home/vscode"
+        } else {
+            "/root"
         }
     }
 }
@@ -132,6 +166,7 @@ fn build_image() {
         for d in [
             "etc",
             "root",
+            "home/vscode/.kube",
             "tmp",
             "opt/tools",
             "var/run",
@@ -143,8 +178,27 @@ fn build_image() {
         }
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(r.join("tmp"), std::fs::Permissions::from_mode(0o1777)).unwrap();
-        std::fs::write(r.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
-        std::fs::write(r.join("etc/group"), "root:x:0:\n").unwrap();
+        // The Dev Containers images' user: `vscode`, uid 1000, in the group of Docker's socket.
+        let u = User::VSCODE;
+        std::fs::write(
+            r.join("etc/passwd"),
+            format!(
+                "root:x:0:0:root:/root:/bin/sh\nvscode:x:{}:{}:vscode:/home/vscode:/bin/sh\n",
+                u.uid, u.gid
+            ),
+        )
+        .unwrap();
+        std::fs::write(
+            r.join("etc/group"),
+            format!(
+                "root:x:0:\nvscode:x:{}:\ndocker:x:{}:vscode\n",
+                u.gid, u.docker_gid
+            ),
+        )
+        .unwrap();
+        for d in ["home/vscode", "home/vscode/.kube"] {
+            std::os::unix::fs::chown(r.join(d), Some(u.uid), Some(u.gid)).unwrap();
+        }
         // glibc reads the /etc/hosts Docker writes (host.docker.internal, the vcluster names).
         std::fs::write(r.join("etc/nsswitch.conf"), "hosts: files dns\n").unwrap();
         // Merged /usr: the top-level links point into the mounted /usr, as on the host.
@@ -417,9 +471,32 @@ impl Devcontainer {
             mount(&s, &s, true);
         }
         mount(&d, &d, false);
-        mount(&ws.kube_dir.display().to_string(), "/root/.kube", false);
+        let home = stand.home();
+        if stand.kubeconfig_as_file {
+            mount(
+                &ws.kubeconfig().display().to_string(),
+                &format!("{home}/.kube/config"),
+                false,
+            );
+        } else {
+            mount(
+                &ws.kube_dir.display().to_string(),
+                &format!("{home}/.kube"),
+                false,
+            );
+        }
         for at in &stand.socket_at {
             mount(&engine.path.display().to_string(), at, false);
+        }
+        if let Some(u) = stand.user {
+            // The workspace is the user's (a checkout, their cache, the doubles' state), the
+            // engine's socket the docker group's, as on their machine.
+            chown_tree(ws.dir.path(), u.uid, u.gid);
+            use std::os::unix::fs::PermissionsExt;
+            std::os::unix::fs::chown(&engine.path, Some(0), Some(u.docker_gid)).unwrap();
+            std::fs::set_permissions(&engine.path, std::fs::Permissions::from_mode(0o660)).unwrap();
+            args.push(format!("--user={}:{}", u.uid, u.gid));
+            args.push(format!("--group-add={}", u.docker_gid));
         }
         let mut path = vec!["/opt/tools".to_owned(), ws.bin().display().to_string()];
         if let Some(p) = &py {
@@ -429,7 +506,7 @@ impl Devcontainer {
         args.push("-e".into());
         args.push(format!("PATH={}", path.join(":")));
         args.push("-e".into());
-        args.push("HOME=/root".into());
+        args.push(format!("HOME={home}"));
         args.push("-e".into());
         args.push(format!("XDG_CACHE_HOME={}", ws.cache().display()));
         for (k, v) in &stand.env {
@@ -492,7 +569,7 @@ impl Devcontainer {
     /// A command inside, as the user types it in the container's terminal.
     pub fn exec(&self, program: &str, args: &[&str]) -> Run {
         let mut cmd = Command::new("docker");
-        cmd.args(["exec", "-w", "/root", &self.name, program])
+        cmd.args(["exec", "-w", self.stand.home(), &self.name, program])
             .args(args);
         let out = run_bounded(cmd, Duration::from_secs(240));
         Run {
@@ -519,6 +596,19 @@ impl Devcontainer {
         .collect();
         n.sort();
         n
+    }
+}
+
+/// `chown -R`, without following links.
+fn chown_tree(dir: &Path, uid: u32, gid: u32) {
+    std::os::unix::fs::lchown(dir, Some(uid), Some(gid)).unwrap();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if e.file_type().unwrap().is_dir() {
+            chown_tree(&p, uid, gid);
+        } else {
+            std::os::unix::fs::lchown(&p, Some(uid), Some(gid)).unwrap();
+        }
     }
 }
 
@@ -607,6 +697,9 @@ impl Place for Devcontainer {
 pub struct Host {
     pub world: full::World,
     pub engine: Engine,
+    /// KUBECONFIG as a list, and the file of it that holds the user's context (where kubectl,
+    /// and so bootstrap, write a new entry); None: the world's one file.
+    pub list: Option<(std::ffi::OsString, PathBuf)>,
 }
 
 impl Host {
@@ -618,7 +711,20 @@ impl Host {
         let world = full::world_with(router);
         full::pin_node_image(&world);
         let engine = Engine::start(&world.dir.path().join("engine.sock"), None);
-        Host { world, engine }
+        Host {
+            world,
+            engine,
+            list: None,
+        }
+    }
+
+    /// KUBECONFIG=`files`, of which `home` holds the user's context (written as the world's one
+    /// file is); the others are the caller's to fill or leave missing.
+    pub fn with_kubeconfig_list(files: &[PathBuf], home: &Path) -> Host {
+        let mut h = Host::new();
+        std::fs::write(home, full::FOREIGN).unwrap();
+        h.list = Some((std::env::join_paths(files).unwrap(), home.to_owned()));
+        h
     }
 }
 
@@ -636,13 +742,21 @@ impl Place for Host {
             other => PathBuf::from(other),
         };
         let host = format!("unix://{}", self.engine.path.display());
-        full::in_ns(&self.world, &program, args, &[("DOCKER_HOST", &host)])
+        let mut env = vec![("DOCKER_HOST", host)];
+        if let Some((list, _)) = &self.list {
+            env.push(("KUBECONFIG", list.to_str().unwrap().to_owned()));
+        }
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        full::in_ns(&self.world, &program, args, &env)
     }
     fn env_file(&self) -> String {
         self.world.env_file.display().to_string()
     }
     fn kubeconfig(&self) -> PathBuf {
-        self.world.kubeconfig.clone()
+        match &self.list {
+            Some((_, home)) => home.clone(),
+            None => self.world.kubeconfig.clone(),
+        }
     }
     fn helm_calls(&self) -> PathBuf {
         self.world.helm_state.join("calls.log")
