@@ -51,3 +51,13 @@ fn kubeconfig_seeds_and_findings() {
     assert!(inputs.len() > 5, "{inputs:?}");
     replay(&inputs, checks::kubeconfig);
 }
+
+/// Files of thousands of items (`checks::kubeconfig_many`): the seeds build up to 3,000
+/// contexts, clusters or exec users, in block and flow style, with unique and repeated names.
+#[test]
+fn kubeconfig_many_seeds_and_findings() {
+    let mut inputs = files(&["fuzz/seeds/kubeconfig_many"], None);
+    inputs.extend(files(&["fuzz/regressions/kubeconfig_many"], None));
+    assert!(inputs.len() >= 4, "{inputs:?}");
+    replay(&inputs, checks::kubeconfig_many);
+}

@@ -226,3 +226,40 @@ pub fn kubeconfig(data: &[u8]) {
         "our entries came and went, but the user's document changed:\n{text}"
     );
 }
+
+/// The largest repeat count `kubeconfig_many` builds: files of thousands of contexts, as long-lived
+/// laptops and platform teams' merged files have, beyond libFuzzer's input length.
+pub const MANY: usize = 3_000;
+
+/// A kubeconfig of thousands of items, built from a small input so that libFuzzer can mutate it:
+/// two bytes of repeat count (little-endian, up to `MANY`), then `head NUL item NUL tail`; the
+/// text is `head`, then `item` that many times with each `{i}` in it replaced by its index (so
+/// names can be unique, or not), then `tail`. Without NULs the whole input is the item. The same
+/// checks as `kubeconfig` hold for the result.
+pub fn kubeconfig_many(data: &[u8]) {
+    if data.len() < 2 {
+        return;
+    }
+    let count = (u16::from_le_bytes([data[0], data[1]]) as usize).min(MANY);
+    let mut parts = data[2..].splitn(3, |&b| b == 0);
+    let (head, item, tail) = match (parts.next(), parts.next(), parts.next()) {
+        (Some(h), Some(i), Some(t)) => (h, i, t),
+        (Some(h), Some(i), None) => (h, i, &[][..]),
+        (Some(i), None, None) => (&[][..], i, &[][..]),
+        _ => return,
+    };
+    let (Ok(head), Ok(item), Ok(tail)) = (
+        std::str::from_utf8(head),
+        std::str::from_utf8(item),
+        std::str::from_utf8(tail),
+    ) else {
+        return;
+    };
+    let mut text = String::with_capacity(head.len() + item.len() * count + tail.len());
+    text.push_str(head);
+    for i in 0..count {
+        text.push_str(&item.replace("{i}", &i.to_string()));
+    }
+    text.push_str(tail);
+    kubeconfig(text.as_bytes());
+}
