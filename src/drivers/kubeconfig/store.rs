@@ -265,7 +265,7 @@ pub fn read_merged(paths: &Paths) -> Result<Value, StoreError> {
             None => {}
         }
     }
-    Ok(doc::merge(&sources))
+    Ok(doc::merge(sources))
 }
 
 fn parent_dir(p: &Path) -> &Path {

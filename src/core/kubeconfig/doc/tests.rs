@@ -575,7 +575,7 @@ fn many_contexts_are_listed_with_a_count() {
 fn merge_first_file_wins_and_paths_resolve_against_their_file() {
     let a = parse("clusters:\n- name: c\n  cluster: {server: https://a, certificate-authority: ca.crt}\ncontexts:\n- name: x\n  context: {cluster: c}\ncurrent-context: ''\n").unwrap();
     let b = parse("clusters:\n- name: c\n  cluster: {server: https://b}\n- name: d\n  cluster: {server: https://d}\nusers:\n- name: u\n  user: {client-key: /abs/key, client-certificate: rel/cert}\ncurrent-context: x\n").unwrap();
-    let m = merge(&[
+    let m = merge(vec![
         (PathBuf::from("/one/config"), a),
         (PathBuf::from("/two/config"), b),
     ]);
@@ -604,7 +604,7 @@ fn merge_first_file_wins_and_paths_resolve_against_their_file() {
 #[test]
 fn merge_makes_a_relative_exec_command_absolute_and_leaves_a_bare_one() {
     let a = parse("users:\n- name: rel\n  user: {exec: {command: ./bin/login, apiVersion: client.authentication.k8s.io/v1}}\n- name: bare\n  user: {exec: {command: aws}}\n- name: abs\n  user: {exec: {command: /usr/bin/gke-auth}}\n").unwrap();
-    let m = merge(&[(PathBuf::from("/home/u/.kube/config"), a)]);
+    let m = merge(vec![(PathBuf::from("/home/u/.kube/config"), a)]);
     let cmd = |n| find(&m, Kind::User, n)["user"]["exec"]["command"].clone();
     assert_eq!(cmd("rel"), "/home/u/.kube/./bin/login");
     assert_eq!(cmd("bare"), "aws");
