@@ -223,3 +223,165 @@ fn a_bad_variable_is_named_on_every_command() {
         );
     }
 }
+
+/// `kubeconfig.path: ~/.kube/config`, the example in docs/reference.md, is the home folder's file
+/// (it was `./~/.kube/config` under the current folder, which kubectl never reads); a relative
+/// `kubeconfig.path` is relative to the envs.yaml's own folder, wherever the user stands; and
+/// `--kubeconfig ~/...` is expanded too. Shown by `down` removing our entries from the file
+/// meant, and by nothing appearing where the user stands.
+#[test]
+fn kubeconfig_path_is_expanded_and_relative_to_the_environment_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let envs = dir.path().join("repo/envs");
+    let stand = dir.path().join("elsewhere");
+    for d in [&home.join(".kube"), &envs.join("kube"), &stand] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    let ours = |path: &Path, owner: &str| {
+        let e = bootstrap::core::kubeconfig::Entry {
+            context: "ctx".into(),
+            cluster: "ctx".into(),
+            user: "ctx".into(),
+            server: "https://127.0.0.1:6443".into(),
+            ca_pem: b"CA".to_vec(),
+            token: Some("t".into()),
+            ..Default::default()
+        };
+        bootstrap::drivers::kubeconfig::Session::default()
+            .edit(path, |d| doc::upsert(d, std::slice::from_ref(&e), owner))
+            .unwrap();
+    };
+    let contexts = |path: &Path| {
+        doc::context_names(&doc::parse(&std::fs::read_to_string(path).unwrap()).unwrap())
+    };
+    for (name, setting, file) in [
+        ("tilde", "~/.kube/config", home.join(".kube/config")),
+        ("home", "$HOME/.kube/config", home.join(".kube/config")),
+        ("relative", "kube/config", envs.join("kube/config")),
+    ] {
+        ours(&file, &format!("env/{name}"));
+        let f = envs.join(format!("{name}.yaml"));
+        std::fs::write(
+            &f,
+            format!("cluster: {{name: {name}, provider: existing, context: nope}}\nkubeconfig: {{path: '{setting}'}}\n"),
+        )
+        .unwrap();
+        let o = Command::new(support::bin())
+            .current_dir(&stand)
+            .arg("-f")
+            .arg(Path::new("../repo/envs").join(format!("{name}.yaml")))
+            .arg("down")
+            .env("HOME", &home)
+            .env_remove("KUBECONFIG")
+            .env_remove("BOOTSTRAP_KUBECONFIG")
+            .output()
+            .unwrap();
+        let text = all(&o);
+        assert_eq!(o.status.code(), Some(0), "{name}: {text}");
+        assert!(
+            contexts(&file).is_empty(),
+            "{name}: our entries still in {}: {text}",
+            file.display()
+        );
+        let left: Vec<_> = std::fs::read_dir(&stand)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert!(
+            left.is_empty(),
+            "{name}: made where the user stands: {left:?}"
+        );
+    }
+    // The flag: `--kubeconfig '~/.kube/config'` (quoted, so no shell expanded it).
+    ours(&home.join(".kube/config"), "env/flag");
+    std::fs::write(
+        envs.join("flag.yaml"),
+        "cluster: {name: flag, provider: existing, context: nope}\n",
+    )
+    .unwrap();
+    let o = Command::new(support::bin())
+        .current_dir(&stand)
+        .arg("-f")
+        .arg(envs.join("flag.yaml"))
+        .args(["--kubeconfig", "~/.kube/config", "down"])
+        .env("HOME", &home)
+        .env_remove("KUBECONFIG")
+        .env_remove("BOOTSTRAP_KUBECONFIG")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", all(&o));
+    assert!(
+        contexts(&home.join(".kube/config")).is_empty(),
+        "{}",
+        all(&o)
+    );
+}
+
+/// A hand-written context without `cluster:` fails only when it is the one asked for: kubectl
+/// reads the file and shows the other context (its second opinion here); our verify of the
+/// other context reaches its network layers, and of the broken one names what is missing.
+#[test]
+fn an_incomplete_context_fails_only_when_asked_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let kc = dir.path().join("config");
+    std::fs::write(
+        &kc,
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: {server: 'https://127.0.0.1:9'}\nusers:\n- name: u\n  user: {token: t}\ncontexts:\n- name: good\n  context: {cluster: c, user: u}\n- name: hand-written\n  context: {user: u}\n",
+    )
+    .unwrap();
+    let kc_s = kc.to_str().unwrap();
+    if let Some(kubectl) = which::which("kubectl").ok().or_else(|| {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "kubectl is required in CI"
+        );
+        eprintln!("skipping kubectl's opinion: kubectl is not on PATH");
+        None
+    }) {
+        let o = Command::new(kubectl)
+            .args([
+                "--kubeconfig",
+                kc_s,
+                "config",
+                "view",
+                "--minify",
+                "--context",
+                "good",
+            ])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "kubectl: {}", all(&o));
+    }
+    let o = run(
+        dir.path(),
+        &[
+            "verify",
+            "--kubeconfig",
+            kc_s,
+            "--context",
+            "good",
+            "--context",
+            "hand-written",
+            "-o",
+            "json",
+            "--timeout",
+            "300ms",
+        ],
+        &[],
+    );
+    let v: serde_json::Value =
+        serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", all(&o)));
+    assert_eq!(v["contexts"][0]["name"], "good");
+    assert_eq!(v["contexts"][0]["failed_layer"], "tcp", "{}", all(&o));
+    assert_eq!(v["contexts"][1]["failed_layer"], "config", "{}", all(&o));
+    assert!(
+        v["contexts"][1]["diagnosis"]
+            .as_str()
+            .unwrap()
+            .contains("names no cluster"),
+        "{}",
+        all(&o)
+    );
+}
