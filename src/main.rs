@@ -1,16 +1,11 @@
 use bootstrap::cli::Cli;
 use clap::Parser;
 
-/// The stack of the thread every command runs on. A kubeconfig nested as deep as kubectl reads
-/// (go-yaml stops at 10,000 levels) is parsed, walked, written and dropped by recursive code;
-/// the 8 MiB main thread overflowed near 3,000 levels and aborted. Only the pages a deep file
-/// really touches are ever committed.
-const STACK: usize = 1 << 30;
-
+/// Every command runs on a thread with `commands::STACK` (a deep kubeconfig needs it).
 fn main() -> std::process::ExitCode {
     match std::thread::Builder::new()
         .name("bootstrap".into())
-        .stack_size(STACK)
+        .stack_size(bootstrap::commands::STACK)
         .spawn(run)
     {
         Ok(t) => t.join().unwrap_or(std::process::ExitCode::from(101)),

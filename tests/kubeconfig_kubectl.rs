@@ -341,3 +341,106 @@ fn kubectl_sees_the_thousand_foreign_contexts_unchanged_after_our_merge() {
     assert_eq!(before["contexts"].as_array().unwrap().len(), 1000);
     assert_eq!(after, before);
 }
+
+/// Nesting as deep as kubectl reads: go-yaml (kubectl's reader) takes 10,000 levels and refuses
+/// one more. Ours, through the binary, reads and rewrites the first (no stack overflow: the
+/// commands run on a large stack) and refuses the second in words, never with a crash.
+#[test]
+fn a_kubeconfig_nested_as_deep_as_kubectl_reads_is_read_and_one_deeper_is_refused() {
+    let Some(kubectl) = kubectl() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let deep = |levels: usize| {
+        let p = dir.path().join(format!("deep-{levels}"));
+        fs::write(
+            &p,
+            format!(
+                "apiVersion: v1\nkind: Config\npreferences: {{x: {}{}}}\nclusters:\n- name: c\n  cluster: {{server: 'https://127.0.0.1:9'}}\ncontexts:\n- name: ctx\n  context: {{cluster: c}}\n",
+                "[".repeat(levels),
+                "]".repeat(levels)
+            ),
+        )
+        .unwrap();
+        p
+    };
+    let bootstrap = |kc: &Path, args: &[&str]| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_bootstrap"));
+        c.arg("--kubeconfig")
+            .arg(kc)
+            .args(args)
+            .env_remove("KUBECONFIG");
+        run(c)
+    };
+    let text = |o: &Output| {
+        format!(
+            "{:?}\n{}{}",
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        )
+    };
+    let ok = deep(9_998);
+    let o = run({
+        let mut c = kubectl_cmd(&kubectl, &ok);
+        c.args(["config", "get-contexts", "-o", "name"]);
+        c
+    });
+    assert!(o.status.success(), "kubectl reads it: {}", text(&o));
+    let o = bootstrap(&ok, &["kubeconfig", "ctx"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    // Under the lock too: `down` of an environment with no entry here reads it and writes nothing.
+    let envs = dir.path().join("envs.yaml");
+    fs::write(
+        &envs,
+        "cluster: {name: deep, provider: existing, context: nope}\n",
+    )
+    .unwrap();
+    let o = run({
+        let mut c = Command::new(env!("CARGO_BIN_EXE_bootstrap"));
+        c.arg("-f")
+            .arg(&envs)
+            .arg("--kubeconfig")
+            .arg(&ok)
+            .arg("down")
+            .env_remove("KUBECONFIG");
+        c
+    });
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = bootstrap(
+        &ok,
+        &[
+            "verify",
+            "--context",
+            "ctx",
+            "--timeout",
+            "300ms",
+            "-o",
+            "json",
+        ],
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "the server is refused, the file read: {}",
+        text(&o)
+    );
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("\"failed_layer\": \"tcp\""),
+        "{}",
+        text(&o)
+    );
+
+    let refused = deep(9_999);
+    let o = run({
+        let mut c = kubectl_cmd(&kubectl, &refused);
+        c.args(["config", "get-contexts", "-o", "name"]);
+        c
+    });
+    assert!(!o.status.success(), "kubectl refuses it too: {}", text(&o));
+    let o = bootstrap(&refused, &["kubeconfig", "ctx"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains("nested deeper than 10,000 levels"),
+        "{}",
+        text(&o)
+    );
+}

@@ -142,9 +142,28 @@ fn without_empty_lists(v: &Value) -> Value {
     v
 }
 
+/// Run `check` as bootstrap runs every command: on a thread with a 1 GiB stack (src/main.rs), since
+/// a kubeconfig may nest as deep as kubectl reads (10,000 levels) and the tree is built, written
+/// and dropped by recursive code. A panic in it is this thread's panic.
+fn on_bootstraps_stack(check: impl FnOnce() + Send) {
+    std::thread::scope(|s| {
+        let t = std::thread::Builder::new()
+            .stack_size(1 << 30)
+            .spawn_scoped(s, check)
+            .expect("a thread with bootstrap's stack");
+        if let Err(panic) = t.join() {
+            std::panic::resume_unwind(panic);
+        }
+    });
+}
+
 /// Kubeconfig text: the fast path agrees with serde-saphyr, what we write reads back as the same
 /// tree, lookups are total, and our own entries come and go leaving the rest as it was.
 pub fn kubeconfig(data: &[u8]) {
+    on_bootstraps_stack(|| kubeconfig_on_this_stack(data));
+}
+
+fn kubeconfig_on_this_stack(data: &[u8]) {
     // The store refuses a file that is not UTF-8 rather than rewriting replacement characters.
     let Ok(text) = std::str::from_utf8(data) else {
         return;

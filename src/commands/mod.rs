@@ -230,9 +230,16 @@ fn report_diags(g: &Global, diags: &config::Diags) {
     }
 }
 
+/// The stack of every thread a command runs on (`main`'s, the runtimes' workers and blocking
+/// threads). A kubeconfig may nest as deep as kubectl reads (go-yaml stops at 10,000 levels),
+/// and it is parsed, walked, cloned, written and dropped by recursive code: 8 MiB overflowed and
+/// aborted near 3,000 levels. Only the pages a deep file really touches are ever committed.
+pub const STACK: usize = 1 << 30;
+
 /// One small runtime per command: the work is a handful of I/O calls, so one thread starts fastest.
 pub fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
     tokio::runtime::Builder::new_current_thread()
+        .thread_stack_size(STACK)
         .enable_all()
         .build()
         .map_err(|e| Failure::Failed(format!("starting the async runtime: {e}")))

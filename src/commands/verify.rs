@@ -27,6 +27,7 @@ pub fn run(g: &Global, args: &VerifyArgs) -> Outcome {
         .unwrap_or(AccessMode::Auto);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        .thread_stack_size(super::STACK)
         .enable_all()
         .build()
         .map_err(|e| Failure::Failed(format!("starting the async runtime: {e}")))?;
