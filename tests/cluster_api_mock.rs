@@ -85,7 +85,7 @@ async fn apply_discovers_reads_then_patches_with_our_field_manager() {
             _ => panic!("unexpected request {s:?}"),
         }
     }));
-    let applied = apply_manifests(&client, INGRESS, Duration::from_secs(1))
+    let applied = apply_manifests(&client, &manifests(INGRESS), Duration::from_secs(1))
         .await
         .unwrap();
     assert_eq!(applied.len(), 1);
@@ -127,7 +127,7 @@ async fn converged_object_gets_no_write() {
             _ => panic!("a converged object must not be written: {s:?}"),
         }
     }));
-    let applied = apply_manifests(&client, INGRESS, Duration::from_secs(1))
+    let applied = apply_manifests(&client, &manifests(INGRESS), Duration::from_secs(1))
         .await
         .unwrap();
     assert!(!applied[0].changed);
@@ -160,7 +160,7 @@ async fn crds_first_and_waited_for_until_established() {
         _ => panic!("unexpected {s:?}"),
     }
     }));
-    let applied = apply_manifests(&client, &manifest, Duration::from_secs(5))
+    let applied = apply_manifests(&client, &manifests(&manifest), Duration::from_secs(5))
         .await
         .unwrap();
     assert_eq!(
@@ -206,7 +206,7 @@ async fn crd_never_established_fails_within_its_timeout() {
     }));
     let crd = "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata: {name: x.example.com}\nspec: {changed: false}\n";
     let t = std::time::Instant::now();
-    let err = apply_manifests(&client, crd, Duration::from_millis(600))
+    let err = apply_manifests(&client, &manifests(crd), Duration::from_millis(600))
         .await
         .unwrap_err();
     assert!(
@@ -288,4 +288,8 @@ async fn waits_for_the_secret_then_gives_up_with_the_reason() {
             .contains("not ready within 0.7s: secret dev-vcluster/vc-x does not exist yet"),
         "{err:#}"
     );
+}
+
+fn manifests(yaml: &str) -> Vec<serde_json::Value> {
+    bootstrap::drivers::kube::apply::parse_manifests(yaml).unwrap()
 }

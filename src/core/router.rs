@@ -85,9 +85,17 @@ pub trait Router {
     fn objects(&self, _env: &Env) -> Vec<Value> {
         Vec::new()
     }
-    /// Route objects sending each hostname to its vcluster's service, TLS untouched; one per
-    /// vcluster, labelled `bootstrap/vcluster: <name>`.
-    fn route_objects(&self, env: &Env) -> Vec<Value>;
+    /// The route objects sending `v`'s hostname to its service, TLS untouched, labelled
+    /// `bootstrap/vcluster: <name>`; rendered alone, so each vcluster's step costs the same
+    /// however many the file has.
+    fn vcluster_routes(&self, env: &Env, v: &crate::core::config::Vcluster) -> Vec<Value>;
+    /// Every vcluster's route objects, in file order.
+    fn route_objects(&self, env: &Env) -> Vec<Value> {
+        env.vclusters
+            .iter()
+            .flat_map(|v| self.vcluster_routes(env, v))
+            .collect()
+    }
     /// The types of `objects` and `route_objects`: what a switch away from this kind removes.
     fn owned_types(&self) -> &'static [ObjectType];
     /// What proves the router serves once applied (beyond helm's own wait for its pods).
@@ -98,15 +106,6 @@ pub trait Router {
     /// The chart this kind installs by default: how its release is recognised after the file
     /// switched to the other kind (and so no longer names it).
     fn default_chart(&self) -> &'static str;
-
-    /// One vcluster's routes as multi-document YAML (what the current step applies).
-    fn routes(&self, env: &Env, vcluster: &str) -> String {
-        self.route_objects(env)
-            .iter()
-            .filter(|r| r["metadata"]["labels"]["bootstrap/vcluster"] == vcluster)
-            .map(|r| format!("---\n{}", render::to_yaml(r)))
-            .collect()
-    }
 }
 
 pub struct IngressNginx;
@@ -125,8 +124,8 @@ impl Router for IngressNginx {
         }
     }
 
-    fn route_objects(&self, env: &Env) -> Vec<Value> {
-        render::routes::ingresses(env)
+    fn vcluster_routes(&self, env: &Env, v: &crate::core::config::Vcluster) -> Vec<Value> {
+        vec![render::routes::ingress(env, v)]
     }
 
     fn owned_types(&self) -> &'static [ObjectType] {
@@ -180,8 +179,8 @@ impl Router for GatewayApi {
         gateway::gateway_objects(env)
     }
 
-    fn route_objects(&self, env: &Env) -> Vec<Value> {
-        gateway::tls_routes(env)
+    fn vcluster_routes(&self, env: &Env, v: &crate::core::config::Vcluster) -> Vec<Value> {
+        gateway::tls_route(env, v).into_iter().collect()
     }
 
     fn owned_types(&self) -> &'static [ObjectType] {
@@ -711,12 +710,22 @@ mod tests {
     }
 
     #[test]
-    fn routes_for_one_vcluster_as_yaml() {
+    fn routes_for_one_vcluster_alone() {
         let e = env("gateway-api");
-        let y = GatewayApi.routes(&e, "dev");
+        let y = render::to_yaml(&GatewayApi.vcluster_routes(&e, &e.vclusters[0]));
         assert!(y.contains("kind: TLSRoute") && y.contains("dev-vcluster.localtest.me"));
         assert!(!y.contains("staging"));
-        let y = IngressNginx.routes(&env("ingress-nginx"), "staging");
+        let e = env("ingress-nginx");
+        let y = render::to_yaml(&IngressNginx.vcluster_routes(&e, &e.vclusters[1]));
         assert!(y.contains("kind: Ingress") && !y.contains("vcluster-dev"));
+        // Each alone is what the whole list holds for it.
+        for r in [&IngressNginx as &dyn Router, &GatewayApi] {
+            let alone: Vec<Value> = e
+                .vclusters
+                .iter()
+                .flat_map(|v| r.vcluster_routes(&e, v))
+                .collect();
+            assert_eq!(alone, r.route_objects(&e));
+        }
     }
 }

@@ -57,12 +57,6 @@ pub fn manifests(env: &Env, creds: &BTreeMap<String, Creds>, with_namespace: boo
     out
 }
 
-fn yaml(objs: &[Value]) -> String {
-    objs.iter()
-        .map(|o| format!("---\n{}", crate::core::render::to_yaml(o)))
-        .collect()
-}
-
 pub struct Argocd {
     live: Vec<(Value, Option<Value>)>,
     namespace_exists: bool,
@@ -98,13 +92,12 @@ impl Step for Argocd {
             return Ok(Looked::Not(self.why_not.clone()));
         }
         let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": cx.env.argocd.namespace}});
-        self.namespace_exists = kube::apply::live_objects(&api.client, &yaml(&[ns]))
+        self.namespace_exists = kube::apply::live_objects(&api.client, &[ns])
             .await?
             .first()
             .is_some_and(|(_, l)| l.is_some());
         self.live =
-            kube::apply::live_objects(&api.client, &yaml(&manifests(cx.env, &creds, false)))
-                .await?;
+            kube::apply::live_objects(&api.client, &manifests(cx.env, &creds, false)).await?;
         self.looked = true;
         Ok(Looked::Yes)
     }
@@ -158,8 +151,7 @@ impl Step for Argocd {
         let step = cx.progress.begin("argocd");
         let creds = cx.vclusters.lock().map(|m| m.clone()).unwrap_or_default();
         let objs = manifests(cx.env, &creds, !self.namespace_exists);
-        let applied =
-            kube::apply_manifests(&api.client, &yaml(&objs), cx.opts.secret_timeout).await;
+        let applied = kube::apply_manifests(&api.client, &objs, cx.opts.secret_timeout).await;
         let applied = match applied {
             Ok(a) => a,
             Err(e) => {
@@ -183,14 +175,14 @@ impl Step for Argocd {
         for v in &cx.env.vclusters {
             let probe = json!({"apiVersion": "v1", "kind": "Secret",
                 "metadata": {"name": crate::core::argocd::secret_name(v), "namespace": cx.env.argocd.namespace}});
-            for (want, live) in kube::apply::live_objects(&api.client, &yaml(&[probe])).await? {
+            for (want, live) in kube::apply::live_objects(&api.client, &[probe]).await? {
                 let Some(live) = live else { continue };
                 let holder = ownership::holder(live.pointer("/metadata/labels"), cx.cluster());
                 if holder != Holder::Ours && !cx.opts.force {
                     eprintln!("{}", objects::left_in_place(&want, &holder.describe()));
                     continue;
                 }
-                for a in kube::delete_manifests(&api.client, &yaml(&[want])).await? {
+                for a in kube::delete_manifests(&api.client, &[want]).await? {
                     if a.changed {
                         removed.push(format!("Secret {}/{}", cx.env.argocd.namespace, a.name));
                     }

@@ -124,9 +124,8 @@ pub fn pipeline(env: &Env) -> Vec<Stage> {
     if !env.vclusters.is_empty() {
         stages.push(vec![Box::new(router::Router::new(env))]);
         stages.push(
-            env.vclusters
-                .iter()
-                .map(|v| Box::new(vcluster::Vcluster::new(env, &v.name)) as Box<dyn Step>)
+            (0..env.vclusters.len())
+                .map(|i| Box::new(vcluster::Vcluster::new(env, i)) as Box<dyn Step>)
                 .collect(),
         );
         stages.push(vec![Box::new(routes::Routes)]);

@@ -89,12 +89,6 @@ impl Router {
     }
 }
 
-fn yaml(objs: &[Value]) -> String {
-    objs.iter()
-        .map(|o| format!("---\n{}", crate::core::render::to_yaml(o)))
-        .collect()
-}
-
 #[async_trait::async_trait(?Send)]
 impl Step for Router {
     fn name(&self) -> String {
@@ -123,11 +117,11 @@ impl Step for Router {
         }
         self.owned = owned;
         let want = router_for(cx.env);
-        self.objects = kube::apply::live_objects(&api.client, &yaml(&want.objects(cx.env))).await?;
+        self.objects = kube::apply::live_objects(&api.client, &want.objects(cx.env)).await?;
         if !want.prerequisites().is_empty() {
             let probe = serde_json::json!({"apiVersion": "apiextensions.k8s.io/v1",
                 "kind": "CustomResourceDefinition", "metadata": {"name": GATEWAY_CRD}});
-            self.crd = kube::apply::live_objects(&api.client, &yaml(&[probe]))
+            self.crd = kube::apply::live_objects(&api.client, &[probe])
                 .await?
                 .pop()
                 .and_then(|(_, live)| live);
@@ -248,7 +242,7 @@ impl Step for Router {
                     RouterAction::Delete(o) if !Self::is_current_route(cx.env, &o) => {
                         let obj = serde_json::json!({"apiVersion": o.api_version, "kind": o.kind,
                             "metadata": {"name": o.name, "namespace": o.namespace}});
-                        for d in kube::delete_manifests(&api.client, &yaml(&[obj])).await? {
+                        for d in kube::delete_manifests(&api.client, &[obj]).await? {
                             if d.changed {
                                 step.note(&format!("deleted {o}"));
                                 changes.push(format!("deleted {o}"));
@@ -278,17 +272,16 @@ impl Step for Router {
                 let file = cx.file(&p).await?;
                 let manifests = std::fs::read_to_string(&file)
                     .with_context(|| format!("reading {}", file.display()))?;
-                kube::apply_manifests(&api.client, &manifests, cx.opts.secret_timeout).await?;
+                let objs = kube::apply::parse_manifests(&manifests)
+                    .with_context(|| format!("reading {}", file.display()))?;
+                kube::apply_manifests(&api.client, &objs, cx.opts.secret_timeout).await?;
                 changes.push(format!("applied {}", p.what));
             }
             changes.extend(self.rel.apply(cx, &api, &|l| step.note(l)).await?);
             let want = router_for(cx.env);
-            let applied = kube::apply_manifests(
-                &api.client,
-                &yaml(&want.objects(cx.env)),
-                cx.opts.secret_timeout,
-            )
-            .await?;
+            let applied =
+                kube::apply_manifests(&api.client, &want.objects(cx.env), cx.opts.secret_timeout)
+                    .await?;
             changes.extend(kube::apply::changed_lines(applied));
             Ok(changes)
         }
@@ -337,7 +330,7 @@ impl Step for Router {
             let r = ObjectRef::of(o);
             let obj = serde_json::json!({"apiVersion": r.api_version, "kind": r.kind,
                 "metadata": {"name": r.name, "namespace": r.namespace}});
-            for d in kube::delete_manifests(&api.client, &yaml(&[obj])).await? {
+            for d in kube::delete_manifests(&api.client, &[obj]).await? {
                 if d.changed {
                     removed.push(format!("{r}"));
                 }

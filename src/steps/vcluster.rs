@@ -34,6 +34,8 @@ pub fn creds_of(s: &VclusterSecret) -> Creds {
 
 pub struct Vcluster {
     name: String,
+    /// Its place in `env.vclusters`: found once, not searched for in every phase.
+    index: usize,
     rel: ReleaseStep,
     /// Each route object with its live counterpart, once observed.
     routes: Vec<(Value, Option<Value>)>,
@@ -43,10 +45,12 @@ pub struct Vcluster {
 }
 
 impl Vcluster {
-    pub fn new(env: &Env, name: &str) -> Self {
-        let v = spec(env, name);
+    /// The step of `env.vclusters[index]`.
+    pub fn new(env: &Env, index: usize) -> Self {
+        let v = &env.vclusters[index];
         Vcluster {
-            name: name.to_owned(),
+            name: v.name.clone(),
+            index,
             rel: ReleaseStep::new(vcluster_release(env, v)),
             routes: Vec::new(),
             secret: None,
@@ -55,20 +59,21 @@ impl Vcluster {
         }
     }
 
-    fn route_yaml(env: &Env, v: &Spec) -> String {
+    /// This vcluster's route objects (none when it is not reached through the router): its
+    /// own, rendered alone, so each step's cost does not grow with the number of vclusters.
+    fn route_objects(env: &Env, v: &Spec) -> Vec<Value> {
         if v.access == VclusterAccess::Ingress {
-            router_for(env).routes(env, &v.name)
+            router_for(env).vcluster_routes(env, v)
         } else {
-            String::new()
+            Vec::new()
         }
     }
 }
 
-fn spec<'e>(env: &'e Env, name: &str) -> &'e Spec {
-    env.vclusters
-        .iter()
-        .find(|v| v.name == name)
-        .expect("the pipeline builds one step per vcluster of the file")
+impl Vcluster {
+    fn spec<'e>(&self, env: &'e Env) -> &'e Spec {
+        &env.vclusters[self.index]
+    }
 }
 
 #[async_trait::async_trait(?Send)]
@@ -82,9 +87,10 @@ impl Step for Vcluster {
             self.why_not = "the cluster is not running yet".into();
             return Ok(Looked::Not(self.why_not.clone()));
         };
-        let v = spec(cx.env, &self.name);
+        let v = self.spec(cx.env);
         self.rel.observe(&api).await?;
-        self.routes = kube::apply::live_objects(&api.client, &Self::route_yaml(cx.env, v)).await?;
+        self.routes =
+            kube::apply::live_objects(&api.client, &Self::route_objects(cx.env, v)).await?;
         self.secret =
             kube::read_vcluster_secret(&api.client, &v.namespace, &v.secret_name()).await?;
         if let Some(s) = &self.secret {
@@ -98,7 +104,7 @@ impl Step for Vcluster {
 
     fn diff(&self, cx: &Cx<'_>) -> Diff {
         let env = cx.env;
-        let v = spec(env, &self.name);
+        let v = self.spec(env);
         let detail = format!(
             "vcluster `{}`, {}, extraSANs += {}",
             v.name,
@@ -119,8 +125,7 @@ impl Step for Vcluster {
             v.hostname, env.router.https_port, v.release
         );
         if !self.looked {
-            let yaml = Self::route_yaml(env, v);
-            for obj in kube::apply::parse_manifests(&yaml).unwrap_or_default() {
+            for obj in Self::route_objects(env, v) {
                 d.actions.push(act(
                     Op::ApplyRoute,
                     objects::target(&obj),
@@ -167,7 +172,7 @@ impl Step for Vcluster {
         let Some(api) = cx.api() else {
             return Ok(Vec::new());
         };
-        let v = spec(cx.env, &self.name).clone();
+        let v = self.spec(cx.env).clone();
         let step = cx.progress.begin(&format!("vcluster {}", self.name));
         let result: Result<Vec<String>> = async {
             let mut changes: Vec<String> = self
@@ -176,10 +181,10 @@ impl Step for Vcluster {
                 .await?
                 .into_iter()
                 .collect();
-            let yaml = Self::route_yaml(cx.env, &v);
-            if !yaml.is_empty() {
+            let routes = Self::route_objects(cx.env, &v);
+            if !routes.is_empty() {
                 let applied =
-                    kube::apply_manifests(&api.client, &yaml, cx.opts.secret_timeout).await?;
+                    kube::apply_manifests(&api.client, &routes, cx.opts.secret_timeout).await?;
                 changes.extend(kube::apply::changed_lines(applied));
             }
             let secret = kube::wait_for_vcluster_secret(
@@ -211,11 +216,11 @@ impl Step for Vcluster {
         let Some(api) = cx.api() else {
             return Ok(Vec::new());
         };
-        let v = spec(cx.env, &self.name).clone();
+        let v = self.spec(cx.env).clone();
         let step = cx.progress.begin(&format!("vcluster {}", self.name));
         let mut removed = Vec::new();
         for (want, live) in
-            kube::apply::live_objects(&api.client, &Self::route_yaml(cx.env, &v)).await?
+            kube::apply::live_objects(&api.client, &Self::route_objects(cx.env, &v)).await?
         {
             let Some(live) = live else { continue };
             let holder =
@@ -224,8 +229,7 @@ impl Step for Vcluster {
                 eprintln!("{}", objects::left_in_place(&want, &holder.describe()));
                 continue;
             }
-            let one = crate::core::render::to_yaml(&want);
-            for a in kube::delete_manifests(&api.client, &one).await? {
+            for a in kube::delete_manifests(&api.client, std::slice::from_ref(&want)).await? {
                 if a.changed {
                     removed.push(format!(
                         "{} {}/{}",

@@ -240,15 +240,21 @@ pub fn duplicates(root: &Node) -> Vec<Duplicate> {
     fn walk(n: &Node, path: &str, out: &mut Vec<Duplicate>) {
         match &n.value {
             Value::Map(entries) => {
-                for (i, (k, v)) in entries.iter().enumerate() {
+                // Where each key was first written: a map, so a mapping of n keys costs n.
+                let mut first: std::collections::HashMap<&str, Pos> =
+                    std::collections::HashMap::with_capacity(entries.len());
+                for (k, v) in entries {
                     let child = join(path, &k.name);
-                    if let Some((first, _)) = entries[..i].iter().find(|(f, _)| f.name == k.name) {
-                        out.push(Duplicate {
+                    match first.entry(k.name.as_str()) {
+                        std::collections::hash_map::Entry::Occupied(f) => out.push(Duplicate {
                             key: k.name.clone(),
                             path: child.clone(),
                             pos: k.pos,
-                            first: first.pos,
-                        });
+                            first: *f.get(),
+                        }),
+                        std::collections::hash_map::Entry::Vacant(e) => {
+                            e.insert(k.pos);
+                        }
                     }
                     walk(v, &child, out);
                 }

@@ -158,8 +158,13 @@ pub fn gateway_objects(env: &Env) -> Vec<Value> {
 pub fn tls_routes(env: &Env) -> Vec<Value> {
     env.vclusters
         .iter()
-        .filter(|v| v.access == VclusterAccess::Ingress)
-        .map(|v| {
+        .filter_map(|v| tls_route(env, v))
+        .collect()
+}
+
+/// `v`'s TLSRoute, when it is reached through the router.
+pub fn tls_route(env: &Env, v: &crate::core::config::Vcluster) -> Option<Value> {
+    (v.access == VclusterAccess::Ingress).then(|| {
             json!({
                 "apiVersion": API_VERSION,
                 "kind": "TLSRoute",
@@ -180,8 +185,7 @@ pub fn tls_routes(env: &Env) -> Vec<Value> {
                     "rules": [{ "backendRefs": [{ "name": v.release, "port": 443 }] }],
                 },
             })
-        })
-        .collect()
+    })
 }
 
 #[cfg(test)]

@@ -21,34 +21,34 @@ pub fn routes(env: &Env) -> Vec<Value> {
 
 /// One Ingress per vcluster reached through ingress-nginx, with SSL passthrough.
 pub fn ingresses(env: &Env) -> Vec<Value> {
-    env.vclusters
-        .iter()
-        .map(|v| {
-            json!({
-                "apiVersion": "networking.k8s.io/v1",
-                "kind": "Ingress",
-                "metadata": {
-                    "name": format!("{}-api", v.release),
-                    "namespace": v.namespace,
-                    "labels": { "app.kubernetes.io/managed-by": MANAGED_BY, crate::core::ownership::ENV_LABEL: env.cluster.name, "bootstrap/vcluster": v.name },
-                    "annotations": {
-                        "nginx.ingress.kubernetes.io/ssl-passthrough": "true",
-                        "nginx.ingress.kubernetes.io/backend-protocol": "HTTPS",
-                        "nginx.ingress.kubernetes.io/ssl-redirect": "false",
-                    },
-                },
-                "spec": {
-                    "ingressClassName": crate::core::render::router::ingress_class(env),
-                    "rules": [{
-                        "host": v.hostname,
-                        "http": { "paths": [{
-                            "path": "/",
-                            "pathType": "Prefix",
-                            "backend": { "service": { "name": v.release, "port": { "number": 443 } } },
-                        }]},
-                    }],
-                },
-            })
-        })
-        .collect()
+    env.vclusters.iter().map(|v| ingress(env, v)).collect()
+}
+
+/// `v`'s Ingress.
+pub fn ingress(env: &Env, v: &crate::core::config::Vcluster) -> Value {
+    json!({
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": {
+            "name": format!("{}-api", v.release),
+            "namespace": v.namespace,
+            "labels": { "app.kubernetes.io/managed-by": MANAGED_BY, crate::core::ownership::ENV_LABEL: env.cluster.name, "bootstrap/vcluster": v.name },
+            "annotations": {
+                "nginx.ingress.kubernetes.io/ssl-passthrough": "true",
+                "nginx.ingress.kubernetes.io/backend-protocol": "HTTPS",
+                "nginx.ingress.kubernetes.io/ssl-redirect": "false",
+            },
+        },
+        "spec": {
+            "ingressClassName": crate::core::render::router::ingress_class(env),
+            "rules": [{
+                "host": v.hostname,
+                "http": { "paths": [{
+                    "path": "/",
+                    "pathType": "Prefix",
+                    "backend": { "service": { "name": v.release, "port": { "number": 443 } } },
+                }]},
+            }],
+        },
+    })
 }

@@ -1,4 +1,6 @@
-//! Server-side apply of multi-document manifests with field manager `bootstrap`.
+//! Server-side apply of objects with field manager `bootstrap`. Objects come as values, as the
+//! core renders them (no YAML between rendering and the wire); `parse_manifests` is for what
+//! arrives as a file (the Gateway API CRDs).
 //!
 //! Kinds are resolved by discovery (so CRD-defined kinds work), CRDs are applied first and
 //! waited for until Established, and an object whose live state already holds every field we
@@ -167,14 +169,13 @@ async fn wait_established(client: &kube::Client, name: &str, timeout: Duration) 
     }
 }
 
-/// Apply every object of `yaml`: CRDs first (each waited for until Established, bounded by
-/// `timeout`), then namespaces, then the rest in file order.
+/// Apply every object of `objs`: CRDs first (each waited for until Established, bounded by
+/// `timeout`), then namespaces, then the rest in their order.
 pub async fn apply_manifests(
     client: &kube::Client,
-    yaml: &str,
+    objs: &[Value],
     timeout: Duration,
 ) -> Result<Vec<Applied>> {
-    let objs = parse_manifests(yaml)?;
     let mut r = Resolver::new(client);
     let mut out = Vec::new();
     for crd in objs.iter().filter(|o| is_crd(o)) {
@@ -191,47 +192,15 @@ pub async fn apply_manifests(
     Ok(out)
 }
 
-/// Read-only: which objects of `yaml` an apply would write (absent, or a field differs). A kind
-/// the server does not know yet (its CRD is not installed) counts as a write.
-pub async fn diff_manifests(client: &kube::Client, yaml: &str) -> Result<Vec<Applied>> {
-    let objs = parse_manifests(yaml)?;
-    let mut r = Resolver::new(client);
-    let mut out = Vec::new();
-    for obj in &objs {
-        let name = obj["metadata"]["name"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
-        let namespace = obj["metadata"]["namespace"].as_str().map(str::to_owned);
-        let kind = obj["kind"].as_str().unwrap_or_default().to_owned();
-        let changed = match r.api(obj).await {
-            Ok((api, name, _, _)) => match api.get_opt(&name).await? {
-                Some(live) => !holds(&serde_json::to_value(&live)?, obj),
-                None => true,
-            },
-            Err(_) => true,
-        };
-        out.push(Applied {
-            kind,
-            namespace,
-            name,
-            changed,
-        });
-    }
-    Ok(out)
-}
-
-/// Delete every object of `yaml` (reverse order); an absent object is fine.
-/// Each object of `yaml` with its live counterpart (None when absent or its kind is not served),
-/// for steps that judge ownership before they apply.
+/// Each of `objs` with its live counterpart (None when absent or its kind is not served), for
+/// steps that judge ownership before they apply.
 pub async fn live_objects(
     client: &kube::Client,
-    yaml: &str,
+    objs: &[Value],
 ) -> Result<Vec<(Value, Option<Value>)>> {
-    let objs = parse_manifests(yaml)?;
     let mut r = Resolver::new(client);
     let mut out = Vec::new();
-    for obj in objs {
+    for obj in objs.iter().cloned() {
         let live = match r.api(&obj).await {
             Ok((api, name, _, _)) => api
                 .get_opt(&name)
@@ -275,8 +244,8 @@ pub async fn list_labelled(
         .collect()
 }
 
-pub async fn delete_manifests(client: &kube::Client, yaml: &str) -> Result<Vec<Applied>> {
-    let objs = parse_manifests(yaml)?;
+/// Delete every one of `objs` (reverse order); an absent object is fine.
+pub async fn delete_manifests(client: &kube::Client, objs: &[Value]) -> Result<Vec<Applied>> {
     let mut r = Resolver::new(client);
     let mut out = Vec::new();
     for obj in objs.iter().rev() {

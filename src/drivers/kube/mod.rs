@@ -8,6 +8,6 @@ pub mod client;
 pub mod releases;
 pub mod secrets;
 
-pub use apply::{apply_manifests, delete_manifests, diff_manifests, Applied, FIELD_MANAGER};
+pub use apply::{apply_manifests, delete_manifests, Applied, FIELD_MANAGER};
 pub use client::client_for_context;
 pub use secrets::{read_vcluster_secret, wait_for_vcluster_secret, VclusterSecret};
