@@ -39,6 +39,33 @@ fn kubeconfig(servers: &[ApiServer], pki: &Pki) -> String {
     )
 }
 
+/// `n` contexts over the first two servers (alternating) and one user: a context per namespace
+/// or per tool, as kubeconfigs often hold them. Contexts `s0`.. `s{n-1}`.
+fn shared_kubeconfig(servers: &[ApiServer], pki: &Pki, n: usize) -> String {
+    let admin = pki.client("kubernetes-admin", "system:masters");
+    let mut clusters = String::new();
+    for (i, s) in servers.iter().take(2).enumerate() {
+        clusters.push_str(&format!(
+            "- name: server{i}\n  cluster:\n    server: https://127.0.0.1:{}\n    certificate-authority-data: {}\n",
+            s.port(),
+            b64(&pki.ca_pem)
+        ));
+    }
+    let contexts: String = (0..n)
+        .map(|i| {
+            format!(
+                "- name: s{i}\n  context:\n    cluster: server{}\n    user: admin\n    namespace: team-{i}\n",
+                i % 2
+            )
+        })
+        .collect();
+    format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n{clusters}users:\n- name: admin\n  user:\n    client-certificate-data: {}\n    client-key-data: {}\ncontexts:\n{contexts}current-context: s0\n",
+        b64(&admin.cert_pem),
+        b64(&admin.key_pem)
+    )
+}
+
 /// Run to completion; wall time and the child's max RSS in KiB (from wait4's rusage).
 fn run(cmd: &mut Command) -> (Duration, i64, bool) {
     let start = Instant::now();
@@ -177,6 +204,63 @@ fn main() {
         } else {
             println!("; kubectl not found, no comparison");
         }
+    }
+
+    // 50 contexts sharing 2 servers and 1 user: one connection per server, against kubectl
+    // checking a single context the way a script does (both calls).
+    let shared = dir.path().join("shared-kubeconfig");
+    std::fs::write(&shared, shared_kubeconfig(&servers, &pki, 50)).unwrap();
+    let shared_cmd = || {
+        let mut c = Command::new(BIN);
+        c.args(["verify", "-f", "/nonexistent/envs.yaml", "--kubeconfig"])
+            .arg(&shared);
+        for i in 0..50 {
+            c.args(["--context", &format!("s{i}")]);
+        }
+        c.env_remove("KUBECONFIG");
+        c
+    };
+    let _ = run(&mut shared_cmd());
+    let mut walls = Vec::new();
+    let mut rss = 0;
+    for _ in 0..9 {
+        let (wall, maxrss, ok) = run(&mut shared_cmd());
+        assert!(ok, "bootstrap verify of 50 shared contexts failed");
+        walls.push(wall);
+        rss = rss.max(maxrss);
+    }
+    let verify = median(walls);
+    print!(
+        "  50 contexts on 2 servers, 1 user: bootstrap verify {:>8.1} ms (median of 9), max RSS {:.1} MiB",
+        ms(verify),
+        rss as f64 / 1024.0
+    );
+    if have_kubectl {
+        let one: Vec<Duration> = (0..5)
+            .map(|_| {
+                let start = Instant::now();
+                for args in [
+                    vec!["get", "--raw", "/version"],
+                    vec!["auth", "can-i", "list", "namespaces"],
+                ] {
+                    let (_, _, ok) = run(Command::new("kubectl")
+                        .arg("--kubeconfig")
+                        .arg(&shared)
+                        .args(["--context", "s0"])
+                        .args(&args));
+                    assert!(ok, "kubectl {args:?}");
+                }
+                start.elapsed()
+            })
+            .collect();
+        let k = median(one);
+        println!(
+            "; kubectl checking ONE of them {:>7.1} ms; bootstrap checks all 50 in {:.2}x kubectl's time for one",
+            ms(k),
+            verify.as_secs_f64() / k.as_secs_f64()
+        );
+    } else {
+        println!("; kubectl not found, no comparison");
     }
 
     // in-process, without process start-up: what `up` pays when it ends with verify

@@ -1040,3 +1040,115 @@ async fn proxy_url_is_used_for_remote_servers_and_never_for_loopback() {
         "{r:#?}"
     );
 }
+
+/// Contexts of one server, one CA, one name and the same credentials share one connection: the
+/// first dials (dns, tcp, tls), the others make their own two requests on it and report those
+/// layers as `shared`, with 0 ms. A context with other credentials dials its own. A second run
+/// in the same process resumes the TLS sessions the server offered, per trust; a context that
+/// trusts another CA never resumes a session another one verified.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn contexts_of_one_server_and_user_share_a_connection_and_resume_sessions() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let pki = Pki::new("share-ca");
+    let srv = ApiServer::start(
+        "127.0.0.1:0",
+        &pki.server(&["localhost", "127.0.0.1"]),
+        Auth {
+            token: Some("good".into()),
+            ..Default::default()
+        },
+    );
+    let other_ca = Pki::new("another-ca");
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("https://127.0.0.1:{}", srv.port());
+    let mut ctxs: Vec<Ctx> = (0..5)
+        .map(|i| Ctx::new(&format!("team-{i}"), &url, &pki.ca_pem).token("good"))
+        .collect();
+    ctxs.push(Ctx::new("wrong-token", &url, &pki.ca_pem).token("bad"));
+    ctxs.push(Ctx::new("wrong-ca", &url, &other_ca.ca_pem).token("good"));
+    let kc = write_kubeconfig(dir.path(), &ctxs);
+    let names: Vec<(&str, Route)> = ctxs
+        .iter()
+        .map(|c| (c.name.as_str(), Route::Unknown))
+        .collect();
+    let r = verify(&kc, &names, false, T).await;
+    for i in 0..5 {
+        assert_ok(&r, &format!("team-{i}"));
+    }
+    let lead = get(&r, "team-0");
+    assert_eq!(lead.shared_with, None);
+    assert!(lead.layers.iter().all(|l| !l.shared), "{lead:#?}");
+    for i in 1..5 {
+        let c = get(&r, &format!("team-{i}"));
+        assert_eq!(c.shared_with.as_deref(), Some("team-0"), "{c:#?}");
+        for l in &c.layers[..3] {
+            assert!(l.shared && l.ok && l.ms == 0.0, "{c:#?}");
+        }
+        for l in &c.layers[3..] {
+            assert!(!l.shared && l.ok, "its own requests: {c:#?}");
+        }
+    }
+    assert_fails(&r, "wrong-token", "auth", &["401"], &[]);
+    assert_eq!(get(&r, "wrong-token").shared_with, None);
+    assert_fails(&r, "wrong-ca", "tls", &["another-ca"], &[]);
+    // One connection for the five, one for the wrong token, one for the wrong CA (refused at
+    // the handshake, so the server counts only the first two); each request still made.
+    assert_eq!(srv.handshakes.load(SeqCst), 2, "{r:#?}");
+    assert_eq!(srv.hits.load(SeqCst), 5 * 2 + 1);
+    let table = bootstrap::core::verify::report::render_table(&r);
+    assert!(
+        table.contains("shared") && table.contains("4 of 7 contexts `shared` the connection"),
+        "{table}"
+    );
+
+    // Again in this process: both connections resume their sessions; the wrong CA still fails.
+    let again = verify(&kc, &names, false, T).await;
+    assert_eq!(srv.handshakes.load(SeqCst), 4);
+    assert_eq!(
+        srv.resumed.load(SeqCst),
+        2,
+        "sessions resumed per trust: {again:#?}"
+    );
+    assert_ok(&again, "team-3");
+    let tls = &get(&again, "team-0").layers[2].detail;
+    assert!(tls.contains("(session resumed)"), "{tls}");
+    assert_fails(&again, "wrong-ca", "tls", &["another-ca"], &[]);
+}
+
+/// A server that stops answering costs one timeout, not one per context sharing its
+/// connection: the others take the same answer (the same server, the same credentials).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_stops_answering_costs_one_timeout_for_all_who_share_it() {
+    let pki = Pki::new("hang-ca");
+    let srv = ApiServer::start(
+        "127.0.0.1:0",
+        &pki.server(&["127.0.0.1"]),
+        Auth {
+            token: Some("good".into()),
+            ..Default::default()
+        },
+    );
+    srv.gate.hold("selfsubjectaccessreviews");
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("https://127.0.0.1:{}", srv.port());
+    let ctxs: Vec<Ctx> = (0..6)
+        .map(|i| Ctx::new(&format!("ns-{i}"), &url, &pki.ca_pem).token("good"))
+        .collect();
+    let kc = write_kubeconfig(dir.path(), &ctxs);
+    let names: Vec<(&str, Route)> = ctxs
+        .iter()
+        .map(|c| (c.name.as_str(), Route::Unknown))
+        .collect();
+    let timeout = Duration::from_millis(400);
+    let started = std::time::Instant::now();
+    let r = verify(&kc, &names, false, timeout).await;
+    let took = started.elapsed();
+    srv.gate.release();
+    for c in &ctxs {
+        assert_fails(&r, &c.name, "api", &[], &[]);
+    }
+    assert!(
+        took < timeout * 3,
+        "six contexts sharing a hung server took {took:?} (timeout {timeout:?})"
+    );
+}

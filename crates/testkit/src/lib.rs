@@ -202,6 +202,10 @@ pub struct ApiServer {
     pub gate: Arc<Gate>,
     /// Requests served, for tests that count calls.
     pub hits: Arc<AtomicUsize>,
+    /// TLS handshakes completed, full or resumed (each a connection).
+    pub handshakes: Arc<AtomicUsize>,
+    /// Of those, the ones that resumed an earlier session (no certificate sent).
+    pub resumed: Arc<AtomicUsize>,
     /// The apiserver behind the TLS endpoint: its store, its count of writes.
     pub api: Arc<kube::Api>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
@@ -238,6 +242,10 @@ impl ApiServer {
         let (tx, mut rx) = tokio::sync::oneshot::channel::<()>();
         let hits = Arc::new(AtomicUsize::new(0));
         let hits2 = hits.clone();
+        let handshakes = Arc::new(AtomicUsize::new(0));
+        let handshakes2 = handshakes.clone();
+        let resumed = Arc::new(AtomicUsize::new(0));
+        let resumed2 = resumed.clone();
         let api = Arc::new(kube::Api::new(kube::Store::new(), "v1.35.0-testkit"));
         let api2 = api.clone();
         let gate = Arc::new(Gate::default());
@@ -264,8 +272,14 @@ impl ApiServer {
                             let hits = hits2.clone();
                             let api = api2.clone();
                             let gate = gate2.clone();
+                            let handshakes = handshakes2.clone();
+                            let resumed = resumed2.clone();
                             tokio::spawn(async move {
                                 let Ok(tls) = acceptor.accept(tcp).await else { return };
+                                handshakes.fetch_add(1, Ordering::SeqCst);
+                                if tls.get_ref().1.handshake_kind() == Some(rustls::HandshakeKind::Resumed) {
+                                    resumed.fetch_add(1, Ordering::SeqCst);
+                                }
                                 let has_client_cert = tls.get_ref().1.peer_certificates().is_some_and(|c| !c.is_empty());
                                 let io = hyper_util::rt::TokioIo::new(tls);
                                 let svc = hyper::service::service_fn(move |req| {
@@ -291,6 +305,8 @@ impl ApiServer {
             addr,
             gate,
             hits,
+            handshakes,
+            resumed,
             api,
             shutdown: Some(tx),
             thread: Some(thread),

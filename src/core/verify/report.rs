@@ -22,14 +22,22 @@ pub struct ContextReport {
     pub diagnosis: Option<String>,
     pub hint: Option<String>,
     pub ms: f64,
+    /// The context whose connection this one used (same server, CA, name checked and
+    /// credentials): its dns, tcp and tls layers were paid there, once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shared_with: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct LayerReport {
     pub name: Layer,
     pub ok: bool,
+    /// What this context paid for the layer: 0 for a layer of a shared connection.
     pub ms: f64,
     pub detail: String,
+    /// The layer was done once for the connection this context shared.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub shared: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -57,7 +65,13 @@ impl ContextReport {
         diagnosis: Option<Diagnosis>,
         ms: f64,
     ) -> Self {
+        let shared_with = layers
+            .iter()
+            .find(|l| l.shared)
+            .and_then(|l| l.detail.strip_prefix(SHARED_PREFIX))
+            .map(|c| c.trim_matches('`').to_owned());
         ContextReport {
+            shared_with,
             name,
             server,
             ok: diagnosis.is_none() && layers.iter().all(|l| l.ok),
@@ -88,8 +102,23 @@ impl Report {
 
 const COLUMNS: [Layer; 5] = [Layer::Dns, Layer::Tcp, Layer::Tls, Layer::Auth, Layer::Api];
 
+/// The detail of a layer done once for a shared connection: `shared with `<context>``.
+pub const SHARED_PREFIX: &str = "shared with ";
+
+/// A layer of a shared connection, as its other contexts report it.
+pub fn shared_layer(of: &LayerReport, leader: &str) -> LayerReport {
+    LayerReport {
+        name: of.name,
+        ok: of.ok,
+        ms: 0.0,
+        detail: format!("{SHARED_PREFIX}`{leader}`"),
+        shared: true,
+    }
+}
+
 fn cell(c: &ContextReport, layer: Layer) -> String {
     match c.layers.iter().find(|l| l.name == layer) {
+        Some(l) if l.shared => "shared".into(),
         Some(l) if l.ok => format!("{:.1}ms", l.ms),
         Some(l) => format!("FAIL {:.0}ms", l.ms),
         None if c.failed_layer == Some(Layer::Config) && layer == Layer::Dns => {
@@ -129,6 +158,17 @@ pub fn render_table(r: &Report) -> String {
             .collect();
         out.push_str(line.join("  ").trim_end());
         out.push('\n');
+    }
+    let shared = r
+        .contexts
+        .iter()
+        .filter(|c| c.shared_with.is_some())
+        .count();
+    if shared > 0 {
+        out.push_str(&format!(
+            "({shared} of {} contexts `shared` the connection of the context above them with the same server, CA, name and credentials: one handshake for all; each made its own requests)\n",
+            r.contexts.len()
+        ));
     }
     for c in r.contexts.iter().filter(|c| !c.ok) {
         out.push('\n');
@@ -187,6 +227,7 @@ mod tests {
 
     fn layer(name: Layer, ok: bool, ms: f64) -> LayerReport {
         LayerReport {
+            shared: false,
             name,
             ok,
             ms,

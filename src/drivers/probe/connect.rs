@@ -58,6 +58,43 @@ pub(super) fn prepare(t: &Target) -> Result<Prepared, Failure> {
             proxy_note,
         });
     }
+    let name = t.tls_server_name.clone().unwrap_or_else(|| t.host.clone());
+    let server_name = ServerName::try_from(name.clone())
+        .map_err(|_| cfg(format!("`{name}` is not a valid TLS server name")))?;
+    let (config, presented) = match t.client_auth {
+        // A plugin's client identity is its own, fetched for this context.
+        Some(_) => client_config(t)?,
+        None => {
+            let trust = Trust {
+                host: t.host.to_ascii_lowercase(),
+                port: t.port,
+                name,
+                ca_pem: t.ca_pem.clone(),
+                insecure: t.insecure,
+                client_cert_pem: t.client_cert_pem.clone(),
+                client_key_pem: t.client_key_pem.clone(),
+            };
+            config_for(trust, || client_config(t))?
+        }
+    };
+    Ok(Prepared {
+        tls: Some(TlsSetup {
+            config,
+            server_name,
+            presented,
+        }),
+        expected_ca,
+        proxy,
+        proxy_note,
+    })
+}
+
+type Presented = Arc<Mutex<Vec<CertificateDer<'static>>>>;
+
+/// A TLS client for `t`: its CA (or the public roots), its client certificate, and a verifier that
+/// records the chain presented even when verification fails.
+fn client_config(t: &Target) -> Result<(Arc<rustls::ClientConfig>, Presented), Failure> {
+    let cfg = |m: String| Failure::Config { message: m };
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let inner = if t.insecure {
         None
@@ -122,27 +159,77 @@ pub(super) fn prepare(t: &Target) -> Result<Prepared, Failure> {
         },
     };
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    let name = t.tls_server_name.clone().unwrap_or_else(|| t.host.clone());
-    let server_name = ServerName::try_from(name.clone())
-        .map_err(|_| cfg(format!("`{name}` is not a valid TLS server name")))?;
-    Ok(Prepared {
-        tls: Some(TlsSetup {
-            config: Arc::new(config),
-            server_name,
-            presented: seen,
-        }),
-        expected_ca,
-        proxy,
-        proxy_note,
-    })
+    Ok((Arc::new(config), seen))
 }
 
+/// Everything a TLS session was established under. A session is resumed only by a connection
+/// with all of it the same: resuming skips the certificate check, so a context trusting another
+/// CA (or insecure, or with another client identity) must never take a session another one
+/// verified; verify would then prove nothing about its own CA.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Trust {
+    host: String,
+    port: u16,
+    name: String,
+    ca_pem: Option<Vec<u8>>,
+    insecure: bool,
+    client_cert_pem: Option<Vec<u8>>,
+    client_key_pem: Option<Vec<u8>>,
+}
+
+/// The TLS client of `trust`, one per process: the route probes of `up`, then its verify, then
+/// the router check resume the sessions the server offered (TLS 1.3 tickets) instead of a full
+/// handshake each (a chain check, and an RSA signature for a client certificate). rustls resumes
+/// a session only with the verifier and client identity it was made with (the same `Arc`s), so
+/// the whole client is kept, not just a session store.
+fn config_for(
+    trust: Trust,
+    build: impl FnOnce() -> Result<(Arc<rustls::ClientConfig>, Presented), Failure>,
+) -> Result<(Arc<rustls::ClientConfig>, Presented), Failure> {
+    type Clients = HashMap<Trust, (Arc<rustls::ClientConfig>, Presented)>;
+    static CLIENTS: Mutex<Option<Clients>> = Mutex::new(None);
+    if let Some(found) = CLIENTS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get_or_insert_with(HashMap::new)
+        .get(&trust)
+    {
+        return Ok(found.clone());
+    }
+    let built = build()?;
+    CLIENTS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get_or_insert_with(HashMap::new)
+        .entry(trust)
+        .or_insert_with(|| built.clone());
+    Ok(built)
+}
+
+/// A connection the HTTP layers can run on: TLS over TCP, or plain TCP for an http:// server.
+pub(super) trait Io: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> Io for T {}
+
+/// Every layer of one context on its own connection.
 pub(super) async fn run_layers(
     t: &Target,
     timeout: Duration,
     depth: Depth,
     layers: &mut Vec<LayerReport>,
 ) -> Result<(), Failure> {
+    let io = connect_layers(t, timeout, layers).await?;
+    if depth == Depth::TlsOnly {
+        return Ok(());
+    }
+    http_layers(t, io, timeout, layers).await
+}
+
+/// dns, tcp and tls: a connection ready for HTTP, each layer recorded.
+pub(super) async fn connect_layers(
+    t: &Target,
+    timeout: Duration,
+    layers: &mut Vec<LayerReport>,
+) -> Result<Box<dyn Io>, Failure> {
     let p = prepare(t)?;
     let (dial_host, dial_port) = p.proxy.clone().unwrap_or_else(|| (t.host.clone(), t.port));
     let host_for_dns = dial_host.clone();
@@ -188,12 +275,15 @@ pub(super) async fn run_layers(
             ok: true,
             ms: 0.0,
             detail: "plain http: no TLS".into(),
+            shared: false,
         });
-        if depth == Depth::TlsOnly {
-            return Ok(());
-        }
-        return http_layers(t, tap, timeout, layers).await;
+        return Ok(Box::new(tap));
     };
+    // The record is per client, and a client serves every connection of its trust: what an
+    // earlier handshake presented must not be taken for this one's.
+    if let Ok(mut s) = seen_certs.lock() {
+        s.clear();
+    }
     let connector = tokio_rustls::TlsConnector::from(config);
     let expected_ca = p.expected_ca.clone();
     let insecure = t.insecure;
@@ -225,7 +315,14 @@ pub(super) async fn run_layers(
                 } else {
                     format!("verified for {}", server_name.to_str())
                 };
-                Ok((stream, format!("{version}, `{subject}` {verified}")))
+                let resumed = match conn.handshake_kind() {
+                    Some(rustls::HandshakeKind::Resumed) => " (session resumed)",
+                    _ => "",
+                };
+                Ok((
+                    stream,
+                    format!("{version}{resumed}, `{subject}` {verified}"),
+                ))
             }
             Err(e) => {
                 let bytes = seen_bytes.lock().map(|b| b.clone()).unwrap_or_default();
@@ -241,10 +338,7 @@ pub(super) async fn run_layers(
         handshake,
     )
     .await?;
-    if depth == Depth::TlsOnly {
-        return Ok(());
-    }
-    http_layers(t, stream, timeout, layers).await
+    Ok(Box::new(stream))
 }
 
 pub(super) fn is_loopback_host(host: &str) -> bool {

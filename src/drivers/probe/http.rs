@@ -4,16 +4,61 @@
 #[allow(unused_imports)]
 use super::*;
 
-/// auth (GET /version) then api (a SelfSubjectAccessReview), on the one connection.
-pub(super) async fn http_layers<IO>(
+/// An HTTP/1.1 connection (keep-alive): the requests of one context, or of every context that
+/// shares it. Its driver task ends with it.
+pub(super) struct Http {
+    sender: hyper::client::conn::http1::SendRequest<Full<Bytes>>,
+    driver: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Http {
+    fn drop(&mut self) {
+        self.driver.abort();
+    }
+}
+
+impl Http {
+    /// hyper's HTTP/1 handshake only sets the connection up: no byte is sent yet.
+    pub(super) async fn over(io: Box<dyn Io>, layer: Layer) -> Result<Http, Failure> {
+        let (sender, conn) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(io))
+                .await
+                .map_err(|e| Failure::Transport {
+                    layer,
+                    timed_out: false,
+                    message: error_chain(&e),
+                })?;
+        let driver = tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        Ok(Http { sender, driver })
+    }
+
+    /// The server closed it (or it broke): the next request needs a new connection.
+    pub(super) fn is_closed(&self) -> bool {
+        self.sender.is_closed()
+    }
+}
+
+/// auth (GET /version) then api (a SelfSubjectAccessReview), on a connection of its own.
+pub(super) async fn http_layers(
     t: &Target,
-    io: IO,
+    io: Box<dyn Io>,
     timeout: Duration,
     layers: &mut Vec<LayerReport>,
-) -> Result<(), Failure>
-where
-    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
+) -> Result<(), Failure> {
+    let mut http = Http::over(io, Layer::Auth).await?;
+    requests(t, &mut http, timeout, layers).await
+}
+
+/// `t`'s two requests on `http`: the authenticated `/version` (auth), then whether its user may
+/// list namespaces (api), each a layer with its own timeout.
+pub(super) async fn requests(
+    t: &Target,
+    http: &mut Http,
+    timeout: Duration,
+    layers: &mut Vec<LayerReport>,
+) -> Result<(), Failure> {
     let authority = if t.host.contains(':') {
         format!("[{}]:{}", t.host, t.port)
     } else {
@@ -27,18 +72,10 @@ where
         }
     };
     let version_path = format!("{}/version", t.base_path);
+    let sender = &mut http.sender;
     let auth = async {
-        let (mut sender, conn) =
-            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(io))
-                .await
-                .map_err(|e| Failure::Transport {
-                    layer: Layer::Auth,
-                    timed_out: false,
-                    message: error_chain(&e),
-                })?;
-        let driver = tokio::spawn(conn);
         let (status, body) = send(
-            &mut sender,
+            sender,
             t,
             &authority,
             "GET",
@@ -48,7 +85,6 @@ where
         )
         .await?;
         if status != 200 {
-            driver.abort();
             return Err(Failure::Http {
                 layer: Layer::Auth,
                 status,
@@ -60,7 +96,6 @@ where
             .ok()
             .and_then(|v| v["gitVersion"].as_str().map(str::to_string))
         else {
-            driver.abort();
             return Err(Failure::Http {
                 layer: Layer::Auth,
                 status,
@@ -68,21 +103,18 @@ where
                 message: "the answer is not a version document (no gitVersion)".into(),
             });
         };
-        Ok((
-            (sender, driver),
-            format!("{} as {}", version, who(&t.credential)),
-        ))
+        Ok(((), format!("{} as {}", version, who(&t.credential))))
     };
-    let (mut sender, driver) =
-        step(layers, Layer::Auth, timeout, transport(Layer::Auth), auth).await?;
+    step(layers, Layer::Auth, timeout, transport(Layer::Auth), auth).await?;
     let review_path = format!(
         "{}/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
         t.base_path
     );
     let body = r#"{"kind":"SelfSubjectAccessReview","apiVersion":"authorization.k8s.io/v1","spec":{"resourceAttributes":{"verb":"list","resource":"namespaces"}}}"#;
+    let sender = &mut http.sender;
     let api = async {
         let (status, answer) = send(
-            &mut sender,
+            sender,
             t,
             &authority,
             "POST",
@@ -116,9 +148,7 @@ where
             }),
         }
     };
-    let result = step(layers, Layer::Api, timeout, transport(Layer::Api), api).await;
-    driver.abort();
-    result
+    step(layers, Layer::Api, timeout, transport(Layer::Api), api).await
 }
 
 pub(super) fn who(c: &Credential) -> String {

@@ -8,6 +8,7 @@ mod http;
 mod names;
 pub mod observe;
 mod passthrough;
+mod shared;
 mod tls;
 
 pub use crate::core::verify::target::{certs_from, first_cert_der};
@@ -31,6 +32,7 @@ use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
+use std::collections::HashMap;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
@@ -115,32 +117,83 @@ async fn probe_many(
     facts: Option<HostFacts>,
     depth: Depth,
 ) -> Vec<ContextReport> {
-    let tasks: Vec<_> = targets
-        .into_iter()
-        .map(|t| {
-            let name = match &t {
-                Ok(t) => (t.context.clone(), t.server.clone()),
-                Err(e) => (e.context.clone(), e.server.clone().unwrap_or_default()),
-            };
-            (name, tokio::spawn(probe_context(t, timeout, depth)))
+    // Contexts that would open the same connection share one (shared.rs); the router check
+    // (TLS only) is about each handshake, so it never shares.
+    let names: Vec<(String, String)> = targets
+        .iter()
+        .map(|t| match t {
+            Ok(t) => (t.context.clone(), t.server.clone()),
+            Err(e) => (e.context.clone(), e.server.clone().unwrap_or_default()),
         })
         .collect();
-    let mut probed = Vec::with_capacity(tasks.len());
-    for ((name, server), task) in tasks {
-        probed.push(task.await.unwrap_or_else(|e| Probed {
-            situation: Situation {
-                context: name.clone(),
-                ..Default::default()
-            },
-            name,
-            server,
-            layers: Vec::new(),
-            failure: Some(Failure::Config {
-                message: format!("the probe task failed: {e}"),
-            }),
-            ms: 0.0,
-        }));
+    let mut groups: Vec<(Vec<usize>, Vec<Resolved>)> = Vec::new();
+    let mut by_key: HashMap<shared::ShareKey, usize> = HashMap::new();
+    for (i, t) in targets.into_iter().enumerate() {
+        let key = match (&t, depth) {
+            (Ok(t), Depth::Full) => shared::share_key(t),
+            _ => None,
+        };
+        let g = match key.and_then(|k| match by_key.get(&k) {
+            Some(g) => Some(*g),
+            None => {
+                by_key.insert(k, groups.len());
+                None
+            }
+        }) {
+            Some(g) => g,
+            None => {
+                groups.push((Vec::new(), Vec::new()));
+                groups.len() - 1
+            }
+        };
+        groups[g].0.push(i);
+        groups[g].1.push(t);
     }
+    let tasks: Vec<_> = groups
+        .into_iter()
+        .map(|(at, mut members)| {
+            let task = if members.len() == 1 {
+                let t = members.pop().expect("one member");
+                tokio::spawn(async move { vec![probe_context(t, timeout, depth).await] })
+            } else {
+                let members: Vec<Target> = members.into_iter().flatten().collect();
+                tokio::spawn(shared::probe_shared(members, timeout))
+            };
+            (at, task)
+        })
+        .collect();
+    let mut slots: Vec<Option<Probed>> = (0..names.len()).map(|_| None).collect();
+    for (at, task) in tasks {
+        match task.await {
+            Ok(done) => {
+                for (i, p) in at.into_iter().zip(done) {
+                    slots[i] = Some(p);
+                }
+            }
+            Err(e) => {
+                for i in at {
+                    let (name, server) = names[i].clone();
+                    slots[i] = Some(Probed {
+                        situation: Situation {
+                            context: name.clone(),
+                            ..Default::default()
+                        },
+                        name,
+                        server,
+                        layers: Vec::new(),
+                        failure: Some(Failure::Config {
+                            message: format!("the probe task failed: {e}"),
+                        }),
+                        ms: 0.0,
+                    });
+                }
+            }
+        }
+    }
+    let probed: Vec<Probed> = slots
+        .into_iter()
+        .map(|p| p.expect("every context was probed"))
+        .collect();
     let needs_facts = probed.iter().any(|p| {
         matches!(
             p.failure,
@@ -265,6 +318,7 @@ async fn probe_context(t: Resolved, timeout: Duration, depth: Depth) -> Probed {
             }
             Err(message) => {
                 layers.push(LayerReport {
+                    shared: false,
                     name: Layer::Auth,
                     ok: false,
                     ms: ms_since(asked),
@@ -312,6 +366,7 @@ async fn step<T>(
     match result {
         Ok((v, detail)) => {
             layers.push(LayerReport {
+                shared: false,
                 name,
                 ok: true,
                 ms,
@@ -321,6 +376,7 @@ async fn step<T>(
         }
         Err(f) => {
             layers.push(LayerReport {
+                shared: false,
                 name,
                 ok: false,
                 ms,
