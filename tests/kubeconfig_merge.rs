@@ -315,3 +315,37 @@ fn the_backup_of_a_symlinked_kubeconfig_stays_out_of_the_folder_it_leads_to() {
         .collect();
     assert_eq!(in_dotfiles, vec![std::ffi::OsString::from("kubeconfig")]);
 }
+
+/// A run reads the file once to look and again under the lock to write; the second read takes
+/// the first one's tree only when the bytes are the same. Another writer's change in between
+/// (kubectl adding a context) is read, kept, and not overwritten by what we saw before.
+#[test]
+fn an_edit_starts_from_the_earlier_read_only_when_the_file_is_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config");
+    fs::write(&path, foreign_kubeconfig(5)).unwrap();
+    let seen = std::sync::Arc::new(store::read_keeping_bytes(&path).unwrap().unwrap());
+
+    let mut same = Session::default();
+    same.know(&path, seen.clone());
+    assert!(apply(&mut same, &path).unwrap().written);
+    let with_known = fs::read(&path).unwrap();
+    fs::write(&path, foreign_kubeconfig(5)).unwrap();
+    assert!(apply(&mut Session::default(), &path).unwrap().written);
+    assert_eq!(
+        fs::read(&path).unwrap(),
+        with_known,
+        "the same result as parsing"
+    );
+
+    // Changed after we looked: the tree we saw is stale and must not be written back.
+    fs::write(&path, foreign_kubeconfig(6)).unwrap();
+    let mut stale = Session::default();
+    stale.know(&path, seen);
+    assert!(apply(&mut stale, &path).unwrap().written);
+    let after = doc::parse(&fs::read_to_string(&path).unwrap()).unwrap();
+    assert!(
+        doc::context_names(&after).contains(&"ctx-5".to_owned()),
+        "the other writer's context was lost"
+    );
+}

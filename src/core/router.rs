@@ -361,7 +361,7 @@ pub struct SeenRelease {
 }
 
 /// An object to remove or that is to be added: type, namespace and name.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ObjectRef {
     pub api_version: String,
     pub kind: String,
@@ -455,7 +455,9 @@ pub fn switch_plan(env: &Env, releases: &[SeenRelease], live: &[Value]) -> Vec<R
     let wanted_release = want.release(env);
     let mut wanted: Vec<Value> = want.objects(env);
     wanted.extend(want.route_objects(env));
-    let wanted_refs: Vec<ObjectRef> = wanted.iter().map(ObjectRef::of).collect();
+    // A set: looked up once per live object, so a cluster with thousands of routes stays linear.
+    let wanted_refs: std::collections::HashSet<ObjectRef> =
+        wanted.iter().map(ObjectRef::of).collect();
 
     let mut plan = Vec::new();
     // Routes (namespaced) before the cluster-wide objects they hang from.

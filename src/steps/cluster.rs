@@ -519,7 +519,7 @@ impl Step for Existing {
 
     async fn observe(&mut self, cx: &Cx<'_>) -> Result<Looked> {
         let ctx = &cx.env.cluster.context;
-        let merged = crate::drivers::kubeconfig::store::read_merged(&cx.paths)?;
+        let merged = cx.kubeconfig_merged()?;
         let mut one = match doc::standalone(&merged, ctx) {
             Ok(one) => one,
             // `down` still removes our kubeconfig entries when the cluster's context is gone;

@@ -8,13 +8,13 @@ use crate::core::kubeconfig::Entry;
 use crate::core::zone::ZoneVerdict;
 use crate::drivers::docker::Conn;
 use crate::drivers::helm::Helm;
-use crate::drivers::kubeconfig::Paths;
+use crate::drivers::kubeconfig::{Paths, StoreError};
 use crate::drivers::toolchain::Pinned;
 use crate::progress::Progress;
 use crate::steps::routes::Creds;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,6 +113,11 @@ pub struct Cx<'a> {
     /// Where each tool was found (or why not), looked up once and only when a step needs it:
     /// a converged `up` looks up none (a version check runs the tool).
     tools: Mutex<BTreeMap<&'static str, std::result::Result<PathBuf, String>>>,
+    /// The user's kubeconfig files as this run read them, each once: the steps that look at it
+    /// (the host cluster's context, our entries) share one read of a file that may hold tens of
+    /// thousands of contexts. A write re-reads its file under the lock and empties this.
+    kubeconfig_reads:
+        Mutex<BTreeMap<PathBuf, Option<Arc<crate::drivers::kubeconfig::store::Read>>>>,
 }
 
 impl<'a> Cx<'a> {
@@ -143,7 +148,65 @@ impl<'a> Cx<'a> {
             changed: Mutex::new(0),
             report: Mutex::new(None),
             tools: Mutex::new(BTreeMap::new()),
+            kubeconfig_reads: Mutex::new(BTreeMap::new()),
         })
+    }
+
+    /// One kubeconfig file as read in this run (None: it does not exist).
+    pub fn kubeconfig_file(
+        &self,
+        path: &std::path::Path,
+    ) -> std::result::Result<Option<Arc<crate::drivers::kubeconfig::store::Read>>, StoreError> {
+        if let Some(found) = self
+            .kubeconfig_reads
+            .lock()
+            .ok()
+            .and_then(|r| r.get(path).cloned())
+        {
+            return Ok(found);
+        }
+        let read = crate::drivers::kubeconfig::store::read_keeping_bytes(path)?.map(Arc::new);
+        if let Ok(mut r) = self.kubeconfig_reads.lock() {
+            r.insert(path.to_owned(), read.clone());
+        }
+        Ok(read)
+    }
+
+    /// What kubectl sees of the kubeconfig files: all of them merged, each read once per run.
+    pub fn kubeconfig_merged(&self) -> std::result::Result<serde_json::Value, StoreError> {
+        crate::drivers::kubeconfig::store::read_merged_with(&self.paths, |p| {
+            Ok(self.kubeconfig_file(p)?.map(|r| r.tree.clone()))
+        })
+    }
+
+    /// The file our entries live in (`ours_target`), looked for in what this run read.
+    pub fn kubeconfig_target(&self) -> PathBuf {
+        crate::drivers::kubeconfig::ours_target_with(&self.paths, &self.owner(), |p| {
+            self.kubeconfig_file(p)
+                .ok()
+                .flatten()
+                .map(|r| r.tree.clone())
+        })
+    }
+
+    /// A write session that starts from what this run already read of each file.
+    pub fn kubeconfig_session(&self) -> crate::drivers::kubeconfig::Session {
+        let mut s = crate::drivers::kubeconfig::Session::default();
+        if let Ok(r) = self.kubeconfig_reads.lock() {
+            for (path, read) in r.iter() {
+                if let Some(read) = read {
+                    s.know(path, read.clone());
+                }
+            }
+        }
+        s
+    }
+
+    /// After a write: what was read is no longer what the files hold.
+    pub fn kubeconfig_written(&self) {
+        if let Ok(mut r) = self.kubeconfig_reads.lock() {
+            r.clear();
+        }
     }
 
     fn toolchain_options(&self) -> crate::drivers::toolchain::Options {

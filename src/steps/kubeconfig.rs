@@ -7,13 +7,14 @@ use crate::core::access::{candidates, Endpoint, Route};
 use crate::core::config::{Env, Provider};
 use crate::core::kubeconfig::{doc, Change, Entry};
 use crate::core::plan::{act, Op};
-use crate::drivers::kubeconfig::{self as files, Session};
+use crate::drivers::kubeconfig as files;
 use anyhow::Result;
 use serde_json::Value;
 
 #[derive(Default)]
 pub struct Kubeconfig {
-    file: Option<Value>,
+    /// The file our entries go to, as this run read it (shared with the other steps' reads).
+    file: Option<Option<std::sync::Arc<files::store::Read>>>,
     looked: bool,
 }
 
@@ -163,8 +164,8 @@ pub async fn write(cx: &Cx<'_>, host_only: bool) -> Result<Vec<String>> {
         return Ok(Vec::new());
     }
     let step = cx.progress.begin("kubeconfig");
-    let target = files::ours_target(&cx.paths, &cx.owner());
-    let mut session = Session::default();
+    let target = cx.kubeconfig_target();
+    let mut session = cx.kubeconfig_session();
     let edited = match files::write_entries(
         &mut session,
         &cx.paths,
@@ -178,6 +179,9 @@ pub async fn write(cx: &Cx<'_>, host_only: bool) -> Result<Vec<String>> {
             return Err(e.into());
         }
     };
+    if edited.written {
+        cx.kubeconfig_written();
+    }
     if edited.changes.is_empty() {
         step.finish(&format!("{} unchanged", target.display()));
     } else {
@@ -201,15 +205,14 @@ impl Step for Kubeconfig {
     }
 
     async fn observe(&mut self, cx: &Cx<'_>) -> Result<Looked> {
-        self.file = Some(
-            files::store::read(&files::ours_target(&cx.paths, &cx.owner()))?
-                .unwrap_or_else(|| Value::Object(Default::default())),
-        );
+        self.file = Some(cx.kubeconfig_file(&cx.kubeconfig_target())?);
         self.looked = true;
         Ok(Looked::Yes)
     }
 
     fn diff(&self, cx: &Cx<'_>) -> Diff {
+        // A file that does not exist reads as an empty document.
+        let empty = Value::Object(Default::default());
         let entries = cx.entries.lock().map(|e| e.clone()).unwrap_or_default();
         let why_not = if cx.mode == Mode::Offline {
             "not observed"
@@ -218,7 +221,10 @@ impl Step for Kubeconfig {
         };
         plan_writes(
             cx.env,
-            self.file.as_ref().filter(|_| self.looked),
+            self.file
+                .as_ref()
+                .filter(|_| self.looked)
+                .map(|f| f.as_ref().map(|r| &r.tree).unwrap_or(&empty)),
             &entries,
             &cx.owner(),
             why_not,
@@ -231,8 +237,11 @@ impl Step for Kubeconfig {
 
     async fn remove(&mut self, cx: &Cx<'_>) -> Result<Vec<String>> {
         let step = cx.progress.begin("kubeconfig");
-        let mut session = Session::default();
+        let mut session = cx.kubeconfig_session();
         let edited = files::remove_entries(&mut session, &cx.paths, &cx.owner())?;
+        if edited.written {
+            cx.kubeconfig_written();
+        }
         let n = edited.changes.iter().count();
         step.finish(&format!(
             "{n} entr{} removed",

@@ -69,12 +69,13 @@ impl Router {
     }
 
     /// Route objects belong to the vcluster steps; a stale route of a vcluster still in the file
-    /// is theirs to change, not ours to delete.
-    fn is_current_route(env: &Env, o: &ObjectRef) -> bool {
+    /// is theirs to change, not ours to delete. A set, built once per walk over the removals.
+    fn current_routes(env: &Env) -> std::collections::HashSet<ObjectRef> {
         router_for(env)
             .route_objects(env)
             .iter()
-            .any(|r| &ObjectRef::of(r) == o)
+            .map(ObjectRef::of)
+            .collect()
     }
 
     fn prerequisites(&self, env: &Env) -> Vec<(Pinned, CrdAction)> {
@@ -143,23 +144,22 @@ impl Step for Router {
         );
         let mut d = Diff::default();
         if self.looked {
+            let current = Self::current_routes(env);
             for a in self.removals(env) {
                 match a {
-                    RouterAction::Delete(o) if !Self::is_current_route(env, &o) => {
-                        d.actions.push(act(
-                            Op::Remove,
-                            format!(
-                                "{}/{}",
-                                o.kind.to_lowercase(),
-                                o.namespace
-                                    .as_ref()
-                                    .map(|n| format!("{n}/{}", o.name))
-                                    .unwrap_or(o.name.clone())
-                            ),
-                            format!("{o}: ours, and the file no longer wants it"),
-                            "the router changed, or its vcluster left the file",
-                        ))
-                    }
+                    RouterAction::Delete(o) if !current.contains(&o) => d.actions.push(act(
+                        Op::Remove,
+                        format!(
+                            "{}/{}",
+                            o.kind.to_lowercase(),
+                            o.namespace
+                                .as_ref()
+                                .map(|n| format!("{n}/{}", o.name))
+                                .unwrap_or(o.name.clone())
+                        ),
+                        format!("{o}: ours, and the file no longer wants it"),
+                        "the router changed, or its vcluster left the file",
+                    )),
                     RouterAction::Uninstall { name, namespace } => d.actions.push(act(
                         Op::Remove,
                         format!("helm/{namespace}/{name}"),
@@ -237,9 +237,10 @@ impl Step for Router {
         let step = cx.progress.begin("router");
         let result: Result<Vec<String>> = async {
             let mut changes = Vec::new();
+            let current = Self::current_routes(cx.env);
             for a in self.removals(cx.env) {
                 match a {
-                    RouterAction::Delete(o) if !Self::is_current_route(cx.env, &o) => {
+                    RouterAction::Delete(o) if !current.contains(&o) => {
                         let obj = serde_json::json!({"apiVersion": o.api_version, "kind": o.kind,
                             "metadata": {"name": o.name, "namespace": o.namespace}});
                         for d in kube::delete_manifests(&api.client, &[obj]).await? {

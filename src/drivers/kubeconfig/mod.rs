@@ -50,12 +50,19 @@ pub fn read_for_lookup(paths: &Paths) -> Result<serde_json::Value, String> {
 /// its `LocationOfOrigin`), else where kubectl puts a new entry (`Paths::write_target`). A file
 /// that cannot be read is passed over here; the edit itself then reports it.
 pub fn ours_target(paths: &Paths, owner: &str) -> PathBuf {
+    ours_target_with(paths, owner, |f| store::read(f).ok().flatten())
+}
+
+/// `ours_target` with the files read by `read` (a run's cache of what it already read).
+pub fn ours_target_with(
+    paths: &Paths,
+    owner: &str,
+    read: impl Fn(&std::path::Path) -> Option<serde_json::Value>,
+) -> PathBuf {
     if paths.files.len() > 1 {
         for f in &paths.files {
-            if let Ok(Some(d)) = store::read(f) {
-                if doc::owns_any(&d, owner) {
-                    return f.clone();
-                }
+            if read(f).is_some_and(|d| doc::owns_any(&d, owner)) {
+                return f.clone();
             }
         }
     }

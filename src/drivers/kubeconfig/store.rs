@@ -93,6 +93,16 @@ pub struct Edited {
 pub struct Session {
     pub opts: StoreOptions,
     backed_up: HashSet<PathBuf>,
+    /// Files this run already read and parsed (by the path named): an edit that finds the same
+    /// bytes under its lock starts from that tree instead of parsing them again.
+    known: std::collections::HashMap<PathBuf, std::sync::Arc<Read>>,
+}
+
+/// A file's bytes and the tree they parse to.
+#[derive(Debug, Clone)]
+pub struct Read {
+    pub bytes: Vec<u8>,
+    pub tree: Value,
 }
 
 pub fn lock_path(file: &Path) -> PathBuf {
@@ -112,7 +122,13 @@ impl Session {
         Session {
             opts,
             backed_up: HashSet::new(),
+            known: Default::default(),
         }
+    }
+
+    /// `path` was read as `read` earlier in this run.
+    pub fn know(&mut self, path: &Path, read: std::sync::Arc<Read>) {
+        self.known.insert(path.to_owned(), read);
     }
 
     /// Load `path` under its lock, apply `edit`, and write the result back only when the edit
@@ -181,7 +197,11 @@ impl Session {
             Err(e) if e.kind() == io::ErrorKind::NotFound => None,
             Err(e) => return Err(io_err(&real, "read this kubeconfig")(e)),
         };
-        let mut tree = parse_bytes(original.as_deref().unwrap_or_default()).map_err(doc_err)?;
+        // The same bytes as read earlier in this run parse to the same tree: take it.
+        let mut tree = match (self.known.get(path), original.as_deref()) {
+            (Some(k), Some(bytes)) if k.bytes == bytes => k.tree.clone(),
+            _ => parse_bytes(original.as_deref().unwrap_or_default()).map_err(doc_err)?,
+        };
         // The edit must report exactly what it changed (the doc functions' tests hold them to
         // it): trusting that spares a copy and a comparison of the whole tree on every run.
         // Debug builds, and so every test, still check it.
@@ -235,6 +255,20 @@ fn parse_bytes(bytes: &[u8]) -> Result<Value, DocError> {
     doc::parse(text)
 }
 
+/// `read`, keeping the bytes too (for `Session::know`).
+pub fn read_keeping_bytes(path: &Path) -> Result<Option<Read>, StoreError> {
+    match fs::read(path) {
+        Ok(bytes) => parse_bytes(&bytes)
+            .map(|tree| Some(Read { bytes, tree }))
+            .map_err(|source| StoreError::Doc {
+                path: path.to_owned(),
+                source,
+            }),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io_err(path, "read this kubeconfig")(e)),
+    }
+}
+
 /// Read one kubeconfig file for lookups (no lock: writers replace the file atomically, and
 /// kubectl's in-place writes happen under a lock we cannot make it wait on anyway). None when
 /// the file does not exist.
@@ -252,6 +286,14 @@ pub fn read(path: &Path) -> Result<Option<Value>, StoreError> {
 /// The merged view kubectl has of `paths`: an explicitly named file must exist, missing files of
 /// the KUBECONFIG list are skipped.
 pub fn read_merged(paths: &Paths) -> Result<Value, StoreError> {
+    read_merged_with(paths, read)
+}
+
+/// `read_merged` with the files read by `read` (a run's cache of what it already read).
+pub fn read_merged_with(
+    paths: &Paths,
+    mut read: impl FnMut(&Path) -> Result<Option<Value>, StoreError>,
+) -> Result<Value, StoreError> {
     let mut sources = Vec::new();
     for p in &paths.files {
         match read(p)? {
