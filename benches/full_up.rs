@@ -62,6 +62,19 @@ fn main() {
     println!(
         "docker ps (baseline)              median {b:8.1} ms  min {bmin:8.1} ms  p90 {bp90:8.1} ms"
     );
+    if std::env::var_os("FULL_UP_VERBOSE").is_some() {
+        // Where a converged `up` spends its time: its own `-v` log.
+        let r = in_ns(
+            &w,
+            &bin(),
+            &["-vv", "-f", w.env_file.to_str().unwrap(), "up"],
+            &[],
+        );
+        println!(
+            "--- bootstrap -vv up (converged) ---\n{}{}",
+            r.stderr, r.stdout
+        );
+    }
     let down = in_ns(
         &w,
         &bin(),

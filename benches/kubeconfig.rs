@@ -201,4 +201,80 @@ fn main() {
     if kubectl.is_none() {
         println!("(kubectl not installed: no kubectl baseline)");
     }
+    rewrite_against_kubectl(&original, kubectl.as_deref());
+}
+
+/// The whole command, as a user runs it: `bootstrap down` removing our three entries from a
+/// 1,000-context file (read, lock, backup, rewrite) against one `kubectl config set-context` on
+/// the same file (read, rewrite), both as processes, interleaved, the file restored each time.
+fn rewrite_against_kubectl(foreign: &str, kubectl: Option<&std::path::Path>) {
+    let dir = tempfile::tempdir().unwrap();
+    let with_ours = {
+        let mut d = doc::parse(foreign).unwrap();
+        doc::upsert(&mut d, &ours(), "env/bench").unwrap();
+        doc::to_yaml(&d).unwrap()
+    };
+    let kc = dir.path().join("config");
+    let envs = dir.path().join("envs.yaml");
+    std::fs::write(
+        &envs,
+        "cluster: {name: bench, provider: existing, context: not-in-the-kubeconfig}\n",
+    )
+    .unwrap();
+    let time = |cmd: &mut std::process::Command| {
+        std::fs::write(&kc, &with_ours).unwrap();
+        let t = Instant::now();
+        let out = cmd.output().unwrap();
+        let took = t.elapsed();
+        assert!(
+            out.status.success(),
+            "{cmd:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        took
+    };
+    let (mut down, mut set) = (Vec::new(), Vec::new());
+    for round in 0..=11 {
+        let d = time(
+            std::process::Command::new(env!("CARGO_BIN_EXE_bootstrap"))
+                .arg("-f")
+                .arg(&envs)
+                .arg("--kubeconfig")
+                .arg(&kc)
+                .arg("down")
+                .env_remove("KUBECONFIG"),
+        );
+        assert!(
+            doc::context_names(&doc::parse(&std::fs::read_to_string(&kc).unwrap()).unwrap()).len()
+                == 1000,
+            "down removed our three entries"
+        );
+        let k = kubectl.map(|k| {
+            time(
+                std::process::Command::new(k)
+                    .arg("--kubeconfig")
+                    .arg(&kc)
+                    .args(["config", "set-context", "ctx-1", "--namespace", "bench"]),
+            )
+        });
+        if round > 0 {
+            down.push(d);
+            set.extend(k);
+        }
+    }
+    let d = median(&mut down);
+    print!(
+        "\nrewrite of the 1,000-context file, whole process: bootstrap down (removes our 3 entries) {}",
+        ms(d)
+    );
+    if set.is_empty() {
+        println!("; kubectl not installed, no baseline");
+    } else {
+        let k = median(&mut set);
+        println!(
+            "; kubectl config set-context {}; {:.1}x faster",
+            ms(k),
+            k.as_secs_f64() / d.as_secs_f64()
+        );
+    }
 }

@@ -207,3 +207,61 @@ fn the_seeds_own_kind_yaml_makes_a_cluster_up_adopts() {
         differs.text()
     );
 }
+
+/// A cluster of ours deleted and made again by hand under the same name: the admin credentials
+/// bootstrap wrote into the kubeconfig are for the old one, and a converged run reads the node's
+/// labels with them (instead of kind's admin.conf through Docker, which is slow); the new API
+/// refuses them, so `up` reads admin.conf after all, adopts the new cluster (no record of ours
+/// in it) and writes its credentials.
+#[test]
+fn a_cluster_remade_by_hand_is_seen_with_its_own_credentials_not_the_old_ones() {
+    if !docker_or_skip("a_cluster_remade_by_hand_is_seen_with_its_own_credentials_not_the_old_ones")
+    {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let spec = Spec::new(&unique("remade"));
+    let _clean = Cleanup(vec![spec.name.clone()]);
+    let file = spec.write(dir.path());
+    let f = file.to_str().unwrap();
+    let kc = dir.path().join("kubeconfig");
+    let env = [("KUBECONFIG", kc.to_str().unwrap())];
+    let ca = |kc: &std::path::Path, ctx: &str| {
+        let d =
+            bootstrap::core::kubeconfig::doc::parse(&std::fs::read_to_string(kc).unwrap()).unwrap();
+        bootstrap::core::kubeconfig::doc::credentials(&d, ctx)
+            .unwrap()
+            .ca_pem
+    };
+    let ctx = format!("kind-{}", spec.name);
+    let up = bootstrap(&["-f", f, "up"], &env);
+    assert_eq!(up.code, 0, "{}", up.text());
+    let old_ca = ca(&kc, &ctx);
+    let again = bootstrap(&["-f", f, "up"], &env);
+    assert!(
+        again.stdout.contains("Nothing to change"),
+        "{}",
+        again.text()
+    );
+
+    remove_cluster(&spec.name);
+    by_hand(&spec, dir.path(), f);
+    let up = bootstrap(&["-f", f, "up"], &env);
+    assert_eq!(up.code, 0, "{}", up.text());
+    assert!(
+        up.stderr
+            .contains("not created by bootstrap, and it matches the file: adopted"),
+        "{}",
+        up.text()
+    );
+    let new_ca = ca(&kc, &ctx);
+    assert_ne!(
+        new_ca, old_ca,
+        "the kubeconfig still holds the old cluster's CA"
+    );
+    let by_hand_ca = ca(&dir.path().join("by-hand.kubeconfig"), &ctx);
+    assert_eq!(
+        new_ca, by_hand_ca,
+        "the new cluster's own CA, as kind gave it"
+    );
+}

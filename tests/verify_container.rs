@@ -308,7 +308,7 @@ async fn docker_checks_see_the_node_container_and_its_ports() {
     .env
     .expect("valid test env");
     let timeout = std::time::Duration::from_secs(10);
-    let checks = docker_checks(&env, &docker_facts(&cluster, timeout).await);
+    let checks = docker_checks(&env, &docker_facts(&cluster, timeout, None).await);
     let statuses: Vec<_> = checks.iter().map(|c| c.status).collect();
     assert_eq!(statuses, [Pass, Pass, Pass, Fail], "{checks:#?}");
     assert_eq!(checks[1].detail, format!("{} is running", node.0));
@@ -321,7 +321,7 @@ async fn docker_checks_see_the_node_container_and_its_ports() {
     );
 
     docker(&["stop", "-t", "0", &node.0]);
-    let checks = docker_checks(&env, &docker_facts(&cluster, timeout).await);
+    let checks = docker_checks(&env, &docker_facts(&cluster, timeout, None).await);
     assert_eq!(checks[1].status, Fail, "{checks:#?}");
     assert_eq!(checks[1].detail, format!("container {} is exited", node.0));
     assert!(checks[1]
@@ -331,7 +331,7 @@ async fn docker_checks_see_the_node_container_and_its_ports() {
         .contains(&format!("docker start {}", node.0)));
 
     drop(node);
-    let checks = docker_checks(&env, &docker_facts(&cluster, timeout).await);
+    let checks = docker_checks(&env, &docker_facts(&cluster, timeout, None).await);
     assert!(
         checks[1].detail.contains("the kind cluster does not exist"),
         "{checks:#?}"

@@ -35,7 +35,13 @@ pub fn run(g: &Global, args: &VerifyArgs) -> Outcome {
     let facts =
         (access != AccessMode::Auto).then(|| runtime.block_on(HostFacts::for_access(access)));
     let report = match (&env, args.contexts.is_empty()) {
-        (Some(env), true) => runtime.block_on(verify_env(env, &kc, args.timeout, facts)),
+        (Some(env), true) => runtime.block_on(verify_env(
+            env,
+            &kc,
+            args.timeout,
+            facts,
+            Default::default(),
+        )),
         _ => {
             let targets = args
                 .contexts

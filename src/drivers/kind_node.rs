@@ -30,22 +30,23 @@ fn host_port(server: &str) -> Option<(String, u16)> {
     Some((host.to_owned(), port.parse().ok()?))
 }
 
-/// Fill in the certificate names and node labels of a running cluster.
-/// `admin` is kind's admin kubeconfig as the node holds it (read through Docker, so observing
-/// spawns no process); without it the labels stay unobserved.
+/// Fill in the certificate names and node labels of a running cluster. `admin` is a kubeconfig
+/// with admin credentials (kind's admin.conf as the node holds it, read through Docker, so
+/// observing spawns no process); without it the labels stay unobserved. True when the labels
+/// were read: the API accepted those credentials.
 pub async fn observe_running(
     env: &Env,
     here: Option<AccessMode>,
     seen: &mut ObservedCluster,
     admin: Option<&str>,
-) {
+) -> bool {
     let Some(node) = seen
         .nodes
         .iter()
         .find(|n| n.role == "control-plane" && n.state == NodeState::Running)
         .map(|n| n.name.clone())
     else {
-        return;
+        return false;
     };
     let mut reached = None;
     for (host, port) in candidates(env, here) {
@@ -59,14 +60,20 @@ pub async fn observe_running(
         }
     }
     let (Some((host, port)), Some(admin)) = (reached, admin) else {
-        return;
+        return false;
     };
     match node_labels(env, admin, &node, &host, port).await {
-        Ok(labels) => seen.node_labels = Some(labels),
-        Err(e) => tracing::debug!(
-            target: crate::logging::TARGET,
-            "node labels of {node} not observed: {e:#}"
-        ),
+        Ok(labels) => {
+            seen.node_labels = Some(labels);
+            true
+        }
+        Err(e) => {
+            tracing::debug!(
+                target: crate::logging::TARGET,
+                "node labels of {node} not observed: {e:#}"
+            );
+            false
+        }
     }
 }
 

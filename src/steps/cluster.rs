@@ -22,22 +22,56 @@ pub async fn assess(
     here: Option<crate::core::config::AccessMode>,
     recreate: bool,
 ) -> Result<(ObservedCluster, Verdict, Action)> {
-    let (seen, _) = look(env, conn, here).await?;
+    let (seen, _, _) = look(env, conn, here, None, false).await?;
     let (verdict, action) = judge(env, &seen, recreate);
     Ok((seen, verdict, action))
 }
 
 /// The node containers, what runs inside them, and kind's admin kubeconfig when it can be read
 /// (a stopped node, or one without admin.conf yet, stays unobserved: not an error).
+/// The cluster as Docker and its API show it, and admin credentials for it (a kubeconfig).
+/// `ours` is the kubeconfig of the cluster's context bootstrap already wrote: when the cluster's
+/// API accepts it (the node's labels read with it), kind's admin.conf need not be read through
+/// Docker's archive API, tens of milliseconds on a node with kind's mounts. Otherwise (absent,
+/// or refused: a cluster made anew under the same name) admin.conf is read, as always.
+///
+/// With `record`, the read of our record in the node starts at once, in the background (its
+/// handle is returned): Docker's archive API holds the node container while it reads, so the
+/// sooner it starts the sooner the node is free for the steps after this one.
 async fn look(
     env: &Env,
     conn: &Conn,
     here: Option<crate::core::config::AccessMode>,
-) -> Result<(ObservedCluster, Option<String>)> {
+    ours: Option<String>,
+    record: bool,
+) -> Result<(ObservedCluster, Option<String>, Option<RecordRead>)> {
     let mut seen = observe::observe_cluster(conn, &env.cluster.name).await?;
+    let read = record.then(|| {
+        let (conn, name, seen) = (conn.clone(), env.cluster.name.clone(), seen.clone());
+        tokio::spawn(async move { is_ours(&conn, &name, &seen).await })
+    });
+    if let Some(text) = ours {
+        let mut tried = seen.clone();
+        if crate::drivers::kind_node::observe_running(env, here, &mut tried, Some(&text)).await {
+            return Ok((tried, Some(text), read));
+        }
+    }
     let admin = admin_kubeconfig(conn, &seen).await.ok();
     crate::drivers::kind_node::observe_running(env, here, &mut seen, admin.as_deref()).await;
-    Ok((seen, admin))
+    Ok((seen, admin, read))
+}
+
+type RecordRead = tokio::task::JoinHandle<Result<bool>>;
+
+/// The cluster's context as this environment wrote it into the user's kubeconfig (marked ours),
+/// alone, as a kubeconfig: the admin credentials kind gave when the cluster was made.
+fn written_admin(cx: &Cx<'_>) -> Option<String> {
+    let merged = cx.kubeconfig_merged().ok()?;
+    let ctx = &cx.env.cluster.context;
+    if doc::context_view(&merged, ctx)?.owner.as_deref() != Some(cx.owner().as_str()) {
+        return None;
+    }
+    doc::to_yaml(&doc::standalone(&merged, ctx).ok()?).ok()
 }
 
 fn judge(env: &Env, seen: &ObservedCluster, recreate: bool) -> (Verdict, Action) {
@@ -107,6 +141,9 @@ pub struct Cluster {
     /// Ours by the record of a `kind create` that was interrupted before the node got our mark
     /// (`drivers::state`): `up` finishes it by writing the mark.
     unfinished: bool,
+    /// The read of our record, started by `observe` and awaited by `settle`: it goes through
+    /// Docker's archive API (tens of milliseconds), while the steps after this one observe.
+    record: Option<(RecordRead, crate::progress::Step)>,
 }
 
 impl Cluster {
@@ -226,10 +263,9 @@ impl Step for Cluster {
 
     async fn observe(&mut self, cx: &Cx<'_>) -> Result<Looked> {
         let conn = Self::conn(cx)?;
-        let name = cx.cluster();
         let step = cx.progress.begin("observe");
         let here = cx.zone().and_then(|z| z.access);
-        let (seen, admin) = match look(cx.env, &conn, here).await {
+        let (seen, admin, record) = match look(cx.env, &conn, here, written_admin(cx), true).await {
             Ok(x) => x,
             Err(e) => {
                 step.fail("could not observe the cluster");
@@ -237,18 +273,7 @@ impl Step for Cluster {
             }
         };
         let (verdict, action) = judge(cx.env, &seen, cx.opts.recreate);
-        self.ours = is_ours(&conn, name, &seen).await?;
-        self.unfinished =
-            !self.ours && !seen.nodes.is_empty() && crate::drivers::state::create_begun(name);
-        self.ours |= self.unfinished;
-        let whose = if self.unfinished {
-            " (its creation by bootstrap was interrupted: ours)"
-        } else if seen.nodes.is_empty() || self.ours {
-            ""
-        } else {
-            " (not created by bootstrap)"
-        };
-        step.finish(&format!("cluster `{name}` is {}{whose}", verdict.word()));
+        let record = record.expect("look was asked for the record");
         let running = matches!(verdict, Verdict::Converged | Verdict::Drifted { .. })
             && seen
                 .nodes
@@ -263,22 +288,63 @@ impl Step for Cluster {
             };
             Cx::set(&cx.host_creds, Some(creds));
         }
+        self.seen = Some(seen);
+        self.verdict = Some(verdict);
+        self.action = Some(action);
+        self.record = Some((record, step));
+        // `down` decides at once whether the cluster goes whole: the steps after this one
+        // observe differently then.
+        if cx.mode == Mode::Down {
+            self.settle(cx).await?;
+        }
+        Ok(Looked::Yes)
+    }
+
+    async fn settle(&mut self, cx: &Cx<'_>) -> Result<()> {
+        let Some((record, step)) = self.record.take() else {
+            return Ok(());
+        };
+        let ours = match record.await {
+            Ok(r) => r,
+            Err(e) => Err(anyhow!("reading bootstrap's record in the node: {e}")),
+        };
+        let ours = match ours {
+            Ok(o) => o,
+            Err(e) => {
+                step.fail("could not read bootstrap's record in the node");
+                return Err(e);
+            }
+        };
+        let name = cx.cluster();
+        let (Some(seen), Some(verdict), Some(action)) = (&self.seen, &self.verdict, &self.action)
+        else {
+            return Ok(());
+        };
+        self.ours = ours;
+        self.unfinished =
+            !self.ours && !seen.nodes.is_empty() && crate::drivers::state::create_begun(name);
+        self.ours |= self.unfinished;
+        let whose = if self.unfinished {
+            " (its creation by bootstrap was interrupted: ours)"
+        } else if seen.nodes.is_empty() || self.ours {
+            ""
+        } else {
+            " (not created by bootstrap)"
+        };
+        step.finish(&format!("cluster `{name}` is {}{whose}", verdict.word()));
         if cx.mode == Mode::Down {
             let goes =
                 !seen.nodes.is_empty() && !cx.opts.keep_cluster && (self.ours || cx.opts.force);
             Cx::set(&cx.cluster_goes, goes);
         }
-        if cx.mode == Mode::Up && action == Action::Nothing {
+        if cx.mode == Mode::Up && *action == Action::Nothing {
             if self.ours {
                 eprintln!("cluster `{name}`: converged, nothing to do");
             } else {
                 eprintln!("cluster `{name}`: not created by bootstrap, and it matches the file: adopted (used as is; `bootstrap down` leaves it)");
             }
         }
-        self.seen = Some(seen);
-        self.verdict = Some(verdict);
-        self.action = Some(action);
-        Ok(Looked::Yes)
+        Ok(())
     }
 
     fn diff(&self, cx: &Cx<'_>) -> Diff {

@@ -118,6 +118,9 @@ pub struct Cx<'a> {
     /// thousands of contexts. A write re-reads its file under the lock and empties this.
     kubeconfig_reads:
         Mutex<BTreeMap<PathBuf, Option<Arc<crate::drivers::kubeconfig::store::Read>>>>,
+    /// Each context whose route a probe of this run proved, with the entry it proved: `up`'s
+    /// verify does not dial again what nothing has changed since.
+    proven: Mutex<BTreeMap<String, (Entry, crate::core::verify::report::ContextReport)>>,
 }
 
 impl<'a> Cx<'a> {
@@ -149,7 +152,30 @@ impl<'a> Cx<'a> {
             report: Mutex::new(None),
             tools: Mutex::new(BTreeMap::new()),
             kubeconfig_reads: Mutex::new(BTreeMap::new()),
+            proven: Mutex::new(BTreeMap::new()),
         })
+    }
+
+    /// Keep the proofs of what the route probes chose; the entries, for the kubeconfig step.
+    pub fn proved(&self, chosen: Vec<crate::steps::routes::Chosen>) -> Vec<Entry> {
+        let mut proven = self.proven.lock().ok();
+        chosen
+            .into_iter()
+            .map(|c| {
+                if let (Some(p), Some(proof)) = (proven.as_mut(), c.proof) {
+                    p.insert(c.entry.context.clone(), (c.entry.clone(), proof));
+                }
+                c.entry
+            })
+            .collect()
+    }
+
+    /// The proofs kept, when nothing has changed since they were made (a converged run).
+    pub fn proofs(&self) -> BTreeMap<String, (Entry, crate::core::verify::report::ContextReport)> {
+        if self.changed_so_far() > 0 {
+            return BTreeMap::new();
+        }
+        self.proven.lock().map(|p| p.clone()).unwrap_or_default()
     }
 
     /// One kubeconfig file as read in this run (None: it does not exist).

@@ -69,9 +69,9 @@ impl Step for HostRoute {
                     creds,
                     verify_route: VerifyRoute::Api,
                 }];
-                let here = cx.zone().and_then(|z| z.access);
-                let entry = match choose(cx.env, &wants, here, cx.opts.timeout).await {
-                    Ok(mut e) => e.remove(0),
+                let zone = cx.zone();
+                let entry = match choose(cx.env, &wants, zone.as_ref(), cx.opts.timeout).await {
+                    Ok(c) => cx.proved(c).remove(0),
                     Err(e) => {
                         step.fail("no route verified");
                         return Err(e);

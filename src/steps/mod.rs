@@ -69,6 +69,11 @@ pub trait Step {
     /// For progress lines: "cluster", "vcluster dev".
     fn name(&self) -> String;
     async fn observe(&mut self, cx: &Cx<'_>) -> Result<Looked>;
+    /// Finish what `observe` left running in the background (a slow read that the next steps
+    /// need not wait for); called for every step once all have observed, before any diff.
+    async fn settle(&mut self, _cx: &Cx<'_>) -> Result<()> {
+        Ok(())
+    }
     fn diff(&self, cx: &Cx<'_>) -> Diff;
     async fn apply(&mut self, cx: &Cx<'_>) -> Result<Vec<String>>;
     async fn remove(&mut self, cx: &Cx<'_>) -> Result<Vec<String>>;

@@ -105,20 +105,28 @@ impl Step for Router {
             return Ok(Looked::Not(self.why_not.clone()));
         };
         let selector = format!("{ENV_LABEL}={}", cx.cluster());
-        self.rel.observe(&api).await?;
-        self.ours = kube::releases::labelled(&api.client, &selector).await?;
-        let mut owned = Vec::new();
-        for k in ALL_KINDS {
-            for t in router_of(k).owned_types() {
-                owned.extend(
-                    kube::apply::list_labelled(&api.client, t.api_version, t.kind, &selector)
-                        .await?,
-                );
-            }
-        }
-        self.owned = owned;
+        // Independent reads, side by side: the release, our other releases, our objects of
+        // every router kind, the objects this kind wants.
+        let types: Vec<_> = ALL_KINDS
+            .iter()
+            .flat_map(|k| router_of(*k).owned_types())
+            .collect();
+        let owned =
+            futures::future::try_join_all(types.iter().map(|t| {
+                kube::apply::list_labelled(&api.client, t.api_version, t.kind, &selector)
+            }));
         let want = router_for(cx.env);
-        self.objects = kube::apply::live_objects(&api.client, &want.objects(cx.env)).await?;
+        let wanted = want.objects(cx.env);
+        let (_, ours, owned, objects) = futures::future::try_join4(
+            self.rel.observe(&api),
+            kube::releases::labelled(&api.client, &selector),
+            owned,
+            kube::apply::live_objects(&api.client, &wanted),
+        )
+        .await?;
+        self.ours = ours;
+        self.owned = owned.into_iter().flatten().collect();
+        self.objects = objects;
         if !want.prerequisites().is_empty() {
             let probe = serde_json::json!({"apiVersion": "apiextensions.k8s.io/v1",
                 "kind": "CustomResourceDefinition", "metadata": {"name": GATEWAY_CRD}});

@@ -6,7 +6,9 @@
 use crate::core::access::Endpoint;
 #[cfg(test)]
 use crate::core::access::Zone;
-use crate::core::config::{AccessMode, Env};
+#[cfg(test)]
+use crate::core::config::AccessMode;
+use crate::core::config::Env;
 use crate::core::kubeconfig::{doc, Entry};
 use crate::core::verify::diagnose::Route as VerifyRoute;
 use crate::core::verify::target;
@@ -55,14 +57,22 @@ pub fn entry(env: &Env, context: &str, route: &crate::core::access::Route, creds
     }
 }
 
-/// The entry to write for each wanted context. `here` is the access mode the zone detector
-/// resolved `auto` to, if any.
+/// The entry chosen for a context, with the probe that proved it (none when there was only one
+/// candidate: verify judges that one).
+pub struct Chosen {
+    pub entry: Entry,
+    pub proof: Option<crate::core::verify::report::ContextReport>,
+}
+
+/// The entry to write for each wanted context. `zone` is where the run found we stand (its
+/// `access` is what `auto` resolves to); None detects it when candidates must be probed.
 pub async fn choose(
     env: &Env,
     wants: &[Want<'_>],
-    here: Option<AccessMode>,
+    zone: Option<&crate::core::zone::ZoneVerdict>,
     timeout: Duration,
-) -> Result<Vec<Entry>> {
+) -> Result<Vec<Chosen>> {
+    let here = zone.and_then(|z| z.access);
     let mode = env.access.mode;
     let per_context: Vec<Vec<Entry>> = wants
         .iter()
@@ -80,6 +90,7 @@ pub async fn choose(
             .zip(wants)
             .map(|(mut c, w)| {
                 c.pop()
+                    .map(|entry| Chosen { entry, proof: None })
                     .ok_or_else(|| anyhow::anyhow!("no route to `{}` from here", w.context))
             })
             .collect();
@@ -102,7 +113,10 @@ pub async fn choose(
         .iter()
         .map(|(i, _, n)| target::resolve(&scratch, n, wants[*i].verify_route.clone()))
         .collect();
-    let facts = HostFacts::detect().await;
+    let facts = match zone {
+        Some(z) => HostFacts::of(z),
+        None => HostFacts::detect().await,
+    };
     let reports = probe_all(targets, timeout, Some(facts)).await;
     let mut out = Vec::new();
     let mut failures = Vec::new();
@@ -114,7 +128,14 @@ pub async fn choose(
             .map(|((_, j, _), _)| *j)
             .min();
         match passed {
-            Some(j) => out.push(cands[j].clone()),
+            Some(j) => out.push(Chosen {
+                entry: cands[j].clone(),
+                proof: names
+                    .iter()
+                    .zip(&reports)
+                    .find(|((ci, cj, _), _)| *ci == i && *cj == j)
+                    .map(|(_, r)| r.clone()),
+            }),
             None => {
                 let tried: Vec<String> = names
                     .iter()
@@ -178,13 +199,13 @@ impl super::Step for Routes {
             });
         }
         let step = cx.progress.begin("vcluster routes");
-        let here = cx.zone().and_then(|z| z.access);
+        let zone = cx.zone();
         // A vcluster just installed may publish its secret before its API answers through the
         // route: when this run changed something, keep trying, bounded, and report the last failure.
         let deadline = std::time::Instant::now() + cx.opts.secret_timeout;
-        let entries = loop {
-            match choose(env, &wants, here, cx.opts.timeout).await {
-                Ok(e) => break e,
+        let chosen = loop {
+            match choose(env, &wants, zone.as_ref(), cx.opts.timeout).await {
+                Ok(c) => break c,
                 Err(e)
                     if std::time::Instant::now() < deadline
                         && cx.changed_so_far() > 0
@@ -202,7 +223,8 @@ impl super::Step for Routes {
                 }
             }
         };
-        step.finish(&format!("{} context(s)", entries.len()));
+        step.finish(&format!("{} context(s)", chosen.len()));
+        let entries = cx.proved(chosen);
         if let Ok(mut all) = cx.entries.lock() {
             all.retain(|e| !entries.iter().any(|n| n.context == e.context));
             all.extend(entries);

@@ -25,7 +25,25 @@ pub struct Outcome {
 /// Observe every step in order; a stage's steps side by side. When a step cannot be observed,
 /// the blockers of the steps seen so far come first: a later step failing to look (a route to a
 /// cluster that is not ours and differs from the file) is a consequence, not the cause.
+/// `settle` every step of `stages`, in order.
+async fn settle_all(stages: &mut [Stage], cx: &Cx<'_>) -> Result<()> {
+    for stage in stages.iter_mut() {
+        for s in stage.iter_mut() {
+            s.settle(cx)
+                .await
+                .map_err(|e| anyhow!("{}: {e:#}", s.name()))?;
+        }
+    }
+    Ok(())
+}
+
 async fn observe_all(stages: &mut [Stage], cx: &Cx<'_>) -> Result<Vec<Vec<Looked>>> {
+    let looked = observe_stages(stages, cx).await;
+    settle_all(stages, cx).await?;
+    looked
+}
+
+async fn observe_stages(stages: &mut [Stage], cx: &Cx<'_>) -> Result<Vec<Vec<Looked>>> {
     let mut looked = Vec::new();
     for si in 0..stages.len() {
         let results = futures::future::join_all(stages[si].iter_mut().map(|s| async {
@@ -38,6 +56,7 @@ async fn observe_all(stages: &mut [Stage], cx: &Cx<'_>) -> Result<Vec<Vec<Looked
             looked.push(results.into_iter().map(Result::unwrap).collect());
             continue;
         }
+        settle_all(&mut stages[..si], cx).await?;
         let seen = diffs(&stages[..si], cx);
         if cx.mode == Mode::Up && !seen.blockers.is_empty() {
             return Err(stopped(&seen.blockers));
@@ -251,6 +270,7 @@ async fn walk_up(
             async move {
                 if stale {
                     s.observe(cx).await.map_err(|e| (s.name(), e))?;
+                    s.settle(cx).await.map_err(|e| (s.name(), e))?;
                 }
                 let d = s.diff(cx);
                 if !d.blockers.is_empty() {

@@ -1,17 +1,27 @@
 //! Helm releases read through the kube API from helm's own records (Secrets labelled
 //! `owner=helm,name=<release>`, one per revision), so observing a release runs no `helm` process.
 //! Decoding and judging are pure: `core::release`.
+//!
+//! Only the revisions that can be the latest are listed: helm labels each record with its
+//! status, and marks a revision `superseded` once a newer one replaced it (helm's
+//! `pkg/storage/driver/secrets.go`: `newSecretsObject` sets `status` from the record on Create
+//! and on Update), so `status!=superseded` leaves out the
+//! history, each revision a whole gzipped chart, that a converged `up` would download and
+//! decode for nothing.
 
 use crate::core::release::{decode_record, stored, Stored};
 use anyhow::{Context, Result};
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, ListParams};
 
+/// Every revision but those a newer one replaced.
+const NOT_HISTORY: &str = "status!=superseded";
+
 /// The latest revision of release `name` in `namespace`, or None when helm has no record of it.
 /// One LIST call. Revisions helm marks `uninstalled` (kept with --keep-history) count as absent.
 pub async fn latest(client: &kube::Client, namespace: &str, name: &str) -> Result<Option<Stored>> {
     let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
-    let lp = ListParams::default().labels(&format!("owner=helm,name={name}"));
+    let lp = ListParams::default().labels(&format!("owner=helm,name={name},{NOT_HISTORY}"));
     let list = api
         .list(&lp)
         .await
@@ -40,7 +50,7 @@ pub async fn latest(client: &kube::Client, namespace: &str, name: &str) -> Resul
 /// `bootstrap/env=<cluster>` finds ours), in every namespace: the latest revision of each.
 pub async fn labelled(client: &kube::Client, selector: &str) -> Result<Vec<Stored>> {
     let api: Api<Secret> = Api::all(client.clone());
-    let lp = ListParams::default().labels(&format!("owner=helm,{selector}"));
+    let lp = ListParams::default().labels(&format!("owner=helm,{selector},{NOT_HISTORY}"));
     let list = api
         .list(&lp)
         .await

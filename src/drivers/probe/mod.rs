@@ -73,6 +73,13 @@ impl HostFacts {
         }
     }
 
+    /// What a zone verdict already says (a run that detected it once need not ask Docker again).
+    pub fn of(verdict: &crate::core::zone::ZoneVerdict) -> Self {
+        HostFacts {
+            in_container: verdict.zone == crate::core::zone::Zone::Devcontainer,
+        }
+    }
+
     /// Where `--access` (or the file's access mode) says we stand; `auto` detects it.
     pub async fn for_access(mode: crate::core::config::AccessMode) -> Self {
         use crate::core::config::AccessMode;

@@ -8,12 +8,20 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 /// The engine and the control-plane container of kind cluster `cluster`, through the docker
-/// module (which finds Docker Desktop's socket and negotiates the API version).
-pub async fn docker_facts(cluster: &str, timeout: Duration) -> DockerFacts {
+/// module (which finds Docker Desktop's socket and negotiates the API version), or through
+/// `conn` when the caller is already connected.
+pub async fn docker_facts(
+    cluster: &str,
+    timeout: Duration,
+    conn: Option<crate::drivers::docker::Conn>,
+) -> DockerFacts {
     let look = async {
-        let conn = crate::drivers::docker::connect()
-            .await
-            .map_err(|e| e.to_string())?;
+        let conn = match conn {
+            Some(c) => c,
+            None => crate::drivers::docker::connect()
+                .await
+                .map_err(|e| e.to_string())?,
+        };
         let observed = crate::drivers::docker::observe::observe_cluster(&conn, cluster)
             .await
             .map_err(|e| e.to_string())?;
@@ -91,17 +99,23 @@ pub async fn secrets_seen(
     context: &str,
     wanted: &[(String, String)],
     timeout: Duration,
+    client: Option<kube::Client>,
 ) -> Result<HashMap<(String, String), Seen>, String> {
-    let one =
-        crate::core::kubeconfig::doc::standalone_typed(kc, context).map_err(|e| e.to_string())?;
-    let client = crate::drivers::kube::client::client_of(
-        one,
-        context,
-        &format!("context `{context}`"),
-        Some(timeout),
-    )
-    .await
-    .map_err(|e| format!("{e:#}"))?;
+    let client = match client {
+        Some(c) => c,
+        None => {
+            let one = crate::core::kubeconfig::doc::standalone_typed(kc, context)
+                .map_err(|e| e.to_string())?;
+            crate::drivers::kube::client::client_of(
+                one,
+                context,
+                &format!("context `{context}`"),
+                Some(timeout),
+            )
+            .await
+            .map_err(|e| format!("{e:#}"))?
+        }
+    };
     let reads = wanted.iter().map(|(ns, name)| {
         let api: kube::Api<Secret> = kube::Api::namespaced(client.clone(), ns);
         async move {
