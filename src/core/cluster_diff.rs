@@ -24,6 +24,8 @@ pub struct DesiredCluster {
     /// The names the API server's certificate must hold: kind's own (localhost and the API
     /// address, from its kubeadm template) and any extra ones the config's patch asks for.
     pub cert_names: Vec<String>,
+    /// Nodes with `role: worker` in kind's config.
+    pub workers: u32,
 }
 
 /// Read from the very kind config `up` hands to kind, so what we compare is what kind was asked
@@ -97,7 +99,11 @@ pub fn from_kind_config(name: &str, cfg: &serde_json::Value) -> DesiredCluster {
                 .collect();
         }
     }
+    let workers = cfg["nodes"]
+        .as_array()
+        .map_or(0, |n| n.iter().filter(|n| n["role"] == "worker").count()) as u32;
     DesiredCluster {
+        workers,
         name: name.to_owned(),
         node_image: control_plane["image"].as_str().map(str::to_owned),
         ports,
@@ -226,6 +232,22 @@ pub fn diff(want: &DesiredCluster, seen: &ObservedCluster) -> Verdict {
             ));
         }
     }
+    let workers: Vec<&str> = seen
+        .nodes
+        .iter()
+        .filter(|n| n.role == "worker")
+        .map(|n| n.name.as_str())
+        .collect();
+    if workers.len() != want.workers as usize {
+        differences.push(format!(
+            "nodes: the file wants {} (cluster.workers), the cluster has {}; kind sets the nodes when it creates the cluster",
+            count_workers(want.workers as usize),
+            match workers.len() {
+                0 => "none".to_owned(),
+                _ => format!("{} ({})", count_workers(workers.len()), workers.join(", ")),
+            }
+        ));
+    }
     if let Some(image) = &want.node_image {
         for n in &seen.nodes {
             if !same_image(image, &n.image) {
@@ -250,6 +272,14 @@ pub fn diff(want: &DesiredCluster, seen: &ObservedCluster) -> Verdict {
         Verdict::Converged
     } else {
         Verdict::Stopped { nodes: stopped }
+    }
+}
+
+fn count_workers(n: usize) -> String {
+    match n {
+        0 => "no worker".into(),
+        1 => "1 worker".into(),
+        n => format!("{n} workers"),
     }
 }
 
@@ -315,6 +345,7 @@ mod tests {
             ports: vec![port(6443, "127.0.0.1", 6443), port(443, "0.0.0.0", 8443)],
             node_labels: BTreeMap::from([("ingress-ready".into(), "true".into())]),
             cert_names: vec!["localhost".into(), "127.0.0.1".into()],
+            workers: 0,
         }
     }
 
@@ -375,6 +406,58 @@ mod tests {
             }
         );
         assert!(matches!(action(&v, false), Action::Start { .. }));
+    }
+
+    fn worker(name: &str, state: NodeState) -> ObservedNode {
+        ObservedNode {
+            id: name.into(),
+            name: name.into(),
+            role: "worker".into(),
+            ..node(state, vec![], "kindest/node:v1.34.0")
+        }
+    }
+
+    #[test]
+    fn the_worker_count_is_compared_and_needs_a_recreate() {
+        let cp = || node(NodeState::Running, good_ports(), "kindest/node:v1.34.0");
+        let two = DesiredCluster {
+            workers: 2,
+            ..want()
+        };
+        let both = seen(vec![
+            cp(),
+            worker("localdev-worker", NodeState::Running),
+            worker("localdev-worker2", NodeState::Running),
+        ]);
+        assert_eq!(diff(&two, &both), Verdict::Converged);
+        // A stopped worker is started, not recreated.
+        let mut one_stopped = both.clone();
+        one_stopped.nodes[2].state = NodeState::Stopped;
+        assert_eq!(
+            diff(&two, &one_stopped),
+            Verdict::Stopped {
+                nodes: vec!["localdev-worker2".into()]
+            }
+        );
+        let Verdict::Drifted { differences } = diff(&want(), &both) else {
+            panic!("expected drift")
+        };
+        assert_eq!(
+            differences,
+            ["nodes: the file wants no worker (cluster.workers), the cluster has 2 workers (localdev-worker, localdev-worker2); kind sets the nodes when it creates the cluster"]
+        );
+        let v = diff(&two, &seen(vec![cp()]));
+        let Verdict::Drifted { differences } = &v else {
+            panic!("expected drift")
+        };
+        assert!(differences[0].contains("wants 2 workers (cluster.workers), the cluster has none"));
+        assert!(matches!(action(&v, false), Action::Refuse { .. }));
+        assert!(matches!(action(&v, true), Action::Recreate { .. }));
+        // Read from the kind config the cluster step hands to kind.
+        let env = crate::core::config::load_str("cluster: {workers: 3}\n", "t", &[])
+            .env
+            .unwrap();
+        assert_eq!(desired(&env).workers, 3);
     }
 
     #[test]

@@ -144,7 +144,7 @@ fn relevant(k: &Key) -> bool {
     matches!(
         (k.group.as_str(), k.plural.as_str()),
         ("apps", "deployments" | "daemonsets" | "statefulsets")
-            | ("", "services" | "secrets")
+            | ("", "services" | "secrets" | "nodes")
             | ("", "namespaces")
             | ("networking.k8s.io", "ingresses" | "ingressclasses")
             | (
@@ -253,6 +253,38 @@ impl Node {
             host: Arc::new(Api::new(store, "v1.35.0+kind-node-double")),
             vclusters,
         })
+    }
+
+    /// kind's worker nodes, as their kubelets register them with this control plane: a Node each
+    /// (kubelet's own labels, no role), and the control plane keeps kubeadm's NoSchedule taint,
+    /// which kind removes only when the cluster has no workers.
+    pub fn add_workers(&self, workers: &[String]) {
+        if workers.is_empty() {
+            return;
+        }
+        self.host.store.tx(|tx| {
+            let res = tx.resource("", "nodes").expect("nodes are served");
+            for w in workers {
+                tx.put(
+                    &res,
+                    Key::new("", "nodes", "", w),
+                    json!({"metadata": {"labels": {
+                        "kubernetes.io/hostname": w,
+                        "kubernetes.io/os": "linux",
+                        "kubernetes.io/arch": "amd64",
+                    }},
+                    "status": {"conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady"}]}}),
+                );
+            }
+            let key = Key::new("", "nodes", "", &self.node_name);
+            if let Some(mut me) = tx.get(&key).cloned() {
+                me["spec"]["taints"] = json!([{
+                    "key": "node-role.kubernetes.io/control-plane",
+                    "effect": "NoSchedule",
+                }]);
+                tx.put(&res, key, me);
+            }
+        });
     }
 
     /// The kubeconfig kind would write for this node, reached at `server`.

@@ -8,6 +8,9 @@ use std::collections::{BTreeMap, BTreeSet};
 pub const API_VERSION: &str = "bootstrap/v1alpha1";
 pub const DEFAULT_CLUSTER_NAME: &str = "bootstrap";
 pub const DEFAULT_DOMAIN: &str = "localtest.me";
+/// The most `cluster.workers` accepted: each node is a container with its own kubelet and
+/// containerd (some 300 MiB of memory idle), so more is a typo far more often than a plan.
+pub const MAX_WORKERS: u32 = 16;
 // Versions for a file that names none: the current pins, with where each was checked.
 pub use super::pins::{
     INGRESS_NGINX_REPO, INGRESS_NGINX_VERSION, TRAEFIK_CHART, TRAEFIK_REPO, TRAEFIK_VERSION,
@@ -33,6 +36,8 @@ const CLUSTER: &[&str] = &[
     "portMappings",
     "nodeLabels",
     "extraCertSANs",
+    "workers",
+    "controlPlanes",
 ];
 const API_SERVER: &[&str] = &["address", "port"];
 const PORT_MAPPING: &[&str] = &["containerPort", "hostPort", "listenAddress", "protocol"];
@@ -308,6 +313,56 @@ impl Decoder<'_> {
         Some(v as u16)
     }
 
+    /// `cluster.workers`: how many worker nodes kind creates beside the control plane.
+    fn workers(&mut self, n: Option<&Node>) -> Option<u32> {
+        let path = "cluster.workers";
+        let n = n?;
+        self.note(path, n);
+        let v = match &n.value {
+            Value::Int(i) => *i,
+            Value::Str(s) if s.trim().parse::<i64>().is_ok() => s.trim().parse().unwrap_or(-1),
+            _ => {
+                self.type_error(
+                    n,
+                    path,
+                    &format!("a whole number of worker nodes (0 to {MAX_WORKERS})"),
+                );
+                return None;
+            }
+        };
+        if !(0..=i64::from(MAX_WORKERS)).contains(&v) {
+            self.reject(
+                &at(n),
+                path,
+                format!("{v} workers is out of range"),
+                Some(format!(
+                    "from 0 (the control plane runs everything, kind's default) to {MAX_WORKERS}; each node is a container running its own kubelet and containerd"
+                )),
+            );
+            return None;
+        }
+        Some(v as u32)
+    }
+
+    /// `cluster.controlPlanes`: kind runs several behind a load balancer container of its own;
+    /// bootstrap creates one, and says so rather than ignore the field.
+    fn control_planes(&mut self, n: Option<&Node>) {
+        let path = "cluster.controlPlanes";
+        let Some(n) = n else { return };
+        self.note(path, n);
+        match &n.value {
+            Value::Int(1) => {}
+            Value::Str(s) if s.trim() == "1" => {}
+            Value::Int(v) => self.reject(
+                &at(n),
+                path,
+                format!("{v} control planes is not supported"),
+                Some("bootstrap creates one control-plane node (set `controlPlanes: 1` or leave it out) and `cluster.workers` beside it; kind's several control planes sit behind a load balancer container that bootstrap does not manage yet".into()),
+            ),
+            _ => self.type_error(n, path, "1 (one control-plane node)"),
+        }
+    }
+
     fn boolean(&mut self, n: Option<&Node>, path: &str) -> Option<bool> {
         let n = n?;
         self.note(path, n);
@@ -456,6 +511,7 @@ impl Decoder<'_> {
         if f.get("context").is_none() {
             self.derived_from("cluster.context", &["cluster.name"]);
         }
+        self.control_planes(f.get("controlPlanes"));
         let api = self.fields(f.get("apiServer"), "cluster.apiServer", API_SERVER);
         let api_server = ApiServer {
             address: self
@@ -521,6 +577,7 @@ impl Decoder<'_> {
             port_mappings,
             node_labels: self.string_map(f.get("nodeLabels"), "cluster.nodeLabels"),
             extra_cert_sans: self.string_list(f.get("extraCertSANs"), "cluster.extraCertSANs"),
+            workers: self.workers(f.get("workers")).unwrap_or(0),
             name,
         }
     }

@@ -35,6 +35,8 @@ pub struct Cluster {
     pub port_mappings: Vec<PortMapping>,
     pub node_labels: BTreeMap<String, String>,
     pub extra_cert_sans: Vec<String>,
+    /// kind worker nodes beside the one control plane (kind's `nodes` with `role: worker`).
+    pub workers: u32,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]

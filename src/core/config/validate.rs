@@ -210,6 +210,7 @@ fn cluster_fields(c: &mut Check, env: &Env, kind: bool, existing: bool) {
             ("cluster.portMappings", !cl.port_mappings.is_empty()),
             ("cluster.nodeImage", cl.node_image.is_some()),
             ("cluster.extraCertSANs", !cl.extra_cert_sans.is_empty()),
+            ("cluster.workers", cl.workers > 0),
         ] {
             if set {
                 c.warn(

@@ -80,13 +80,31 @@ pub fn kind_config_value(env: &Env) -> Value {
             "apiServerAddress": c.api_server.address,
             "apiServerPort": c.api_server.port,
         },
-        "nodes": [Value::Object(node)],
+        "nodes": nodes(Value::Object(node), c.workers, c.node_image.as_deref()),
     });
     if env.registry.enabled {
         // The local registry: containerd reads per-registry host files (see render::registry).
         cluster["containerdConfigPatches"] = json!([super::registry::containerd_patch()]);
     }
     cluster
+}
+
+/// kind's `nodes`: the control plane first, which carries the router's host ports, the
+/// `ingress-ready` label and the file's labels (kind's ingress guide puts them on the
+/// control-plane node; with workers it keeps its NoSchedule taint, which the router tolerates, so
+/// the vclusters run on the workers), then one `role: worker` per worker, on the same image.
+/// kind names them `<name>-worker`, `<name>-worker2`, ... in this order.
+fn nodes(control_plane: Value, workers: u32, image: Option<&str>) -> Value {
+    let mut nodes = vec![control_plane];
+    for _ in 0..workers {
+        let mut worker = serde_json::Map::new();
+        worker.insert("role".into(), json!("worker"));
+        if let Some(image) = image {
+            worker.insert("image".into(), json!(image));
+        }
+        nodes.push(Value::Object(worker));
+    }
+    Value::Array(nodes)
 }
 
 /// The file handed to `kind create cluster --config`.
@@ -120,6 +138,33 @@ mod tests {
                 "host.docker.internal",
                 "172.17.0.1"
             ])
+        );
+    }
+
+    #[test]
+    fn workers_follow_the_control_plane_which_keeps_the_ports_and_labels() {
+        let env = load_str(
+            "cluster: {workers: 2, nodeImage: kindest/node:v1.35.0, nodeLabels: {tier: edge}}\nrouter: {kind: ingress-nginx}\n",
+            "t",
+            &[],
+        )
+        .env
+        .unwrap();
+        let v = kind_config_value(&env);
+        let nodes = v["nodes"].as_array().unwrap();
+        let roles: Vec<&str> = nodes.iter().map(|n| n["role"].as_str().unwrap()).collect();
+        assert_eq!(roles, ["control-plane", "worker", "worker"]);
+        assert_eq!(nodes[0]["extraPortMappings"][0]["containerPort"], 443);
+        assert_eq!(nodes[0]["labels"]["ingress-ready"], "true");
+        assert_eq!(nodes[0]["labels"]["tier"], "edge");
+        for w in &nodes[1..] {
+            assert_eq!(w["image"], "kindest/node:v1.35.0");
+            assert!(w.get("extraPortMappings").is_none() && w.get("labels").is_none());
+        }
+        let one = load_str("cluster: {}\n", "t", &[]).env.unwrap();
+        assert_eq!(
+            kind_config_value(&one)["nodes"].as_array().unwrap().len(),
+            1
         );
     }
 

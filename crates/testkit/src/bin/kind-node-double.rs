@@ -4,10 +4,19 @@
 //! and, as a kind node holds it, the admin kubeconfig at /etc/kubernetes/admin.conf (its server
 //! the node's own name, as kubeadm writes it; bootstrap reads it through Docker's archive API).
 //! KIND_NODE_LABELS (`k=v,...`) and KIND_CERT_SANS (`a,b`) carry the config's node labels and
-//! API certificate names.
+//! API certificate names; KIND_WORKERS (`a,b`) the worker nodes' names, whose Nodes it
+//! registers as their kubelets would. `kind-node-double --worker` runs as a worker node.
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    // `kind-node-double --worker`: a worker node. Its kubelet's part (registering the Node) is
+    // played by the control plane (KIND_WORKERS); the container only has to exist and run, as
+    // the files bootstrap writes into every node (containerd's hosts.toml) land in it.
+    if args.get(1).map(String::as_str) == Some("--worker") {
+        loop {
+            std::thread::park();
+        }
+    }
     let [_, cluster, node_name, host_api_port, out] = args.as_slice() else {
         eprintln!("usage: kind-node-double <cluster> <node-name> <host-api-port> <out-dir>");
         std::process::exit(2);
@@ -25,6 +34,12 @@ fn main() {
         .map(str::to_owned)
         .collect();
     let node = testkit::node::Node::with_config(node_name, &sans, &labels);
+    let workers: Vec<String> = var("KIND_WORKERS")
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
+    node.add_workers(&workers);
     let kubeconfig = node.kubeconfig(cluster, &format!("https://127.0.0.1:{host_api_port}"));
     let tmp = format!("{out}/kubeconfig.tmp");
     std::fs::write(&tmp, kubeconfig).expect("write kubeconfig");

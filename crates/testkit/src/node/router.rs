@@ -72,7 +72,72 @@ fn running_workloads(objects: &[(Key, Value)]) -> impl Iterator<Item = (&Key, &V
             };
             ready >= 1
         })
+        .filter(move |(_, w)| runs_on_the_router_node(objects, w))
         .map(|(k, w)| (k, w))
+}
+
+/// Whether the scheduler would put the workload's pod on the node whose 443 kind publishes: the
+/// control-plane node (kind's ingress guide). Its pod template's nodeSelector must match that
+/// Node's labels and its tolerations cover that Node's taints (with workers, kind leaves the
+/// control plane its `node-role.kubernetes.io/control-plane:NoSchedule` taint). A pod that fits
+/// nowhere else stays Pending; one that fits a worker binds that worker's 443, which kind does
+/// not publish. Either way nothing answers on the published port. Objects without Node objects
+/// (unit tests of the routers alone) keep every workload.
+fn runs_on_the_router_node(objects: &[(Key, Value)], w: &Value) -> bool {
+    let Some(node) = objects
+        .iter()
+        .filter(|(k, _)| k.group.is_empty() && k.plural == "nodes")
+        .map(|(_, n)| n)
+        .find(|n| {
+            n["metadata"]["labels"]
+                .get("node-role.kubernetes.io/control-plane")
+                .is_some()
+        })
+    else {
+        return true;
+    };
+    let pod = &w["spec"]["template"]["spec"];
+    let labels = &node["metadata"]["labels"];
+    let selected = pod["nodeSelector"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .all(|(k, v)| labels.get(k) == Some(v));
+    let tolerated = node["spec"]["taints"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|t| t["effect"] == "NoSchedule" || t["effect"] == "NoExecute")
+        .all(|taint| {
+            pod["tolerations"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|t| tolerates(t, taint))
+        });
+    selected && tolerated
+}
+
+/// Kubernetes' toleration matching (`v1.Toleration.ToleratesTaint`): an empty key with
+/// `Exists` tolerates everything; otherwise the keys are equal, the effect is empty or equal,
+/// and the operator is `Exists` or (the default) `Equal` with the same value.
+fn tolerates(t: &Value, taint: &Value) -> bool {
+    let key = t["key"].as_str().unwrap_or_default();
+    let op = t["operator"].as_str().unwrap_or("Equal");
+    let effect = t["effect"].as_str().unwrap_or_default();
+    if !effect.is_empty() && Some(effect) != taint["effect"].as_str() {
+        return false;
+    }
+    if key.is_empty() {
+        return op == "Exists";
+    }
+    if Some(key) != taint["key"].as_str() {
+        return false;
+    }
+    match op {
+        "Exists" => true,
+        _ => t["value"].as_str().unwrap_or_default() == taint["value"].as_str().unwrap_or_default(),
+    }
 }
 
 fn created(w: &Value) -> String {
@@ -460,6 +525,87 @@ mod tests {
         "--ingress-class=nginx",
         "--enable-ssl-passthrough=true",
     ];
+
+    #[test]
+    fn only_a_pod_the_scheduler_puts_on_the_control_plane_node_answers_there() {
+        let passthrough = answer(&world(CHART_ARGS), Some("dev.example"));
+        assert!(matches!(passthrough, Answer::Passthrough { .. }));
+        let node = |labels: Value, taints: Value| {
+            (
+                Key::new("", "nodes", "", "x-control-plane"),
+                json!({"metadata": {"labels": labels}, "spec": {"taints": taints}}),
+            )
+        };
+        let cp_labels =
+            json!({"node-role.kubernetes.io/control-plane": "", "ingress-ready": "true"});
+        let taint =
+            json!([{"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}]);
+        let with = |n: (Key, Value), selector: Value, tolerations: Value| {
+            let mut w = world(CHART_ARGS);
+            w[0].1["spec"]["template"]["spec"]["nodeSelector"] = selector;
+            w[0].1["spec"]["template"]["spec"]["tolerations"] = tolerations;
+            w.push(n);
+            answer(&w, Some("dev.example"))
+        };
+        let selector = json!({"ingress-ready": "true"});
+        let tolerate = json!([{"key": "node-role.kubernetes.io/control-plane", "operator": "Equal", "effect": "NoSchedule"}]);
+        // One node, untainted (kind without workers): the selector decides.
+        assert_eq!(
+            with(
+                node(cp_labels.clone(), json!([])),
+                selector.clone(),
+                json!([])
+            ),
+            passthrough
+        );
+        assert_eq!(
+            with(
+                node(
+                    json!({"node-role.kubernetes.io/control-plane": ""}),
+                    json!([])
+                ),
+                selector.clone(),
+                json!([])
+            ),
+            Answer::Nobody,
+            "no node labelled ingress-ready"
+        );
+        // Tainted (kind with workers): only a pod that tolerates the taint runs there.
+        assert_eq!(
+            with(
+                node(cp_labels.clone(), taint.clone()),
+                selector.clone(),
+                json!([])
+            ),
+            Answer::Nobody
+        );
+        assert_eq!(
+            with(
+                node(cp_labels.clone(), taint.clone()),
+                selector.clone(),
+                tolerate
+            ),
+            passthrough
+        );
+        assert_eq!(
+            with(
+                node(cp_labels.clone(), taint.clone()),
+                selector.clone(),
+                json!([{"operator": "Exists"}])
+            ),
+            passthrough,
+            "an empty key with Exists tolerates every taint"
+        );
+        assert_eq!(
+            with(
+                node(cp_labels, taint),
+                selector,
+                json!([{"key": "node-role.kubernetes.io/control-plane", "operator": "Equal", "value": "x", "effect": "NoSchedule"}])
+            ),
+            Answer::Nobody,
+            "Equal compares the value"
+        );
+    }
 
     #[test]
     fn passthrough_only_with_the_flag_the_annotation_and_a_class_it_serves() {
