@@ -4,9 +4,23 @@
 //! stored copies of those repositories.
 
 // The kind and helm executables are pinned where they are fetched, with their sha256 and its
-// source: `drivers::toolchain` (kind v0.32.0, tagged 2026-06-02, the newest release; helm v4.2.3,
-// the Helm the chart tests run through the real engine, PyPI helm-python-sdk 0.2.2; v4.2.4 of
-// 2026-08-13 is newer, and its published checksums were not at hand to pin).
+// source: `drivers::toolchain`. kind v0.32.0 (tagged 2026-06-02) is the newest release in the
+// stored copy of kubernetes-sigs/kind (newest commit 2026-08-22); v0.33.0 (default node
+// kindest/node:v1.37.0) has been released since, and no checksums for it were at hand to pin
+// (cashapp/hermit-packages' kind.hcl stops at 0.32.0). helm v4.2.3 is the Helm the chart tests run
+// through the real engine (PyPI helm-python-sdk 0.2.2, its newest); v4.2.4 (2026-08-13, checksums
+// in hermit's helm.hcl) and v4.3.x are newer, and would not be the engine the tests run.
+//
+// Checked on 2026-12-06 against each project's newest release (tags of the stored copies, newest
+// commits 2026-08-21 to 2026-08-23, and later releases named in other projects' update PRs):
+// - ingress-nginx 4.15.1: final. The project was archived in March 2026; 4.15.1 is the last
+//   chart (gh-pages index.yaml), 4.14.5 closed the 4.14 line, 4.13.9 the 4.13 line.
+// - vcluster 0.36.1: newest stable tag in the stored copy (0.37.0-rc.1 there); 0.37.1 has been
+//   released since, and has no chart archive or values schema here to test against.
+// - Traefik chart 41.3.0: newest in the stored copy (its master); 41.4.0 and 41.5.0 since, not
+//   testable here (only the 41.3.0 archive is in ../shared/contracts).
+// - Gateway API v1.6.1: newest tag in the stored copy; v1.6.2, v1.6.3 and v1.7.0 since. The
+//   sha256 below is rebuilt from the source at the tag, which for those is not at hand.
 
 /// kind v0.32.0's default node image: `pkg/apis/config/defaults/image.go` at tag v0.32.0. It is
 /// what `kind create cluster` uses when `cluster.nodeImage` is unset.
