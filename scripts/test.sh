@@ -150,7 +150,7 @@ file -b "$musl_bin" | grep -Eq 'statically linked|static-pie linked' \
 if ldd "$musl_bin" >/dev/null 2>&1 && ! ldd "$musl_bin" 2>&1 | grep -q 'statically linked'; then
   echo "$musl_bin has shared libraries:" >&2; ldd "$musl_bin" >&2; exit 1
 fi
-echo "$("$musl_bin" --version): $(du -k "$musl_bin" | cut -f1) KiB, $(file -b "$musl_bin" | grep -Eo "static(-pie)? linked")"
+echo "$("$musl_bin" --version): $(du -k "$musl_bin" | cut -f1) KiB, $(file -b "$musl_bin" | grep -Eo "static(ally|-pie) linked")"
 
 say "cargo test"
 cargo test --workspace --all-targets "$@"
