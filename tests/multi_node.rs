@@ -20,6 +20,7 @@ fn three_nodes_up_converged_up_worker_drift_and_down() {
         "three_nodes_up_converged_up_worker_drift_and_down",
         RouterUnderTest::IngressNginx,
         true,
+        1,
     );
 }
 
@@ -30,7 +31,34 @@ fn three_nodes_with_the_gateway_api_router() {
         "three_nodes_with_the_gateway_api_router",
         RouterUnderTest::GatewayApi,
         false,
+        1,
     );
+}
+
+/// Three control planes behind kind's load balancer, and two workers: the API is published by
+/// the load balancer, the router's port by the first control plane, and Traefik is pinned to that
+/// node by its name (the role label would match all three).
+#[test]
+fn three_control_planes_behind_the_load_balancer() {
+    journey(
+        "three_control_planes_behind_the_load_balancer",
+        RouterUnderTest::GatewayApi,
+        false,
+        3,
+    );
+}
+
+fn set_control_planes(w: &World, n: u32) {
+    let text = std::fs::read_to_string(&w.env_file).unwrap();
+    std::fs::write(
+        &w.env_file,
+        text.replacen(
+            "cluster:\n",
+            &format!("cluster:\n  controlPlanes: {n}\n"),
+            1,
+        ),
+    )
+    .unwrap();
 }
 
 fn set_workers(w: &World, n: u32) {
@@ -45,13 +73,16 @@ fn set_workers(w: &World, n: u32) {
     std::fs::write(&w.env_file, text).unwrap();
 }
 
-fn journey(test: &str, router: RouterUnderTest, with_registry: bool) {
+fn journey(test: &str, router: RouterUnderTest, with_registry: bool, control_planes: u32) {
     if !docker_or_skip(test) || !unshare_works() || !charts_or_skip(test) {
         return;
     }
     let w = world_with(router);
     pin_node_image(&w);
     set_workers(&w, 2);
+    if control_planes > 1 {
+        set_control_planes(&w, control_planes);
+    }
     let registry_port = free_port();
     let registry = format!("{}-registry", w.cluster);
     if with_registry {
@@ -78,17 +109,22 @@ fn journey(test: &str, router: RouterUnderTest, with_registry: bool) {
     let mut names = nodes(&w.cluster);
     names.sort();
     let cp = format!("{}-control-plane", w.cluster);
-    assert_eq!(
-        names,
-        [
-            cp.clone(),
-            format!("{}-worker", w.cluster),
-            format!("{}-worker2", w.cluster)
-        ],
-        "kind's node names"
-    );
-    // The router's port is published by the control-plane node and no other.
+    let lb = format!("{}-external-load-balancer", w.cluster);
+    let mut want = vec![cp.clone()];
+    want.extend((2..=control_planes).map(|i| format!("{cp}{i}")));
+    if control_planes > 1 {
+        want.push(lb.clone());
+    }
+    want.extend([
+        format!("{}-worker", w.cluster),
+        format!("{}-worker2", w.cluster),
+    ]);
+    want.sort();
+    assert_eq!(names, want, "kind's node names");
+    // The router's port is published by the first control plane and no other node; the API by
+    // that node, or by the load balancer in front of several.
     let https = config_port(&w);
+    let api_port = api_port(&w);
     for n in &names {
         let ports = docker(&["port", n]);
         assert_eq!(
@@ -96,12 +132,23 @@ fn journey(test: &str, router: RouterUnderTest, with_registry: bool) {
             *n == cp,
             "{n} publishes {ports}"
         );
+        let api_holder = if control_planes > 1 { &lb } else { &cp };
+        assert_eq!(
+            ports.contains(&format!("127.0.0.1:{api_port}")),
+            n == api_holder,
+            "{n} publishes {ports}"
+        );
     }
-    // The API registers three Nodes; the control plane keeps its NoSchedule taint.
+    // The API registers every node; the control planes keep their NoSchedule taint.
     let ctx = format!("kind-{}", w.cluster);
     let listed = kubectl(&w, &["--context", &ctx, "get", "nodes", "-o", "name"]);
     assert_eq!(listed.code, 0, "{}", listed.text());
-    assert_eq!(listed.stdout.lines().count(), 3, "{}", listed.text());
+    assert_eq!(
+        listed.stdout.lines().count(),
+        control_planes as usize + 2,
+        "{}",
+        listed.text()
+    );
     let taints = kubectl(
         &w,
         &[
@@ -168,7 +215,11 @@ fn journey(test: &str, router: RouterUnderTest, with_registry: bool) {
     let refused = up(&w, &[]);
     assert_ne!(refused.code, 0, "{}", refused.text());
     assert!(refused.text().contains("--recreate"), "{}", refused.text());
-    assert_eq!(nodes(&w.cluster).len(), 3, "a refused up changed the nodes");
+    assert_eq!(
+        nodes(&w.cluster).len(),
+        names.len(),
+        "a refused up changed the nodes"
+    );
 
     let down = in_ns(&w, &bin(), &["-f", &file, "down"], &[]);
     assert_eq!(down.code, 0, "{}", down.text());
@@ -189,6 +240,16 @@ fn config_port(w: &World) -> u16 {
     text.split("httpsPort: ")
         .nth(1)
         .and_then(|r| r.lines().next())
+        .and_then(|p| p.trim().parse().ok())
+        .unwrap()
+}
+
+/// The API server's host port, as the world's envs.yaml names it.
+fn api_port(w: &World) -> u16 {
+    let text = std::fs::read_to_string(&w.env_file).unwrap();
+    text.split("apiServer: {address: 127.0.0.1, port: ")
+        .nth(1)
+        .and_then(|r| r.split('}').next())
         .and_then(|p| p.trim().parse().ok())
         .unwrap()
 }

@@ -93,9 +93,22 @@ pub fn route_for(env: &Env, endpoint: Endpoint, zone: Zone) -> Option<Route> {
                         "the API is published on a non-loopback address, which containers reach through the host gateway"
                     }),
                 ),
+                // With several control planes, kind's load balancer is the API's address on its
+                // network (kubeadm's controlPlaneEndpoint, so the certificate holds its name).
                 Zone::KindNetwork => route(
                     zone,
-                    format!("https://{node}:6443"),
+                    format!(
+                        "https://{}:6443",
+                        if env.cluster.control_planes > 1 {
+                            crate::core::observed::node_name(
+                                &env.cluster.name,
+                                crate::core::observed::LOAD_BALANCER_ROLE,
+                                0,
+                            )
+                        } else {
+                            node.clone()
+                        }
+                    ),
                     None,
                     Some("needs this container joined to the `kind` network"),
                 ),

@@ -6,7 +6,9 @@
 //! docs/reference.md lists every field of the kind config and how it is compared.
 
 use crate::core::config::Env;
-use crate::core::observed::{NodeState, ObservedCluster, PublishedPort, API_CONTAINER_PORT};
+use crate::core::observed::{
+    node_name, NodeState, ObservedCluster, PublishedPort, API_CONTAINER_PORT, LOAD_BALANCER_ROLE,
+};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -26,6 +28,9 @@ pub struct DesiredCluster {
     pub cert_names: Vec<String>,
     /// Nodes with `role: worker` in kind's config.
     pub workers: u32,
+    /// Nodes with `role: control-plane`; with more than one, kind's load balancer publishes the
+    /// API instead of the first control plane.
+    pub control_planes: u32,
 }
 
 /// Read from the very kind config `up` hands to kind, so what we compare is what kind was asked
@@ -99,11 +104,14 @@ pub fn from_kind_config(name: &str, cfg: &serde_json::Value) -> DesiredCluster {
                 .collect();
         }
     }
-    let workers = cfg["nodes"]
-        .as_array()
-        .map_or(0, |n| n.iter().filter(|n| n["role"] == "worker").count()) as u32;
+    let count = |role: &str| {
+        cfg["nodes"]
+            .as_array()
+            .map_or(0, |n| n.iter().filter(|n| n["role"] == role).count()) as u32
+    };
     DesiredCluster {
-        workers,
+        workers: count("worker"),
+        control_planes: count("control-plane").max(1),
         name: name.to_owned(),
         node_image: control_plane["image"].as_str().map(str::to_owned),
         ports,
@@ -186,7 +194,7 @@ pub fn diff(want: &DesiredCluster, seen: &ObservedCluster) -> Verdict {
         return Verdict::Absent;
     }
     let mut differences = Vec::new();
-    let Some(cp) = seen.nodes.iter().find(|n| n.role == "control-plane") else {
+    let Some(cp) = seen.control_plane() else {
         let names: Vec<&str> = seen.nodes.iter().map(|n| n.name.as_str()).collect();
         return Verdict::Drifted {
             differences: vec![format!(
@@ -196,7 +204,14 @@ pub fn diff(want: &DesiredCluster, seen: &ObservedCluster) -> Verdict {
         };
     };
     let api_want = &want.ports[0];
-    let api_seen: Vec<&PublishedPort> = cp
+    // With several control planes kind's load balancer publishes the API, and each control plane
+    // its own 6443 on a random loopback port (kind's provision.go), which is not compared.
+    let lb = seen.load_balancer();
+    let api_holder = match (want.control_planes > 1, lb) {
+        (true, Some(lb)) => lb,
+        _ => cp,
+    };
+    let api_seen: Vec<&PublishedPort> = api_holder
         .ports
         .iter()
         .filter(|p| p.container_port == API_CONTAINER_PORT && p.protocol == "tcp")
@@ -212,8 +227,33 @@ pub fn diff(want: &DesiredCluster, seen: &ObservedCluster) -> Verdict {
                 .join(", ")
         };
         differences.push(format!(
-            "API server: the file wants {}:{}, the node publishes {found}",
-            api_want.host_ip, api_want.host_port
+            "API server: the file wants {}:{}, {} publishes {found}",
+            api_want.host_ip,
+            api_want.host_port,
+            if api_holder.role == LOAD_BALANCER_ROLE {
+                "the load balancer"
+            } else {
+                "the node"
+            }
+        ));
+    }
+    let planes: Vec<&str> = seen
+        .nodes
+        .iter()
+        .filter(|n| n.role == "control-plane")
+        .map(|n| n.name.as_str())
+        .collect();
+    if planes.len() != want.control_planes as usize {
+        differences.push(format!(
+            "nodes: the file wants {} (cluster.controlPlanes), the cluster has {} ({}); kind sets the nodes when it creates the cluster",
+            count_of(want.control_planes as usize, "control plane"),
+            count_of(planes.len(), "control plane"),
+            planes.join(", ")
+        ));
+    } else if want.control_planes > 1 && lb.is_none() {
+        differences.push(format!(
+            "no load balancer: kind puts `{}` in front of several control planes, and the cluster has none",
+            node_name(&want.name, LOAD_BALANCER_ROLE, 0)
         ));
     }
     for p in &want.ports[1..] {
@@ -241,15 +281,16 @@ pub fn diff(want: &DesiredCluster, seen: &ObservedCluster) -> Verdict {
     if workers.len() != want.workers as usize {
         differences.push(format!(
             "nodes: the file wants {} (cluster.workers), the cluster has {}; kind sets the nodes when it creates the cluster",
-            count_workers(want.workers as usize),
+            count_of(want.workers as usize, "worker"),
             match workers.len() {
                 0 => "none".to_owned(),
-                _ => format!("{} ({})", count_workers(workers.len()), workers.join(", ")),
+                _ => format!("{} ({})", count_of(workers.len(), "worker"), workers.join(", ")),
             }
         ));
     }
     if let Some(image) = &want.node_image {
-        for n in &seen.nodes {
+        // kind's load balancer runs its own haproxy image.
+        for n in seen.nodes.iter().filter(|n| n.role != LOAD_BALANCER_ROLE) {
             if !same_image(image, &n.image) {
                 differences.push(format!(
                     "node image of {}: the file wants {image}, the node runs {}",
@@ -275,11 +316,11 @@ pub fn diff(want: &DesiredCluster, seen: &ObservedCluster) -> Verdict {
     }
 }
 
-fn count_workers(n: usize) -> String {
+fn count_of(n: usize, what: &str) -> String {
     match n {
-        0 => "no worker".into(),
-        1 => "1 worker".into(),
-        n => format!("{n} workers"),
+        0 => format!("no {what}"),
+        1 => format!("1 {what}"),
+        n => format!("{n} {what}s"),
     }
 }
 
@@ -346,6 +387,7 @@ mod tests {
             node_labels: BTreeMap::from([("ingress-ready".into(), "true".into())]),
             cert_names: vec!["localhost".into(), "127.0.0.1".into()],
             workers: 0,
+            control_planes: 1,
         }
     }
 
@@ -458,6 +500,70 @@ mod tests {
             .env
             .unwrap();
         assert_eq!(desired(&env).workers, 3);
+    }
+
+    #[test]
+    fn several_control_planes_publish_the_api_from_the_load_balancer() {
+        let three = DesiredCluster {
+            control_planes: 3,
+            ..want()
+        };
+        let plane = |name: &str, api_port: u16| ObservedNode {
+            id: name.into(),
+            name: name.into(),
+            // each control plane's own 6443 on a random loopback port, as kind publishes it
+            ports: vec![port(6443, "127.0.0.1", api_port)],
+            ..node(NodeState::Running, vec![], "kindest/node:v1.34.0")
+        };
+        let lb = ObservedNode {
+            id: "lb".into(),
+            name: "localdev-external-load-balancer".into(),
+            role: LOAD_BALANCER_ROLE.into(),
+            image: "kindest/haproxy:v20260101".into(),
+            ports: vec![port(6443, "127.0.0.1", 6443)],
+            ..node(NodeState::Running, vec![], "")
+        };
+        let first = node(
+            NodeState::Running,
+            vec![port(443, "0.0.0.0", 8443), port(6443, "127.0.0.1", 40001)],
+            "kindest/node:v1.34.0",
+        );
+        let all = seen(vec![
+            plane("localdev-control-plane3", 40003),
+            lb.clone(),
+            first.clone(),
+            plane("localdev-control-plane2", 40002),
+        ]);
+        // The first control plane is found by name whatever Docker's order; the haproxy image
+        // is not held against the node image.
+        assert_eq!(diff(&three, &all), Verdict::Converged);
+        let mut no_lb = all.clone();
+        no_lb.nodes.retain(|n| n.role != LOAD_BALANCER_ROLE);
+        let Verdict::Drifted { differences } = diff(&three, &no_lb) else {
+            panic!("expected drift")
+        };
+        assert!(
+            differences.iter().any(|d| d.contains("no load balancer")),
+            "{differences:?}"
+        );
+        let Verdict::Drifted { differences } = diff(&want(), &all) else {
+            panic!("expected drift")
+        };
+        assert!(
+            differences.iter().any(|d| d.contains(
+                "the file wants 1 control plane (cluster.controlPlanes), the cluster has 3 control planes"
+            )),
+            "{differences:?}"
+        );
+        let mut moved = all.clone();
+        moved.nodes[1].ports = vec![port(6443, "127.0.0.1", 7443)];
+        let Verdict::Drifted { differences } = diff(&three, &moved) else {
+            panic!("expected drift")
+        };
+        assert_eq!(
+            differences,
+            ["API server: the file wants 127.0.0.1:6443, the load balancer publishes 127.0.0.1:7443"]
+        );
     }
 
     #[test]

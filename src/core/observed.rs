@@ -7,6 +7,18 @@ pub const CLUSTER_LABEL: &str = "io.x-k8s.kind.cluster";
 pub const ROLE_LABEL: &str = "io.x-k8s.kind.role";
 /// The container port kind publishes the API server from.
 pub const API_CONTAINER_PORT: u16 = 6443;
+/// kind's role label value for the haproxy container in front of several control planes
+/// (`constants.ExternalLoadBalancerNodeRoleValue`, sigs.k8s.io/kind v0.32.0).
+pub const LOAD_BALANCER_ROLE: &str = "external-load-balancer";
+
+/// kind's name for a node: `<cluster>-<role>`, then `<cluster>-<role>2`, ... in config order
+/// (`pkg/cluster/internal/providers/common/namer.go`).
+pub fn node_name(cluster: &str, role: &str, index: usize) -> String {
+    match index {
+        0 => format!("{cluster}-{role}"),
+        i => format!("{cluster}-{role}{}", i + 1),
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -66,6 +78,24 @@ pub struct ObservedCluster {
     /// The control-plane Node's labels, read through the kube API; None when not observed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub node_labels: Option<std::collections::BTreeMap<String, String>>,
+}
+
+impl ObservedCluster {
+    /// The first control plane, `<name>-control-plane`: the node that holds kind's admin
+    /// kubeconfig, our record, the router's host ports and the config's labels. Any control
+    /// plane when that one is missing.
+    pub fn control_plane(&self) -> Option<&ObservedNode> {
+        let first = node_name(&self.name, "control-plane", 0);
+        self.nodes
+            .iter()
+            .find(|n| n.name == first)
+            .or_else(|| self.nodes.iter().find(|n| n.role == "control-plane"))
+    }
+
+    /// kind's load balancer in front of several control planes, which publishes the API.
+    pub fn load_balancer(&self) -> Option<&ObservedNode> {
+        self.nodes.iter().find(|n| n.role == LOAD_BALANCER_ROLE)
+    }
 }
 
 /// A container that publishes a host port.

@@ -41,9 +41,8 @@ pub async fn observe_running(
     admin: Option<&str>,
 ) -> bool {
     let Some(node) = seen
-        .nodes
-        .iter()
-        .find(|n| n.role == "control-plane" && n.state == NodeState::Running)
+        .control_plane()
+        .filter(|n| n.state == NodeState::Running)
         .map(|n| n.name.clone())
     else {
         return false;

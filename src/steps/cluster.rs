@@ -82,10 +82,7 @@ fn judge(env: &Env, seen: &ObservedCluster, recreate: bool) -> (Verdict, Action)
 
 /// The node that holds kind's admin kubeconfig and our record: the control plane.
 fn control_plane(seen: &ObservedCluster) -> Option<&crate::core::observed::ObservedNode> {
-    seen.nodes
-        .iter()
-        .find(|n| n.role == "control-plane")
-        .or(seen.nodes.first())
+    seen.control_plane().or(seen.nodes.first())
 }
 
 /// Whether the cluster's control-plane node carries our record.

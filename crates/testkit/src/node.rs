@@ -255,33 +255,41 @@ impl Node {
         })
     }
 
-    /// kind's worker nodes, as their kubelets register them with this control plane: a Node each
-    /// (kubelet's own labels, no role), and the control plane keeps kubeadm's NoSchedule taint,
-    /// which kind removes only when the cluster has no workers.
-    pub fn add_workers(&self, workers: &[String]) {
-        if workers.is_empty() {
+    /// kind's other nodes, as their kubelets register them with this control plane: a Node each
+    /// (kubelet's own labels; control planes also kubeadm's role label). kind removes the control
+    /// planes' NoSchedule taint only when the cluster has no workers.
+    pub fn add_nodes(&self, control_planes: &[String], workers: &[String]) {
+        if control_planes.is_empty() && workers.is_empty() {
             return;
         }
         self.host.store.tx(|tx| {
             let res = tx.resource("", "nodes").expect("nodes are served");
-            for w in workers {
-                tx.put(
-                    &res,
-                    Key::new("", "nodes", "", w),
-                    json!({"metadata": {"labels": {
-                        "kubernetes.io/hostname": w,
-                        "kubernetes.io/os": "linux",
-                        "kubernetes.io/arch": "amd64",
-                    }},
-                    "status": {"conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady"}]}}),
-                );
+            let taints = if workers.is_empty() {
+                json!([])
+            } else {
+                json!([{ "key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule" }])
+            };
+            for (name, control_plane) in control_planes
+                .iter()
+                .map(|n| (n, true))
+                .chain(workers.iter().map(|n| (n, false)))
+            {
+                let mut labels = json!({
+                    "kubernetes.io/hostname": name,
+                    "kubernetes.io/os": "linux",
+                    "kubernetes.io/arch": "amd64",
+                });
+                let mut node = json!({"status": {"conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady"}]}});
+                if control_plane {
+                    labels["node-role.kubernetes.io/control-plane"] = json!("");
+                    node["spec"] = json!({ "taints": taints });
+                }
+                node["metadata"] = json!({ "labels": labels });
+                tx.put(&res, Key::new("", "nodes", "", name), node);
             }
             let key = Key::new("", "nodes", "", &self.node_name);
             if let Some(mut me) = tx.get(&key).cloned() {
-                me["spec"]["taints"] = json!([{
-                    "key": "node-role.kubernetes.io/control-plane",
-                    "effect": "NoSchedule",
-                }]);
+                me["spec"]["taints"] = taints.clone();
                 tx.put(&res, key, me);
             }
         });
@@ -359,9 +367,24 @@ async fn serve_http<S>(
         .await;
 }
 
+/// kind's load balancer: every connection to `listen` is passed to `target` untouched (TLS
+/// included, as haproxy does in kind's `tcp` mode).
+pub async fn forward(listen: &str, target: &str) -> std::io::Result<()> {
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    loop {
+        let (mut inbound, _) = listener.accept().await?;
+        let target = target.to_owned();
+        tokio::spawn(async move {
+            if let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await {
+                let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+            }
+        });
+    }
+}
+
 /// One connection to the node's 443, answered as the applied objects say.
 async fn route(node: Arc<Node>, tcp: tokio::net::TcpStream) {
-    let objects = node.host.store.select(relevant);
+    let objects = router::scheduled_on(node.host.store.select(relevant), &node.node_name);
     if router::answer(&objects, None) == Answer::Nobody {
         return; // nothing listens on 443: the connection is dropped
     }

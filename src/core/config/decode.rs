@@ -11,6 +11,9 @@ pub const DEFAULT_DOMAIN: &str = "localtest.me";
 /// The most `cluster.workers` accepted: each node is a container with its own kubelet and
 /// containerd (some 300 MiB of memory idle), so more is a typo far more often than a plan.
 pub const MAX_WORKERS: u32 = 16;
+/// The most `cluster.controlPlanes` accepted: kind stacks etcd on each, and five tolerate two
+/// failures; more only slows a laptop.
+pub const MAX_CONTROL_PLANES: u32 = 5;
 // Versions for a file that names none: the current pins, with where each was checked.
 pub use super::pins::{
     INGRESS_NGINX_REPO, INGRESS_NGINX_VERSION, TRAEFIK_CHART, TRAEFIK_REPO, TRAEFIK_VERSION,
@@ -313,54 +316,35 @@ impl Decoder<'_> {
         Some(v as u16)
     }
 
-    /// `cluster.workers`: how many worker nodes kind creates beside the control plane.
-    fn workers(&mut self, n: Option<&Node>) -> Option<u32> {
-        let path = "cluster.workers";
+    /// A node count: a whole number in `min..=max` (a quoted one is a number to a person).
+    fn node_count(
+        &mut self,
+        n: Option<&Node>,
+        path: &str,
+        min: u32,
+        max: u32,
+        hint: &str,
+    ) -> Option<u32> {
         let n = n?;
         self.note(path, n);
         let v = match &n.value {
             Value::Int(i) => *i,
             Value::Str(s) if s.trim().parse::<i64>().is_ok() => s.trim().parse().unwrap_or(-1),
             _ => {
-                self.type_error(
-                    n,
-                    path,
-                    &format!("a whole number of worker nodes (0 to {MAX_WORKERS})"),
-                );
+                self.type_error(n, path, &format!("a whole number from {min} to {max}"));
                 return None;
             }
         };
-        if !(0..=i64::from(MAX_WORKERS)).contains(&v) {
+        if !(i64::from(min)..=i64::from(max)).contains(&v) {
             self.reject(
                 &at(n),
                 path,
-                format!("{v} workers is out of range"),
-                Some(format!(
-                    "from 0 (the control plane runs everything, kind's default) to {MAX_WORKERS}; each node is a container running its own kubelet and containerd"
-                )),
+                format!("{v} is out of range"),
+                Some(format!("from {min} to {max}: {hint}")),
             );
             return None;
         }
         Some(v as u32)
-    }
-
-    /// `cluster.controlPlanes`: kind runs several behind a load balancer container of its own;
-    /// bootstrap creates one, and says so rather than ignore the field.
-    fn control_planes(&mut self, n: Option<&Node>) {
-        let path = "cluster.controlPlanes";
-        let Some(n) = n else { return };
-        self.note(path, n);
-        match &n.value {
-            Value::Int(1) => {}
-            Value::Str(s) if s.trim() == "1" => {}
-            Value::Int(v) => self.reject(
-                &at(n),
-                path,
-                format!("{v} control planes is not supported"),
-                Some("bootstrap creates one control-plane node (set `controlPlanes: 1` or leave it out) and `cluster.workers` beside it; kind's several control planes sit behind a load balancer container that bootstrap does not manage yet".into()),
-            ),
-            _ => self.type_error(n, path, "1 (one control-plane node)"),
-        }
     }
 
     fn boolean(&mut self, n: Option<&Node>, path: &str) -> Option<bool> {
@@ -511,7 +495,6 @@ impl Decoder<'_> {
         if f.get("context").is_none() {
             self.derived_from("cluster.context", &["cluster.name"]);
         }
-        self.control_planes(f.get("controlPlanes"));
         let api = self.fields(f.get("apiServer"), "cluster.apiServer", API_SERVER);
         let api_server = ApiServer {
             address: self
@@ -577,7 +560,24 @@ impl Decoder<'_> {
             port_mappings,
             node_labels: self.string_map(f.get("nodeLabels"), "cluster.nodeLabels"),
             extra_cert_sans: self.string_list(f.get("extraCertSANs"), "cluster.extraCertSANs"),
-            workers: self.workers(f.get("workers")).unwrap_or(0),
+            workers: self
+                .node_count(
+                    f.get("workers"),
+                    "cluster.workers",
+                    0,
+                    MAX_WORKERS,
+                    "0 lets the control plane run everything (kind's default); each node is a container with its own kubelet and containerd",
+                )
+                .unwrap_or(0),
+            control_planes: self
+                .node_count(
+                    f.get("controlPlanes"),
+                    "cluster.controlPlanes",
+                    1,
+                    MAX_CONTROL_PLANES,
+                    "1 is kind's default; more run behind kind's load balancer container, and an odd number keeps etcd's quorum",
+                )
+                .unwrap_or(1),
             name,
         }
     }

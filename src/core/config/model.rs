@@ -35,8 +35,10 @@ pub struct Cluster {
     pub port_mappings: Vec<PortMapping>,
     pub node_labels: BTreeMap<String, String>,
     pub extra_cert_sans: Vec<String>,
-    /// kind worker nodes beside the one control plane (kind's `nodes` with `role: worker`).
+    /// kind worker nodes beside the control planes (kind's `nodes` with `role: worker`).
     pub workers: u32,
+    /// kind control-plane nodes; more than one puts kind's load balancer in front of them.
+    pub control_planes: u32,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]

@@ -199,6 +199,18 @@ fn cluster_fields(c: &mut Check, env: &Env, kind: bool, existing: bool) {
     let o = c.o;
     let cl = &env.cluster;
     let mapping = |i: usize| o.item("cluster.portMappings", i);
+    if kind && cl.control_planes.is_multiple_of(2) {
+        c.warn(
+            "cluster.controlPlanes",
+            format!(
+                "{} control planes run {} etcd members, which tolerate no more failures than {}",
+                cl.control_planes,
+                cl.control_planes,
+                cl.control_planes - 1
+            ),
+            Some("use an odd number (1, 3 or 5)".into()),
+        );
+    }
     if kind {
         // kind names its node containers `<name>-control-plane`; Docker and DNS both need a label.
         if let Some((message, hint)) = kind_cluster_name_problem(&cl.name) {
@@ -211,6 +223,7 @@ fn cluster_fields(c: &mut Check, env: &Env, kind: bool, existing: bool) {
             ("cluster.nodeImage", cl.node_image.is_some()),
             ("cluster.extraCertSANs", !cl.extra_cert_sans.is_empty()),
             ("cluster.workers", cl.workers > 0),
+            ("cluster.controlPlanes", cl.control_planes > 1),
         ] {
             if set {
                 c.warn(

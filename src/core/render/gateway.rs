@@ -54,12 +54,22 @@ pub fn traefik_values(env: &Env) -> Value {
         "gatewayClass": { "enabled": false },
         "ingressClass": { "enabled": false },
     });
+    // kubeadm labels each control-plane node so; with one control plane that is the node whose
+    // 443 kind publishes. With several, only the first publishes it: select that one by the name
+    // kubelet labels it with (kind names the node container and its hostname alike).
+    let node_selector = if env.cluster.control_planes > 1 {
+        json!({
+            "kubernetes.io/hostname": crate::core::observed::node_name(&env.cluster.name, "control-plane", 0),
+            "kubernetes.io/os": "linux",
+        })
+    } else {
+        json!({ "node-role.kubernetes.io/control-plane": "", "kubernetes.io/os": "linux" })
+    };
     let kind_node = json!({
         "ports": { "websecure": { "hostPort": 443 } },
         // Reached through the node's 443: a LoadBalancer would stay pending on kind.
         "service": { "spec": { "type": "ClusterIP" } },
-        // kubeadm labels the control-plane node so; kind's config here has that one node.
-        "nodeSelector": { "node-role.kubernetes.io/control-plane": "", "kubernetes.io/os": "linux" },
+        "nodeSelector": node_selector,
         "tolerations": [
             { "key": "node-role.kubernetes.io/control-plane", "operator": "Exists", "effect": "NoSchedule" }
         ],

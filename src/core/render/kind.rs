@@ -80,7 +80,7 @@ pub fn kind_config_value(env: &Env) -> Value {
             "apiServerAddress": c.api_server.address,
             "apiServerPort": c.api_server.port,
         },
-        "nodes": nodes(Value::Object(node), c.workers, c.node_image.as_deref()),
+        "nodes": nodes(Value::Object(node), c.control_planes, c.workers, c.node_image.as_deref()),
     });
     if env.registry.enabled {
         // The local registry: containerd reads per-registry host files (see render::registry).
@@ -89,21 +89,25 @@ pub fn kind_config_value(env: &Env) -> Value {
     cluster
 }
 
-/// kind's `nodes`: the control plane first, which carries the router's host ports, the
-/// `ingress-ready` label and the file's labels (kind's ingress guide puts them on the
-/// control-plane node; with workers it keeps its NoSchedule taint, which the router tolerates, so
-/// the vclusters run on the workers), then one `role: worker` per worker, on the same image.
-/// kind names them `<name>-worker`, `<name>-worker2`, ... in this order.
-fn nodes(control_plane: Value, workers: u32, image: Option<&str>) -> Value {
-    let mut nodes = vec![control_plane];
-    for _ in 0..workers {
-        let mut worker = serde_json::Map::new();
-        worker.insert("role".into(), json!("worker"));
+/// kind's `nodes`: the first control plane, which carries the router's host ports, the
+/// `ingress-ready` label and the file's labels (kind's ingress guide puts them on one
+/// control-plane node; with workers the control planes keep their NoSchedule taint, which the
+/// router tolerates, so the vclusters run on the workers), then the other control planes, then
+/// one `role: worker` per worker, all on the same image. kind names them `<name>-control-plane`,
+/// `<name>-control-plane2`, ..., `<name>-worker`, `<name>-worker2`, ... in this order, and puts
+/// its load balancer in front of several control planes.
+fn nodes(first: Value, control_planes: u32, workers: u32, image: Option<&str>) -> Value {
+    let plain = |role: &str| {
+        let mut node = serde_json::Map::new();
+        node.insert("role".into(), json!(role));
         if let Some(image) = image {
-            worker.insert("image".into(), json!(image));
+            node.insert("image".into(), json!(image));
         }
-        nodes.push(Value::Object(worker));
-    }
+        Value::Object(node)
+    };
+    let mut nodes = vec![first];
+    nodes.extend((1..control_planes).map(|_| plain("control-plane")));
+    nodes.extend((0..workers).map(|_| plain("worker")));
     Value::Array(nodes)
 }
 
@@ -161,6 +165,22 @@ mod tests {
             assert_eq!(w["image"], "kindest/node:v1.35.0");
             assert!(w.get("extraPortMappings").is_none() && w.get("labels").is_none());
         }
+        let ha = load_str("cluster: {workers: 1, controlPlanes: 3}\n", "t", &[])
+            .env
+            .unwrap();
+        let v = kind_config_value(&ha);
+        let roles: Vec<&str> = v["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["role"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            roles,
+            ["control-plane", "control-plane", "control-plane", "worker"]
+        );
+        assert!(v["nodes"][0].get("extraPortMappings").is_some());
+        assert!(v["nodes"][1].get("extraPortMappings").is_none());
         let one = load_str("cluster: {}\n", "t", &[]).env.unwrap();
         assert_eq!(
             kind_config_value(&one)["nodes"].as_array().unwrap().len(),

@@ -25,20 +25,23 @@ pub async fn docker_facts(
         let observed = crate::drivers::docker::observe::observe_cluster(&conn, cluster)
             .await
             .map_err(|e| e.to_string())?;
-        let node = observed
-            .nodes
-            .into_iter()
-            .find(|n| n.role == "control-plane")
-            .map(|n| NodeFacts {
-                name: n.name,
-                state: n.status,
-                published: n
-                    .ports
-                    .into_iter()
-                    .filter(|p| p.protocol == "tcp")
-                    .map(|p| (p.container_port, p.host_ip, p.host_port))
-                    .collect(),
-            });
+        // With several control planes kind's load balancer publishes the API: its ports count
+        // as the cluster's, beside the first control plane's (the router's host ports).
+        let lb_ports = observed
+            .load_balancer()
+            .map(|lb| lb.ports.clone())
+            .unwrap_or_default();
+        let node = observed.control_plane().cloned().map(|n| NodeFacts {
+            name: n.name,
+            state: n.status,
+            published: n
+                .ports
+                .into_iter()
+                .chain(lb_ports)
+                .filter(|p| p.protocol == "tcp")
+                .map(|p| (p.container_port, p.host_ip, p.host_port))
+                .collect(),
+        });
         Ok::<_, String>((
             format!("{} (API {})", conn.endpoint.uri, conn.api_version),
             node,

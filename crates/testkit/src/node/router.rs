@@ -72,31 +72,51 @@ fn running_workloads(objects: &[(Key, Value)]) -> impl Iterator<Item = (&Key, &V
             };
             ready >= 1
         })
-        .filter(move |(_, w)| runs_on_the_router_node(objects, w))
         .map(|(k, w)| (k, w))
 }
 
-/// Whether the scheduler would put the workload's pod on the node whose 443 kind publishes: the
-/// control-plane node (kind's ingress guide). Its pod template's nodeSelector must match that
-/// Node's labels and its tolerations cover that Node's taints (with workers, kind leaves the
-/// control plane its `node-role.kubernetes.io/control-plane:NoSchedule` taint). A pod that fits
-/// nowhere else stays Pending; one that fits a worker binds that worker's 443, which kind does
-/// not publish. Either way nothing answers on the published port. Objects without Node objects
-/// (unit tests of the routers alone) keep every workload.
-fn runs_on_the_router_node(objects: &[(Key, Value)], w: &Value) -> bool {
-    let Some(node) = objects
+/// The objects as the node `this` sees them: every object, but of the Deployments and
+/// DaemonSets only those whose pods the scheduler puts on `this` (the node whose 443 kind
+/// publishes, the first control plane in kind's ingress guide). A pod fits a node when its
+/// nodeSelector matches the Node's labels and its tolerations cover the Node's NoSchedule and
+/// NoExecute taints (with workers, kind keeps the control planes'
+/// `node-role.kubernetes.io/control-plane:NoSchedule`). A DaemonSet runs on every node it fits;
+/// a Deployment's pod is placed on one of the nodes it fits, so it is on `this` for sure only
+/// when `this` is the only one (with several, the real scheduler may bind another node's 443,
+/// which kind does not publish). Without Node objects (unit tests of the routers alone) every
+/// workload is kept.
+pub fn scheduled_on(objects: Vec<(Key, Value)>, this: &str) -> Vec<(Key, Value)> {
+    let nodes: Vec<(&str, &Value)> = objects
         .iter()
         .filter(|(k, _)| k.group.is_empty() && k.plural == "nodes")
-        .map(|(_, n)| n)
-        .find(|n| {
-            n["metadata"]["labels"]
-                .get("node-role.kubernetes.io/control-plane")
-                .is_some()
+        .map(|(k, n)| (k.name.as_str(), n))
+        .collect();
+    if nodes.is_empty() {
+        return objects;
+    }
+    let keep: Vec<bool> = objects
+        .iter()
+        .map(|(k, w)| {
+            if k.group != "apps" || !(k.plural == "deployments" || k.plural == "daemonsets") {
+                return true;
+            }
+            let pod = &w["spec"]["template"]["spec"];
+            let fitting: Vec<&str> = nodes
+                .iter()
+                .filter(|(_, n)| fits(pod, n))
+                .map(|(name, _)| *name)
+                .collect();
+            fitting.contains(&this) && (k.plural == "daemonsets" || fitting.len() == 1)
         })
-    else {
-        return true;
-    };
-    let pod = &w["spec"]["template"]["spec"];
+        .collect();
+    objects
+        .into_iter()
+        .zip(keep)
+        .filter_map(|(o, keep)| keep.then_some(o))
+        .collect()
+}
+
+fn fits(pod: &Value, node: &Value) -> bool {
     let labels = &node["metadata"]["labels"];
     let selected = pod["nodeSelector"]
         .as_object()
@@ -530,66 +550,63 @@ mod tests {
     fn only_a_pod_the_scheduler_puts_on_the_control_plane_node_answers_there() {
         let passthrough = answer(&world(CHART_ARGS), Some("dev.example"));
         assert!(matches!(passthrough, Answer::Passthrough { .. }));
-        let node = |labels: Value, taints: Value| {
+        let node = |name: &str, labels: Value, taints: Value| {
             (
-                Key::new("", "nodes", "", "x-control-plane"),
+                Key::new("", "nodes", "", name),
                 json!({"metadata": {"labels": labels}, "spec": {"taints": taints}}),
             )
         };
+        let role = "node-role.kubernetes.io/control-plane";
         let cp_labels =
-            json!({"node-role.kubernetes.io/control-plane": "", "ingress-ready": "true"});
-        let taint =
-            json!([{"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}]);
-        let with = |n: (Key, Value), selector: Value, tolerations: Value| {
+            json!({role: "", "ingress-ready": "true", "kubernetes.io/hostname": "x-control-plane"});
+        let taint = json!([{"key": role, "effect": "NoSchedule"}]);
+        let with = |nodes: Vec<(Key, Value)>, selector: Value, tolerations: Value| {
             let mut w = world(CHART_ARGS);
             w[0].1["spec"]["template"]["spec"]["nodeSelector"] = selector;
             w[0].1["spec"]["template"]["spec"]["tolerations"] = tolerations;
-            w.push(n);
-            answer(&w, Some("dev.example"))
+            w.extend(nodes);
+            answer(&scheduled_on(w, "x-control-plane"), Some("dev.example"))
         };
+        let cp = |taints: &Value| node("x-control-plane", cp_labels.clone(), taints.clone());
         let selector = json!({"ingress-ready": "true"});
-        let tolerate = json!([{"key": "node-role.kubernetes.io/control-plane", "operator": "Equal", "effect": "NoSchedule"}]);
+        let tolerate = json!([{"key": role, "operator": "Equal", "effect": "NoSchedule"}]);
+        let none = json!([]);
         // One node, untainted (kind without workers): the selector decides.
         assert_eq!(
-            with(
-                node(cp_labels.clone(), json!([])),
-                selector.clone(),
-                json!([])
-            ),
+            with(vec![cp(&none)], selector.clone(), none.clone()),
             passthrough
         );
+        let unlabelled = node("x-control-plane", json!({role: ""}), none.clone());
         assert_eq!(
-            with(
-                node(
-                    json!({"node-role.kubernetes.io/control-plane": ""}),
-                    json!([])
-                ),
-                selector.clone(),
-                json!([])
-            ),
+            with(vec![unlabelled], selector.clone(), none.clone()),
             Answer::Nobody,
             "no node labelled ingress-ready"
         );
         // Tainted (kind with workers): only a pod that tolerates the taint runs there.
+        let worker = node(
+            "x-worker",
+            json!({"kubernetes.io/hostname": "x-worker"}),
+            none.clone(),
+        );
         assert_eq!(
             with(
-                node(cp_labels.clone(), taint.clone()),
+                vec![cp(&taint), worker.clone()],
                 selector.clone(),
-                json!([])
+                none.clone()
             ),
             Answer::Nobody
         );
         assert_eq!(
             with(
-                node(cp_labels.clone(), taint.clone()),
+                vec![cp(&taint), worker.clone()],
                 selector.clone(),
-                tolerate
+                tolerate.clone()
             ),
             passthrough
         );
         assert_eq!(
             with(
-                node(cp_labels.clone(), taint.clone()),
+                vec![cp(&taint)],
                 selector.clone(),
                 json!([{"operator": "Exists"}])
             ),
@@ -598,12 +615,40 @@ mod tests {
         );
         assert_eq!(
             with(
-                node(cp_labels, taint),
-                selector,
-                json!([{"key": "node-role.kubernetes.io/control-plane", "operator": "Equal", "value": "x", "effect": "NoSchedule"}])
+                vec![cp(&taint)],
+                selector.clone(),
+                json!([{"key": role, "operator": "Equal", "value": "x", "effect": "NoSchedule"}])
             ),
             Answer::Nobody,
             "Equal compares the value"
+        );
+        // No selector on a cluster with workers: the scheduler may put it on a worker.
+        assert_eq!(
+            with(vec![cp(&none), worker.clone()], json!({}), none.clone()),
+            Answer::Nobody
+        );
+        // Several control planes: the role selects all of them, so a Deployment may land on one
+        // whose 443 kind does not publish; the node's own name selects the one that does.
+        let cp2 = node(
+            "x-control-plane2",
+            json!({role: "", "kubernetes.io/hostname": "x-control-plane2"}),
+            none.clone(),
+        );
+        assert_eq!(
+            with(
+                vec![cp(&none), cp2.clone()],
+                json!({role: ""}),
+                none.clone()
+            ),
+            Answer::Nobody
+        );
+        assert_eq!(
+            with(
+                vec![cp(&none), cp2],
+                json!({"kubernetes.io/hostname": "x-control-plane"}),
+                none
+            ),
+            passthrough
         );
     }
 
