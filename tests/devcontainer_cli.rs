@@ -100,6 +100,7 @@ fn devcontainer_up_with_the_bootstrap_feature_then_verify_and_down() {
         base_image: base_image.clone(),
         up: false,
         downed: false,
+        cli_cache_before: cli_feature_folders(),
     };
     assert!(
         built.status.success(),

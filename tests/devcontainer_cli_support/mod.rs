@@ -522,6 +522,32 @@ pub struct Teardown {
     /// `devcontainer up` reported success: `bootstrap down` can be asked inside.
     pub up: bool,
     pub downed: bool,
+    /// The CLI's folders of Feature content (a copy of each Feature, ~100 MB with the Docker CLI
+    /// and kubectl) that were there before this run: the others are this run's.
+    pub cli_cache_before: Vec<PathBuf>,
+}
+
+/// Where the CLI copies Features to build them: `<tmp>/devcontainercli-<user>/container-features`.
+pub fn cli_feature_folders() -> Vec<PathBuf> {
+    let user = std::env::var("USER").unwrap_or_else(|_| {
+        // SAFETY: getuid cannot fail; getpwuid's result is read at once.
+        unsafe {
+            let pw = libc::getpwuid(libc::getuid());
+            if pw.is_null() {
+                "root".into()
+            } else {
+                std::ffi::CStr::from_ptr((*pw).pw_name)
+                    .to_string_lossy()
+                    .into_owned()
+            }
+        }
+    });
+    let dir = std::env::temp_dir()
+        .join(format!("devcontainercli-{user}"))
+        .join("container-features");
+    std::fs::read_dir(dir)
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default()
 }
 
 impl Teardown {
@@ -580,5 +606,10 @@ impl Drop for Teardown {
         }
         let _ = docker_status(&["rmi", "-f", "dev_container_feature_content_temp"]);
         let _ = docker_status(&["rmi", "-f", &self.base_image]);
+        for dir in cli_feature_folders() {
+            if !self.cli_cache_before.contains(&dir) {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+        }
     }
 }
