@@ -109,6 +109,28 @@ pub enum Command {
         after_help = "Examples:\n  bootstrap man | man -l -\n  bootstrap man --dir ~/.local/share/man/man1"
     )]
     Man(ManArgs),
+    /// Show or remove the pull-through image caches (shared by every environment here)
+    #[command(
+        after_help = "Examples:\n  bootstrap cache status\n  bootstrap cache status -o json\n  bootstrap cache prune\n  bootstrap cache prune docker.io\n\nThe caches are the containers and volumes labelled dev.bootstrap.cache; `up` makes them\nwhen the file has a `cache:` section, and `down` leaves them for the next cluster."
+    )]
+    Cache(CacheArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CacheArgs {
+    #[command(subcommand)]
+    pub action: CacheAction,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum CacheAction {
+    /// Each upstream's cache: its state, its volume's size, and its hits since it started
+    Status,
+    /// Remove the cache containers and volumes (only those carrying the cache's label)
+    Prune {
+        /// Only the caches of these upstreams (such as docker.io); default: all of them
+        upstreams: Vec<String>,
+    },
 }
 
 #[derive(Debug, Args)]

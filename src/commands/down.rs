@@ -12,6 +12,7 @@ pub fn run(g: &Global, args: &DownArgs) -> Outcome {
         keep_cluster: args.keep_cluster,
         force: args.force,
         kubeconfig: Some(super::kubeconfig_paths(g, Some(&env))?),
+        cache_credentials: super::cache_credentials(g, &env)?,
         ..Options::default()
     };
     let result = super::runtime()?.block_on(super::interrupt::interruptible(

@@ -143,6 +143,13 @@ pub fn starter(c: &Choices) -> String {
         );
     }
     s.push_str(
+        "# Pull-through image caches for docker.io, ghcr.io, registry.k8s.io and quay.io, shared by\n\
+         # every environment here and kept across clusters: a recreated cluster pulls its images\n\
+         # from them, not the internet. Credentials come from your Docker config (`docker login`).\n\
+         # `bootstrap cache status` shows them, `bootstrap cache prune` removes them.\n\
+         cache: {}\n\n",
+    );
+    s.push_str(
         "# Where you stand decides the routes written to the kubeconfig: auto probes them.\n\
          access:\n  mode: auto   # auto, host, devcontainer, wsl2 or kind-network\n",
     );
@@ -235,6 +242,8 @@ mod tests {
         assert_eq!(names, ["dev", "staging"]);
         assert!(env.registry.enabled);
         assert_eq!(env.registry.port, 5001);
+        assert!(env.cache.enabled, "init's file turns the pull-through caches on");
+        assert_eq!(env.cache.upstreams.len(), 4);
         assert_eq!(env.vclusters[0].hostname, "dev-vcluster.localtest.me");
 
         let off = load_str(&starter(&choices("ingress-nginx", &[], false)), "e", &[]);

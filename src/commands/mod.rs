@@ -1,6 +1,7 @@
 //! The commands on top: one module per subcommand, each a thin shell over the steps and the
 //! core. This module loads the environment, dispatches, and maps outcomes to exit codes.
 
+pub mod cache;
 pub mod completions;
 pub mod down;
 pub mod init;
@@ -51,6 +52,7 @@ pub fn run(mut cli: Cli) -> ExitCode {
         Command::Init(args) => init::run(&cli.global, args),
         Command::Completions(args) => completions::run(args),
         Command::Man(args) => man::run(args),
+        Command::Cache(args) => cache::run(&cli.global, args),
     };
     let code = match result {
         Ok(()) => 0,
@@ -173,6 +175,28 @@ pub fn kubeconfig_paths(
         setting,
     )
     .map_err(|e| Failure::Invalid(e.to_string()))
+}
+
+/// The Docker config file `cache.credentials` names, made absolute as `kubeconfig.path` is
+/// (`~` and `$HOME` expanded, a relative path taken from the envs.yaml's folder).
+pub fn cache_credentials(g: &Global, env: &Env) -> Result<Option<std::path::PathBuf>, Failure> {
+    let Some(raw) = env.cache.credentials.as_deref() else {
+        return Ok(None);
+    };
+    let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
+    crate::drivers::kubeconfig::paths::expand(
+        std::ffi::OsStr::new(raw),
+        crate::drivers::kubeconfig::paths::Named::Setting {
+            envs_file: g.file.as_path(),
+        },
+        home.as_deref(),
+    )
+    .map(Some)
+    .map_err(|_| {
+        Failure::Invalid(format!(
+            "cache.credentials `{raw}` starts with `~` or `$HOME`, but HOME is not set: write the full path"
+        ))
+    })
 }
 
 /// Load and validate the environment file, printing every finding; errors mean exit 2.

@@ -13,6 +13,7 @@ pub fn run(g: &Global, args: &PlanArgs) -> Outcome {
     let opts = Options {
         timeout: args.timeout,
         kubeconfig: Some(super::kubeconfig_paths(g, Some(&env))?),
+        cache_credentials: super::cache_credentials(g, &env)?,
         ..Options::default()
     };
     // Plans print data on stdout; progress goes to stderr only when it is a terminal.

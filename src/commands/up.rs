@@ -17,6 +17,7 @@ pub fn run(g: &Global, args: &UpArgs) -> Outcome {
         secret_timeout: args.wait,
         kubeconfig: Some(super::kubeconfig_paths(g, Some(&env))?),
         offline: args.offline,
+        cache_credentials: super::cache_credentials(g, &env)?,
         ..Options::default()
     };
     let runtime = super::runtime()?;

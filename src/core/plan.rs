@@ -25,6 +25,8 @@ pub enum Op {
     Remove,
     /// The local registry: its container, the nodes' host files, the KEP-1755 ConfigMap.
     Registry,
+    /// The pull-through caches: their containers and the nodes' host files for each upstream.
+    Cache,
     ApplyRoute,
     /// A vcluster whose release is converged but whose kubeconfig secret is not there yet.
     WaitVcluster,
@@ -69,6 +71,7 @@ impl Op {
             Op::ApplyObject => "apply-object",
             Op::Remove => "remove",
             Op::Registry => "registry",
+            Op::Cache => "cache",
             Op::ApplyRoute => "apply-route",
             Op::WaitVcluster => "wait-vcluster",
             Op::WriteContext => "write-context",

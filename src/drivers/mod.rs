@@ -1,6 +1,7 @@
 //! The imperative shell: one module per outside system. Drivers observe and act; they decide
 //! nothing the core could decide from their observations.
 
+pub mod cache;
 pub mod docker;
 pub mod fetch;
 pub mod helm;

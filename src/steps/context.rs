@@ -49,6 +49,9 @@ pub struct Options {
     pub force: bool,
     /// `up --offline` (or BOOTSTRAP_OFFLINE=1): never download a tool; say how to get it.
     pub offline: bool,
+    /// The Docker config file the pull-through caches take upstream credentials from
+    /// (`cache.credentials`, made absolute by the command; else the user's own when it exists).
+    pub cache_credentials: Option<std::path::PathBuf>,
 }
 
 impl Default for Options {
@@ -63,6 +66,7 @@ impl Default for Options {
             keep_cluster: false,
             force: false,
             offline: false,
+            cache_credentials: None,
         }
     }
 }

@@ -5,6 +5,7 @@
 //! (`pipeline`), so the four cannot disagree; adding a step is a file and a line there.
 
 pub mod argocd;
+pub mod cache;
 pub mod cluster;
 pub mod context;
 pub mod exposure;
@@ -125,6 +126,8 @@ pub fn pipeline(env: &Env) -> Vec<Stage> {
     if env.cluster.provider == Provider::Kind {
         // Also when the file dropped the section: `down` still finds a registry of ours.
         stages.push(vec![Box::new(registry::Registry::default())]);
+        // Before the charts: their images are pulled through the caches.
+        stages.push(vec![Box::new(cache::Cache::default())]);
     }
     if !env.vclusters.is_empty() {
         stages.push(vec![Box::new(router::Router::new(env))]);

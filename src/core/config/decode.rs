@@ -29,7 +29,13 @@ const TOP: &[&str] = &[
     "kubeconfig",
     "argocd",
     "registry",
+    "cache",
 ];
+const CACHE: &[&str] = &["enabled", "image", "upstreams", "credentials"];
+const UPSTREAM: &[&str] = &["host", "remote"];
+/// The upstreams a `cache:` section without `upstreams` proxies: where the router's, vcluster's
+/// and ArgoCD's images come from.
+pub const DEFAULT_UPSTREAMS: &[&str] = &["docker.io", "ghcr.io", "registry.k8s.io", "quay.io"];
 const CLUSTER: &[&str] = &[
     "provider",
     "name",
@@ -811,6 +817,7 @@ impl Decoder<'_> {
             labels: self.string_map(g.get("labels"), "argocd.labels"),
         };
         let registry = self.registry(top.get("registry"), &cluster.name);
+        let cache = self.cache(top.get("cache"));
         Env {
             cluster,
             router,
@@ -819,6 +826,58 @@ impl Decoder<'_> {
             kubeconfig,
             argocd,
             registry,
+            cache,
+        }
+    }
+
+    fn cache(&mut self, n: Option<&Node>) -> Cache {
+        let f = self.fields(n, "cache", CACHE);
+        let mut upstreams = Vec::new();
+        match f.get("upstreams") {
+            None => upstreams.extend(DEFAULT_UPSTREAMS.iter().map(|h| Upstream::known(h))),
+            Some(list) => {
+                let mut index = Vec::new();
+                for (i, item) in self.list(Some(list), "cache.upstreams").iter().enumerate() {
+                    let p = format!("cache.upstreams[{i}]");
+                    // `- docker.io`, or `- {host: registry.example.com, remote: https://...}`.
+                    if let Value::Str(host) = &item.value {
+                        self.note(&p, item);
+                        upstreams.push(Upstream::known(host));
+                        index.push(i);
+                        continue;
+                    }
+                    let u = self.fields(Some(item), &p, UPSTREAM);
+                    let Some(host) = self.string(u.get("host"), &format!("{p}.host")) else {
+                        if u.get("host").is_none() {
+                            self.reject(
+                                &at(item),
+                                &format!("{p}.host"),
+                                "`host` is required",
+                                Some("the registry name images carry, such as `docker.io` or `registry.example.com:5000`".into()),
+                            );
+                        }
+                        continue;
+                    };
+                    let remote = self.string(u.get("remote"), &format!("{p}.remote"));
+                    upstreams.push(match remote {
+                        Some(remote) => Upstream { host, remote },
+                        None => Upstream::known(&host),
+                    });
+                    index.push(i);
+                }
+                self.origins.items.insert("cache.upstreams".into(), index);
+            }
+        }
+        Cache {
+            // Writing a cache section means wanting one, unless it says `enabled: false`.
+            enabled: self
+                .boolean(f.get("enabled"), "cache.enabled")
+                .unwrap_or(n.is_some_and(|n| matches!(n.value, Value::Map(_)))),
+            image: self
+                .string(f.get("image"), "cache.image")
+                .unwrap_or_else(|| REGISTRY_IMAGE.into()),
+            upstreams,
+            credentials: self.string(f.get("credentials"), "cache.credentials"),
         }
     }
 }

@@ -14,6 +14,7 @@ pub struct Env {
     pub kubeconfig: KubeconfigTarget,
     pub argocd: Argocd,
     pub registry: Registry,
+    pub cache: Cache,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
@@ -250,5 +251,41 @@ impl Registry {
     /// What images are tagged with on the host and in pod specs.
     pub fn host(&self) -> String {
         format!("localhost:{}", self.port)
+    }
+}
+
+/// Pull-through caches: one registry container in proxy mode per upstream registry, shared by
+/// every environment on the machine and kept across clusters, so a recreated cluster pulls from
+/// them instead of the internet.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Cache {
+    pub enabled: bool,
+    pub image: String,
+    pub upstreams: Vec<Upstream>,
+    /// A Docker config file (`auths`) with credentials for the upstreams; None: the user's own
+    /// (`$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`), when it exists.
+    pub credentials: Option<String>,
+}
+
+/// One upstream registry: the name images carry (`docker.io`), and the URL its API answers at.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Upstream {
+    pub host: String,
+    pub remote: String,
+}
+
+impl Upstream {
+    /// The API URL of a well-known registry host; Docker Hub's API is not at `docker.io`.
+    pub fn known(host: &str) -> Upstream {
+        let remote = match host {
+            "docker.io" => "https://registry-1.docker.io".to_owned(),
+            h => format!("https://{h}"),
+        };
+        Upstream {
+            host: host.to_owned(),
+            remote,
+        }
     }
 }

@@ -188,6 +188,7 @@ pub fn validate(env: &Env, o: &Origins, d: &mut Diags) {
     labels(&mut c, env, kind);
     host_ports(&mut c, env, kind);
     registry(&mut c, env);
+    cache(&mut c, env);
     router_exposure(&mut c, env);
     router_fields(&mut c, env, kind);
     vcluster_fields(&mut c, env);
@@ -820,6 +821,70 @@ fn registry(c: &mut Check, env: &Env) {
             "a local registry needs `cluster.provider: kind`: it is wired into kind's nodes".into(),
             Some("remove the registry section, or point the cluster at a registry it can already pull from".into()),
         );
+    }
+}
+
+fn cache(c: &mut Check, env: &Env) {
+    let cache = &env.cache;
+    if !cache.enabled {
+        return;
+    }
+    if env.cluster.provider == Provider::Existing {
+        c.err(
+            "cache.enabled",
+            "a pull-through cache needs `cluster.provider: kind`: it is wired into kind's nodes"
+                .into(),
+            Some(
+                "remove the cache section; a cluster of your own pulls as its nodes are set up to"
+                    .into(),
+            ),
+        );
+    }
+    let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+    for (i, u) in cache.upstreams.iter().enumerate() {
+        let field = c.o.item("cache.upstreams", i);
+        let (name, port) = match u.host.rsplit_once(':') {
+            Some((n, p)) => (n, Some(p)),
+            None => (u.host.as_str(), None),
+        };
+        if !is_dns_name(name) || port.is_some_and(|p| p.parse::<u16>().map_or(true, |p| p == 0)) {
+            c.err(
+                &field,
+                format!("`{}` is not a registry host", u.host),
+                Some("a DNS name with an optional port, as image names carry it: `docker.io`, `ghcr.io`, `registry.example.com:5000`".into()),
+            );
+        }
+        if let Some(first) = seen.insert(&u.host, i) {
+            c.err(
+                &field,
+                format!(
+                    "duplicate upstream `{}`, already listed as cache.upstreams[{first}]",
+                    u.host
+                ),
+                None,
+            );
+        }
+        if env.registry.enabled && u.host == env.registry.host() {
+            c.err(
+                &field,
+                format!(
+                    "`{}` is the local registry's own name: its images are pushed there, not pulled through a cache",
+                    u.host
+                ),
+                None,
+            );
+        }
+        let rest = u
+            .remote
+            .strip_prefix("https://")
+            .or_else(|| u.remote.strip_prefix("http://"));
+        if rest.is_none_or(|r| r.is_empty() || r.contains(char::is_whitespace)) {
+            c.err(
+                &field,
+                format!("`{}` is not the URL of a registry's API", u.remote),
+                Some("an https:// (or http://) URL, such as https://registry-1.docker.io".into()),
+            );
+        }
     }
 }
 

@@ -82,7 +82,7 @@ pub fn kind_config_value(env: &Env) -> Value {
         },
         "nodes": nodes(Value::Object(node), c.control_planes, c.workers, c.node_image.as_deref()),
     });
-    if env.registry.enabled {
+    if env.registry.enabled || env.cache.enabled {
         // The local registry: containerd reads per-registry host files (see render::registry).
         cluster["containerdConfigPatches"] = json!([super::registry::containerd_patch()]);
     }

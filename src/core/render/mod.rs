@@ -1,5 +1,6 @@
 //! Pure renderers: what the file implies, as the documents other tools consume.
 
+pub mod cache;
 pub mod contexts;
 pub mod gateway;
 pub mod kind;

@@ -1,6 +1,8 @@
 //! Docker through bollard: connecting, observing kind's nodes, and the few writes we make.
 
+pub mod cache;
 pub mod connect;
+pub mod df;
 pub mod files;
 pub mod network;
 pub mod nodes;

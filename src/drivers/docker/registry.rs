@@ -26,7 +26,7 @@ pub const OWNER_LABEL: &str = "dev.bootstrap.owner";
 pub const ROLE_LABEL: &str = "dev.bootstrap.role";
 const PORT_KEY: &str = "5000/tcp";
 
-fn not_found(e: &bollard::errors::Error) -> bool {
+pub(super) fn not_found(e: &bollard::errors::Error) -> bool {
     matches!(
         e,
         bollard::errors::Error::DockerResponseServerError {
@@ -60,7 +60,13 @@ pub async fn observe(conn: &Conn, r: &Registry, cluster: &str) -> Result<Seen, D
         Err(e) => return Err(conn.error("inspecting the kind network", e)),
     };
     let mut nodes = Vec::new();
-    for n in observe_cluster(conn, cluster).await?.nodes {
+    // Every node's containerd; kind's load balancer (haproxy) pulls nothing.
+    for n in observe_cluster(conn, cluster)
+        .await?
+        .nodes
+        .into_iter()
+        .filter(|n| n.role != crate::core::observed::LOAD_BALANCER_ROLE)
+    {
         let running = n.state == NodeState::Running;
         let hosts_toml = if running {
             read_file(conn, &n.id, &format!("{}/hosts.toml", render::hosts_dir(r))).await?
@@ -120,7 +126,11 @@ pub fn container_from_inspect(i: bollard::models::ContainerInspectResponse) -> S
 }
 
 /// One file out of a container, or None when it is not there.
-async fn read_file(conn: &Conn, id: &str, path: &str) -> Result<Option<String>, DockerError> {
+pub(super) async fn read_file(
+    conn: &Conn,
+    id: &str,
+    path: &str,
+) -> Result<Option<String>, DockerError> {
     let mut stream = conn.docker.download_from_container(
         id,
         Some(DownloadFromContainerOptions {
@@ -159,7 +169,12 @@ fn tar_error(conn: &Conn, path: &str, e: std::io::Error) -> DockerError {
 }
 
 /// Write one file into a container through the archive API; Docker makes its folders.
-async fn write_file(conn: &Conn, id: &str, path: &str, text: &str) -> Result<(), DockerError> {
+pub(super) async fn write_file(
+    conn: &Conn,
+    id: &str,
+    path: &str,
+    text: &str,
+) -> Result<(), DockerError> {
     let mut tar = tar::Builder::new(Vec::new());
     let mut h = tar::Header::new_gnu();
     h.set_size(text.len() as u64);
@@ -190,7 +205,7 @@ async fn write_file(conn: &Conn, id: &str, path: &str, text: &str) -> Result<(),
 }
 
 /// Run a command in a container and wait for it; its exit code.
-async fn exec(conn: &Conn, id: &str, cmd: &[&str]) -> Result<i64, DockerError> {
+pub(super) async fn exec(conn: &Conn, id: &str, cmd: &[&str]) -> Result<i64, DockerError> {
     let created = conn
         .docker
         .create_exec(
