@@ -20,6 +20,8 @@ command -v fish >/dev/null || missing+=(fish)
 command -v man >/dev/null || missing+=(man-db)
 # The real registry (distribution's `registry` binary) for the local-registry tests.
 [ -x /usr/bin/docker-registry ] || missing+=(docker-registry)
+# The real containerd and ctr, which pull through the pull-through cache's host files.
+command -v ctr >/dev/null || missing+=(containerd)
 # The static (musl) release build: ring's C code needs a musl C compiler; `file` checks the result.
 command -v musl-gcc >/dev/null || missing+=(musl-tools)
 command -v file >/dev/null || missing+=(file)
