@@ -242,7 +242,10 @@ mod tests {
         assert_eq!(names, ["dev", "staging"]);
         assert!(env.registry.enabled);
         assert_eq!(env.registry.port, 5001);
-        assert!(env.cache.enabled, "init's file turns the pull-through caches on");
+        assert!(
+            env.cache.enabled,
+            "init's file turns the pull-through caches on"
+        );
         assert_eq!(env.cache.upstreams.len(), 4);
         assert_eq!(env.vclusters[0].hostname, "dev-vcluster.localtest.me");
 
