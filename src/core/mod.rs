@@ -4,6 +4,7 @@
 pub mod access;
 pub mod argocd;
 pub mod boolean;
+pub mod charts;
 pub mod cluster_diff;
 pub mod config;
 pub mod exposure;

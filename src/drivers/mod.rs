@@ -2,6 +2,7 @@
 //! nothing the core could decide from their observations.
 
 pub mod cache;
+pub mod charts;
 pub mod docker;
 pub mod fetch;
 pub mod helm;

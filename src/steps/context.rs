@@ -125,6 +125,9 @@ pub struct Cx<'a> {
     /// Each context whose route a probe of this run proved, with the entry it proved: `up`'s
     /// verify does not dial again what nothing has changed since.
     proven: Mutex<BTreeMap<String, (Entry, crate::core::verify::report::ContextReport)>>,
+    /// Chart archives kept by digest (`cache:` on), found or fetched before the first change,
+    /// by `core::charts::key`: the releases install from these.
+    charts: Mutex<BTreeMap<String, PathBuf>>,
 }
 
 impl<'a> Cx<'a> {
@@ -157,6 +160,7 @@ impl<'a> Cx<'a> {
             tools: Mutex::new(BTreeMap::new()),
             kubeconfig_reads: Mutex::new(BTreeMap::new()),
             proven: Mutex::new(BTreeMap::new()),
+            charts: Mutex::new(BTreeMap::new()),
         })
     }
 
@@ -293,6 +297,35 @@ impl<'a> Cx<'a> {
     /// same offline switch (`--offline`, BOOTSTRAP_OFFLINE) and mirror
     /// (BOOTSTRAP_DOWNLOAD_MIRROR) as the pinned tools: the pin still decides which bytes are
     /// accepted.
+    /// The kept archive of a chart (`drivers::charts`), fetched and kept first when it is not.
+    pub async fn chart(&self, c: &crate::core::config::Chart) -> anyhow::Result<PathBuf> {
+        let (Some(repo), Some(version)) = (c.repo.clone(), c.version.clone()) else {
+            anyhow::bail!("chart {} names no repository and version", c.name);
+        };
+        let k = crate::core::charts::key(&repo, &c.name, &version);
+        if let Some(p) = self.charts.lock().unwrap().get(&k) {
+            return Ok(p.clone());
+        }
+        let o = crate::drivers::toolchain::Options::from_env(self.opts.offline);
+        let mut fetcher = crate::drivers::fetch::Fetcher::new(o.cache, o.show);
+        fetcher.offline = o.offline;
+        let name = c.name.clone();
+        let path = tokio::task::spawn_blocking(move || {
+            crate::drivers::charts::ensure(&fetcher, o.offline, &repo, &name, &version)
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("keeping chart {}: {e}", c.name))??;
+        self.charts.lock().unwrap().insert(k, path.clone());
+        Ok(path)
+    }
+
+    /// The kept archive of this chart, when `up` found or fetched it before its first change.
+    pub fn kept_chart(&self, c: &crate::core::config::Chart) -> Option<PathBuf> {
+        let (repo, version) = (c.repo.as_ref()?, c.version.as_ref()?);
+        let k = crate::core::charts::key(repo, &c.name, version);
+        self.charts.lock().unwrap().get(&k).cloned()
+    }
+
     pub async fn file(&self, p: &crate::core::router::Pinned) -> anyhow::Result<PathBuf> {
         let o = crate::drivers::toolchain::Options::from_env(self.opts.offline);
         let url = crate::drivers::toolchain::through_mirror(p.url, o.mirror.as_deref());

@@ -86,6 +86,11 @@ pub trait Step {
     }
     /// The pinned files (release manifests) `apply` will read, fetched before the first change
     /// for the same reason.
+    /// Charts the planned changes install, to be kept by digest (`cache:` on) before the first
+    /// change.
+    fn charts(&self, _cx: &Cx<'_>) -> Vec<crate::core::config::Chart> {
+        Vec::new()
+    }
     fn files(&self, _cx: &Cx<'_>) -> Vec<crate::core::router::Pinned> {
         Vec::new()
     }

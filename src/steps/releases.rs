@@ -123,6 +123,22 @@ impl ReleaseStep {
         }
     }
 
+    /// The chart `apply` will install, when the caches are on and it comes from a repository at
+    /// a version: it is kept by digest and installed from the kept archive.
+    pub fn charts(&self, cx: &Cx<'_>) -> Vec<crate::core::config::Chart> {
+        let c = &self.want.chart;
+        if cx.env.cache.enabled
+            && c.path.is_none()
+            && c.repo.is_some()
+            && c.version.is_some()
+            && !self.tools(cx).is_empty()
+        {
+            vec![c.clone()]
+        } else {
+            Vec::new()
+        }
+    }
+
     /// Make the release what we want; returns the change made, if any.
     pub async fn apply(
         &mut self,
@@ -161,9 +177,19 @@ impl ReleaseStep {
             }
         };
         note(&format!("helm {verb} {id}"));
-        helm.upgrade(r, &ownership::helm_labels(cx.cluster()), timeout)
-            .await
-            .with_context(|| format!("helm {verb} of {id}"))?;
+        // From the kept archive when there is one: the same chart, no request to its repository.
+        let kept = cx.kept_chart(&r.chart).map(|p| {
+            let mut k = r.clone();
+            k.chart.path = Some(p.display().to_string());
+            k
+        });
+        helm.upgrade(
+            kept.as_ref().unwrap_or(r),
+            &ownership::helm_labels(cx.cluster()),
+            timeout,
+        )
+        .await
+        .with_context(|| format!("helm {verb} of {id}"))?;
         Ok(Some(format!("helm {verb} {id}")))
     }
 

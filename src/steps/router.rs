@@ -306,6 +306,10 @@ impl Step for Router {
             .collect()
     }
 
+    fn charts(&self, cx: &Cx<'_>) -> Vec<crate::core::config::Chart> {
+        self.rel.charts(cx)
+    }
+
     fn tools(&self, cx: &Cx<'_>) -> Vec<&'static crate::drivers::toolchain::Pinned> {
         let mut t = self.rel.tools(cx);
         // The previous router's release goes through helm uninstall.

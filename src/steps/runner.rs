@@ -117,6 +117,13 @@ async fn get_downloads(stages: &[Stage], cx: &Cx<'_>) -> Result<()> {
     }
     let mut problems = Vec::new();
     for s in &changing {
+        for c in s.charts(cx) {
+            if let Err(e) = cx.chart(&c).await {
+                problems.push(format!("{}: {e:#}", s.name()));
+            }
+        }
+    }
+    for s in &changing {
         if let Err(e) = s.prefetch(cx).await {
             problems.push(format!("{}: {e:#}", s.name()));
         }

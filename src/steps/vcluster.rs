@@ -209,6 +209,10 @@ impl Step for Vcluster {
         self.rel.tools(cx)
     }
 
+    fn charts(&self, cx: &Cx<'_>) -> Vec<crate::core::config::Chart> {
+        self.rel.charts(cx)
+    }
+
     async fn remove(&mut self, cx: &Cx<'_>) -> Result<Vec<String>> {
         if cx.mode == Mode::Down && cx.cluster_goes() {
             return Ok(Vec::new());

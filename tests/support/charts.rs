@@ -38,6 +38,8 @@ pub fn charts_or_skip(test: &str) -> bool {
 pub struct ChartRepo {
     /// http://127.0.0.1:PORT, what `chart.repo` is set to.
     pub url: String,
+    /// The path of every request served, in order.
+    pub served: Arc<std::sync::Mutex<Vec<String>>>,
     _dir: tempfile::TempDir,
     stop: Arc<AtomicBool>,
     port: u16,
@@ -65,6 +67,8 @@ impl ChartRepo {
         let stop = Arc::new(AtomicBool::new(false));
         let root = dir.path().to_path_buf();
         let stopping = stop.clone();
+        let served = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = served.clone();
         std::thread::spawn(move || {
             for conn in listener.incoming() {
                 if stopping.load(Ordering::Relaxed) {
@@ -72,10 +76,12 @@ impl ChartRepo {
                 }
                 let Ok(conn) = conn else { continue };
                 let root = root.clone();
-                std::thread::spawn(move || serve_one(conn, &root));
+                let log = log.clone();
+                std::thread::spawn(move || serve_one(conn, &root, &log));
             }
         });
         ChartRepo {
+            served,
             url: format!("http://{host}:{port}"),
             _dir: dir,
             stop,
@@ -108,7 +114,7 @@ fn index(dir: &Path) {
 }
 
 /// One HTTP/1.1 GET for a file of the folder; anything else is 404/405.
-fn serve_one(mut conn: std::net::TcpStream, root: &Path) {
+fn serve_one(mut conn: std::net::TcpStream, root: &Path, log: &std::sync::Mutex<Vec<String>>) {
     let mut reader = BufReader::new(conn.try_clone().unwrap());
     let mut line = String::new();
     if reader.read_line(&mut line).is_err() {
@@ -123,6 +129,7 @@ fn serve_one(mut conn: std::net::TcpStream, root: &Path) {
     let mut parts = line.split_whitespace();
     let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
     let name = path.split('?').next().unwrap_or("").trim_start_matches('/');
+    log.lock().unwrap().push(name.to_owned());
     let file = root.join(name);
     let ok_name = !name.is_empty() && !name.contains('/') && !name.contains("..");
     let (status, body, ctype) = if method != "GET" && method != "HEAD" {
