@@ -2,7 +2,8 @@
 //! registry, on kind's network, and each node's containerd told to pull that upstream's images
 //! through it (hosts.toml). The caches are shared by every environment on the machine and outlive
 //! clusters: `down` removes only this environment's host files (which go with the nodes anyway)
-//! and says the caches stay; `bootstrap cache prune` removes them. The work is
+//! and says the caches stay (a file without the section leaves its nodes' host files alone: a
+//! cache that is gone makes containerd fall back to the upstream); `bootstrap cache prune` removes them. The work is
 //! `drivers::docker::cache`'s.
 
 use super::{Cx, Diff, Looked, Mode, Step};
@@ -52,14 +53,14 @@ impl Step for Cache {
             self.credentials = found;
             self.notes = notes;
         }
-        // Observed also when the file dropped the section: `down` still finds our host files.
-        let mut cache = cx.env.cache.clone();
-        if !cache.enabled && cx.mode != Mode::Down {
+        // Without the section there is nothing to look at: host files a dropped section left
+        // name a cache containerd falls back from, and they go with the nodes.
+        if !cx.env.cache.enabled {
             return Ok(Looked::Yes);
         }
-        cache.enabled = true;
         self.seen = Some(
-            crate::drivers::docker::cache::observe(&conn, &cache, &cx.env.cluster.name).await?,
+            crate::drivers::docker::cache::observe(&conn, &cx.env.cache, &cx.env.cluster.name)
+                .await?,
         );
         Ok(Looked::Yes)
     }
