@@ -331,14 +331,10 @@ pub fn diff(
 /// What `down` removes: only host files on the nodes that carry this environment's mark. The
 /// caches themselves stay: other environments use them, and the next cluster needs them.
 pub fn removals(owner: &str, seen: &Seen) -> Vec<(String, String)> {
-    let mark = super::registry::hosts_mark(owner);
     let mut out = Vec::new();
     for n in seen.nodes.iter().filter(|n| n.running) {
         for (host, text) in &n.hosts {
-            if text
-                .as_deref()
-                .is_some_and(|t| t.lines().next() == Some(mark.as_str()))
-            {
+            if super::registry::carries_mark(text.as_deref(), owner) {
                 out.push((n.name.clone(), host.clone()));
             }
         }

@@ -62,6 +62,11 @@ pub fn hosts_mark(owner: &str) -> String {
     format!("# written by bootstrap for {owner}")
 }
 
+/// Whether a host file's first line is `owner`'s mark: only such a file is ever removed.
+pub fn carries_mark(text: Option<&str>, owner: &str) -> bool {
+    text.is_some_and(|t| t.lines().next() == Some(hosts_mark(owner).as_str()))
+}
+
 /// The `localRegistryHosting.v1` value: kind's documented `host` and `help`, plus KEP-1755's
 /// `hostFromClusterNetwork` (where a pod that builds and pushes images reaches the registry:
 /// kind's guide says `kind-registry:5000`). `hostFromContainerRuntime` is left out on purpose:
@@ -227,10 +232,7 @@ pub enum Removal {
 pub fn removals(r: &Registry, owner: &str, seen: &Seen) -> Vec<Removal> {
     let mut out = Vec::new();
     for n in &seen.nodes {
-        if n.hosts_toml
-            .as_deref()
-            .is_some_and(|t| t.lines().next() == Some(hosts_mark(owner).as_str()))
-        {
+        if carries_mark(n.hosts_toml.as_deref(), owner) {
             out.push(Removal::Hosts {
                 node: n.name.clone(),
             });

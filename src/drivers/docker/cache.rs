@@ -7,7 +7,7 @@
 use super::connect::{Conn, DockerError};
 use super::network::KIND_NETWORK;
 use super::observe::{observe_cluster, NodeState};
-use super::registry::{ensure_image, exec, not_found, read_file, write_file};
+use super::registry::{ensure_image, not_found, read_file, remove_host_file, write_file};
 use crate::core::config::Cache;
 use crate::core::render::cache::{
     self as render, container_name, Action, Credentials, Seen, SeenCache, SeenNode, Status,
@@ -306,17 +306,7 @@ pub async fn remove_hosts(
         let Some(n) = seen.nodes.iter().find(|n| n.name == node) else {
             continue;
         };
-        let dir = render::hosts_dir(&host);
-        let script = format!("rm -f '{dir}/hosts.toml' && rmdir '{dir}' 2>/dev/null; true");
-        let code = exec(conn, &n.id, &["sh", "-c", &script]).await?;
-        if code != 0 {
-            return Err(api_error(
-                conn,
-                format!("removing {dir}/hosts.toml from node {node}"),
-                format!("`sh -c rm` exited {code} in the node"),
-            ));
-        }
-        out.push(format!("removed {dir}/hosts.toml from node {node}"));
+        out.push(remove_host_file(conn, &n.id, &node, &render::hosts_dir(&host)).await?);
     }
     Ok(out)
 }

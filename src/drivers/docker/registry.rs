@@ -204,6 +204,27 @@ pub(super) async fn write_file(
         .map_err(|e| conn.error(&format!("writing {path} in {id}"), e))
 }
 
+/// Remove one containerd host file (and its folder when empty) from a running node; the line
+/// `down` reports.
+pub(super) async fn remove_host_file(
+    conn: &Conn,
+    node_id: &str,
+    node: &str,
+    dir: &str,
+) -> Result<String, DockerError> {
+    let script = format!("rm -f '{dir}/hosts.toml' && rmdir '{dir}' 2>/dev/null; true");
+    let code = exec(conn, node_id, &["sh", "-c", &script]).await?;
+    if code != 0 {
+        return Err(DockerError::Api {
+            uri: conn.endpoint.uri.clone(),
+            during: format!("removing {dir}/hosts.toml from node {node}"),
+            status: 0,
+            message: format!("`sh -c rm` exited {code} in the node"),
+        });
+    }
+    Ok(format!("removed {dir}/hosts.toml from node {node}"))
+}
+
 /// Run a command in a container and wait for it; its exit code.
 pub(super) async fn exec(conn: &Conn, id: &str, cmd: &[&str]) -> Result<i64, DockerError> {
     let created = conn
@@ -428,18 +449,7 @@ pub async fn remove(
                 let Some(n) = seen.nodes.iter().find(|n| n.name == node) else {
                     continue;
                 };
-                let dir = render::hosts_dir(r);
-                let script = format!("rm -f '{dir}/hosts.toml' && rmdir '{dir}' 2>/dev/null; true");
-                let code = exec(conn, &n.id, &["sh", "-c", &script]).await?;
-                if code != 0 {
-                    return Err(DockerError::Api {
-                        uri: conn.endpoint.uri.clone(),
-                        during: format!("removing {dir}/hosts.toml from node {node}"),
-                        status: 0,
-                        message: format!("`sh -c rm` exited {code} in the node"),
-                    });
-                }
-                out.push(format!("removed {dir}/hosts.toml from node {node}"));
+                out.push(remove_host_file(conn, &n.id, &node, &render::hosts_dir(r)).await?);
             }
             render::Removal::Container { id } => {
                 // Checked again right before: a name can change hands between look and delete.
