@@ -86,7 +86,7 @@ pub enum Command {
     Status,
     /// Print what the file implies, as YAML
     #[command(
-        after_help = "Examples:\n  bootstrap render kind-config\n  bootstrap render vcluster dev\n  bootstrap render contexts --access devcontainer"
+        after_help = "Examples:\n  bootstrap render kind-config\n  bootstrap render vcluster dev\n  bootstrap render contexts --access devcontainer\n  bootstrap render images -o json"
     )]
     Render(RenderArgs),
     /// Print or manage kubeconfig entries bootstrap owns
@@ -241,6 +241,9 @@ pub enum RenderWhat {
     Routes,
     /// Each context's server, tls-server-name and CA source for the access mode
     Contexts,
+    /// The container images the router and the vclusters run (their charts rendered by `helm
+    /// template` with the values `up` installs), and the pull-through cache serving each
+    Images,
 }
 
 #[derive(Debug, Args)]

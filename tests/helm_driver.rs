@@ -118,6 +118,57 @@ async fn install_once_then_converged() {
 
 /// The shapes bootstrap parses, as helm v4.2.3 prints them (helm/helm v4.2.3
 /// pkg/cmd/list.go `releaseElement`, pkg/cmd/get_values.go, pkg/cli/output EncodeJSON).
+/// What `up` warms: the chart rendered with the values it installs with, from its repository or
+/// from a kept archive, gives the images; the values change them (a chart upgrade would too).
+#[tokio::test]
+async fn template_renders_the_images_the_release_will_run() {
+    if !charts_or_skip("template_renders_the_images_the_release_will_run") {
+        return;
+    }
+    let w = HelmWorld::start();
+    let helm = Helm {
+        bin: w.helm.clone(),
+        kubeconfig: Default::default(),
+        context: String::new(),
+    };
+    let r = vcluster(&w.charts.url, json!({}));
+    let text = helm.template(&r).await.unwrap();
+    assert!(
+        text.starts_with("---\n# Source: vcluster/templates/"),
+        "{text}"
+    );
+    let images = bootstrap::core::images::in_manifest(&text).unwrap();
+    assert_eq!(
+        images,
+        [
+            "ghcr.io/loft-sh/kubernetes:v1.32.1",
+            "ghcr.io/loft-sh/vcluster-pro:0.26.0"
+        ]
+    );
+    let moved = vcluster(
+        &w.charts.url,
+        json!({"controlPlane": {"statefulSet": {"image": {"registry": "mirror.test", "tag": "0.26.1"}}}}),
+    );
+    let images =
+        bootstrap::core::images::in_manifest(&helm.template(&moved).await.unwrap()).unwrap();
+    assert!(
+        images.contains(&"mirror.test/loft-sh/vcluster-pro:0.26.1".to_owned()),
+        "{images:?}"
+    );
+    // The kept archive renders the same, asking the repository nothing.
+    let asked = w.charts.served.lock().unwrap().len();
+    let mut kept = r.clone();
+    kept.chart.path = Some(
+        support::charts::contracts()
+            .join("charts/vcluster-0.26.0.tgz")
+            .display()
+            .to_string(),
+    );
+    assert_eq!(helm.template(&kept).await.unwrap(), text);
+    assert_eq!(w.charts.served.lock().unwrap().len(), asked);
+    assert!(w.api.writes() == 0, "rendering writes nothing to a cluster");
+}
+
 #[test]
 fn list_and_get_values_answer_in_the_real_cli_shapes() {
     if !charts_or_skip("list_and_get_values_answer_in_the_real_cli_shapes") {
@@ -210,10 +261,17 @@ fn list_and_get_values_answer_in_the_real_cli_shapes() {
     // helm 4 has no `list --all`; like the real CLI the double refuses what helm refuses.
     let (code, _, err) = w.run(&["list", "--all", "-o", "json"]);
     assert_eq!((code, err.trim()), (1, "Error: unknown flag: --all"));
+    let (code, _, err) = w.run(&["pull", "x"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.starts_with("Error: unknown command \"pull\" for \"helm\""),
+        "{err}"
+    );
+    // `template` takes the release name and the chart, as helm's does.
     let (code, _, err) = w.run(&["template", "x"]);
     assert_eq!(code, 1);
     assert!(
-        err.starts_with("Error: unknown command \"template\" for \"helm\""),
+        err.starts_with("Error: \"helm template\" requires 2 arguments"),
         "{err}"
     );
 

@@ -392,7 +392,7 @@ mod tests {
         let (e, args) = refused(&["bootstrap", "-o", "json", "render"]);
         assert_eq!(
             usage_message(&e, &args),
-            "`bootstrap render` needs a command: kind-config, router, vcluster, routes, contexts"
+            "`bootstrap render` needs a command: kind-config, router, vcluster, routes, contexts, images"
         );
         let (e, args) = refused(&["bootstrap"]);
         assert!(usage_message(&e, &args).starts_with("`bootstrap` needs a command: up, verify,"));

@@ -86,6 +86,84 @@ pub fn run(g: &Global, args: &RenderArgs) -> Outcome {
             };
             print(&doc, header.to_owned());
         }
+        RenderWhat::Images => images(g, &env)?,
+    }
+    Ok(())
+}
+
+/// `render images`: each release's chart rendered by `helm template` (from the kept archive when
+/// the caches keep it, else from its repository), its images listed with the cache serving each.
+fn images(g: &Global, env: &crate::core::config::Env) -> Outcome {
+    use crate::steps::{Cx, Mode, Options};
+    let mut releases = Vec::new();
+    if !env.vclusters.is_empty() {
+        releases.push(crate::core::router::router_of(env.router.kind).release(env));
+    }
+    for v in &env.vclusters {
+        releases.push(crate::steps::vcluster::vcluster_release(env, v));
+    }
+    let opts = Options {
+        kubeconfig: Some(super::kubeconfig_paths(g, Some(env))?),
+        ..Options::default()
+    };
+    let progress = crate::progress::Progress::new(false);
+    let rows = super::runtime()?.block_on(async {
+        let cx = Cx::new(env, Mode::Plan, &opts, &progress)
+            .map_err(|e| Failure::Failed(format!("{e:#}")))?;
+        let helm = crate::drivers::helm::Helm {
+            bin: cx
+                .tool(&crate::drivers::toolchain::HELM_PIN)
+                .await
+                .map_err(|e| Failure::Failed(format!("{e:#}")))?,
+            kubeconfig: Default::default(),
+            context: String::new(),
+        };
+        let mut rows = Vec::new();
+        for mut r in releases {
+            let c = &r.chart;
+            if env.cache.enabled && c.path.is_none() && c.repo.is_some() && c.version.is_some() {
+                let kept = cx
+                    .chart(c)
+                    .await
+                    .map_err(|e| Failure::Failed(format!("{e:#}")))?;
+                r.chart.path = Some(kept.display().to_string());
+            }
+            let text = helm.template(&r).await.map_err(|e| {
+                Failure::Failed(format!("rendering {}/{}: {e:#}", r.namespace, r.name))
+            })?;
+            let found = crate::core::images::in_manifest(&text).map_err(Failure::Failed)?;
+            let sources =
+                crate::core::images::sources(&found, &env.cache).map_err(Failure::Failed)?;
+            for (_, s) in sources {
+                rows.push(serde_json::json!({
+                    "release": format!("{}/{}", r.namespace, r.name),
+                    "image": s.image,
+                    "cache": s.cache,
+                }));
+            }
+        }
+        Ok::<_, Failure>(rows)
+    })?;
+    if g.output == Output::Json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({ "images": rows }))
+                .unwrap_or_default()
+        );
+    } else {
+        println!(
+            "# images each release runs (helm template), and the pull-through cache serving it"
+        );
+        for r in &rows {
+            println!(
+                "{}\t{}\t{}",
+                r["release"].as_str().unwrap_or_default(),
+                r["image"].as_str().unwrap_or_default(),
+                r["cache"]
+                    .as_str()
+                    .map_or_else(|| "no cache".to_owned(), |c| format!("cache {c}"))
+            );
+        }
     }
     Ok(())
 }

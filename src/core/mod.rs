@@ -8,6 +8,7 @@ pub mod charts;
 pub mod cluster_diff;
 pub mod config;
 pub mod exposure;
+pub mod images;
 pub mod kubeconfig;
 pub mod labels;
 pub mod objects;

@@ -27,6 +27,8 @@ pub enum Op {
     Registry,
     /// The pull-through caches: their containers and the nodes' host files for each upstream.
     Cache,
+    /// Pull the images the charts run into the pull-through caches (a fetch, not a change).
+    WarmCache,
     ApplyRoute,
     /// A vcluster whose release is converged but whose kubeconfig secret is not there yet.
     WaitVcluster,
@@ -72,6 +74,7 @@ impl Op {
             Op::Remove => "remove",
             Op::Registry => "registry",
             Op::Cache => "cache",
+            Op::WarmCache => "warm-cache",
             Op::ApplyRoute => "apply-route",
             Op::WaitVcluster => "wait-vcluster",
             Op::WriteContext => "write-context",
@@ -86,7 +89,7 @@ impl Op {
     pub fn is_change(self) -> bool {
         !matches!(
             self,
-            Op::Preflight | Op::Verify | Op::Adopt | Op::WaitVcluster
+            Op::Preflight | Op::Verify | Op::Adopt | Op::WaitVcluster | Op::WarmCache
         )
     }
 

@@ -45,6 +45,30 @@ pub fn upgrade_args(
     a
 }
 
+/// `helm template` of the release as `upgrade_args` would install it: the same chart, version
+/// and values, rendered without a cluster. What `up` reads the release's images from.
+pub fn template_args(r: &Release, values_file: &str) -> Vec<String> {
+    let mut a: Vec<String> = vec!["template".into(), r.name.clone()];
+    match (&r.chart.path, &r.chart.repo) {
+        (Some(path), _) => a.push(path.clone()),
+        (None, Some(repo)) => {
+            a.push(r.chart.name.clone());
+            a.extend(["--repo".into(), repo.clone()]);
+        }
+        (None, None) => a.push(r.chart.name.clone()),
+    }
+    if let (None, Some(v)) = (&r.chart.path, &r.chart.version) {
+        a.extend(["--version".into(), v.clone()]);
+    }
+    a.extend([
+        "--namespace".into(),
+        r.namespace.clone(),
+        "--values".into(),
+        values_file.into(),
+    ]);
+    a
+}
+
 pub fn uninstall_args(r: &Release, kube_context: &str, kubeconfig: &str) -> Vec<String> {
     vec![
         "uninstall".into(),
@@ -125,6 +149,16 @@ mod tests {
             "{s}"
         );
         assert!(!s.contains("--version"));
+    }
+
+    #[test]
+    fn template_renders_what_upgrade_installs() {
+        let s = template_args(&rel(), "/tmp/v.yaml").join(" ");
+        assert_eq!(s, "template vcluster-dev-helm vcluster --repo https://charts.loft.sh --version 0.26.0 --namespace dev-vcluster --values /tmp/v.yaml");
+        let mut local = rel();
+        local.chart.path = Some("/kept/vcluster-0.26.0.tgz".into());
+        let s = template_args(&local, "v").join(" ");
+        assert_eq!(s, "template vcluster-dev-helm /kept/vcluster-0.26.0.tgz --namespace dev-vcluster --values v");
     }
 }
 
@@ -251,6 +285,14 @@ impl Helm {
             timeout_s,
         );
         self.run(&args).await.map(|_| ())
+    }
+
+    /// The release's manifest as `helm template` renders it (no cluster is asked).
+    pub async fn template(&self, r: &Release) -> anyhow::Result<String> {
+        let mut file = tempfile::NamedTempFile::new()?;
+        std::io::Write::write_all(&mut file, serde_json::to_string(&r.values)?.as_bytes())?;
+        self.run(&template_args(r, &file.path().display().to_string()))
+            .await
     }
 
     pub async fn rollback(&self, r: &Release, timeout_s: u64) -> anyhow::Result<()> {

@@ -17,4 +17,5 @@ pub mod registry;
 pub mod state;
 pub mod toolchain;
 pub mod tools;
+pub mod warm;
 pub mod zone;

@@ -128,6 +128,12 @@ pub struct Cx<'a> {
     /// Chart archives kept by digest (`cache:` on), found or fetched before the first change,
     /// by `core::charts::key`: the releases install from these.
     charts: Mutex<BTreeMap<String, PathBuf>>,
+    /// The releases the planned changes install (`cache:` on), each from its kept archive: set
+    /// once before the first change (`runner::get_downloads`), read by the cache step, which
+    /// warms their images while the cluster is made.
+    pub installs: Mutex<Vec<crate::core::release::Release>>,
+    /// Their images, rendered once (`helm template`) for the offline check and the warm-up.
+    images: tokio::sync::OnceCell<std::result::Result<Vec<String>, String>>,
 }
 
 impl<'a> Cx<'a> {
@@ -161,6 +167,8 @@ impl<'a> Cx<'a> {
             kubeconfig_reads: Mutex::new(BTreeMap::new()),
             proven: Mutex::new(BTreeMap::new()),
             charts: Mutex::new(BTreeMap::new()),
+            installs: Mutex::new(Vec::new()),
+            images: tokio::sync::OnceCell::new(),
         })
     }
 
@@ -243,7 +251,7 @@ impl<'a> Cx<'a> {
         }
     }
 
-    fn toolchain_options(&self) -> crate::drivers::toolchain::Options {
+    pub fn toolchain_options(&self) -> crate::drivers::toolchain::Options {
         crate::drivers::toolchain::Options::from_env(self.opts.offline)
     }
 
@@ -317,6 +325,43 @@ impl<'a> Cx<'a> {
         .map_err(|e| anyhow::anyhow!("keeping chart {}: {e}", c.name))??;
         self.charts.lock().unwrap().insert(k, path.clone());
         Ok(path)
+    }
+
+    /// Every image the releases in `installs` run, each once: their charts rendered by `helm
+    /// template` with the values `up` installs them with (the list follows the chart version).
+    pub async fn planned_images(&self) -> std::result::Result<Vec<String>, String> {
+        self.images
+            .get_or_init(|| async {
+                let installs = self.installs.lock().map(|i| i.clone()).unwrap_or_default();
+                if installs.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let helm = crate::drivers::helm::Helm {
+                    bin: self
+                        .tool(&crate::drivers::toolchain::HELM_PIN)
+                        .await
+                        .map_err(|e| format!("{e:#}"))?,
+                    kubeconfig: PathBuf::new(),
+                    context: String::new(),
+                };
+                let rendered =
+                    futures::future::join_all(installs.iter().map(|r| helm.template(r))).await;
+                let mut all: Vec<String> = Vec::new();
+                for (r, text) in installs.iter().zip(rendered) {
+                    let text =
+                        text.map_err(|e| format!("rendering {}/{}: {e:#}", r.namespace, r.name))?;
+                    for i in crate::core::images::in_manifest(&text)
+                        .map_err(|e| format!("{}/{}: {e}", r.namespace, r.name))?
+                    {
+                        if !all.contains(&i) {
+                            all.push(i);
+                        }
+                    }
+                }
+                Ok(all)
+            })
+            .await
+            .clone()
     }
 
     /// The kept archive of this chart, when `up` found or fetched it before its first change.

@@ -84,13 +84,13 @@ pub trait Step {
     fn tools(&self, _cx: &Cx<'_>) -> Vec<&'static crate::drivers::toolchain::Pinned> {
         Vec::new()
     }
-    /// The pinned files (release manifests) `apply` will read, fetched before the first change
-    /// for the same reason.
-    /// Charts the planned changes install, to be kept by digest (`cache:` on) before the first
-    /// change.
-    fn charts(&self, _cx: &Cx<'_>) -> Vec<crate::core::config::Chart> {
+    /// The helm releases the planned changes install from a repository (`cache:` on): their
+    /// charts are kept by digest before the first change, and their images warmed.
+    fn installs(&self, _cx: &Cx<'_>) -> Vec<crate::core::release::Release> {
         Vec::new()
     }
+    /// The pinned files (release manifests) `apply` will read, fetched before the first change
+    /// for the same reason.
     fn files(&self, _cx: &Cx<'_>) -> Vec<crate::core::router::Pinned> {
         Vec::new()
     }
@@ -122,7 +122,12 @@ pub fn pipeline(env: &Env) -> Vec<Stage> {
     let mut stages: Vec<Stage> = vec![vec![Box::new(preflight::Preflight::default())]];
     match env.cluster.provider {
         Provider::Kind => {
-            stages.push(vec![Box::new(cluster::Cluster::default())]);
+            // The caches are made and warmed while kind makes the nodes: the images the charts
+            // will run cross the network once, beside `kind create cluster`.
+            stages.push(vec![
+                Box::new(cluster::Cluster::default()),
+                Box::new(cache::Cache::default()),
+            ]);
             stages.push(vec![Box::new(network::Network::default())]);
         }
         Provider::Existing => stages.push(vec![Box::new(cluster::Existing)]),
@@ -132,7 +137,7 @@ pub fn pipeline(env: &Env) -> Vec<Stage> {
         // Also when the file dropped the section: `down` still finds a registry of ours.
         stages.push(vec![Box::new(registry::Registry::default())]);
         // Before the charts: their images are pulled through the caches.
-        stages.push(vec![Box::new(cache::Cache::default())]);
+        stages.push(vec![Box::new(cache::CacheHosts::default())]);
     }
     if !env.vclusters.is_empty() {
         stages.push(vec![Box::new(router::Router::new(env))]);

@@ -123,9 +123,10 @@ impl ReleaseStep {
         }
     }
 
-    /// The chart `apply` will install, when the caches are on and it comes from a repository at
-    /// a version: it is kept by digest and installed from the kept archive.
-    pub fn charts(&self, cx: &Cx<'_>) -> Vec<crate::core::config::Chart> {
+    /// The release `apply` will install, when the caches are on and its chart comes from a
+    /// repository at a version: the chart is kept by digest and installed from the kept archive,
+    /// and the images it runs are warmed into the caches while the cluster is made.
+    pub fn installs(&self, cx: &Cx<'_>) -> Vec<Release> {
         let c = &self.want.chart;
         if cx.env.cache.enabled
             && c.path.is_none()
@@ -133,7 +134,7 @@ impl ReleaseStep {
             && c.version.is_some()
             && !self.tools(cx).is_empty()
         {
-            vec![c.clone()]
+            vec![self.want.clone()]
         } else {
             Vec::new()
         }

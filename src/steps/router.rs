@@ -306,8 +306,8 @@ impl Step for Router {
             .collect()
     }
 
-    fn charts(&self, cx: &Cx<'_>) -> Vec<crate::core::config::Chart> {
-        self.rel.charts(cx)
+    fn installs(&self, cx: &Cx<'_>) -> Vec<crate::core::release::Release> {
+        self.rel.installs(cx)
     }
 
     fn tools(&self, cx: &Cx<'_>) -> Vec<&'static crate::drivers::toolchain::Pinned> {

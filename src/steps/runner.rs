@@ -5,7 +5,7 @@
 
 use super::{pipeline, Cx, Diff, Looked, Mode, Options, Stage};
 use crate::core::config::Env;
-use crate::core::plan::Plan;
+use crate::core::plan::{Op, Plan};
 use crate::progress::Progress;
 use anyhow::{anyhow, Result};
 use std::path::PathBuf;
@@ -116,12 +116,35 @@ async fn get_downloads(stages: &[Stage], cx: &Cx<'_>) -> Result<()> {
         }
     }
     let mut problems = Vec::new();
+    let mut installs = Vec::new();
     for s in &changing {
-        for c in s.charts(cx) {
-            if let Err(e) = cx.chart(&c).await {
-                problems.push(format!("{}: {e:#}", s.name()));
+        for mut r in s.installs(cx) {
+            match cx.chart(&r.chart).await {
+                Ok(kept) => {
+                    r.chart.path = Some(kept.display().to_string());
+                    installs.push(r);
+                }
+                Err(e) => problems.push(format!("{}: {e:#}", s.name())),
             }
         }
+    }
+    if let Ok(mut i) = cx.installs.lock() {
+        *i = installs;
+    }
+    // Offline, a cluster made anew has nodes that hold no image: every image its charts run
+    // must be in a pull-through cache, or `up` would stop halfway, at the first pod.
+    let creates_cluster = changing.iter().any(|s| {
+        s.diff(cx)
+            .actions
+            .iter()
+            .any(|a| matches!(a.op, Op::CreateCluster | Op::RecreateCluster))
+    });
+    if problems.is_empty()
+        && creates_cluster
+        && cx.env.cache.enabled
+        && cx.toolchain_options().offline
+    {
+        problems.extend(super::cache::offline_problems(cx).await);
     }
     for s in &changing {
         if let Err(e) = s.prefetch(cx).await {

@@ -209,8 +209,8 @@ impl Step for Vcluster {
         self.rel.tools(cx)
     }
 
-    fn charts(&self, cx: &Cx<'_>) -> Vec<crate::core::config::Chart> {
-        self.rel.charts(cx)
+    fn installs(&self, cx: &Cx<'_>) -> Vec<crate::core::release::Release> {
+        self.rel.installs(cx)
     }
 
     async fn remove(&mut self, cx: &Cx<'_>) -> Result<Vec<String>> {

@@ -52,8 +52,14 @@ fn seen_container(i: bollard::models::ContainerInspectResponse) -> SeenCache {
     }
 }
 
-/// Read-only: each upstream's cache container, kind's network, and every node's host files.
-pub async fn observe(conn: &Conn, cache: &Cache, cluster: &str) -> Result<Seen, DockerError> {
+/// Read-only: each upstream's cache container, kind's network, and (with `nodes`) every node's
+/// host files.
+pub async fn observe(
+    conn: &Conn,
+    cache: &Cache,
+    cluster: &str,
+    nodes: bool,
+) -> Result<Seen, DockerError> {
     let mut seen = Seen::default();
     for u in &cache.upstreams {
         let name = container_name(&u.host);
@@ -81,6 +87,9 @@ pub async fn observe(conn: &Conn, cache: &Cache, cluster: &str) -> Result<Seen, 
         Err(e) if not_found(&e) => false,
         Err(e) => return Err(conn.error("inspecting the kind network", e)),
     };
+    if !nodes {
+        return Ok(seen);
+    }
     for n in observe_cluster(conn, cluster)
         .await?
         .nodes
@@ -425,6 +434,43 @@ async fn counters(conn: &Conn, name: &str) -> Option<(render::Counters, render::
     .await
     .ok()??;
     render::counters_from_expvar(&text)
+}
+
+/// The cache's registry API (`ip:5000`) on kind's network, or on the network it is on before
+/// kind's exists (a cold `up` makes the caches while kind makes its network).
+pub async fn address(conn: &Conn, host: &str) -> Option<String> {
+    let i = conn
+        .docker
+        .inspect_container(&container_name(host), None::<InspectContainerOptions>)
+        .await
+        .ok()?;
+    let networks = i.network_settings?.networks?;
+    let ip = networks
+        .get(KIND_NETWORK)
+        .into_iter()
+        .chain(networks.values())
+        .filter_map(|n| n.ip_address.clone())
+        .find(|ip| !ip.is_empty())?;
+    Some(format!("{ip}:{}", render::CONTAINER_PORT))
+}
+
+/// Whether the cache for `host` holds the image's manifest: the link distribution writes into
+/// its storage once stored, read through the container (running or stopped), so nothing is
+/// asked of the cache, which would ask its upstream.
+pub async fn holds(
+    conn: &Conn,
+    host: &str,
+    image: &oci_client::Reference,
+) -> Result<bool, DockerError> {
+    let path = format!(
+        "{}/{}",
+        render::STORAGE,
+        crate::core::images::stored_link(image)
+    );
+    match read_file(conn, &container_name(host), &path).await {
+        Ok(found) => Ok(found.is_some_and(|l| l.trim().starts_with("sha256:"))),
+        Err(e) => Err(e),
+    }
 }
 
 /// `bootstrap cache prune`: every container and volume carrying the cache's mark (for `only`'s
