@@ -353,8 +353,9 @@ pub fn crd_action(pinned: &Pinned, live_gateway_crd: Option<&Value>) -> CrdActio
 pub struct SeenRelease {
     pub name: String,
     pub namespace: String,
-    /// `<chart>-<version>` as helm lists it.
+    /// The chart's name and version, as helm's release record keeps them.
     pub chart: String,
+    pub version: String,
     /// Set by the shell from the mark bootstrap records on its releases. A release without it is
     /// the user's own: never removed, never taken over.
     pub ours: bool,
@@ -419,22 +420,6 @@ impl std::fmt::Display for RouterAction {
     }
 }
 
-/// The chart name of a `<chart>-<version>` helm list entry (the version is the last `-` part
-/// that starts with a digit).
-fn chart_name(listed: &str) -> &str {
-    match listed.rfind('-') {
-        Some(i)
-            if listed[i + 1..]
-                .chars()
-                .next()
-                .is_some_and(|c| c.is_ascii_digit() || c == 'v') =>
-        {
-            &listed[..i]
-        }
-        _ => listed,
-    }
-}
-
 /// Ours: this environment's mark (`core::ownership`), not merely bootstrap's managed-by claim.
 fn is_ours(env: &Env, v: &Value) -> bool {
     crate::core::ownership::holder(v.pointer("/metadata/labels"), &env.cluster.name)
@@ -489,7 +474,7 @@ pub fn switch_plan(env: &Env, releases: &[SeenRelease], live: &[Value]) -> Vec<R
         for r in releases {
             let same_slot =
                 r.name == wanted_release.name && r.namespace == wanted_release.namespace;
-            if r.ours && !same_slot && chart_name(&r.chart) == other_chart {
+            if r.ours && !same_slot && r.chart == other_chart {
                 plan.push(RouterAction::Uninstall {
                     name: r.name.clone(),
                     namespace: r.namespace.clone(),
@@ -533,6 +518,7 @@ mod tests {
             name: kind.into(),
             namespace: ns.into(),
             chart: chart.into(),
+            version: "1.0.0".into(),
             ours: true,
         }
     }
@@ -548,11 +534,7 @@ mod tests {
     fn ingress_nginx_to_gateway_api_removes_ours_first_then_installs() {
         let old = env("ingress-nginx");
         let new = env("gateway-api");
-        let releases = [ours(
-            "ingress-nginx",
-            "ingress-nginx-4.15.1",
-            "ingress-nginx",
-        )];
+        let releases = [ours("ingress-nginx", "ingress-nginx", "ingress-nginx")];
         let plan = switch_plan(&new, &releases, &live_of(&old));
         let lines: Vec<String> = plan.iter().map(ToString::to_string).collect();
         assert_eq!(
@@ -575,7 +557,7 @@ mod tests {
     fn gateway_api_back_to_ingress_nginx_removes_routes_before_gateway_before_class() {
         let old = env("gateway-api");
         let new = env("ingress-nginx");
-        let releases = [ours("traefik", "traefik-41.3.0", "traefik")];
+        let releases = [ours("traefik", "traefik", "traefik")];
         let plan = switch_plan(&new, &releases, &live_of(&old));
         assert_eq!(
             deletes(&plan),
@@ -600,8 +582,11 @@ mod tests {
         for kind in ["ingress-nginx", "gateway-api"] {
             let e = env(kind);
             let r = router_for(&e).release(&e);
-            let chart = format!("{}-{}", r.chart.name, r.chart.version.clone().unwrap());
-            let plan = switch_plan(&e, &[ours(&r.name, &chart, &r.namespace)], &live_of(&e));
+            let plan = switch_plan(
+                &e,
+                &[ours(&r.name, &r.chart.name, &r.namespace)],
+                &live_of(&e),
+            );
             assert!(deletes(&plan).is_empty(), "{kind}: {:?}", deletes(&plan));
         }
     }
@@ -615,7 +600,7 @@ mod tests {
         }
         let users_release = SeenRelease {
             ours: false,
-            ..ours("ingress-nginx", "ingress-nginx-4.15.1", "ingress-nginx")
+            ..ours("ingress-nginx", "ingress-nginx", "ingress-nginx")
         };
         let plan = switch_plan(&new, &[users_release], &users_ingress);
         assert!(deletes(&plan).is_empty(), "{:?}", deletes(&plan));
@@ -647,16 +632,8 @@ mod tests {
             &[],
         );
         let e = l.env.unwrap();
-        let plan = switch_plan(&e, &[ours("edge", "ingress-nginx-4.15.1", "edge")], &[]);
+        let plan = switch_plan(&e, &[ours("edge", "ingress-nginx", "edge")], &[]);
         assert!(deletes(&plan).is_empty());
-    }
-
-    #[test]
-    fn chart_names_from_helm_list() {
-        assert_eq!(chart_name("ingress-nginx-4.15.1"), "ingress-nginx");
-        assert_eq!(chart_name("traefik-41.3.0"), "traefik");
-        assert_eq!(chart_name("gateway-helm-v1.9.0"), "gateway-helm");
-        assert_eq!(chart_name("local"), "local");
     }
 
     #[test]

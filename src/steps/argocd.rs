@@ -77,6 +77,10 @@ impl Default for Argocd {
 
 #[async_trait::async_trait(?Send)]
 impl Step for Argocd {
+    fn id(&self) -> super::StepId {
+        super::StepId::Argocd
+    }
+
     fn name(&self) -> String {
         "argocd".into()
     }

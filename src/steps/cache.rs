@@ -93,6 +93,10 @@ fn containers_only(actions: Vec<Action>) -> Vec<Action> {
 
 #[async_trait::async_trait(?Send)]
 impl Step for Cache {
+    fn id(&self) -> super::StepId {
+        super::StepId::Cache
+    }
+
     fn name(&self) -> String {
         "cache".into()
     }
@@ -411,6 +415,10 @@ fn hosts_only(actions: Vec<Action>) -> Vec<Action> {
 
 #[async_trait::async_trait(?Send)]
 impl Step for CacheHosts {
+    fn id(&self) -> super::StepId {
+        super::StepId::CacheHosts
+    }
+
     fn name(&self) -> String {
         "cache hosts".into()
     }

@@ -254,6 +254,10 @@ fn now_rfc3339() -> String {
 
 #[async_trait::async_trait(?Send)]
 impl Step for Cluster {
+    fn id(&self) -> super::StepId {
+        super::StepId::Cluster
+    }
+
     fn name(&self) -> String {
         "cluster".into()
     }
@@ -576,6 +580,10 @@ pub struct Existing;
 
 #[async_trait::async_trait(?Send)]
 impl Step for Existing {
+    fn id(&self) -> super::StepId {
+        super::StepId::ExistingCluster
+    }
+
     fn name(&self) -> String {
         "cluster".into()
     }

@@ -48,6 +48,10 @@ fn existing_kubeconfig(cx: &Cx<'_>, dir: &Path) -> Result<(String, PathBuf)> {
 
 #[async_trait::async_trait(?Send)]
 impl Step for HostRoute {
+    fn id(&self) -> super::StepId {
+        super::StepId::HostRoute
+    }
+
     fn name(&self) -> String {
         "host route".into()
     }

@@ -200,6 +200,10 @@ pub async fn write(cx: &Cx<'_>, host_only: bool) -> Result<Vec<String>> {
 
 #[async_trait::async_trait(?Send)]
 impl Step for Kubeconfig {
+    fn id(&self) -> super::StepId {
+        super::StepId::Kubeconfig
+    }
+
     fn name(&self) -> String {
         "kubeconfig".into()
     }

@@ -62,11 +62,32 @@ pub enum Looked {
     Not(String),
 }
 
+/// Which step this is, for the walk to tell them apart (`name` is for people: it is what
+/// progress prints, and a vcluster's carries its name).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepId {
+    Preflight,
+    Cluster,
+    ExistingCluster,
+    Cache,
+    Network,
+    HostRoute,
+    Registry,
+    CacheHosts,
+    Router,
+    Vcluster,
+    Routes,
+    Kubeconfig,
+    Argocd,
+    Verify,
+}
+
 /// One part of the environment. `observe` reads (never writes), `diff` is pure over what
 /// `observe` stored in the step (or nothing, offline), `apply` makes the difference and says
 /// what it changed, `remove` takes away what this step made: only what carries our mark.
 #[async_trait::async_trait(?Send)]
 pub trait Step {
+    fn id(&self) -> StepId;
     /// For progress lines: "cluster", "vcluster dev".
     fn name(&self) -> String;
     async fn observe(&mut self, cx: &Cx<'_>) -> Result<Looked>;

@@ -19,6 +19,10 @@ pub struct Network {
 
 #[async_trait::async_trait(?Send)]
 impl Step for Network {
+    fn id(&self) -> super::StepId {
+        super::StepId::Network
+    }
+
     fn name(&self) -> String {
         "network".into()
     }

@@ -18,6 +18,10 @@ pub struct Preflight {
 
 #[async_trait::async_trait(?Send)]
 impl Step for Preflight {
+    fn id(&self) -> super::StepId {
+        super::StepId::Preflight
+    }
+
     fn name(&self) -> String {
         "preflight".into()
     }

@@ -17,6 +17,10 @@ pub struct Registry {
 
 #[async_trait::async_trait(?Send)]
 impl Step for Registry {
+    fn id(&self) -> super::StepId {
+        super::StepId::Registry
+    }
+
     fn name(&self) -> String {
         "registry".into()
     }

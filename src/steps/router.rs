@@ -54,7 +54,8 @@ impl Router {
             .map(|r| SeenRelease {
                 name: r.name.clone(),
                 namespace: r.namespace.clone(),
-                chart: format!("{}-{}", r.chart, r.chart_version),
+                chart: r.chart.clone(),
+                version: r.chart_version.clone(),
                 ours: true,
             })
             .collect()
@@ -92,6 +93,10 @@ impl Router {
 
 #[async_trait::async_trait(?Send)]
 impl Step for Router {
+    fn id(&self) -> super::StepId {
+        super::StepId::Router
+    }
+
     fn name(&self) -> String {
         "router".into()
     }

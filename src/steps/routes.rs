@@ -173,6 +173,10 @@ pub struct Routes;
 
 #[async_trait::async_trait(?Send)]
 impl super::Step for Routes {
+    fn id(&self) -> super::StepId {
+        super::StepId::Routes
+    }
+
     fn name(&self) -> String {
         "vcluster routes".into()
     }

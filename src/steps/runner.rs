@@ -3,7 +3,7 @@
 //! where an earlier step changed the world or could not be looked at yet, and apply the
 //! difference. `down`: observe, then remove in reverse order.
 
-use super::{pipeline, Cx, Diff, Looked, Mode, Options, Stage};
+use super::{pipeline, Cx, Diff, Looked, Mode, Options, Stage, StepId};
 use crate::core::config::Env;
 use crate::core::plan::{Op, Plan};
 use crate::progress::Progress;
@@ -321,7 +321,7 @@ async fn walk_up(
                         *n += c.len();
                     }
                     changes.extend(c);
-                    if stage[i].name() == "kubeconfig" {
+                    if stage[i].id() == StepId::Kubeconfig {
                         wrote_kubeconfig = true;
                     }
                 }
@@ -349,7 +349,7 @@ async fn walk_up(
             }
             return Err(anyhow!("{msg}"));
         }
-        if stop_after_router && stage.iter().any(|s| s.name() == "router") {
+        if stop_after_router && stage.iter().any(|s| s.id() == StepId::Router) {
             break;
         }
     }

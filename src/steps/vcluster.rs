@@ -78,6 +78,10 @@ impl Vcluster {
 
 #[async_trait::async_trait(?Send)]
 impl Step for Vcluster {
+    fn id(&self) -> super::StepId {
+        super::StepId::Vcluster
+    }
+
     fn name(&self) -> String {
         format!("vcluster {}", self.name)
     }

@@ -14,6 +14,10 @@ pub struct Verify;
 
 #[async_trait::async_trait(?Send)]
 impl Step for Verify {
+    fn id(&self) -> super::StepId {
+        super::StepId::Verify
+    }
+
     fn name(&self) -> String {
         "verify".into()
     }
