@@ -9,6 +9,7 @@ use crate::core::config::Env;
 use crate::core::observed::{
     node_name, NodeState, ObservedCluster, PublishedPort, API_CONTAINER_PORT, LOAD_BALANCER_ROLE,
 };
+use crate::core::render::kind::KindCluster;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -38,58 +39,41 @@ pub struct DesiredCluster {
 pub fn desired(env: &Env) -> DesiredCluster {
     from_kind_config(
         &env.cluster.name,
-        &crate::core::render::kind::kind_config_value(env),
+        &crate::core::render::kind::kind_cluster(env),
     )
 }
 
 /// Pure: the published ports and image a kind.x-k8s.io/v1alpha4 Cluster asks of its control plane.
-pub fn from_kind_config(name: &str, cfg: &serde_json::Value) -> DesiredCluster {
-    let net = &cfg["networking"];
+pub fn from_kind_config(name: &str, cfg: &KindCluster) -> DesiredCluster {
     let mut ports = vec![PublishedPort {
         container_port: API_CONTAINER_PORT,
         protocol: "tcp".into(),
-        host_ip: net["apiServerAddress"]
-            .as_str()
-            .unwrap_or("127.0.0.1")
-            .to_owned(),
-        host_port: net["apiServerPort"].as_u64().unwrap_or(0) as u16,
+        host_ip: cfg.networking.api_server_address.clone(),
+        host_port: cfg.networking.api_server_port,
     }];
-    let control_plane = cfg["nodes"]
-        .as_array()
-        .and_then(|n| n.iter().find(|n| n["role"] == "control-plane"))
-        .cloned()
-        .unwrap_or_default();
-    for m in control_plane["extraPortMappings"]
-        .as_array()
+    let control_plane = cfg.first_control_plane();
+    for m in control_plane
+        .map(|n| &n.extra_port_mappings)
         .into_iter()
         .flatten()
     {
         ports.push(PublishedPort {
-            container_port: m["containerPort"].as_u64().unwrap_or(0) as u16,
-            protocol: m["protocol"].as_str().unwrap_or("TCP").to_ascii_lowercase(),
-            // kind's default listen address is all addresses.
-            host_ip: m["listenAddress"].as_str().unwrap_or("0.0.0.0").to_owned(),
-            host_port: m["hostPort"].as_u64().unwrap_or(0) as u16,
+            container_port: m.container_port,
+            protocol: m.protocol.to_ascii_lowercase(),
+            host_ip: m.listen_address.clone(),
+            host_port: m.host_port,
         });
     }
-    let node_labels = control_plane["labels"]
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
-                .collect()
-        })
-        .unwrap_or_default();
+    let node_labels = control_plane.map(|n| n.labels.clone()).unwrap_or_default();
     // kind's kubeadm template sets `certSANs: [localhost, "{{.APIServerAddress}}"]`
     // (sigs.k8s.io/kind pkg/cluster/internal/kubeadm/config.go); our patch replaces that list
     // with one that repeats those first (render::kind::cert_sans).
     let address = ports[0].host_ip.clone();
     let mut cert_names = vec!["localhost".to_owned(), address];
-    for patch in control_plane["kubeadmConfigPatches"]
-        .as_array()
+    for patch in control_plane
+        .map(|n| &n.kubeadm_config_patches)
         .into_iter()
         .flatten()
-        .filter_map(|p| p.as_str())
     {
         let Ok(doc) = serde_saphyr::from_str::<serde_json::Value>(patch) else {
             continue;
@@ -104,16 +88,11 @@ pub fn from_kind_config(name: &str, cfg: &serde_json::Value) -> DesiredCluster {
                 .collect();
         }
     }
-    let count = |role: &str| {
-        cfg["nodes"]
-            .as_array()
-            .map_or(0, |n| n.iter().filter(|n| n["role"] == role).count()) as u32
-    };
     DesiredCluster {
-        workers: count("worker"),
-        control_planes: count("control-plane").max(1),
+        workers: cfg.count("worker"),
+        control_planes: cfg.count("control-plane").max(1),
         name: name.to_owned(),
-        node_image: control_plane["image"].as_str().map(str::to_owned),
+        node_image: control_plane.and_then(|n| n.image.clone()),
         ports,
         node_labels,
         cert_names,
@@ -663,7 +642,7 @@ mod tests {
                  "extraPortMappings": [{"containerPort": 53, "hostPort": 5353, "protocol": "UDP"}]}
             ]
         });
-        let d = from_kind_config("x", &cfg);
+        let d = from_kind_config("x", &serde_json::from_value(cfg).unwrap());
         assert_eq!(d.node_image.as_deref(), Some("kindest/node:v1.34.0"));
         assert_eq!(d.ports[0], port(6443, "0.0.0.0", 7443));
         assert_eq!(

@@ -151,22 +151,14 @@ impl Cluster {
 
     fn create_detail(env: &Env) -> String {
         let cl = &env.cluster;
-        let mapped: Vec<String> = crate::core::render::kind::kind_config_value(env)["nodes"][0]
-            ["extraPortMappings"]
-            .as_array()
-            .map(|ms| {
-                ms.iter()
-                    .map(|m| {
-                        format!(
-                            "{}:{}->{}",
-                            m["listenAddress"].as_str().unwrap_or(""),
-                            m["hostPort"],
-                            m["containerPort"]
-                        )
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
+        let kind = crate::core::render::kind::kind_cluster(env);
+        let mapped: Vec<String> = kind
+            .first_control_plane()
+            .map(|n| &n.extra_port_mappings)
+            .into_iter()
+            .flatten()
+            .map(|m| format!("{}:{}->{}", m.listen_address, m.host_port, m.container_port))
+            .collect();
         format!(
             "kind create cluster: API {}:{}, ports {}{}",
             cl.api_server.address,

@@ -1,7 +1,9 @@
 //! kind's cluster configuration (kind.x-k8s.io/v1alpha4).
 
 use crate::core::config::{Env, RouterKind};
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use std::collections::BTreeMap;
 
 /// Label the router's pods select their node by (as in kind's ingress guide).
 pub const INGRESS_READY_LABEL: &str = "ingress-ready";
@@ -24,69 +26,179 @@ pub fn cert_sans(env: &Env) -> Vec<String> {
     sans
 }
 
-pub fn kind_config_value(env: &Env) -> Value {
-    let c = &env.cluster;
-    let mut node = serde_json::Map::new();
-    node.insert("role".into(), json!("control-plane"));
-    if let Some(image) = &c.node_image {
-        node.insert("image".into(), json!(image));
+/// kind's `Cluster` (sigs.k8s.io/kind pkg/apis/config/v1alpha4 types.go), the fields we set, as
+/// ctlptl embeds it: rendering, the drift check (`core::cluster_diff`) and the create step share
+/// this one value. Field order is kind's documentation order, which the rendered file keeps.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KindCluster {
+    #[serde(default = "cluster_kind")]
+    pub kind: String,
+    #[serde(default = "api_version")]
+    pub api_version: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub networking: Networking,
+    #[serde(default)]
+    pub nodes: Vec<KindNode>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub containerd_config_patches: Vec<String>,
+}
+
+fn cluster_kind() -> String {
+    "Cluster".into()
+}
+
+fn api_version() -> String {
+    "kind.x-k8s.io/v1alpha4".into()
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Networking {
+    /// kind's default: the loopback address.
+    #[serde(default = "loopback")]
+    pub api_server_address: String,
+    /// 0: kind picks a free port.
+    #[serde(default)]
+    pub api_server_port: u16,
+}
+
+impl Default for Networking {
+    fn default() -> Self {
+        Networking {
+            api_server_address: loopback(),
+            api_server_port: 0,
+        }
     }
-    let mut labels = c.node_labels.clone();
+}
+
+fn loopback() -> String {
+    "127.0.0.1".into()
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KindNode {
+    /// `control-plane` or `worker`.
+    pub role: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extra_port_mappings: Vec<KindPortMapping>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub kubeadm_config_patches: Vec<String>,
+}
+
+impl KindNode {
+    fn plain(role: &str, image: Option<&str>) -> KindNode {
+        KindNode {
+            role: role.into(),
+            image: image.map(str::to_owned),
+            labels: BTreeMap::new(),
+            extra_port_mappings: Vec::new(),
+            kubeadm_config_patches: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KindPortMapping {
+    pub container_port: u16,
+    pub host_port: u16,
+    /// kind's default: every address.
+    #[serde(default = "every_address")]
+    pub listen_address: String,
+    /// `TCP` (kind's default), `UDP` or `SCTP`.
+    #[serde(default = "tcp")]
+    pub protocol: String,
+}
+
+fn every_address() -> String {
+    "0.0.0.0".into()
+}
+
+fn tcp() -> String {
+    "TCP".into()
+}
+
+impl KindCluster {
+    /// The first control plane: the node that carries the router's ports and labels.
+    pub fn first_control_plane(&self) -> Option<&KindNode> {
+        self.nodes.iter().find(|n| n.role == "control-plane")
+    }
+
+    pub fn count(&self, role: &str) -> u32 {
+        self.nodes.iter().filter(|n| n.role == role).count() as u32
+    }
+}
+
+/// What `up` asks kind for.
+pub fn kind_cluster(env: &Env) -> KindCluster {
+    let c = &env.cluster;
+    let mut first = KindNode::plain("control-plane", c.node_image.as_deref());
+    first.labels = c.node_labels.clone();
     if env.router.kind == RouterKind::IngressNginx {
-        labels
+        first
+            .labels
             .entry(INGRESS_READY_LABEL.into())
             .or_insert_with(|| "true".into());
     }
-    if !labels.is_empty() {
-        node.insert("labels".into(), json!(labels));
-    }
-    let mut mappings: Vec<Value> = c
+    first.extra_port_mappings = c
         .port_mappings
         .iter()
-        .map(|m| {
-            json!({
-                "containerPort": m.container_port,
-                "hostPort": m.host_port,
-                "listenAddress": m.listen_address,
-                "protocol": m.protocol,
-            })
+        .map(|m| KindPortMapping {
+            container_port: m.container_port,
+            host_port: m.host_port,
+            listen_address: m.listen_address.clone(),
+            protocol: serde_json::to_value(m.protocol)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_else(tcp),
         })
         .collect();
     // The router listens on the node's 443; publish it on the https port unless the file did.
     if !c.port_mappings.iter().any(|m| m.container_port == 443) {
-        mappings.push(json!({
-            "containerPort": 443,
-            "hostPort": env.router.https_port,
-            "listenAddress": "0.0.0.0",
-            "protocol": "TCP",
-        }));
+        first.extra_port_mappings.push(KindPortMapping {
+            container_port: 443,
+            host_port: env.router.https_port,
+            listen_address: every_address(),
+            protocol: tcp(),
+        });
     }
-    node.insert("extraPortMappings".into(), Value::Array(mappings));
     if !c.extra_cert_sans.is_empty() {
         // kind matches merge patches by kind alone, so the patch carries no apiVersion and works
         // whichever kubeadm API version the node image uses.
         let patch =
             json!({ "kind": "ClusterConfiguration", "apiServer": { "certSANs": cert_sans(env) } });
-        node.insert(
-            "kubeadmConfigPatches".into(),
-            json!([super::to_yaml(&patch)]),
-        );
+        first.kubeadm_config_patches = vec![super::to_yaml(&patch)];
     }
-    let mut cluster = json!({
-        "kind": "Cluster",
-        "apiVersion": "kind.x-k8s.io/v1alpha4",
-        "name": c.name,
-        "networking": {
-            "apiServerAddress": c.api_server.address,
-            "apiServerPort": c.api_server.port,
+    KindCluster {
+        kind: cluster_kind(),
+        api_version: api_version(),
+        name: c.name.clone(),
+        networking: Networking {
+            api_server_address: c.api_server.address.clone(),
+            api_server_port: c.api_server.port,
         },
-        "nodes": nodes(Value::Object(node), c.control_planes, c.workers, c.node_image.as_deref()),
-    });
-    if env.registry.enabled || env.cache.enabled {
-        // The local registry: containerd reads per-registry host files (see render::registry).
-        cluster["containerdConfigPatches"] = json!([super::registry::containerd_patch()]);
+        nodes: nodes(first, c.control_planes, c.workers, c.node_image.as_deref()),
+        // The local registry and the caches: containerd reads per-registry host files (see
+        // render::registry).
+        containerd_config_patches: if env.registry.enabled || env.cache.enabled {
+            vec![super::registry::containerd_patch()]
+        } else {
+            Vec::new()
+        },
     }
-    cluster
+}
+
+/// The same, as the JSON tree `render kind-config` prints.
+pub fn kind_config_value(env: &Env) -> Value {
+    serde_json::to_value(kind_cluster(env)).unwrap_or(Value::Null)
 }
 
 /// kind's `nodes`: the first control plane, which carries the router's host ports, the
@@ -96,19 +208,11 @@ pub fn kind_config_value(env: &Env) -> Value {
 /// one `role: worker` per worker, all on the same image. kind names them `<name>-control-plane`,
 /// `<name>-control-plane2`, ..., `<name>-worker`, `<name>-worker2`, ... in this order, and puts
 /// its load balancer in front of several control planes.
-fn nodes(first: Value, control_planes: u32, workers: u32, image: Option<&str>) -> Value {
-    let plain = |role: &str| {
-        let mut node = serde_json::Map::new();
-        node.insert("role".into(), json!(role));
-        if let Some(image) = image {
-            node.insert("image".into(), json!(image));
-        }
-        Value::Object(node)
-    };
+fn nodes(first: KindNode, control_planes: u32, workers: u32, image: Option<&str>) -> Vec<KindNode> {
     let mut nodes = vec![first];
-    nodes.extend((1..control_planes).map(|_| plain("control-plane")));
-    nodes.extend((0..workers).map(|_| plain("worker")));
-    Value::Array(nodes)
+    nodes.extend((1..control_planes).map(|_| KindNode::plain("control-plane", image)));
+    nodes.extend((0..workers).map(|_| KindNode::plain("worker", image)));
+    nodes
 }
 
 /// The file handed to `kind create cluster --config`.
