@@ -143,7 +143,7 @@ fn passes() {
         &format!("observed: router removals over live objects ({vclusters})"),
         vclusters,
         observed,
-        |(env, live)| bootstrap::core::router::switch_plan(env, &[], live).len(),
+        |(env, live)| bootstrap::core::router::removals(env, &[], live).len(),
     );
     use bootstrap::core::kubeconfig::doc;
     scaling(

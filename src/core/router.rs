@@ -1,7 +1,7 @@
 //! The passthrough router behind one interface: each router kind says which Helm release, which
 //! upstream manifests, which objects and which routes are its own, what proves it serves, and what
 //! it answers when no route matches. The router step installs the kind the file names and, with
-//! `switch_plan`, removes the other kind's release and objects (only those carrying our mark).
+//! `removals`, removes the other kind's release and objects (only those carrying our mark).
 
 use crate::core::config::{Env, RouterKind};
 use crate::core::release::Release;
@@ -392,30 +392,21 @@ impl std::fmt::Display for ObjectRef {
 
 /// One action of the router step, in the order to run them.
 #[derive(Debug, Clone, PartialEq)]
-pub enum RouterAction {
+pub enum Removal {
     /// Delete an object of ours the router no longer wants (the other kind's, or a route of a
     /// vcluster gone from the file).
     Delete(ObjectRef),
     /// `helm uninstall` a router release of ours of the other kind.
     Uninstall { name: String, namespace: String },
-    /// Fetch and apply an upstream manifest (CRDs), unless `crd_action` says keep.
-    Prerequisite(Pinned),
-    /// `helm upgrade --install` the wanted release (the step skips it when converged).
-    Release(Release),
-    /// Server-side apply one of our objects or routes (the step writes only what differs).
-    Apply(Value),
 }
 
-impl std::fmt::Display for RouterAction {
+impl std::fmt::Display for Removal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            RouterAction::Delete(o) => write!(f, "delete {o}"),
-            RouterAction::Uninstall { name, namespace } => {
+            Removal::Delete(o) => write!(f, "delete {o}"),
+            Removal::Uninstall { name, namespace } => {
                 write!(f, "helm uninstall {namespace}/{name}")
             }
-            RouterAction::Prerequisite(p) => write!(f, "apply {} from {}", p.what, p.url),
-            RouterAction::Release(r) => write!(f, "helm install {}/{}", r.namespace, r.name),
-            RouterAction::Apply(v) => write!(f, "apply {}", ObjectRef::of(v)),
         }
     }
 }
@@ -426,16 +417,16 @@ fn is_ours(env: &Env, v: &Value) -> bool {
         == crate::core::ownership::Holder::Ours
 }
 
-/// The router step's plan, pure: from the file and what was seen (releases, and the live
-/// objects of every router kind's owned types, listed by our label), the actions that make the
-/// cluster serve the wanted router and nothing of ours from the other one.
+/// What a router switch (or a vcluster leaving the file) removes, pure: from the file and what
+/// was seen (releases, and the live objects of every router kind's owned types, listed by our
+/// label), the objects of ours no kind wants now and the other kind's releases of ours. Objects
+/// and releases without our mark are never in it; the routes the file's vclusters still have
+/// are wanted, so never removed here (they are the vcluster steps').
 ///
-/// Order: the other kind's routes and objects, then its release, go first: both routers bind the
-/// node's 443 (hostPort), so the new router's pod cannot start beside the old one. Then the
-/// CRDs, the release, our objects and the routes. Objects and releases without our mark are
-/// never in the plan. A converged cluster still lists the wanted release and objects (the step
-/// makes no write for them), and no Delete or Uninstall.
-pub fn switch_plan(env: &Env, releases: &[SeenRelease], live: &[Value]) -> Vec<RouterAction> {
+/// Order: routes (namespaced) before the cluster-wide objects they hang from, then the other
+/// kind's release: both routers bind the node's 443 (hostPort), so the new router's pod cannot
+/// start beside the old one; the step removes all of these before it installs.
+pub fn removals(env: &Env, releases: &[SeenRelease], live: &[Value]) -> Vec<Removal> {
     let want = router_for(env);
     let wanted_release = want.release(env);
     let mut wanted: Vec<Value> = want.objects(env);
@@ -444,8 +435,6 @@ pub fn switch_plan(env: &Env, releases: &[SeenRelease], live: &[Value]) -> Vec<R
     let wanted_refs: std::collections::HashSet<ObjectRef> =
         wanted.iter().map(ObjectRef::of).collect();
 
-    let mut plan = Vec::new();
-    // Routes (namespaced) before the cluster-wide objects they hang from.
     let mut stale: Vec<ObjectRef> = live
         .iter()
         .filter(|o| is_ours(env, o))
@@ -467,7 +456,7 @@ pub fn switch_plan(env: &Env, releases: &[SeenRelease], live: &[Value]) -> Vec<R
     };
     stale.sort_by(|a, b| rank(a).cmp(&rank(b)).then(a.cmp(b)));
     stale.dedup();
-    plan.extend(stale.into_iter().map(RouterAction::Delete));
+    let mut out: Vec<Removal> = stale.into_iter().map(Removal::Delete).collect();
 
     for other in ALL_KINDS.iter().filter(|k| **k != env.router.kind) {
         let other_chart = router_of(*other).default_chart();
@@ -475,22 +464,14 @@ pub fn switch_plan(env: &Env, releases: &[SeenRelease], live: &[Value]) -> Vec<R
             let same_slot =
                 r.name == wanted_release.name && r.namespace == wanted_release.namespace;
             if r.ours && !same_slot && r.chart == other_chart {
-                plan.push(RouterAction::Uninstall {
+                out.push(Removal::Uninstall {
                     name: r.name.clone(),
                     namespace: r.namespace.clone(),
                 });
             }
         }
     }
-
-    plan.extend(
-        want.prerequisites()
-            .into_iter()
-            .map(RouterAction::Prerequisite),
-    );
-    plan.push(RouterAction::Release(wanted_release));
-    plan.extend(wanted.into_iter().map(RouterAction::Apply));
-    plan
+    out
 }
 
 #[cfg(test)]
@@ -523,32 +504,22 @@ mod tests {
         }
     }
 
-    fn deletes(plan: &[RouterAction]) -> Vec<String> {
-        plan.iter()
-            .filter(|a| matches!(a, RouterAction::Delete(_) | RouterAction::Uninstall { .. }))
-            .map(ToString::to_string)
-            .collect()
+    fn deletes(plan: &[Removal]) -> Vec<String> {
+        plan.iter().map(ToString::to_string).collect()
     }
 
     #[test]
-    fn ingress_nginx_to_gateway_api_removes_ours_first_then_installs() {
+    fn ingress_nginx_to_gateway_api_removes_the_routes_then_the_release() {
         let old = env("ingress-nginx");
         let new = env("gateway-api");
         let releases = [ours("ingress-nginx", "ingress-nginx", "ingress-nginx")];
-        let plan = switch_plan(&new, &releases, &live_of(&old));
-        let lines: Vec<String> = plan.iter().map(ToString::to_string).collect();
+        let plan = removals(&new, &releases, &live_of(&old));
         assert_eq!(
-            lines,
+            deletes(&plan),
             [
                 "delete Ingress dev-vcluster/vcluster-dev-api",
                 "delete Ingress staging-vcluster/vcluster-staging-api",
                 "helm uninstall ingress-nginx/ingress-nginx",
-                "apply Gateway API v1.6.1 CRDs (standard channel) from https://github.com/kubernetes-sigs/gateway-api/releases/download/v1.6.1/standard-install.yaml",
-                "helm install traefik/traefik",
-                "apply GatewayClass bootstrap",
-                "apply Gateway traefik/bootstrap",
-                "apply TLSRoute dev-vcluster/vcluster-dev-api",
-                "apply TLSRoute staging-vcluster/vcluster-staging-api",
             ]
         );
     }
@@ -558,7 +529,8 @@ mod tests {
         let old = env("gateway-api");
         let new = env("ingress-nginx");
         let releases = [ours("traefik", "traefik", "traefik")];
-        let plan = switch_plan(&new, &releases, &live_of(&old));
+        let plan = removals(&new, &releases, &live_of(&old));
+        // The Gateway API CRDs are never removed: other tools' routes may use them.
         assert_eq!(
             deletes(&plan),
             [
@@ -569,12 +541,6 @@ mod tests {
                 "helm uninstall traefik/traefik",
             ]
         );
-        assert!(
-            !plan
-                .iter()
-                .any(|a| matches!(a, RouterAction::Prerequisite(_))),
-            "ingress-nginx needs no CRDs, and the Gateway API CRDs are never removed"
-        );
     }
 
     #[test]
@@ -582,7 +548,7 @@ mod tests {
         for kind in ["ingress-nginx", "gateway-api"] {
             let e = env(kind);
             let r = router_for(&e).release(&e);
-            let plan = switch_plan(
+            let plan = removals(
                 &e,
                 &[ours(&r.name, &r.chart.name, &r.namespace)],
                 &live_of(&e),
@@ -602,7 +568,7 @@ mod tests {
             ours: false,
             ..ours("ingress-nginx", "ingress-nginx", "ingress-nginx")
         };
-        let plan = switch_plan(&new, &[users_release], &users_ingress);
+        let plan = removals(&new, &[users_release], &users_ingress);
         assert!(deletes(&plan).is_empty(), "{:?}", deletes(&plan));
     }
 
@@ -616,7 +582,7 @@ mod tests {
         )
         .env
         .unwrap();
-        let plan = switch_plan(&after, &[], &live_of(&before));
+        let plan = removals(&after, &[], &live_of(&before));
         assert_eq!(
             deletes(&plan),
             ["delete TLSRoute staging-vcluster/vcluster-staging-api"]
@@ -632,7 +598,7 @@ mod tests {
             &[],
         );
         let e = l.env.unwrap();
-        let plan = switch_plan(&e, &[ours("edge", "ingress-nginx", "edge")], &[]);
+        let plan = removals(&e, &[ours("edge", "ingress-nginx", "edge")], &[]);
         assert!(deletes(&plan).is_empty());
     }
 

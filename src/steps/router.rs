@@ -11,7 +11,7 @@ use crate::core::ownership::ENV_LABEL;
 use crate::core::plan::{act, chart_ref, Op};
 use crate::core::release::Stored;
 use crate::core::router::{
-    crd_action, router_for, router_of, switch_plan, CrdAction, ObjectRef, Pinned, RouterAction,
+    crd_action, removals, router_for, router_of, CrdAction, ObjectRef, Pinned, Removal,
     SeenRelease, ALL_KINDS,
 };
 use crate::drivers::kube;
@@ -62,21 +62,8 @@ impl Router {
     }
 
     /// What the switch removes: the other kind's (and stale) objects and releases of ours.
-    fn removals(&self, env: &Env) -> Vec<RouterAction> {
-        switch_plan(env, &self.seen_releases(), &self.owned)
-            .into_iter()
-            .filter(|a| matches!(a, RouterAction::Delete(_) | RouterAction::Uninstall { .. }))
-            .collect()
-    }
-
-    /// Route objects belong to the vcluster steps; a stale route of a vcluster still in the file
-    /// is theirs to change, not ours to delete. A set, built once per walk over the removals.
-    fn current_routes(env: &Env) -> std::collections::HashSet<ObjectRef> {
-        router_for(env)
-            .route_objects(env)
-            .iter()
-            .map(ObjectRef::of)
-            .collect()
+    fn removals(&self, env: &Env) -> Vec<Removal> {
+        removals(env, &self.seen_releases(), &self.owned)
     }
 
     fn prerequisites(&self, env: &Env) -> Vec<(Pinned, CrdAction)> {
@@ -157,10 +144,9 @@ impl Step for Router {
         );
         let mut d = Diff::default();
         if self.looked {
-            let current = Self::current_routes(env);
             for a in self.removals(env) {
                 match a {
-                    RouterAction::Delete(o) if !current.contains(&o) => d.actions.push(act(
+                    Removal::Delete(o) => d.actions.push(act(
                         Op::Remove,
                         format!(
                             "{}/{}",
@@ -173,13 +159,12 @@ impl Step for Router {
                         format!("{o}: ours, and the file no longer wants it"),
                         "the router changed, or its vcluster left the file",
                     )),
-                    RouterAction::Uninstall { name, namespace } => d.actions.push(act(
+                    Removal::Uninstall { name, namespace } => d.actions.push(act(
                         Op::Remove,
                         format!("helm/{namespace}/{name}"),
                         "helm uninstall: the previous router's release, ours",
                         "the router changed",
                     )),
-                    _ => {}
                 }
             }
         }
@@ -250,10 +235,9 @@ impl Step for Router {
         let step = cx.progress.begin("router");
         let result: Result<Vec<String>> = async {
             let mut changes = Vec::new();
-            let current = Self::current_routes(cx.env);
             for a in self.removals(cx.env) {
                 match a {
-                    RouterAction::Delete(o) if !current.contains(&o) => {
+                    Removal::Delete(o) => {
                         let obj = serde_json::json!({"apiVersion": o.api_version, "kind": o.kind,
                             "metadata": {"name": o.name, "namespace": o.namespace}});
                         for d in kube::delete_manifests(&api.client, &[obj]).await? {
@@ -263,7 +247,7 @@ impl Step for Router {
                             }
                         }
                     }
-                    RouterAction::Uninstall { name, namespace } => {
+                    Removal::Uninstall { name, namespace } => {
                         let stale = crate::core::release::Release {
                             name: name.clone(),
                             namespace: namespace.clone(),
@@ -275,7 +259,6 @@ impl Step for Router {
                         helm.uninstall(&stale).await?;
                         changes.push(format!("helm uninstall {namespace}/{name}"));
                     }
-                    _ => {}
                 }
             }
             for (p, a) in self.prerequisites(cx.env) {
@@ -322,7 +305,7 @@ impl Step for Router {
             && self
                 .removals(cx.env)
                 .iter()
-                .any(|a| matches!(a, RouterAction::Uninstall { .. }))
+                .any(|a| matches!(a, Removal::Uninstall { .. }))
         {
             t.push(&crate::drivers::toolchain::HELM_PIN);
         }
