@@ -43,7 +43,7 @@ const TLS_ROUTE: ObjectType = ObjectType {
 /// before the chart. CRDs are cluster-wide and may be shared with the user's own controllers:
 /// never removed by `down` or by a router switch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Pinned {
+pub struct PinnedManifest {
     pub what: &'static str,
     pub url: &'static str,
     pub sha256: &'static str,
@@ -78,7 +78,7 @@ pub trait Router {
     /// The router's Helm release.
     fn release(&self, env: &Env) -> Release;
     /// Upstream manifests the chart does not ship, applied before it.
-    fn prerequisites(&self) -> Vec<Pinned> {
+    fn prerequisites(&self) -> Vec<PinnedManifest> {
         Vec::new()
     }
     /// Our objects applied after the chart and before the routes (GatewayClass, Gateway).
@@ -150,7 +150,7 @@ pub struct GatewayApi;
 /// The Gateway API v1.6.1 standard channel (TLSRoute v1), which Traefik's chart does not ship
 /// (traefik/traefik-helm-chart commit ab7dbb15 "fix: remove Gateway API CRDs"; the chart's
 /// NOTES.txt tells users to apply the release's standard-install.yaml).
-pub const GATEWAY_API_CRDS: Pinned = Pinned {
+pub const GATEWAY_API_CRDS: PinnedManifest = PinnedManifest {
     what: "Gateway API v1.6.1 CRDs (standard channel)",
     url: crate::core::config::pins::GATEWAY_API_STANDARD_INSTALL_URL,
     sha256: crate::core::config::pins::GATEWAY_API_STANDARD_INSTALL_SHA256,
@@ -171,7 +171,7 @@ impl Router for GatewayApi {
         }
     }
 
-    fn prerequisites(&self) -> Vec<Pinned> {
+    fn prerequisites(&self) -> Vec<PinnedManifest> {
         vec![GATEWAY_API_CRDS]
     }
 
@@ -316,7 +316,7 @@ pub enum CrdAction {
     Keep(String),
 }
 
-pub fn crd_action(pinned: &Pinned, live_gateway_crd: Option<&Value>) -> CrdAction {
+pub fn crd_action(pinned: &PinnedManifest, live_gateway_crd: Option<&Value>) -> CrdAction {
     let Some(crd) = live_gateway_crd else {
         return CrdAction::Apply;
     };

@@ -371,7 +371,7 @@ impl<'a> Cx<'a> {
         self.charts.lock().unwrap().get(&k).cloned()
     }
 
-    pub async fn file(&self, p: &crate::core::router::Pinned) -> anyhow::Result<PathBuf> {
+    pub async fn file(&self, p: &crate::core::router::PinnedManifest) -> anyhow::Result<PathBuf> {
         let o = crate::drivers::toolchain::Options::from_env(self.opts.offline);
         let url = crate::drivers::toolchain::through_mirror(p.url, o.mirror.as_deref());
         let mut fetcher = crate::drivers::fetch::Fetcher::new(o.cache, o.show);

@@ -112,7 +112,7 @@ pub trait Step {
     }
     /// The pinned files (release manifests) `apply` will read, fetched before the first change
     /// for the same reason.
-    fn files(&self, _cx: &Cx<'_>) -> Vec<crate::core::router::Pinned> {
+    fn files(&self, _cx: &Cx<'_>) -> Vec<crate::core::router::PinnedManifest> {
         Vec::new()
     }
     /// Anything else from the network `apply` will need (a container image), got before the

@@ -11,7 +11,7 @@ use crate::core::ownership::ENV_LABEL;
 use crate::core::plan::{act, chart_ref, Op};
 use crate::core::release::Stored;
 use crate::core::router::{
-    crd_action, removals, router_for, router_of, CrdAction, ObjectRef, Pinned, Removal,
+    crd_action, removals, router_for, router_of, CrdAction, ObjectRef, PinnedManifest, Removal,
     SeenRelease, ALL_KINDS,
 };
 use crate::drivers::kube;
@@ -66,7 +66,7 @@ impl Router {
         removals(env, &self.seen_releases(), &self.owned)
     }
 
-    fn prerequisites(&self, env: &Env) -> Vec<(Pinned, CrdAction)> {
+    fn prerequisites(&self, env: &Env) -> Vec<(PinnedManifest, CrdAction)> {
         router_for(env)
             .prerequisites()
             .into_iter()
@@ -286,7 +286,7 @@ impl Step for Router {
         super::finish(step, result)
     }
 
-    fn files(&self, cx: &Cx<'_>) -> Vec<crate::core::router::Pinned> {
+    fn files(&self, cx: &Cx<'_>) -> Vec<crate::core::router::PinnedManifest> {
         self.prerequisites(cx.env)
             .into_iter()
             .filter(|(_, a)| !self.looked || *a == CrdAction::Apply)

@@ -102,7 +102,7 @@ async fn get_downloads(stages: &[Stage], cx: &Cx<'_>) -> Result<()> {
         .filter(|s| s.diff(cx).needs_apply())
         .collect();
     let mut pins: Vec<&'static crate::drivers::toolchain::Pinned> = Vec::new();
-    let mut files: Vec<crate::core::router::Pinned> = Vec::new();
+    let mut files: Vec<crate::core::router::PinnedManifest> = Vec::new();
     for s in &changing {
         for p in s.tools(cx) {
             if !pins.iter().any(|q| q.tool.name == p.tool.name) {
