@@ -254,7 +254,7 @@ fn refused_through_gateway(p: &Probed) -> bool {
             loopback: false,
             ..
         })
-    ) && crate::core::verify::gateway::is_gateway_host(&p.situation.host)
+    ) && crate::core::verify::diagnose::is_gateway_host(&p.situation.host)
 }
 
 /// One context's layers and failure, before diagnosis.
