@@ -3,14 +3,7 @@
 //! wrote a lock) and which boot of the machine this is. Linux reads /proc; elsewhere what libc
 //! offers, and `None` where the system does not say.
 
-/// A process that runs now.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Running {
-    /// The program's name as the system shows it (Linux: /proc/PID/comm, 15 characters at most).
-    pub program: Option<String>,
-    /// Start time in clock ticks since boot (Linux: field 22 of /proc/PID/stat).
-    pub started: Option<u64>,
-}
+pub use crate::core::kubeconfig::lock::Running;
 
 /// Whether `pid` runs, and what it is; None when no such process exists.
 pub fn running(pid: u32) -> Option<Running> {
