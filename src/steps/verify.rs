@@ -6,8 +6,10 @@ use crate::core::access::Zone;
 use crate::core::config::{Env, Provider};
 use crate::core::plan::{act, Op};
 use crate::core::verify::report::{ContextReport, EnvCheck};
-use crate::core::verify::{environment, resolve, Report, Resolved};
-use crate::drivers::probe::{self, check_passthrough, observe, HostFacts, PassthroughExpect};
+use crate::core::verify::{environment, Report, Resolved};
+use crate::drivers::probe::{
+    self, check_passthrough, observe, resolve, HostFacts, PassthroughExpect,
+};
 use anyhow::Result;
 use std::time::Duration;
 

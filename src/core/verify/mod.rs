@@ -10,4 +10,4 @@ pub mod report;
 pub mod target;
 
 pub use report::Report;
-pub use target::{resolve, Resolved, Target, TargetError};
+pub use target::{resolve_with, Resolved, Target, TargetError};

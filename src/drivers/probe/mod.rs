@@ -107,6 +107,12 @@ pub async fn verify_contexts_with(
     Report::new(probe_all(targets, timeout, Some(facts)).await, Vec::new())
 }
 
+/// Resolve context `name` of `doc`, the files it refers to (CA, client certificate and key,
+/// token file) read from disk.
+pub fn resolve(doc: &serde_json::Value, name: &str, route: Route) -> Resolved {
+    crate::core::verify::target::resolve_with(doc, name, route, &|p| std::fs::read(p))
+}
+
 /// Probe every target in parallel, then diagnose. `facts: None` detects where we stand, and
 /// only when a diagnosis depends on it (a refused loopback connection): a healthy run never
 /// pays for asking Docker.
