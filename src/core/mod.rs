@@ -19,5 +19,6 @@ pub mod release;
 pub mod render;
 pub mod router;
 pub mod verify;
+pub mod version;
 pub mod yaml_error;
 pub mod zone;

@@ -496,13 +496,11 @@ fn chart_tls_route(c: &mut Check<'_>, p: &str, v: &Vcluster) {
         return;
     };
     let field = format!("{p}.values.controlPlane.tlsRoute");
-    let minor = v.chart.version.as_deref().and_then(|ver| {
-        let mut it = ver.trim_start_matches('v').split('.');
-        Some((
-            it.next()?.parse::<u32>().ok()?,
-            it.next()?.parse::<u32>().ok()?,
-        ))
-    });
+    let minor = v
+        .chart
+        .version
+        .as_deref()
+        .and_then(crate::core::version::major_minor);
     if let Some(minor) = minor.filter(|m| *m < (0, 34)) {
         c.err(
             &field,
