@@ -278,7 +278,7 @@ fn main() {
         for _ in 0..9 {
             let targets = (0..n)
                 .map(|i| {
-                    bootstrap::core::verify::resolve(&cfg, &format!("c{i}"), Default::default())
+                    bootstrap::drivers::probe::resolve(&cfg, &format!("c{i}"), Default::default())
                 })
                 .collect();
             let start = Instant::now();

@@ -6,9 +6,9 @@ mod verify_support;
 
 use bootstrap::core::verify::diagnose::Route;
 use bootstrap::core::verify::report::{CheckStatus, ContextReport};
-use bootstrap::core::verify::{resolve, Report};
+use bootstrap::core::verify::Report;
 use bootstrap::drivers::probe::{
-    check_passthrough, verify_contexts_with, HostFacts, PassthroughExpect,
+    check_passthrough, resolve, verify_contexts_with, HostFacts, PassthroughExpect,
 };
 use std::path::Path;
 use std::process::Command;

@@ -134,8 +134,8 @@ pub fn resolve_variables(g: &mut Global) -> Result<(), Failure> {
         access: g.access.clone(),
         kubeconfig: g.kubeconfig.clone(),
     };
-    let overrides =
-        config::gather_overrides(&flags).map_err(|e| Failure::Invalid(format!("{e}")))?;
+    let overrides = crate::drivers::config::gather_overrides(&flags)
+        .map_err(|e| Failure::Invalid(format!("{e}")))?;
     crate::drivers::toolchain::offline_from_env().map_err(Failure::Invalid)?;
     let value = |key: &str| {
         overrides
@@ -201,7 +201,7 @@ pub fn cache_credentials(g: &Global, env: &Env) -> Result<Option<std::path::Path
 
 /// Load and validate the environment file, printing every finding; errors mean exit 2.
 pub fn load_env(g: &Global) -> Result<Env, Failure> {
-    let loaded = match config::load_file(&g.file, &g.overrides) {
+    let loaded = match crate::drivers::config::load_file(&g.file, &g.overrides) {
         Ok(l) => l,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(Failure::Invalid(format!(

@@ -3,9 +3,10 @@
 
 use super::{Failure, Outcome};
 use crate::cli::{Global, Output, VerifyArgs};
-use crate::core::config::{self, AccessMode, Env};
+use crate::core::config::{AccessMode, Env};
+use crate::core::verify::environment;
 use crate::core::verify::report::render_table;
-use crate::core::verify::{environment, target};
+use crate::drivers::probe::resolve;
 use crate::drivers::probe::{verify_contexts, verify_contexts_with, HostFacts};
 use crate::steps::verify::verify_env;
 
@@ -46,7 +47,7 @@ pub fn run(g: &Global, args: &VerifyArgs) -> Outcome {
             let targets = args
                 .contexts
                 .iter()
-                .map(|n| target::resolve(&kc, n, environment::route_for(env.as_ref(), n)))
+                .map(|n| resolve(&kc, n, environment::route_for(env.as_ref(), n)))
                 .collect();
             match facts {
                 Some(f) => runtime.block_on(verify_contexts_with(targets, args.timeout, f)),
@@ -70,5 +71,7 @@ pub(super) fn quiet_env(g: &Global) -> Option<Env> {
     if !g.file.exists() {
         return None;
     }
-    config::load_file(&g.file, &g.overrides).ok()?.env
+    crate::drivers::config::load_file(&g.file, &g.overrides)
+        .ok()?
+        .env
 }

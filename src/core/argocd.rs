@@ -32,10 +32,8 @@ pub fn cluster_secret(env: &Env, v: &Vcluster, creds: &VclusterCreds) -> Value {
     });
     let mut labels = serde_json::Map::new();
     labels.insert("argocd.argoproj.io/secret-type".into(), json!("cluster"));
-    labels.insert(
-        "app.kubernetes.io/managed-by".into(),
-        json!(crate::core::render::routes::MANAGED_BY),
-    );
+    let (managed_by, us) = crate::core::ownership::MANAGED_BY;
+    labels.insert(managed_by.into(), json!(us));
     labels.insert(
         crate::core::ownership::ENV_LABEL.into(),
         json!(env.cluster.name),

@@ -7,7 +7,8 @@
 
 use crate::core::config::Env;
 use crate::core::observed::{
-    node_name, NodeState, ObservedCluster, PublishedPort, API_CONTAINER_PORT, LOAD_BALANCER_ROLE,
+    node_name, NodeState, ObservedCluster, ObservedNode, PublishedPort, API_CONTAINER_PORT,
+    LOAD_BALANCER_ROLE,
 };
 use crate::core::render::kind::KindCluster;
 use serde::Serialize;
@@ -182,40 +183,8 @@ pub fn diff(want: &DesiredCluster, seen: &ObservedCluster) -> Verdict {
             )],
         };
     };
-    let api_want = &want.ports[0];
-    // With several control planes kind's load balancer publishes the API, and each control plane
-    // its own 6443 on a random loopback port (kind's provision.go), which is not compared.
     let lb = seen.load_balancer();
-    let api_holder = match (want.control_planes > 1, lb) {
-        (true, Some(lb)) => lb,
-        _ => cp,
-    };
-    let api_seen: Vec<&PublishedPort> = api_holder
-        .ports
-        .iter()
-        .filter(|p| p.container_port == API_CONTAINER_PORT && p.protocol == "tcp")
-        .collect();
-    if !api_seen.contains(&api_want) {
-        let found = if api_seen.is_empty() {
-            "not published".to_owned()
-        } else {
-            api_seen
-                .iter()
-                .map(|p| format!("{}:{}", p.host_ip, p.host_port))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        differences.push(format!(
-            "API server: the file wants {}:{}, {} publishes {found}",
-            api_want.host_ip,
-            api_want.host_port,
-            if api_holder.role == LOAD_BALANCER_ROLE {
-                "the load balancer"
-            } else {
-                "the node"
-            }
-        ));
-    }
+    differences.extend(api_difference(want, cp, lb));
     let planes: Vec<&str> = seen
         .nodes
         .iter()
@@ -235,22 +204,7 @@ pub fn diff(want: &DesiredCluster, seen: &ObservedCluster) -> Verdict {
             node_name(&want.name, LOAD_BALANCER_ROLE, 0)
         ));
     }
-    for p in &want.ports[1..] {
-        if !cp.ports.contains(p) {
-            differences.push(format!("port mapping {p} is missing on {}", cp.name));
-        }
-    }
-    for p in &cp.ports {
-        if p.container_port == API_CONTAINER_PORT && p.protocol == "tcp" {
-            continue;
-        }
-        if !want.ports.contains(p) {
-            differences.push(format!(
-                "{} publishes {p}, which the file does not ask for",
-                cp.name
-            ));
-        }
-    }
+    differences.extend(port_differences(want, cp));
     let workers: Vec<&str> = seen
         .nodes
         .iter()
@@ -267,17 +221,7 @@ pub fn diff(want: &DesiredCluster, seen: &ObservedCluster) -> Verdict {
             }
         ));
     }
-    if let Some(image) = &want.node_image {
-        // kind's load balancer runs its own haproxy image.
-        for n in seen.nodes.iter().filter(|n| n.role != LOAD_BALANCER_ROLE) {
-            if !same_image(image, &n.image) {
-                differences.push(format!(
-                    "node image of {}: the file wants {image}, the node runs {}",
-                    n.name, n.image
-                ));
-            }
-        }
-    }
+    differences.extend(image_differences(want, seen));
     differences.extend(running_differences(want, seen));
     if !differences.is_empty() {
         return Verdict::Drifted { differences };
@@ -293,6 +237,86 @@ pub fn diff(want: &DesiredCluster, seen: &ObservedCluster) -> Verdict {
     } else {
         Verdict::Stopped { nodes: stopped }
     }
+}
+
+/// The API server's published port: on the node, or with several control planes on kind's
+/// load balancer.
+fn api_difference(
+    want: &DesiredCluster,
+    cp: &ObservedNode,
+    lb: Option<&ObservedNode>,
+) -> Option<String> {
+    let api_want = &want.ports[0];
+    // With several control planes kind's load balancer publishes the API, and each control plane
+    // its own 6443 on a random loopback port (kind's provision.go), which is not compared.
+    let api_holder = match (want.control_planes > 1, lb) {
+        (true, Some(lb)) => lb,
+        _ => cp,
+    };
+    let api_seen: Vec<&PublishedPort> = api_holder
+        .ports
+        .iter()
+        .filter(|p| p.container_port == API_CONTAINER_PORT && p.protocol == "tcp")
+        .collect();
+    if api_seen.contains(&api_want) {
+        return None;
+    }
+    let found = if api_seen.is_empty() {
+        "not published".to_owned()
+    } else {
+        api_seen
+            .iter()
+            .map(|p| format!("{}:{}", p.host_ip, p.host_port))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    Some(format!(
+        "API server: the file wants {}:{}, {} publishes {found}",
+        api_want.host_ip,
+        api_want.host_port,
+        if api_holder.role == LOAD_BALANCER_ROLE {
+            "the load balancer"
+        } else {
+            "the node"
+        }
+    ))
+}
+
+fn port_differences(want: &DesiredCluster, cp: &ObservedNode) -> Vec<String> {
+    let mut differences = Vec::new();
+    for p in &want.ports[1..] {
+        if !cp.ports.contains(p) {
+            differences.push(format!("port mapping {p} is missing on {}", cp.name));
+        }
+    }
+    for p in &cp.ports {
+        if p.container_port == API_CONTAINER_PORT && p.protocol == "tcp" {
+            continue;
+        }
+        if !want.ports.contains(p) {
+            differences.push(format!(
+                "{} publishes {p}, which the file does not ask for",
+                cp.name
+            ));
+        }
+    }
+    differences
+}
+
+fn image_differences(want: &DesiredCluster, seen: &ObservedCluster) -> Vec<String> {
+    let mut differences = Vec::new();
+    if let Some(image) = &want.node_image {
+        // kind's load balancer runs its own haproxy image.
+        for n in seen.nodes.iter().filter(|n| n.role != LOAD_BALANCER_ROLE) {
+            if !same_image(image, &n.image) {
+                differences.push(format!(
+                    "node image of {}: the file wants {image}, the node runs {}",
+                    n.name, n.image
+                ));
+            }
+        }
+    }
+    differences
 }
 
 fn count_of(n: usize, what: &str) -> String {

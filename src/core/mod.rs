@@ -1,5 +1,5 @@
-//! The functional core: everything here is pure (no I/O beyond reading the file it is given),
-//! so every decision is unit-tested without Docker, a cluster or a network.
+//! The functional core: everything here is pure (no I/O: drivers read the files and pass their
+//! text in), so every decision is unit-tested without Docker, a cluster or a network.
 
 pub mod access;
 pub mod argocd;
@@ -20,5 +20,6 @@ pub mod release;
 pub mod render;
 pub mod router;
 pub mod verify;
+pub mod version;
 pub mod yaml_error;
 pub mod zone;

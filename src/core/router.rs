@@ -327,14 +327,8 @@ pub fn crd_action(pinned: &PinnedManifest, live_gateway_crd: Option<&Value>) -> 
     let channel = ann["gateway.networking.k8s.io/channel"]
         .as_str()
         .unwrap_or("");
-    let parse = |v: &str| -> Option<(u64, u64, u64)> {
-        let mut it = v.trim_start_matches('v').split(['.', '-']);
-        Some((
-            it.next()?.parse().ok()?,
-            it.next()?.parse().ok()?,
-            it.next()?.parse().ok()?,
-        ))
-    };
+    // A pre-release of the same version counts as that version, as it always has here.
+    let parse = |v: &str| crate::core::version::parse(v).map(|v| (v.major, v.minor, v.patch));
     if channel == "experimental" {
         return CrdAction::Keep(format!(
             "the experimental channel {version} is installed (a superset of the standard one)"

@@ -3,6 +3,7 @@
 
 pub mod cache;
 pub mod charts;
+pub mod config;
 pub mod docker;
 pub mod fetch;
 pub mod helm;

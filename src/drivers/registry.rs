@@ -6,6 +6,7 @@
 
 use super::docker::{registry as docker_registry, Conn};
 use crate::core::config::Env;
+use crate::core::ownership::MANAGED_BY;
 use crate::core::render::registry::{self as render, Action, Seen};
 use anyhow::{anyhow, Context, Result};
 use k8s_openapi::api::core::v1::ConfigMap;
@@ -15,9 +16,6 @@ use kube::api::{Api, DeleteParams, Patch, PatchParams};
 pub fn owner(env: &Env) -> String {
     format!("env/{}", env.cluster.name)
 }
-
-/// The ConfigMap's mark: the label every object we apply carries.
-pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "bootstrap");
 
 /// Read-only: what Docker shows of the registry and the nodes.
 pub async fn observe(conn: &Conn, env: &Env) -> Result<Seen> {

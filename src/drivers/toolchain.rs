@@ -187,21 +187,20 @@ impl Pinned {
     }
 }
 
-/// Pure: the first `vMAJOR.MINOR.PATCH` in a tool's version output.
+/// Pure: the first `vMAJOR.MINOR.PATCH` in a tool's version output (a `v` that starts a word,
+/// the version running to the next character no version holds).
 pub fn parse_version(text: &str) -> Option<(u64, u64, u64)> {
     let bytes = text.as_bytes();
     for (i, _) in text.match_indices('v') {
         if i > 0 && bytes[i - 1].is_ascii_alphanumeric() {
             continue;
         }
-        let rest = &text[i + 1..];
-        let end = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        let mut parts = rest[..end].split('.').map(|p| p.parse::<u64>());
-        if let (Some(Ok(a)), Some(Ok(b)), Some(Ok(c))) = (parts.next(), parts.next(), parts.next())
-        {
-            return Some((a, b, c));
+        let rest = &text[i..];
+        let end = rest[1..]
+            .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '+')))
+            .map_or(rest.len(), |e| e + 1);
+        if let Some(v) = crate::core::version::parse(&rest[..end]) {
+            return Some((v.major, v.minor, v.patch));
         }
     }
     None

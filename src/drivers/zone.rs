@@ -2,6 +2,7 @@
 //! Docker's /info only when it can change the verdict. The verdict itself is `core::zone`.
 
 use crate::core::zone::{classify, needs_engine_info, Evidence, ZoneVerdict, CONTAINER_VARS};
+pub use crate::drivers::process::system_hostname as hostname;
 
 /// The shell: read the files and variables. Docker's answers are passed in by the caller, which
 /// has asked Docker anyway.
@@ -45,15 +46,4 @@ pub async fn detect(conn: &crate::drivers::docker::Conn) -> ZoneVerdict {
         }
     }
     classify(&e)
-}
-
-pub fn hostname() -> Option<String> {
-    let mut buf = [0u8; 256];
-    // SAFETY: the buffer is valid for its length; gethostname writes at most that many bytes.
-    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
-    if rc != 0 {
-        return None;
-    }
-    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-    Some(String::from_utf8_lossy(&buf[..end]).into_owned()).filter(|h| !h.is_empty())
 }

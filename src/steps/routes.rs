@@ -11,7 +11,6 @@ use crate::core::config::AccessMode;
 use crate::core::config::Env;
 use crate::core::kubeconfig::{doc, Entry};
 use crate::core::verify::diagnose::Route as VerifyRoute;
-use crate::core::verify::target;
 use crate::drivers::probe::probe_all;
 use crate::drivers::probe::HostFacts;
 use anyhow::{bail, Result};
@@ -111,7 +110,9 @@ pub async fn choose(
     }
     let targets = names
         .iter()
-        .map(|(i, _, n)| target::resolve(&scratch, n, wants[*i].verify_route.clone()))
+        .map(|(i, _, n)| {
+            crate::drivers::probe::resolve(&scratch, n, wants[*i].verify_route.clone())
+        })
         .collect();
     let facts = match zone {
         Some(z) => HostFacts::of(z),

@@ -2,10 +2,14 @@
 //! own checks (Docker, the router passing each hostname through, the secrets in the cluster).
 
 use super::{Cx, Diff, Looked, Mode, Step};
+use crate::core::access::Zone;
 use crate::core::config::{Env, Provider};
 use crate::core::plan::{act, Op};
-use crate::core::verify::{environment, resolve, Report, Resolved};
-use crate::drivers::probe::{self, check_passthrough, observe, HostFacts, PassthroughExpect};
+use crate::core::verify::report::{ContextReport, EnvCheck};
+use crate::core::verify::{environment, Report, Resolved};
+use crate::drivers::probe::{
+    self, check_passthrough, observe, resolve, HostFacts, PassthroughExpect,
+};
 use anyhow::Result;
 use std::time::Duration;
 
@@ -75,13 +79,7 @@ impl Step for Verify {
 pub struct Known {
     pub docker: Option<crate::drivers::docker::Conn>,
     pub client: Option<kube::Client>,
-    pub proven: std::collections::BTreeMap<
-        String,
-        (
-            crate::core::kubeconfig::Entry,
-            crate::core::verify::report::ContextReport,
-        ),
-    >,
+    pub proven: std::collections::BTreeMap<String, (crate::core::kubeconfig::Entry, ContextReport)>,
 }
 
 /// Whether the kubeconfig's context still dials what the probe proved: the same server, name,
@@ -108,93 +106,17 @@ pub async fn verify_env(
     facts: Option<HostFacts>,
     known: Known,
 ) -> Report {
-    // With `router.domainFromAddress`, the hostnames are those `up` derived and wrote.
-    let derived;
-    let env = match crate::core::exposure::needs_address(env)
-        .then(|| {
-            let servers: Vec<(String, String)> = crate::core::kubeconfig::doc::servers(kc);
-            crate::core::exposure::domain_from_contexts(env, &servers)
-        })
-        .flatten()
-    {
-        Some(domain) => {
-            derived = crate::core::exposure::with_domain(env, &domain);
-            &derived
-        }
-        None => env,
-    };
+    let derived = with_derived_domain(env, kc);
+    let env = derived.as_ref().unwrap_or(env);
     let targets: Vec<Resolved> = environment::declared_contexts(env)
         .into_iter()
         .map(|(name, route)| resolve(kc, &name, route))
         .collect();
     let passthrough = environment::passthrough_routes(env);
-    // Where we stand matters only for a vcluster whose context does not carry a route to the
-    // router (missing, or pointed elsewhere); then the access table's route for here is dialed.
-    let needs_here = passthrough.as_ref().is_some_and(|(_, routes)| {
-        routes.iter().any(|(context, _)| {
-            let dial = context_dial(&targets, context);
-            environment::router_server(env, context, dial, crate::core::access::Zone::Host)
-                .as_deref()
-                != dial.map(|d| d.server)
-        })
-    });
     let mut facts = facts;
-    let here = if !needs_here {
-        crate::core::access::Zone::Host
-    } else if env.access.mode != crate::core::config::AccessMode::Auto {
-        crate::core::access::Zone::for_mode(env.access.mode)[0]
-    } else {
-        let f = match facts {
-            Some(f) => f,
-            None => HostFacts::detect().await,
-        };
-        facts = Some(f);
-        if f.in_container {
-            crate::core::access::Zone::Devcontainer
-        } else {
-            crate::core::access::Zone::Host
-        }
-    };
-    let expects: Vec<PassthroughExpect> = passthrough
-        .map(|(https_port, routes)| {
-            routes
-                .into_iter()
-                .filter_map(|(context, hostname)| {
-                    let t = targets.iter().flatten().find(|t| t.context == context);
-                    let server = environment::router_server(
-                        env,
-                        &context,
-                        context_dial(&targets, &context),
-                        here,
-                    )?;
-                    Some(PassthroughExpect {
-                        // the vcluster's own CA, from its context: the router must not answer
-                        // in its place
-                        ca_pem: t.and_then(|t| t.ca_pem.clone()),
-                        context,
-                        hostname,
-                        server,
-                        https_port,
-                    })
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    // What each context dials (server, the name it sends as SNI, CA), to tell which router
-    // checks its own connection already made.
-    type DialedWith = (String, String, String, Option<Vec<u8>>);
-    let dials: Vec<DialedWith> = targets
-        .iter()
-        .flatten()
-        .map(|t| {
-            (
-                t.context.clone(),
-                t.server.clone(),
-                t.tls_server_name.clone().unwrap_or_else(|| t.host.clone()),
-                t.ca_pem.clone(),
-            )
-        })
-        .collect();
+    let here = where_we_stand(env, &targets, passthrough.as_ref(), &mut facts).await;
+    let expects = passthrough_expects(env, &targets, passthrough, here);
+    let dials = dialled_with(&targets);
     let docker = async {
         match env.cluster.provider {
             Provider::Kind => {
@@ -203,8 +125,125 @@ pub async fn verify_env(
             Provider::Existing => None,
         }
     };
-    // A context the run's route probe proved, still dialling that same route, keeps its proof.
-    let proven: Vec<Option<crate::core::verify::report::ContextReport>> = targets
+    let proven = still_proven(&targets, &known);
+    let to_probe: Vec<Resolved> = targets
+        .into_iter()
+        .zip(&proven)
+        .filter(|(_, p)| p.is_none())
+        .map(|(t, _)| t)
+        .collect();
+    let (probed, docker) = tokio::join!(probe::probe_all(to_probe, timeout, facts), docker);
+    let mut probed = probed.into_iter();
+    let contexts: Vec<ContextReport> = proven
+        .into_iter()
+        .map(|p| p.or_else(|| probed.next()).expect("one report per context"))
+        .collect();
+    let router_checks = router_checks(expects, &dials, &contexts, timeout, facts).await;
+    let mut checks = docker
+        .map(|d| environment::docker_checks(env, &d))
+        .unwrap_or_default();
+    checks.extend(router_checks);
+    checks.extend(secret_checks(env, kc, &contexts, timeout, &known).await);
+    Report::new(contexts, checks)
+}
+
+/// With `router.domainFromAddress`, the hostnames are those `up` derived and wrote.
+fn with_derived_domain(env: &Env, kc: &serde_json::Value) -> Option<Env> {
+    if !crate::core::exposure::needs_address(env) {
+        return None;
+    }
+    let servers: Vec<(String, String)> = crate::core::kubeconfig::doc::servers(kc);
+    let domain = crate::core::exposure::domain_from_contexts(env, &servers)?;
+    Some(crate::core::exposure::with_domain(env, &domain))
+}
+
+/// Where we stand matters only for a vcluster whose context does not carry a route to the
+/// router (missing, or pointed elsewhere); then the access table's route for here is dialed.
+/// Detects the host's facts into `facts` when it has to look.
+async fn where_we_stand(
+    env: &Env,
+    targets: &[Resolved],
+    passthrough: Option<&(u16, Vec<(String, String)>)>,
+    facts: &mut Option<HostFacts>,
+) -> Zone {
+    let needs_here = passthrough.is_some_and(|(_, routes)| {
+        routes.iter().any(|(context, _)| {
+            let dial = context_dial(targets, context);
+            environment::router_server(env, context, dial, Zone::Host).as_deref()
+                != dial.map(|d| d.server)
+        })
+    });
+    if !needs_here {
+        return Zone::Host;
+    }
+    if env.access.mode != crate::core::config::AccessMode::Auto {
+        return Zone::for_mode(env.access.mode)[0];
+    }
+    let f = match *facts {
+        Some(f) => f,
+        None => HostFacts::detect().await,
+    };
+    *facts = Some(f);
+    if f.in_container {
+        Zone::Devcontainer
+    } else {
+        Zone::Host
+    }
+}
+
+fn passthrough_expects(
+    env: &Env,
+    targets: &[Resolved],
+    passthrough: Option<(u16, Vec<(String, String)>)>,
+    here: Zone,
+) -> Vec<PassthroughExpect> {
+    let Some((https_port, routes)) = passthrough else {
+        return Vec::new();
+    };
+    routes
+        .into_iter()
+        .filter_map(|(context, hostname)| {
+            let t = targets.iter().flatten().find(|t| t.context == context);
+            let server =
+                environment::router_server(env, &context, context_dial(targets, &context), here)?;
+            Some(PassthroughExpect {
+                // the vcluster's own CA, from its context: the router must not answer
+                // in its place
+                ca_pem: t.and_then(|t| t.ca_pem.clone()),
+                context,
+                hostname,
+                server,
+                https_port,
+            })
+        })
+        .collect()
+}
+
+/// What a context dials: its server, the name it sends as SNI, the CA it trusts.
+struct DialedWith {
+    context: String,
+    server: String,
+    sni: String,
+    ca_pem: Option<Vec<u8>>,
+}
+
+/// What each context dials, to tell which router checks its own connection already made.
+fn dialled_with(targets: &[Resolved]) -> Vec<DialedWith> {
+    targets
+        .iter()
+        .flatten()
+        .map(|t| DialedWith {
+            context: t.context.clone(),
+            server: t.server.clone(),
+            sni: t.tls_server_name.clone().unwrap_or_else(|| t.host.clone()),
+            ca_pem: t.ca_pem.clone(),
+        })
+        .collect()
+}
+
+/// A context the run's route probe proved, still dialling that same route, keeps its proof.
+fn still_proven(targets: &[Resolved], known: &Known) -> Vec<Option<ContextReport>> {
+    targets
         .iter()
         .map(|t| {
             let t = t.as_ref().ok()?;
@@ -215,27 +254,27 @@ pub async fn verify_env(
                 r
             })
         })
-        .collect();
-    let to_probe: Vec<Resolved> = targets
-        .into_iter()
-        .zip(&proven)
-        .filter(|(_, p)| p.is_none())
-        .map(|(t, _)| t)
-        .collect();
-    let (probed, docker) = tokio::join!(probe::probe_all(to_probe, timeout, facts), docker);
-    let mut probed = probed.into_iter();
-    let contexts: Vec<crate::core::verify::report::ContextReport> = proven
-        .into_iter()
-        .map(|p| p.or_else(|| probed.next()).expect("one report per context"))
-        .collect();
-    // A vcluster context that dials the router with its hostname as SNI, and whose TLS layer
-    // verified the vcluster's own CA, has shown the passthrough: that very handshake was
-    // answered by the vcluster, not by the router. Only the others are dialled for it.
+        .collect()
+}
+
+/// A vcluster context that dials the router with its hostname as SNI, and whose TLS layer
+/// verified the vcluster's own CA, has shown the passthrough: that very handshake was
+/// answered by the vcluster, not by the router. Only the others are dialled for it.
+async fn router_checks(
+    expects: Vec<PassthroughExpect>,
+    dials: &[DialedWith],
+    contexts: &[ContextReport],
+    timeout: Duration,
+    facts: Option<HostFacts>,
+) -> Vec<EnvCheck> {
     let shown_by = |e: &PassthroughExpect| {
-        let (_, _, _, ca) = dials.iter().find(|(c, server, sni, ca)| {
-            *c == e.context && *server == e.server && *sni == e.hostname && *ca == e.ca_pem
+        let dial = dials.iter().find(|d| {
+            d.context == e.context
+                && d.server == e.server
+                && d.sni == e.hostname
+                && d.ca_pem == e.ca_pem
         })?;
-        ca.as_ref()?;
+        dial.ca_pem.as_ref()?;
         let tls = contexts
             .iter()
             .find(|c| c.name == e.context)?
@@ -244,7 +283,7 @@ pub async fn verify_env(
             .find(|l| l.name == crate::core::verify::diagnose::Layer::Tls && l.ok)?;
         Some(tls.detail.clone())
     };
-    let mut router_checks: Vec<Option<crate::core::verify::report::EnvCheck>> = Vec::new();
+    let mut checks: Vec<Option<EnvCheck>> = Vec::new();
     let mut to_dial = Vec::new();
     for e in expects {
         match shown_by(&e) {
@@ -254,7 +293,7 @@ pub async fn verify_env(
                     .split_once("://")
                     .map(|(_, r)| r)
                     .unwrap_or(&e.server);
-                router_checks.push(Some(crate::core::verify::report::EnvCheck {
+                checks.push(Some(EnvCheck {
                     name: format!("router passthrough {} ({dialed})", e.hostname),
                     status: crate::core::verify::report::CheckStatus::Pass,
                     detail: format!(
@@ -265,7 +304,7 @@ pub async fn verify_env(
                 }));
             }
             None => {
-                router_checks.push(None);
+                checks.push(None);
                 to_dial.push(e);
             }
         }
@@ -276,18 +315,23 @@ pub async fn verify_env(
         check_passthrough(to_dial, timeout, facts).await
     }
     .into_iter();
-    let router_checks: Vec<crate::core::verify::report::EnvCheck> = router_checks
+    checks
         .into_iter()
         .map(|c| {
             c.or_else(|| dialled.next())
                 .expect("one check per hostname")
         })
-        .collect();
-    let mut checks = docker
-        .map(|d| environment::docker_checks(env, &d))
-        .unwrap_or_default();
-    checks.extend(router_checks);
-    // secrets are read through the host cluster's context, and only once it verified
+        .collect()
+}
+
+/// Secrets are read through the host cluster's context, and only once it verified.
+async fn secret_checks(
+    env: &Env,
+    kc: &serde_json::Value,
+    contexts: &[ContextReport],
+    timeout: Duration,
+    known: &Known,
+) -> Vec<EnvCheck> {
     let host_ok = contexts
         .iter()
         .any(|c| c.name == env.cluster.context && c.ok);
@@ -306,12 +350,11 @@ pub async fn verify_env(
     } else {
         None
     };
-    checks.extend(environment::secret_checks(env, &|ns, name| match &seen {
+    environment::secret_checks(env, &|ns, name| match &seen {
         None => None,
         Some(Err(e)) => Some(environment::Seen::Error(e.clone())),
         Some(Ok(found)) => found.get(&(ns.to_string(), name.to_string())).cloned(),
-    }));
-    Report::new(contexts, checks)
+    })
 }
 
 /// How a resolved context dials, if it resolved.

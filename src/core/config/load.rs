@@ -1,15 +1,12 @@
-//! Layering: built-in defaults < the file < BOOTSTRAP_* variables < flags.
+//! Layering: built-in defaults < the file < BOOTSTRAP_* variables < flags. Pure: the file's
+//! text and the variables are read by `drivers::config`.
 
 use super::decode::{decode, set_override};
 use super::diag::{At, Diags};
 use super::model::Env;
 use super::node::{self, Value};
 use super::validate::validate;
-use figment::providers::{Env as EnvProvider, Serialized};
-use figment::Figment;
 use serde::Serialize;
-use std::collections::BTreeMap;
-use std::path::Path;
 
 /// Settings a variable or flag may override, with the field each one sets.
 pub const OVERRIDES: &[(&str, &[&str])] = &[
@@ -37,41 +34,6 @@ pub struct Override {
     pub key: &'static str,
     pub value: String,
     pub from: String,
-}
-
-/// Gather variables and flags through figment, flags last so they win.
-pub fn gather_overrides(flags: &FlagOverrides) -> Result<Vec<Override>, Box<figment::Error>> {
-    let keys: Vec<&str> = OVERRIDES.iter().map(|(k, _)| *k).collect();
-    let fig = Figment::new()
-        .merge(EnvProvider::prefixed("BOOTSTRAP_").only(&keys))
-        .merge(Serialized::defaults(flags));
-    let merged: BTreeMap<String, figment::value::Value> = fig.extract().map_err(Box::new)?;
-    let flag_set = serde_json::to_value(flags).unwrap_or_default();
-    let mut out = Vec::new();
-    for (key, _) in OVERRIDES {
-        let Some(v) = merged.get(*key) else { continue };
-        let flag = flag_set.get(*key).and_then(serde_json::Value::as_str);
-        let variable = format!("BOOTSTRAP_{}", key.to_ascii_uppercase());
-        // The text as the user wrote it: figment reads `[a]` as a list and `06443` as a number,
-        // and our messages quote what was given, never a library's rendering of it.
-        let value = match flag {
-            Some(f) => f.to_owned(),
-            None => match std::env::var(&variable) {
-                Ok(raw) => raw,
-                Err(_) => match v {
-                    figment::value::Value::String(_, s) => s.clone(),
-                    _ => continue,
-                },
-            },
-        };
-        let from = if flag.is_some() {
-            format!("--{}", key.replace('_', "-"))
-        } else {
-            variable
-        };
-        out.push(Override { key, value, from });
-    }
-    Ok(out)
 }
 
 /// The outcome of reading a configuration: the environment when it is valid, and every finding.
@@ -132,12 +94,6 @@ pub fn load_str(text: &str, file: &str, overrides: &[Override]) -> Loaded {
     diags.sort();
     let env = (!diags.has_errors()).then_some(env);
     Loaded { env, diags }
-}
-
-/// Read the file (a missing file is a usage error the caller reports) and load it.
-pub fn load_file(path: &Path, overrides: &[Override]) -> std::io::Result<Loaded> {
-    let text = std::fs::read_to_string(path)?;
-    Ok(load_str(&text, &path.display().to_string(), overrides))
 }
 
 #[cfg(test)]

@@ -9,5 +9,5 @@ pub mod pins;
 pub mod validate;
 
 pub use diag::{Diag, Diags, Severity};
-pub use load::{gather_overrides, load_file, load_str, FlagOverrides, Loaded, Override};
+pub use load::{load_str, FlagOverrides, Loaded, Override};
 pub use model::*;

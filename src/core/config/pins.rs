@@ -71,16 +71,8 @@ pub fn kubernetes_minor(image: &str) -> Option<(u32, u32)> {
     // The tag is after the last ':' that follows the last '/', so registry ports do not confuse it.
     let name_start = without_digest.rfind('/').map_or(0, |i| i + 1);
     let tag = without_digest[name_start..].split_once(':')?.1;
-    let mut parts = tag.strip_prefix('v')?.split('.');
-    let major = parts.next()?.parse().ok()?;
-    let minor = parts
-        .next()?
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .collect::<String>()
-        .parse()
-        .ok()?;
-    Some((major, minor))
+    let (major, minor) = crate::core::version::major_minor(tag.strip_prefix('v')?)?;
+    Some((major.try_into().ok()?, minor.try_into().ok()?))
 }
 
 /// The newest Kubernetes minor an ingress-nginx chart version is known to support.

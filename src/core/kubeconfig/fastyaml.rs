@@ -20,25 +20,10 @@ enum Frame {
 
 /// The tree, or None when the text needs the full parser.
 pub fn parse(text: &str, resolve: &dyn Fn(&str) -> Option<Value>) -> Option<Option<Value>> {
-    // saphyr-parser's events pass characters YAML does not allow in a stream (found by fuzzing:
-    // an ESC inside a comment), which serde-saphyr and kubectl refuse; the full parser decides.
-    if !printable(text) {
+    if needs_full_parser(text) {
         return None;
     }
-    // Directives (`%YAML`, `%TAG`, reserved ones) are read differently by saphyr-parser (which
-    // skipped a malformed one, found by fuzzing) and serde-saphyr; kubectl writes none.
-    if text.starts_with('%') || text.contains("\n%") || text.contains("\r%") {
-        return None;
-    }
-    // A flow collection (`{...}`, `[...]`) across lines lets saphyr-parser accept an implicit
-    // key whose `:` is on the next line, which YAML and serde-saphyr refuse (found by fuzzing);
-    // kubectl writes flow collections only empty, on one line, so any other goes to the full
-    // parser. Flow openers are told by their byte, so a text with brackets must be ASCII here
-    // (saphyr-parser's markers count characters).
     let bytes = text.as_bytes();
-    if !text.is_ascii() && text.contains(['{', '[']) {
-        return None;
-    }
     // For each open collection: whether it is a flow one, and its first line.
     let mut opened: Vec<(bool, usize)> = Vec::new();
     let mut stack: Vec<Frame> = Vec::new();
@@ -120,21 +105,7 @@ pub fn parse(text: &str, resolve: &dyn Fn(&str) -> Option<Value>) -> Option<Opti
                 }
             }
         };
-        match stack.last_mut() {
-            None => {
-                if root.is_some() {
-                    return None;
-                }
-                root = Some(value);
-            }
-            Some(Frame::Seq(items)) => items.push(value),
-            Some(Frame::Map(map, pending)) => {
-                let key = pending.take()?;
-                if map.insert(key, value).is_some() {
-                    return None;
-                }
-            }
-        }
+        place(&mut stack, &mut root, value)?;
     }
     if !stack.is_empty() {
         return None;
@@ -142,6 +113,47 @@ pub fn parse(text: &str, resolve: &dyn Fn(&str) -> Option<Value>) -> Option<Opti
     // A document that is only `---` (or `~`, `null`) is no document, as serde-saphyr reads an
     // `Option` (found by fuzzing: the fast path called `---` a null top level).
     Some(root.filter(|v| !v.is_null()))
+}
+
+/// What the fast path does not read as kubectl and serde-saphyr would, seen before parsing.
+fn needs_full_parser(text: &str) -> bool {
+    // saphyr-parser's events pass characters YAML does not allow in a stream (found by fuzzing:
+    // an ESC inside a comment), which serde-saphyr and kubectl refuse; the full parser decides.
+    if !printable(text) {
+        return true;
+    }
+    // Directives (`%YAML`, `%TAG`, reserved ones) are read differently by saphyr-parser (which
+    // skipped a malformed one, found by fuzzing) and serde-saphyr; kubectl writes none.
+    if text.starts_with('%') || text.contains("\n%") || text.contains("\r%") {
+        return true;
+    }
+    // A flow collection (`{...}`, `[...]`) across lines lets saphyr-parser accept an implicit
+    // key whose `:` is on the next line, which YAML and serde-saphyr refuse (found by fuzzing);
+    // kubectl writes flow collections only empty, on one line, so any other goes to the full
+    // parser. Flow openers are told by their byte, so a text with brackets must be ASCII here
+    // (saphyr-parser's markers count characters).
+    !text.is_ascii() && text.contains(['{', '['])
+}
+
+/// Puts a finished value where it belongs: the root, the open sequence, or the open map under
+/// its pending key. None when YAML would refuse it (a second root, a repeated key).
+fn place(stack: &mut [Frame], root: &mut Option<Value>, value: Value) -> Option<()> {
+    match stack.last_mut() {
+        None => {
+            if root.is_some() {
+                return None;
+            }
+            *root = Some(value);
+        }
+        Some(Frame::Seq(items)) => items.push(value),
+        Some(Frame::Map(map, pending)) => {
+            let key = pending.take()?;
+            if map.insert(key, value).is_some() {
+                return None;
+            }
+        }
+    }
+    Some(())
 }
 
 /// YAML 1.2's c-printable set (section 5.1): tab, line breaks, printable ASCII, NEL and the

@@ -12,8 +12,8 @@
 //!   the pod publishes as hostPort 443 on the node, which kind publishes on `router.httpsPort`;
 //! - its controller name is `traefik.io/gateway-controller` (chart `templates/gatewayclass.yaml`).
 
-use super::routes::MANAGED_BY;
 use crate::core::config::{Env, Provider, RouterService, VclusterAccess};
+use crate::core::ownership::MANAGED_BY;
 use serde_json::{json, Value};
 
 /// The GatewayClass and Gateway we own. Not `traefik`: a user's own Traefik install names its
@@ -98,7 +98,7 @@ pub fn traefik_values(env: &Env) -> Value {
 }
 
 fn labels(env: &Env) -> Value {
-    json!({ "app.kubernetes.io/managed-by": MANAGED_BY, crate::core::ownership::ENV_LABEL: env.cluster.name, ROUTER_LABEL: "gateway-api" })
+    json!({ MANAGED_BY.0: MANAGED_BY.1, crate::core::ownership::ENV_LABEL: env.cluster.name, ROUTER_LABEL: "gateway-api" })
 }
 
 /// The namespaces whose TLSRoutes may attach: those of the vclusters we route to, by the
@@ -181,7 +181,7 @@ pub fn tls_route(env: &Env, v: &crate::core::config::Vcluster) -> Option<Value> 
                 "metadata": {
                     "name": format!("{}-api", v.release),
                     "namespace": v.namespace,
-                    "labels": { "app.kubernetes.io/managed-by": MANAGED_BY, crate::core::ownership::ENV_LABEL: env.cluster.name, "bootstrap/vcluster": v.name },
+                    "labels": { MANAGED_BY.0: MANAGED_BY.1, crate::core::ownership::ENV_LABEL: env.cluster.name, "bootstrap/vcluster": v.name },
                 },
                 "spec": {
                     "parentRefs": [{

@@ -2,9 +2,8 @@
 //! the Gateway API objects (`router.kind: gateway-api`, see `gateway.rs`).
 
 use crate::core::config::{Env, RouterKind};
+use crate::core::ownership::MANAGED_BY;
 use serde_json::{json, Value};
-
-pub const MANAGED_BY: &str = "bootstrap";
 
 /// Every object the router needs besides its chart, as `render routes` prints them: the
 /// Ingresses, or the GatewayClass, the Gateway and the TLSRoutes.
@@ -32,7 +31,7 @@ pub fn ingress(env: &Env, v: &crate::core::config::Vcluster) -> Value {
         "metadata": {
             "name": format!("{}-api", v.release),
             "namespace": v.namespace,
-            "labels": { "app.kubernetes.io/managed-by": MANAGED_BY, crate::core::ownership::ENV_LABEL: env.cluster.name, "bootstrap/vcluster": v.name },
+            "labels": { MANAGED_BY.0: MANAGED_BY.1, crate::core::ownership::ENV_LABEL: env.cluster.name, "bootstrap/vcluster": v.name },
             "annotations": {
                 "nginx.ingress.kubernetes.io/ssl-passthrough": "true",
                 "nginx.ingress.kubernetes.io/backend-protocol": "HTTPS",

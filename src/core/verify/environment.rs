@@ -121,14 +121,7 @@ pub fn docker_checks(env: &Env, facts: &DockerFacts) -> Vec<EnvCheck> {
                 format!("Docker is not reachable: {e}"),
                 Some("start Docker, or point DOCKER_HOST at the engine the cluster runs on".into()),
             )];
-            out.extend(names[1..].iter().map(|n| {
-                check(
-                    n.clone(),
-                    CheckStatus::NotChecked,
-                    "Docker is not reachable".into(),
-                    None,
-                )
-            }));
+            out.extend(not_checked(&names[1..], "Docker is not reachable"));
             return out;
         }
     };
@@ -148,14 +141,7 @@ pub fn docker_checks(env: &Env, facts: &DockerFacts) -> Vec<EnvCheck> {
             ),
             Some("`bootstrap up` creates it".into()),
         ));
-        out.extend(names[2..].iter().map(|n| {
-            check(
-                n.clone(),
-                CheckStatus::NotChecked,
-                "no node container".into(),
-                None,
-            )
-        }));
+        out.extend(not_checked(&names[2..], "no node container"));
         return out;
     };
     if node.state != "running" {
@@ -168,14 +154,10 @@ pub fn docker_checks(env: &Env, facts: &DockerFacts) -> Vec<EnvCheck> {
                 node.name
             )),
         ));
-        out.extend(names[2..].iter().map(|n| {
-            check(
-                n.clone(),
-                CheckStatus::NotChecked,
-                "the node container is not running".into(),
-                None,
-            )
-        }));
+        out.extend(not_checked(
+            &names[2..],
+            "the node container is not running",
+        ));
         return out;
     }
     out.push(check(
@@ -184,6 +166,21 @@ pub fn docker_checks(env: &Env, facts: &DockerFacts) -> Vec<EnvCheck> {
         format!("{} is running", node.name),
         None,
     ));
+    out.extend(port_checks(env, node, [&names[2], &names[3]]));
+    out
+}
+
+/// The checks after a failed one, not run: they depend on it.
+fn not_checked<'a>(names: &'a [String], why: &'a str) -> impl Iterator<Item = EnvCheck> + 'a {
+    names
+        .iter()
+        .map(move |n| check(n.clone(), CheckStatus::NotChecked, why.into(), None))
+}
+
+/// The API server's and the router's ports, published by the running node.
+fn port_checks(env: &Env, node: &NodeFacts, names: [&String; 2]) -> Vec<EnvCheck> {
+    let api = &env.cluster.api_server;
+    let mut out = Vec::new();
     let published = |container_port: u16, host_port: u16| {
         node.published
             .iter()
@@ -202,9 +199,9 @@ pub fn docker_checks(env: &Env, facts: &DockerFacts) -> Vec<EnvCheck> {
         }
     };
     for (name, container_port, host_port, what) in [
-        (&names[2], 6443, api.port, "the API server"),
+        (names[0], 6443, api.port, "the API server"),
         (
-            &names[3],
+            names[1],
             443,
             env.router.https_port,
             "the router's https port",

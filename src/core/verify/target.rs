@@ -52,12 +52,16 @@ pub struct TargetError {
 
 pub type Resolved = Result<Target, TargetError>;
 
+/// Reads a file the kubeconfig refers to: the caller's (`drivers::probe::resolve` reads the
+/// disk), so that this stays pure.
+pub type ReadFile<'a> = &'a dyn Fn(&Path) -> std::io::Result<Vec<u8>>;
+
 /// Resolve `name` against the kubeconfig (the merged document of every file, as our reader
 /// gives it). Only this context, its cluster and its user are typed: an entry elsewhere that
 /// kube's model cannot hold fails only when it is the one asked for. File references
-/// (certificate-authority, client certificates, token files) are read here, so a missing file is
-/// reported as the context's `config` failure and not as a network one.
-pub fn resolve(doc: &serde_json::Value, name: &str, route: Route) -> Resolved {
+/// (certificate-authority, client certificates, token files) are read with `read` here, so a
+/// missing file is reported as the context's `config` failure and not as a network one.
+pub fn resolve_with(doc: &serde_json::Value, name: &str, route: Route, read: ReadFile) -> Resolved {
     let err = |server: Option<&str>, message: String| TargetError {
         context: name.to_string(),
         server: server.map(str::to_string),
@@ -88,6 +92,7 @@ pub fn resolve(doc: &serde_json::Value, name: &str, route: Route) -> Resolved {
     let ca_pem = data_or_file(
         cluster.certificate_authority_data.as_deref(),
         cluster.certificate_authority.as_deref(),
+        read,
     )
     .map_err(|m| {
         err(
@@ -102,7 +107,7 @@ pub fn resolve(doc: &serde_json::Value, name: &str, route: Route) -> Resolved {
         .is_some_and(|u| u.exec.is_some() || u.auth_provider.is_some());
     let creds = user
         .as_ref()
-        .map(credentials)
+        .map(|u| credentials(u, read))
         .transpose()
         .map_err(|m| {
             err(
@@ -163,17 +168,18 @@ impl Creds {
     }
 }
 
-fn credentials(a: &AuthInfo) -> Result<Creds, String> {
+fn credentials(a: &AuthInfo, read: ReadFile) -> Result<Creds, String> {
     let cert = data_or_file(
         a.client_certificate_data.as_deref(),
         a.client_certificate.as_deref(),
+        read,
     )
     .map_err(|m| format!("client-certificate: {m}"))?;
     let key_data = a
         .client_key_data
         .as_ref()
         .map(|s| s.expose_secret().to_string());
-    let key = data_or_file(key_data.as_deref(), a.client_key.as_deref())
+    let key = data_or_file(key_data.as_deref(), a.client_key.as_deref(), read)
         .map_err(|m| format!("client-key: {m}"))?;
     if cert.is_some() != key.is_some() {
         return Err(
@@ -183,7 +189,16 @@ fn credentials(a: &AuthInfo) -> Result<Creds, String> {
     let token = match (&a.token, &a.token_file) {
         (Some(t), _) => Some(t.expose_secret().trim().to_string()),
         (None, Some(f)) => Some(
-            std::fs::read_to_string(f)
+            read(Path::new(f))
+                .and_then(|b| {
+                    // What `read_to_string` says of such a file.
+                    String::from_utf8(b).map_err(|_| {
+                        std::io::Error::new(
+                            std::io::ErrorKind::InvalidData,
+                            "stream did not contain valid UTF-8",
+                        )
+                    })
+                })
                 .map_err(|e| format!("token-file {f}: {e}"))?
                 .trim()
                 .to_string(),
@@ -214,7 +229,11 @@ fn credentials(a: &AuthInfo) -> Result<Creds, String> {
 }
 
 /// Inline base64 data wins over a file reference, as in client-go.
-fn data_or_file(data: Option<&str>, file: Option<&str>) -> Result<Option<Vec<u8>>, String> {
+fn data_or_file(
+    data: Option<&str>,
+    file: Option<&str>,
+    read: ReadFile,
+) -> Result<Option<Vec<u8>>, String> {
     if let Some(d) = data.filter(|d| !d.trim().is_empty()) {
         let clean: String = d.chars().filter(|c| !c.is_whitespace()).collect();
         return base64::engine::general_purpose::STANDARD
@@ -223,7 +242,7 @@ fn data_or_file(data: Option<&str>, file: Option<&str>) -> Result<Option<Vec<u8>
             .map_err(|e| format!("the inline data is not base64 ({e})"));
     }
     match file.filter(|f| !f.is_empty()) {
-        Some(f) => std::fs::read(Path::new(f))
+        Some(f) => read(Path::new(f))
             .map(Some)
             .map_err(|e| format!("{f}: {e}")),
         None => Ok(None),
@@ -310,6 +329,13 @@ pub fn first_cert_der(bytes: &[u8]) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Resolve with no file to read: every reference is missing.
+    fn resolve(doc: &serde_json::Value, name: &str, route: Route) -> Resolved {
+        resolve_with(doc, name, route, &|_| {
+            Err(std::io::Error::from(std::io::ErrorKind::NotFound))
+        })
+    }
 
     #[test]
     fn server_urls() {

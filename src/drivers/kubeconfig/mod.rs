@@ -1,6 +1,8 @@
 //! Kubeconfig files: where they are (`paths`, honouring KUBECONFIG as kubectl does) and safe
-//! locked, atomic writes (`store`). The edits themselves are pure: `core::kubeconfig::doc`.
+//! locked, atomic writes (`store`, under the lock `lock` takes). The edits themselves are pure:
+//! `core::kubeconfig::doc`.
 
+mod lock;
 pub mod paths;
 pub mod store;
 

@@ -169,6 +169,14 @@ impl Paths {
     }
 }
 
+/// The folder `p` is in: `.` for a bare file name.
+pub fn parent_dir(p: &Path) -> &Path {
+    match p.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,39 +6,21 @@
 //! the same folder, fsync it, rename it over the original, fsync the folder. A reader (or a
 //! crash at any instant) sees the old file or the new one, never a mix.
 //!
-//! Our lock records pid, host, program, start time and boot, so a lock left by a bootstrap of
-//! this host that is gone (killed, crashed, the machine restarted) is taken over at once. A
-//! live holder, a lock written on another host and kubectl's empty locks are never removed:
-//! they are waited for, then refused, naming pid, program, host and age.
+//! The lock's files are `lock`'s; who holds a lock and how long to wait for it is judged in
+//! `core::kubeconfig::lock`.
 
-use super::paths::Paths;
+use super::lock::{acquire, LockError, TEMP_PREFIX};
+use super::paths::{parent_dir, Paths};
 use crate::core::kubeconfig::doc::{self, Changes, DocError};
 use serde_json::Value;
 use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
-use std::os::unix::io::AsRawFd;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
-#[derive(Debug, Clone)]
-pub struct StoreOptions {
-    /// How long to wait for a lock another writer holds.
-    pub lock_timeout: Duration,
-    /// A lock older than this is stale whoever made it: kubectl, kind and bootstrap hold theirs
-    /// for milliseconds.
-    pub stale_after: Duration,
-}
-
-impl Default for StoreOptions {
-    fn default() -> Self {
-        StoreOptions {
-            lock_timeout: Duration::from_secs(5),
-            stale_after: Duration::from_secs(10),
-        }
-    }
-}
+pub use super::lock::StoreOptions;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -171,7 +153,7 @@ impl Session {
         let waited = Instant::now();
         let _lock = match read_only {
             Some(_) => None,
-            None => match acquire(&lock_path(path), &self.opts) {
+            None => match acquire(&lock_path(path), &self.opts).map_err(|e| lock_error(path, e)) {
                 Ok((guard, why)) => {
                     tracing::trace!(
                         target: crate::logging::TARGET,
@@ -310,13 +292,6 @@ pub fn read_merged_with(
     Ok(doc::merge(sources))
 }
 
-fn parent_dir(p: &Path) -> &Path {
-    match p.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    }
-}
-
 /// Resolve a symlinked kubeconfig to the file it points at, so a dotfiles link stays a link.
 fn resolve(path: &Path) -> Result<PathBuf, StoreError> {
     match fs::canonicalize(path) {
@@ -365,7 +340,22 @@ fn classify_write_error(
     io_err(path, action)(e)
 }
 
-const TEMP_PREFIX: &str = ".bootstrap-tmp-";
+/// The lock's failure, said of `<file>.lock`.
+fn lock_error(file: &Path, e: LockError) -> StoreError {
+    let lock = lock_path(file);
+    match e {
+        LockError::Locked { waited, holder } => StoreError::Locked {
+            lock,
+            waited,
+            holder,
+        },
+        LockError::Stale { why } => StoreError::StaleLock { lock, why },
+        LockError::Create(e) => {
+            classify_write_error(parent_dir(&lock), "the folder", "create the lock", e)
+        }
+        LockError::Io { action, source } => io_err(&lock, action)(source),
+    }
+}
 
 /// Temporary files of ours left by a writer that was killed: safe to remove because every writer
 /// makes them only while holding the lock we now hold.
@@ -476,513 +466,9 @@ fn effective_uid() -> u32 {
     unsafe { libc::geteuid() }
 }
 
-/// Held for the whole read-edit-write; removes the lock file when dropped.
-struct LockGuard {
-    path: PathBuf,
-}
-
-impl Drop for LockGuard {
-    fn drop(&mut self) {
-        let _ = fs::remove_file(&self.path);
-    }
-}
-
-/// What an existing lock file tells about its holder.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct LockInfo {
-    pub age: Duration,
-    /// Tells one holder from the next (inode and modification time of the lock file).
-    pub identity: (u64, i64, i64),
-    /// Ours write "pid\nhost\nprogram\nstart\nboot\n" (older ones the first two lines);
-    /// kubectl and kind leave the file empty.
-    pub pid: Option<u32>,
-    pub host: Option<String>,
-    pub program: Option<String>,
-    /// The writer's start time in clock ticks since boot: a pid reused since is told apart.
-    pub started: Option<u64>,
-    /// The boot the writer ran in: a lock from an earlier boot was left by a process now gone.
-    pub boot: Option<String>,
-}
-
-impl LockInfo {
-    /// Pure: read a lock file's content (the first 256 bytes are plenty).
-    pub fn parse(content: &str, age: Duration, identity: (u64, i64, i64)) -> LockInfo {
-        let mut lines = content.lines().map(str::trim);
-        let mut field = || lines.next().filter(|l| !l.is_empty()).map(str::to_owned);
-        let pid = field().and_then(|l| l.parse::<u32>().ok());
-        LockInfo {
-            age,
-            identity,
-            pid,
-            host: field(),
-            program: field(),
-            started: field().and_then(|l| l.parse().ok()),
-            boot: field(),
-        }
-    }
-
-    /// What our own lock holds: enough for the next writer to tell whether we still run.
-    pub fn content(pid: u32, here: &Here, program: &str, started: Option<u64>) -> String {
-        format!(
-            "{pid}\n{}\n{program}\n{}\n{}\n",
-            here.host,
-            started.map(|s| s.to_string()).unwrap_or_default(),
-            here.boot.as_deref().unwrap_or_default()
-        )
-    }
-}
-
-/// Where we stand when judging a lock.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Here {
-    pub host: String,
-    pub boot: Option<String>,
-}
-
-/// Who holds a lock, as far as this host can tell.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Holder {
-    /// Left by a bootstrap process of this host that is gone: taken over.
-    Gone(String),
-    /// Someone may be writing right now: wait for them, then refuse, naming them.
-    Live(String),
-    /// Too old to be anyone's transaction, and not provably ours: refused, with how to remove it.
-    Stale(String),
-}
-
-/// Decide who holds a lock; pure. `running` answers for a pid on this host.
-pub fn judge(
-    info: &LockInfo,
-    here: &Here,
-    stale_after: Duration,
-    running: impl Fn(u32) -> Option<crate::drivers::process::Running>,
-) -> Holder {
-    let age = format!("{}s old", info.age.as_secs());
-    let program = |p: Option<&String>| {
-        p.or(info.program.as_ref())
-            .map(|p| format!(" (`{p}`)"))
-            .unwrap_or_default()
-    };
-    let same_host = info.host.as_deref().is_none_or(|h| h == here.host);
-    let old = info.age > stale_after;
-    match info.pid {
-        Some(pid) if same_host => {
-            let written = format!("bootstrap process {pid}{}", program(None));
-            if let (Some(then), Some(now)) = (&info.boot, &here.boot) {
-                if then != now {
-                    return Holder::Gone(format!(
-                        "it was left by {written} before this machine restarted ({age})"
-                    ));
-                }
-            }
-            match running(pid) {
-                None => Holder::Gone(format!(
-                    "it was left by {written}, which is no longer running ({age})"
-                )),
-                Some(now)
-                    if info.started.is_some()
-                        && now.started.is_some()
-                        && info.started != now.started =>
-                {
-                    Holder::Gone(format!(
-                        "it was left by {written}, which is no longer running; pid {pid} is now another process{} ({age})",
-                        program(now.program.as_ref())
-                    ))
-                }
-                Some(now) => {
-                    let who = format!(
-                        "process {pid}{} on this host ({}), lock {age}",
-                        program(now.program.as_ref()),
-                        here.host
-                    );
-                    if old {
-                        Holder::Stale(format!(
-                            "it is held by {who}, and kubectl, kind and bootstrap hold their locks for milliseconds: that process may be stuck"
-                        ))
-                    } else {
-                        Holder::Live(who)
-                    }
-                }
-            }
-        }
-        Some(pid) => {
-            let who = format!(
-                "bootstrap process {pid}{} on host {}, lock {age}; that host's processes cannot be seen from here",
-                program(None),
-                info.host.as_deref().unwrap_or_default()
-            );
-            if old {
-                Holder::Stale(format!("it was written by {who}"))
-            } else {
-                Holder::Live(who)
-            }
-        }
-        None => {
-            let who = format!(
-                "an empty lock, the kind kubectl and kind make (no process to check), {age}"
-            );
-            if old {
-                Holder::Stale(format!(
-                    "it is {who}, and kubectl, kind and bootstrap hold their locks for milliseconds"
-                ))
-            } else {
-                Holder::Live(who)
-            }
-        }
-    }
-}
-
-fn here() -> Here {
-    Here {
-        host: crate::drivers::process::hostname(),
-        boot: crate::drivers::process::boot_id(),
-    }
-}
-
-fn inspect(lock: &Path) -> io::Result<LockInfo> {
-    let meta = fs::metadata(lock)?;
-    let age = meta
-        .modified()
-        .ok()
-        .and_then(|m| SystemTime::now().duration_since(m).ok())
-        .unwrap_or_default();
-    // kubectl creates its lock with mode 0: unreadable to non-root, but its age still tells.
-    let identity = (meta.ino(), meta.mtime(), meta.mtime_nsec());
-    let content = fs::read(lock).unwrap_or_default();
-    let content = String::from_utf8_lossy(&content[..content.len().min(256)]).into_owned();
-    Ok(LockInfo::parse(&content, age, identity))
-}
-
-/// Create `lock` exclusively with our pid already in it: the content goes into a private file
-/// first, which is then hard-linked to the lock name (atomic, and failing when the name exists,
-/// as kubectl's O_EXCL create does), so no other writer ever sees our lock empty. Where hard
-/// links are not supported, fall back to O_EXCL and then write.
-fn create_lock(lock: &Path, content: &str) -> io::Result<()> {
-    let dir = parent_dir(lock);
-    let name = lock
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or("kubeconfig.lock");
-    let staged = tempfile::Builder::new()
-        .prefix(&format!("{TEMP_PREFIX}{name}."))
-        .permissions(fs::Permissions::from_mode(0o600))
-        .tempfile_in(dir);
-    if let Ok(mut staged) = staged {
-        staged.write_all(content.as_bytes())?;
-        match fs::hard_link(staged.path(), lock) {
-            Ok(()) => return Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Err(e),
-            // Swept by a lock holder's clean-up of orphans: count it as busy and try again.
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return Err(io::Error::new(io::ErrorKind::AlreadyExists, e))
-            }
-            Err(_) => {}
-        }
-    }
-    let mut f = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(lock)?;
-    f.write_all(content.as_bytes())
-}
-
-/// Remove a lock left by a bootstrap process of this host that is gone, safely against others
-/// doing the same: under an flock of the folder (released by the kernel if we die), the lock is
-/// read and judged again, and removed only if it is still a dead process's. Only bootstrap ever
-/// removes a lock it did not take, and always so, so no fresh lock can be removed by mistake:
-/// a new holder can only have taken the name after the dead one's lock was removed, which every
-/// taker does under the same flock. Returns why, when this call removed it.
-fn take_over(lock: &Path, here: &Here, opts: &StoreOptions) -> io::Result<Option<String>> {
-    let dir = File::open(parent_dir(lock))?;
-    // SAFETY: flock on a descriptor we own; the lock goes with the descriptor.
-    if unsafe { libc::flock(dir.as_raw_fd(), libc::LOCK_EX) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    let result = match inspect(lock) {
-        Ok(info) => match judge(
-            &info,
-            here,
-            opts.stale_after,
-            crate::drivers::process::running,
-        ) {
-            Holder::Gone(why) => match fs::remove_file(lock) {
-                Ok(()) => Ok(Some(why)),
-                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-                Err(e) => Err(e),
-            },
-            Holder::Live(_) | Holder::Stale(_) => Ok(None),
-        },
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e),
-    };
-    // Closing `dir` releases the flock.
-    drop(dir);
-    result
-}
-
-/// Take the lock, waiting while others hold it. The wait is bounded per holder (a holder that
-/// keeps it `lock_timeout` is reported) and overall (a file that keeps changing hands for six
-/// times that long is reported as busy), so a run never waits forever and never gives up on a
-/// file that is merely popular. A lock left by our own dead process is taken over.
-fn acquire(lock: &Path, opts: &StoreOptions) -> Result<(LockGuard, Option<String>), StoreError> {
-    let start = Instant::now();
-    let overall = opts.lock_timeout * 6;
-    let mut holder: Option<((u64, i64, i64), Instant)> = None;
-    let mut handovers = 0u32;
-    let mut delay = Duration::from_millis(1);
-    let here = here();
-    // A pid (with its start time and boot) in the lock lets the next writer tell a crashed
-    // holder from a slow one.
-    let me = std::process::id();
-    let content = LockInfo::content(
-        me,
-        &here,
-        &crate::drivers::process::this_program(),
-        crate::drivers::process::started(me),
-    );
-    let mut took_over = None;
-    loop {
-        match create_lock(lock, &content) {
-            Ok(()) => {
-                return Ok((
-                    LockGuard {
-                        path: lock.to_owned(),
-                    },
-                    took_over,
-                ))
-            }
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                let info = match inspect(lock) {
-                    Ok(i) => i,
-                    // Released between our attempt and our look: try again at once.
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                    Err(e) => return Err(io_err(lock, "inspect the lock")(e)),
-                };
-                let who = match judge(
-                    &info,
-                    &here,
-                    opts.stale_after,
-                    crate::drivers::process::running,
-                ) {
-                    Holder::Gone(_) => {
-                        if let Some(why) = take_over(lock, &here, opts)
-                            .map_err(io_err(lock, "take over the lock"))?
-                        {
-                            took_over = Some(why);
-                        }
-                        continue;
-                    }
-                    Holder::Stale(why) => {
-                        return Err(StoreError::StaleLock {
-                            lock: lock.to_owned(),
-                            why,
-                        })
-                    }
-                    Holder::Live(who) => who,
-                };
-                let now = Instant::now();
-                let since = match holder {
-                    Some((id, since)) if id == info.identity => since,
-                    _ => {
-                        if holder.is_some() {
-                            handovers += 1;
-                        }
-                        holder = Some((info.identity, now));
-                        now
-                    }
-                };
-                if now - since >= opts.lock_timeout {
-                    return Err(StoreError::Locked {
-                        lock: lock.to_owned(),
-                        waited: now - start,
-                        holder: who,
-                    });
-                }
-                if now - start >= overall {
-                    return Err(StoreError::Locked {
-                        lock: lock.to_owned(),
-                        waited: now - start,
-                        holder: format!("taken by {handovers} other writers in turn"),
-                    });
-                }
-                // Short, jittered naps: holders keep it for milliseconds, and two waiters
-                // polling in step would keep missing the same gaps.
-                let jitter = Duration::from_micros(
-                    u64::from(now.elapsed().subsec_nanos() ^ std::process::id()) % 1000,
-                );
-                std::thread::sleep(delay + jitter);
-                delay = (delay * 2).min(Duration::from_millis(8));
-            }
-            Err(e) => {
-                return Err(classify_write_error(
-                    parent_dir(lock),
-                    "the folder",
-                    "create the lock",
-                    e,
-                ))
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::drivers::process::Running;
-
-    fn info(age: u64, pid: Option<u32>, host: Option<&str>) -> LockInfo {
-        LockInfo {
-            age: Duration::from_secs(age),
-            identity: (1, 0, 0),
-            pid,
-            host: host.map(str::to_owned),
-            program: Some("bootstrap".into()),
-            started: Some(100),
-            boot: Some("b1".into()),
-        }
-    }
-
-    fn here() -> Here {
-        Here {
-            host: "me".into(),
-            boot: Some("b1".into()),
-        }
-    }
-
-    const TEN: Duration = Duration::from_secs(10);
-
-    fn runs(started: u64, program: &str) -> impl Fn(u32) -> Option<Running> + '_ {
-        move |_| {
-            Some(Running {
-                program: Some(program.into()),
-                started: Some(started),
-            })
-        }
-    }
-
-    #[test]
-    fn a_dead_holder_on_this_host_is_gone_at_once() {
-        let Holder::Gone(why) = judge(&info(0, Some(42), Some("me")), &here(), TEN, |_| None)
-        else {
-            panic!()
-        };
-        assert!(
-            why.contains("process 42 (`bootstrap`)") && why.contains("no longer running"),
-            "{why}"
-        );
-    }
-
-    #[test]
-    fn a_reused_pid_or_an_earlier_boot_is_gone_too() {
-        let Holder::Gone(why) = judge(
-            &info(0, Some(42), Some("me")),
-            &here(),
-            TEN,
-            runs(999, "sshd"),
-        ) else {
-            panic!()
-        };
-        assert!(
-            why.contains("pid 42 is now another process (`sshd`)"),
-            "{why}"
-        );
-        let mut before = info(0, Some(42), Some("me"));
-        before.boot = Some("b0".into());
-        assert!(matches!(
-            judge(&before, &here(), TEN, runs(100, "bootstrap")),
-            Holder::Gone(w) if w.contains("before this machine restarted")
-        ));
-    }
-
-    #[test]
-    fn a_live_holder_is_named_with_pid_program_host_and_age() {
-        let Holder::Live(who) = judge(
-            &info(3, Some(42), Some("me")),
-            &here(),
-            TEN,
-            runs(100, "bootstrap"),
-        ) else {
-            panic!()
-        };
-        assert_eq!(
-            who,
-            "process 42 (`bootstrap`) on this host (me), lock 3s old"
-        );
-        assert!(matches!(
-            judge(&info(11, Some(42), Some("me")), &here(), TEN, runs(100, "bootstrap")),
-            Holder::Stale(w) if w.contains("may be stuck")
-        ));
-    }
-
-    #[test]
-    fn a_lock_from_another_host_is_never_taken_over() {
-        let Holder::Live(who) = judge(&info(3, Some(42), Some("other")), &here(), TEN, |_| None)
-        else {
-            panic!()
-        };
-        assert!(
-            who.contains("process 42 (`bootstrap`) on host other, lock 3s old"),
-            "{who}"
-        );
-        assert!(matches!(
-            judge(&info(60, Some(42), Some("other")), &here(), TEN, |_| None),
-            Holder::Stale(w) if w.contains("on host other")
-        ));
-    }
-
-    #[test]
-    fn an_empty_kubectl_lock_is_waited_for_then_stale_when_old() {
-        let empty = |age| LockInfo {
-            age: Duration::from_secs(age),
-            ..LockInfo::default()
-        };
-        assert!(matches!(
-            judge(&empty(1), &here(), TEN, |_| None),
-            Holder::Live(_)
-        ));
-        let Holder::Stale(why) = judge(&empty(60), &here(), TEN, |_| None) else {
-            panic!()
-        };
-        assert!(why.contains("60s old") && why.contains("empty"), "{why}");
-    }
-
-    /// Taking over judges the lock again under the folder's flock: a lock another writer took
-    /// in the meantime is never removed, nor one that is gone already.
-    #[test]
-    fn take_over_removes_only_a_dead_processs_lock() {
-        let dir = tempfile::tempdir().unwrap();
-        let lock = dir.path().join("config.lock");
-        let opts = StoreOptions::default();
-        let here = super::here();
-        let mut child = std::process::Command::new("true").spawn().unwrap();
-        let dead = child.id();
-        child.wait().unwrap();
-        fs::write(&lock, LockInfo::content(dead, &here, "bootstrap", None)).unwrap();
-        let why = take_over(&lock, &here, &opts).unwrap().unwrap();
-        assert!(why.contains(&format!("process {dead} ")), "{why}");
-        assert!(!lock.exists());
-        assert_eq!(take_over(&lock, &here, &opts).unwrap(), None);
-        let me = std::process::id();
-        let live = LockInfo::content(me, &here, "bootstrap", crate::drivers::process::started(me));
-        fs::write(&lock, &live).unwrap();
-        assert_eq!(take_over(&lock, &here, &opts).unwrap(), None);
-        assert_eq!(fs::read_to_string(&lock).unwrap(), live);
-    }
-
-    #[test]
-    fn lock_content_round_trips_and_old_locks_still_read() {
-        let text = LockInfo::content(42, &here(), "bootstrap", Some(100));
-        let back = LockInfo::parse(&text, Duration::from_secs(3), (1, 0, 0));
-        assert_eq!(back, info(3, Some(42), Some("me")));
-        let old = LockInfo::parse("42\nme\n", Duration::ZERO, (1, 0, 0));
-        assert_eq!(
-            (old.pid, old.host.as_deref(), old.started),
-            (Some(42), Some("me"), None)
-        );
-        let kubectl = LockInfo::parse("", Duration::ZERO, (1, 0, 0));
-        assert_eq!(kubectl.pid, None);
-    }
 
     #[test]
     fn lock_and_backup_names_follow_the_file() {

@@ -107,6 +107,12 @@ pub async fn verify_contexts_with(
     Report::new(probe_all(targets, timeout, Some(facts)).await, Vec::new())
 }
 
+/// Resolve context `name` of `doc`, the files it refers to (CA, client certificate and key,
+/// token file) read from disk.
+pub fn resolve(doc: &serde_json::Value, name: &str, route: Route) -> Resolved {
+    crate::core::verify::target::resolve_with(doc, name, route, &|p| std::fs::read(p))
+}
+
 /// Probe every target in parallel, then diagnose. `facts: None` detects where we stand, and
 /// only when a diagnosis depends on it (a refused loopback connection): a healthy run never
 /// pays for asking Docker.
@@ -124,8 +130,6 @@ async fn probe_many(
     facts: Option<HostFacts>,
     depth: Depth,
 ) -> Vec<ContextReport> {
-    // Contexts that would open the same connection share one (shared.rs); the router check
-    // (TLS only) is about each handshake, so it never shares.
     let names: Vec<(String, String)> = targets
         .iter()
         .map(|t| match t {
@@ -133,6 +137,14 @@ async fn probe_many(
             Err(e) => (e.context.clone(), e.server.clone().unwrap_or_default()),
         })
         .collect();
+    let probed = run_groups(share_groups(targets, depth), &names, timeout, depth).await;
+    diagnose_all(probed, facts, timeout).await
+}
+
+/// Contexts that would open the same connection share one (shared.rs); the router check
+/// (TLS only) is about each handshake, so it never shares. Each group: the targets' places in
+/// the input, and the targets.
+fn share_groups(targets: Vec<Resolved>, depth: Depth) -> Vec<(Vec<usize>, Vec<Resolved>)> {
     let mut groups: Vec<(Vec<usize>, Vec<Resolved>)> = Vec::new();
     let mut by_key: HashMap<shared::ShareKey, usize> = HashMap::new();
     for (i, t) in targets.into_iter().enumerate() {
@@ -156,6 +168,17 @@ async fn probe_many(
         groups[g].0.push(i);
         groups[g].1.push(t);
     }
+    groups
+}
+
+/// Probe each group in its own task; the results in the input's order (`names`: each
+/// target's context and server, for a task that died).
+async fn run_groups(
+    groups: Vec<(Vec<usize>, Vec<Resolved>)>,
+    names: &[(String, String)],
+    timeout: Duration,
+    depth: Depth,
+) -> Vec<Probed> {
     let tasks: Vec<_> = groups
         .into_iter()
         .map(|(at, mut members)| {
@@ -197,10 +220,18 @@ async fn probe_many(
             }
         }
     }
-    let probed: Vec<Probed> = slots
+    slots
         .into_iter()
         .map(|p| p.expect("every context was probed"))
-        .collect();
+        .collect()
+}
+
+/// Diagnose each failure, with where we stand detected only when a diagnosis depends on it.
+async fn diagnose_all(
+    probed: Vec<Probed>,
+    facts: Option<HostFacts>,
+    timeout: Duration,
+) -> Vec<ContextReport> {
     let needs_facts = probed.iter().any(|p| {
         matches!(
             p.failure,
@@ -254,7 +285,7 @@ fn refused_through_gateway(p: &Probed) -> bool {
             loopback: false,
             ..
         })
-    ) && crate::core::verify::gateway::is_gateway_host(&p.situation.host)
+    ) && crate::core::verify::diagnose::is_gateway_host(&p.situation.host)
 }
 
 /// One context's layers and failure, before diagnosis.

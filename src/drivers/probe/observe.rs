@@ -68,7 +68,7 @@ pub async fn docker_facts(
 pub async fn publishers(
     ports: &[u16],
     timeout: Duration,
-) -> Option<HashMap<u16, Vec<crate::core::verify::gateway::Publisher>>> {
+) -> Option<HashMap<u16, Vec<crate::core::verify::diagnose::Publisher>>> {
     let look = async {
         let conn = crate::drivers::docker::connect().await.ok()?;
         crate::drivers::docker::observe::port_holders(&conn)
@@ -80,10 +80,10 @@ pub async fn publishers(
         ports
             .iter()
             .map(|port| {
-                let mut found: Vec<crate::core::verify::gateway::Publisher> = holders
+                let mut found: Vec<crate::core::verify::diagnose::Publisher> = holders
                     .iter()
                     .filter(|h| h.host_port == *port && h.protocol == "tcp")
-                    .map(|h| crate::core::verify::gateway::Publisher {
+                    .map(|h| crate::core::verify::diagnose::Publisher {
                         container: h.container.clone(),
                         host_ip: h.host_ip.clone(),
                     })

@@ -3,14 +3,7 @@
 //! wrote a lock) and which boot of the machine this is. Linux reads /proc; elsewhere what libc
 //! offers, and `None` where the system does not say.
 
-/// A process that runs now.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Running {
-    /// The program's name as the system shows it (Linux: /proc/PID/comm, 15 characters at most).
-    pub program: Option<String>,
-    /// Start time in clock ticks since boot (Linux: field 22 of /proc/PID/stat).
-    pub started: Option<u64>,
-}
+pub use crate::core::kubeconfig::lock::Running;
 
 /// Whether `pid` runs, and what it is; None when no such process exists.
 pub fn running(pid: u32) -> Option<Running> {
@@ -80,16 +73,22 @@ pub fn boot_id() -> Option<String> {
         .filter(|s| !s.is_empty())
 }
 
-/// The host's name, as `hostname` prints it.
+/// The host's name, as `hostname` prints it; HOSTNAME's value when the system gives none.
 pub fn hostname() -> String {
+    system_hostname()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_default()
+}
+
+/// The host's name as the system gives it (gethostname); None when it gives none.
+pub fn system_hostname() -> Option<String> {
     let mut buf = [0u8; 256];
     // SAFETY: gethostname writes at most `buf.len()` bytes, NUL-terminated when it fits.
-    let r = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
-    if r == 0 {
-        let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-        return String::from_utf8_lossy(&buf[..end]).into_owned();
+    if unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) } != 0 {
+        return None;
     }
-    std::env::var("HOSTNAME").unwrap_or_default()
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    Some(String::from_utf8_lossy(&buf[..end]).into_owned()).filter(|h| !h.is_empty())
 }
 
 /// This program's name, as a lock records it.

@@ -4,9 +4,12 @@
 
 use serde::Serialize;
 
+mod gateway;
 mod http;
 mod network;
 mod tls;
+
+pub use gateway::{is_gateway_host, Publisher};
 
 use http::*;
 use network::*;
@@ -95,7 +98,7 @@ pub struct Situation {
     pub timeout_ms: u64,
     /// What Docker showed publishing this port, asked after a refusal through the host gateway;
     /// None when not asked or Docker did not answer.
-    pub publishers: Option<Vec<super::gateway::Publisher>>,
+    pub publishers: Option<Vec<Publisher>>,
 }
 
 impl Situation {

@@ -10,80 +10,12 @@ pub(super) fn tls(
     cert: Option<&CertFacts>,
     expected_ca: Option<&str>,
 ) -> Diagnosis {
-    let sni = s.server_name();
-    let presented = |c: &CertFacts| {
-        format!(
-            "`{}` issued by `{}`, names [{}]",
-            c.subject,
-            c.issuer,
-            c.names.join(", ")
-        )
-    };
-    if let Some(c) = cert {
-        let via_router = matches!(s.route, Route::Passthrough { .. });
-        let foreign = matches!(
-            problem,
-            TlsProblem::UnknownAuthority | TlsProblem::NameMismatch
-        ) && !c.holds(sni);
-        if c.is_router_default()
-            || (via_router && foreign && matches!(problem, TlsProblem::UnknownAuthority))
-        {
-            return d(
-                Layer::Tls,
-                format!(
-                    "passthrough is not working: the router on {}:{} answered for {sni} with its own certificate ({}) instead of passing the connection through to the vcluster",
-                    s.host,
-                    s.port,
-                    presented(c)
-                ),
-                format!(
-                    "enable SSL passthrough: ingress-nginx needs the controller flag --enable-ssl-passthrough and an Ingress for host {sni} annotated nginx.ingress.kubernetes.io/ssl-passthrough: \"true\"; with Gateway API, a TLS listener with mode Passthrough and a TLSRoute for {sni}"
-                ),
-            );
-        }
+    if let Some(found) = cert.and_then(|c| router_answered(s, problem, c)) {
+        return found;
     }
     match problem {
-        TlsProblem::NameMismatch => {
-            let names = cert.map(|c| c.names.clone()).unwrap_or_default();
-            let hint = match &s.route {
-                Route::Passthrough { hostname, .. } => format!(
-                    "the router selects the vcluster by this name, so keep it: add {hostname} to the vcluster's certificate (chart value controlPlane.proxy.extraSANs) and let it reissue"
-                ),
-                _ => match suggest_name(&names) {
-                    Some(n) => format!(
-                        "set tls-server-name: {n} on cluster `{}` (`kubectl config set clusters.{}.tls-server-name {n}`), which the certificate holds",
-                        s.cluster, s.cluster
-                    ),
-                    None => "the certificate holds no usable name; reissue it with the server's name".into(),
-                },
-            };
-            d(
-                Layer::Tls,
-                format!(
-                    "certificate name mismatch: the certificate is not valid for {sni}; it holds [{}]",
-                    names.join(", ")
-                ),
-                hint,
-            )
-        }
-        TlsProblem::UnknownAuthority => {
-            let seen = cert.map(|c| format!("{} (issued by `{}`)", presented(c), c.issuer)).unwrap_or_else(|| "a certificate".into());
-            let (expected, hint) = match expected_ca {
-                Some(ca) => (
-                    format!("the context trusts only `{ca}`"),
-                    "the cluster was probably recreated and the kubeconfig still holds the old CA: rerun `bootstrap up` (or `kind export kubeconfig`) to refresh certificate-authority-data; otherwise this address reaches a different server".to_string(),
-                ),
-                None => (
-                    "the context has no certificate-authority, so only public roots are trusted".into(),
-                    "add the cluster's CA as certificate-authority-data (`bootstrap up` writes it)".into(),
-                ),
-            };
-            d(
-                Layer::Tls,
-                format!("unknown authority: the server presented {seen}, which does not chain to the expected CA; {expected}"),
-                hint,
-            )
-        }
+        TlsProblem::NameMismatch => name_mismatch(s, cert),
+        TlsProblem::UnknownAuthority => unknown_authority(cert, expected_ca),
         TlsProblem::Expired | TlsProblem::NotYetValid => {
             let when = cert.map(|c| format!(" (not after {})", c.not_after)).unwrap_or_default();
             let what = if matches!(problem, TlsProblem::Expired) { "has expired" } else { "is not valid yet" };
@@ -98,43 +30,8 @@ pub(super) fn tls(
             format!("the server's certificate was rejected: {why}"),
             "reissue the server certificate (it must be a serving certificate signed by the cluster's CA)".into(),
         ),
-        TlsProblem::NotTls { answer } => {
-            let diagnosis = match answer {
-                Some(line) if line.starts_with("HTTP/") => format!(
-                    "{}:{} speaks plain HTTP, not TLS: it answered the TLS handshake with `{line}`",
-                    s.host, s.port
-                ),
-                Some(line) => format!(
-                    "another service is behind {}:{}: it answered the TLS handshake with `{line}`, which is not a TLS record",
-                    s.host, s.port
-                ),
-                None => format!(
-                    "another service is behind {}:{}: its first bytes were not a TLS record",
-                    s.host, s.port
-                ),
-            };
-            d(
-                Layer::Tls,
-                diagnosis,
-                format!(
-                    "the server URL points at the wrong port or something else holds it (`ss -ltnp 'sport = :{}'` shows which process); the API server and the router's https port both speak TLS",
-                    s.port
-                ),
-            )
-        }
-        TlsProblem::Closed => {
-            let hint = match &s.route {
-                Route::Passthrough { .. } => format!(
-                    "the router found nothing to pass {sni} to: check the passthrough route (Ingress or TLSRoute) for {sni} and that the vcluster's service has endpoints"
-                ),
-                _ => "a proxy or port-forward accepted the connection but its backend is gone: check the pod behind it".into(),
-            };
-            d(
-                Layer::Tls,
-                format!("{}:{} accepted the connection and closed it during the TLS handshake (SNI {sni})", s.host, s.port),
-                hint,
-            )
-        }
+        TlsProblem::NotTls { answer } => not_tls(s, answer.as_deref()),
+        TlsProblem::Closed => closed(s),
         TlsProblem::Alert(alert) => client_cert_alert(s, Layer::Tls, alert).unwrap_or_else(|| {
             d(
                 Layer::Tls,
@@ -156,6 +53,132 @@ pub(super) fn tls(
             "run with -v for details; check the server URL and tls-server-name".into(),
         ),
     }
+}
+
+fn presented(c: &CertFacts) -> String {
+    format!(
+        "`{}` issued by `{}`, names [{}]",
+        c.subject,
+        c.issuer,
+        c.names.join(", ")
+    )
+}
+
+/// The router's own certificate where the vcluster's was expected: whatever the TLS problem,
+/// passthrough is what failed, so this is read before the problem itself.
+fn router_answered(s: &Situation, problem: &TlsProblem, c: &CertFacts) -> Option<Diagnosis> {
+    let sni = s.server_name();
+    let via_router = matches!(s.route, Route::Passthrough { .. });
+    let foreign = matches!(
+        problem,
+        TlsProblem::UnknownAuthority | TlsProblem::NameMismatch
+    ) && !c.holds(sni);
+    if !(c.is_router_default()
+        || (via_router && foreign && matches!(problem, TlsProblem::UnknownAuthority)))
+    {
+        return None;
+    }
+    Some(d(
+        Layer::Tls,
+        format!(
+            "passthrough is not working: the router on {}:{} answered for {sni} with its own certificate ({}) instead of passing the connection through to the vcluster",
+            s.host,
+            s.port,
+            presented(c)
+        ),
+        format!(
+            "enable SSL passthrough: ingress-nginx needs the controller flag --enable-ssl-passthrough and an Ingress for host {sni} annotated nginx.ingress.kubernetes.io/ssl-passthrough: \"true\"; with Gateway API, a TLS listener with mode Passthrough and a TLSRoute for {sni}"
+        ),
+    ))
+}
+
+fn name_mismatch(s: &Situation, cert: Option<&CertFacts>) -> Diagnosis {
+    let names = cert.map(|c| c.names.clone()).unwrap_or_default();
+    let hint = match &s.route {
+        Route::Passthrough { hostname, .. } => format!(
+            "the router selects the vcluster by this name, so keep it: add {hostname} to the vcluster's certificate (chart value controlPlane.proxy.extraSANs) and let it reissue"
+        ),
+        _ => match suggest_name(&names) {
+            Some(n) => format!(
+                "set tls-server-name: {n} on cluster `{}` (`kubectl config set clusters.{}.tls-server-name {n}`), which the certificate holds",
+                s.cluster, s.cluster
+            ),
+            None => "the certificate holds no usable name; reissue it with the server's name".into(),
+        },
+    };
+    d(
+        Layer::Tls,
+        format!(
+            "certificate name mismatch: the certificate is not valid for {}; it holds [{}]",
+            s.server_name(),
+            names.join(", ")
+        ),
+        hint,
+    )
+}
+
+fn unknown_authority(cert: Option<&CertFacts>, expected_ca: Option<&str>) -> Diagnosis {
+    let seen = cert
+        .map(|c| format!("{} (issued by `{}`)", presented(c), c.issuer))
+        .unwrap_or_else(|| "a certificate".into());
+    let (expected, hint) = match expected_ca {
+        Some(ca) => (
+            format!("the context trusts only `{ca}`"),
+            "the cluster was probably recreated and the kubeconfig still holds the old CA: rerun `bootstrap up` (or `kind export kubeconfig`) to refresh certificate-authority-data; otherwise this address reaches a different server".to_string(),
+        ),
+        None => (
+            "the context has no certificate-authority, so only public roots are trusted".into(),
+            "add the cluster's CA as certificate-authority-data (`bootstrap up` writes it)".into(),
+        ),
+    };
+    d(
+        Layer::Tls,
+        format!("unknown authority: the server presented {seen}, which does not chain to the expected CA; {expected}"),
+        hint,
+    )
+}
+
+fn not_tls(s: &Situation, answer: Option<&str>) -> Diagnosis {
+    let diagnosis = match answer {
+        Some(line) if line.starts_with("HTTP/") => format!(
+            "{}:{} speaks plain HTTP, not TLS: it answered the TLS handshake with `{line}`",
+            s.host, s.port
+        ),
+        Some(line) => format!(
+            "another service is behind {}:{}: it answered the TLS handshake with `{line}`, which is not a TLS record",
+            s.host, s.port
+        ),
+        None => format!(
+            "another service is behind {}:{}: its first bytes were not a TLS record",
+            s.host, s.port
+        ),
+    };
+    d(
+        Layer::Tls,
+        diagnosis,
+        format!(
+            "the server URL points at the wrong port or something else holds it (`ss -ltnp 'sport = :{}'` shows which process); the API server and the router's https port both speak TLS",
+            s.port
+        ),
+    )
+}
+
+fn closed(s: &Situation) -> Diagnosis {
+    let sni = s.server_name();
+    let hint = match &s.route {
+        Route::Passthrough { .. } => format!(
+            "the router found nothing to pass {sni} to: check the passthrough route (Ingress or TLSRoute) for {sni} and that the vcluster's service has endpoints"
+        ),
+        _ => "a proxy or port-forward accepted the connection but its backend is gone: check the pod behind it".into(),
+    };
+    d(
+        Layer::Tls,
+        format!(
+            "{}:{} accepted the connection and closed it during the TLS handshake (SNI {sni})",
+            s.host, s.port
+        ),
+        hint,
+    )
 }
 
 /// A name of the certificate that can serve as tls-server-name: `localhost` first (what kind's

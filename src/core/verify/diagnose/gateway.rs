@@ -5,7 +5,7 @@
 //! which container publishes the port and on which address, and that decides what to do. Pure:
 //! the shell (`probe`) asks Docker only when such a refusal happened.
 
-use super::diagnose::{Diagnosis, Layer, Route, Situation};
+use super::{Diagnosis, Layer, Route, Situation};
 
 /// Names that lead from a container to the host running its engine.
 pub const GATEWAY_HOSTS: [&str; 2] = ["host.docker.internal", "gateway.docker.internal"];
@@ -28,7 +28,7 @@ fn is_loopback_ip(ip: &str) -> bool {
 }
 
 /// `publishers`: what Docker showed for this port (empty: nobody publishes it).
-pub fn refused(s: &Situation, addr: &str, publishers: &[Publisher]) -> Diagnosis {
+pub(super) fn refused(s: &Situation, addr: &str, publishers: &[Publisher]) -> Diagnosis {
     let port = s.port;
     let shown = |ps: &[&Publisher]| {
         let mut names: Vec<String> = ps.iter().map(|p| format!("`{}`", p.container)).collect();

@@ -6,6 +6,15 @@ use super::model::*;
 use super::pins;
 use std::collections::BTreeMap;
 
+mod images;
+mod ports;
+mod router;
+
+use images::{cache, registry};
+use ports::host_ports;
+pub use router::ingress_nginx_support;
+use router::{router_exposure, router_fields};
+
 /// RFC 1123 label: what Kubernetes accepts for namespaces, and kind for cluster names.
 pub fn is_rfc1123_label(s: &str) -> bool {
     !s.is_empty()
@@ -263,103 +272,6 @@ fn cluster_fields(c: &mut Check, env: &Env, kind: bool, existing: bool) {
     }
 }
 
-/// Host ports: the API port, every mapped port, the registry and the router's 443 are bound on the host at once, each once.
-fn host_ports(c: &mut Check, env: &Env, kind: bool) {
-    let o = c.o;
-    let cl = &env.cluster;
-    let mapping = |i: usize| o.item("cluster.portMappings", i);
-    // Host ports: the API port and every mapped port are bound on the host at once, each on
-    // its address: (field, `port/PROTOCOL`, address).
-    let mut host_ports: Vec<(String, String, String)> = Vec::new();
-    if kind {
-        host_ports.push((
-            "cluster.apiServer.port".to_owned(),
-            format!("{}/TCP", cl.api_server.port),
-            cl.api_server.address.clone(),
-        ));
-        for (i, m) in cl.port_mappings.iter().enumerate() {
-            host_ports.push((
-                format!("{}.hostPort", mapping(i)),
-                format!("{}/{:?}", m.host_port, m.protocol).to_uppercase(),
-                m.listen_address.clone(),
-            ));
-        }
-    }
-    if env.registry.enabled && !env.registry.shared {
-        host_ports.push((
-            "registry.port".to_owned(),
-            format!("{}/TCP", env.registry.port),
-            env.registry.listen_address.clone(),
-        ));
-    }
-    // Unless the file maps node 443 itself, the router's 443 is published on httpsPort too (the
-    // kind config gets that mapping, on every address): it is bound with the rest. Found by
-    // fuzzing: a mapping of containerPort 442 on 8443 passed, and kind would have failed half-way
-    // through creating.
-    if kind && !cl.port_mappings.iter().any(|m| m.container_port == 443) {
-        let router = (
-            "router.httpsPort".to_owned(),
-            format!("{}/TCP", env.router.https_port),
-            "0.0.0.0".to_owned(),
-        );
-        // Reported on the field the file wrote: the mapping when httpsPort is the default.
-        if o.written("router.httpsPort") {
-            host_ports.push(router);
-        } else {
-            host_ports.insert(host_ports.len().min(1), router);
-        }
-    }
-    unique_host_ports(c, &host_ports);
-    for (field, port, _) in &host_ports {
-        let n: u16 = port
-            .split('/')
-            .next()
-            .and_then(|p| p.parse().ok())
-            .unwrap_or(1024);
-        if n < 1024 {
-            c.warn(
-                field,
-                format!("host port {n} is privileged (below 1024)"),
-                Some("binding it needs root or CAP_NET_BIND_SERVICE on Linux; a port above 1024 avoids that".into()),
-            );
-        }
-    }
-}
-
-/// A host port is bound once per address: the same port on 127.0.0.1 and on 192.168.1.5 are two
-/// sockets, while 0.0.0.0 (every address) takes the port on all of them. Each binding that
-/// overlaps an earlier one is reported at the later field, naming the first.
-fn unique_host_ports(c: &mut Check, ports: &[(String, String, String)]) {
-    let mut seen: Vec<(&str, &str, &str)> = Vec::new();
-    for (field, port, address) in ports {
-        if c.o.rejected(field) {
-            continue;
-        }
-        let first = seen
-            .iter()
-            .find(|(_, p, a)| p == port && crate::core::ports::overlaps(a, address));
-        if let Some((first, _, first_address)) = first {
-            let at = c.o.get(first);
-            let line = if at.pos.line > 0 {
-                format!(" (line {})", at.pos.line)
-            } else {
-                String::new()
-            };
-            let on = if first_address == address {
-                format!("on {address}")
-            } else {
-                format!("on {address} and {first_address}, which overlap")
-            };
-            c.err(
-                field,
-                format!("duplicate host port `{port}`, already used by {first}{line}"),
-                Some(format!("each host port can be bound once per address, and these are both {on} (0.0.0.0 is every address): choose another hostPort or listenAddress, or another router.httpsPort (node 443 is published on it on 0.0.0.0 unless a mapping has containerPort 443)")),
-            );
-        }
-        seen.push((field, port, address));
-    }
-}
-
 /// Label keys and values Kubernetes would refuse, and node labels that keep the router off the
 /// node its nodeSelector asks for.
 fn labels(c: &mut Check, env: &Env, kind: bool) {
@@ -417,64 +329,6 @@ fn labels(c: &mut Check, env: &Env, kind: bool) {
                     "remove `{key}` from nodeLabels (bootstrap labels the node itself), or set it to \"{want}\""
                 )),
             );
-        }
-    }
-}
-
-/// The router section.
-fn router_fields(c: &mut Check, env: &Env, kind: bool) {
-    let o = c.o;
-    let cl = &env.cluster;
-    let mapping = |i: usize| o.item("cluster.portMappings", i);
-    // The router.
-    let r = &env.router;
-    router_supports_node_image(c, env);
-    let bare = r.domain.trim_start_matches('[').trim_end_matches(']');
-    if let Ok(ip) = bare.parse::<std::net::IpAddr>() {
-        let dashed = match ip {
-            std::net::IpAddr::V4(v4) => v4.to_string().replace('.', "-"),
-            std::net::IpAddr::V6(v6) => v6.to_string().replace(':', "-"),
-        };
-        c.err(
-            "router.domain",
-            format!(
-                "`{}` is an IP address, but each vcluster is reached by the name `<name>.<domain>`, which must be a DNS name: the router picks the vcluster by that name in TLS's SNI, which carries no IP address",
-                r.domain
-            ),
-            Some(format!("use a domain whose names resolve to that address: `{dashed}.sslip.io` (sslip.io answers every name under it with the address in it), or `localtest.me` for 127.0.0.1")),
-        );
-    } else if !is_dns_name(&r.domain) {
-        c.err(
-            "router.domain",
-            format!("`{}` is not a DNS name", r.domain),
-            Some("for example `cnoe.localtest.me` (every name under localtest.me resolves to 127.0.0.1)".into()),
-        );
-    }
-    c.label("router.namespace", &r.namespace, "namespace", 63);
-    c.label(
-        "router.release",
-        &r.release,
-        "Helm release name",
-        HELM_RELEASE_MAX,
-    );
-    if !env.vclusters.is_empty() && !r.passthrough {
-        c.err(
-            "router.passthrough",
-            "vclusters are reached through the router, which needs TLS passthrough".into(),
-            Some("set `passthrough: true` (the default): each vcluster then presents its own certificate".into()),
-        );
-    }
-    if kind && c.trusted(&["router.httpsPort"]) {
-        match cl.port_mappings.iter().position(|m| m.container_port == 443) {
-            Some(i) if cl.port_mappings[i].host_port != r.https_port => c.err(
-                &format!("{}.hostPort", mapping(i)),
-                format!(
-                    "node port 443 is mapped to host port {}, but router.httpsPort is {}",
-                    cl.port_mappings[i].host_port, r.https_port
-                ),
-                Some("make them equal: the router listens on the node's 443, users dial the httpsPort".into()),
-            ),
-            _ => {}
         }
     }
 }
@@ -634,62 +488,6 @@ fn names_and_contexts(c: &mut Check, env: &Env) {
     }
 }
 
-/// ingress-nginx is retired: its last chart line is tested up to Kubernetes 1.35, while kind
-/// v0.32.0 creates 1.36 nodes by default. Say so when the file names the node image (a warning:
-/// it may well still work). With `cluster.nodeImage` unset the image is kind's default: the
-/// pinned kind v0.32.0's is assumed, and the warning says so (a kind of another version on PATH
-/// may default to another image).
-fn router_supports_node_image(c: &mut Check<'_>, env: &Env) {
-    if env.cluster.provider != Provider::Kind {
-        return;
-    }
-    match &env.cluster.node_image {
-        Some(image) => {
-            if let Some((message, hint)) = ingress_nginx_support(env, image) {
-                c.warn("cluster.nodeImage", message, Some(hint));
-            }
-        }
-        // No image written: kind's own default, which for the pinned kind v0.32.0 is a 1.36 node.
-        // Said when the file chose ingress-nginx; a file that names no router gets the default
-        // one quietly (the reference says which, and why it is still ingress-nginx).
-        None if c.o.written("router.kind") => {
-            if let Some((message, hint)) = ingress_nginx_support(env, pins::KIND_DEFAULT_NODE_IMAGE)
-            {
-                c.warn(
-                    "router.kind",
-                    format!("{message} (kind v0.32.0's default; `cluster.nodeImage` is not set)"),
-                    Some(hint),
-                );
-            }
-        }
-        None => {}
-    }
-}
-
-/// When the file's router is ingress-nginx and `node_image` runs a Kubernetes newer than the
-/// chart line was tested on: what to tell the user, and the hint.
-pub fn ingress_nginx_support(env: &Env, node_image: &str) -> Option<(String, String)> {
-    let r = &env.router;
-    if r.kind != RouterKind::IngressNginx {
-        return None;
-    }
-    let version = r.chart.version.as_deref()?;
-    let max = pins::ingress_nginx_max_kubernetes(version)?;
-    let node = pins::kubernetes_minor(node_image)?;
-    (node > max).then(|| {
-        (
-            format!(
-                "ingress-nginx chart {version} is tested up to Kubernetes {}.{}, but the node image `{node_image}` runs Kubernetes {}.{}",
-                max.0, max.1, node.0, node.1
-            ),
-            format!(
-                "ingress-nginx was retired in March 2026; use `router.kind: gateway-api`, or a Kubernetes {}.{} node image",
-                max.0, max.1
-            ),
-        )
-    })
-}
-
 /// vcluster renders a TLSRoute of its own (`controlPlane.tlsRoute`) from chart 0.34 on. bootstrap
 /// renders each vcluster's route itself, so the chart's would be a second route for the same
 /// hostname; and a chart older than 0.34 rejects the key at install.
@@ -698,13 +496,11 @@ fn chart_tls_route(c: &mut Check<'_>, p: &str, v: &Vcluster) {
         return;
     };
     let field = format!("{p}.values.controlPlane.tlsRoute");
-    let minor = v.chart.version.as_deref().and_then(|ver| {
-        let mut it = ver.trim_start_matches('v').split('.');
-        Some((
-            it.next()?.parse::<u32>().ok()?,
-            it.next()?.parse::<u32>().ok()?,
-        ))
-    });
+    let minor = v
+        .chart
+        .version
+        .as_deref()
+        .and_then(crate::core::version::major_minor);
     if let Some(minor) = minor.filter(|m| *m < (0, 34)) {
         c.err(
             &field,
@@ -722,169 +518,6 @@ fn chart_tls_route(c: &mut Check<'_>, p: &str, v: &Vcluster) {
             "bootstrap renders this vcluster's route itself; the chart's TLSRoute would be a second route for the same hostname".into(),
             Some("remove `controlPlane.tlsRoute` from the values".into()),
         );
-    }
-}
-
-/// How the router is reached on a cluster bootstrap did not create: a LoadBalancer Service (the
-/// default) or a NodePort one, and a domain the user owns or one derived from the load
-/// balancer's address. On kind the node's 443 is published instead: these do not apply.
-fn router_exposure(c: &mut Check, env: &Env) {
-    let r = &env.router;
-    let existing = env.cluster.provider == Provider::Existing;
-    if !existing && c.o.written("router.service") {
-        c.warn(
-            "router.service",
-            "ignored with `provider: kind`: kind publishes the node's 443 on `router.httpsPort`"
-                .into(),
-            None,
-        );
-    }
-    if let Some(base) = &r.domain_from_address {
-        if !existing {
-            c.err(
-                "router.domainFromAddress",
-                "needs `cluster.provider: existing`: on kind the router is reached on this machine"
-                    .into(),
-                Some(
-                    "use `router.domain` (every name under localtest.me resolves to 127.0.0.1)"
-                        .into(),
-                ),
-            );
-        } else if r.service == RouterService::NodePort {
-            c.err(
-                "router.domainFromAddress",
-                "derives the domain from the load balancer's address, but `router.service: NodePort` makes no load balancer".into(),
-                Some("use `service: LoadBalancer`, or set `router.domain` to a domain whose names point at your nodes".into()),
-            );
-        }
-        if c.o.written("router.domain") {
-            c.err(
-                "router.domain",
-                format!(
-                    "`router.domain` and `router.domainFromAddress: {base}` both name the domain"
-                ),
-                Some(
-                    "keep one: `domain` for a domain you own, `domainFromAddress` for <address>."
-                        .to_string()
-                        + base,
-                ),
-            );
-        }
-        for (i, v) in env.vclusters.iter().enumerate() {
-            let field = format!("vclusters[{i}].hostname");
-            if v.access == VclusterAccess::Ingress && c.o.written(&field) {
-                c.err(
-                    &field,
-                    format!("with `router.domainFromAddress` each hostname is derived (`{}.<address>.{base}`): it cannot be written", v.context),
-                    Some("remove `hostname`, or set `router.domain` to a domain you own".into()),
-                );
-            }
-        }
-    }
-    if existing && r.service == RouterService::NodePort && !(30000..=32767).contains(&r.https_port)
-    {
-        c.err(
-            "router.httpsPort",
-            format!(
-                "with `router.service: NodePort` the https port is the Service's node port, and {} is outside 30000-32767",
-                r.https_port
-            ),
-            Some("choose a port from 30000 to 32767 (the API server's default --service-node-port-range), for example `httpsPort: 30443`".into()),
-        );
-    }
-}
-
-/// The registry: a container name Docker and the nodes' DNS accept, an address to publish on.
-fn registry(c: &mut Check, env: &Env) {
-    let reg = &env.registry;
-    if !reg.enabled {
-        return;
-    }
-    // Docker's container-name rule, and a DNS label so the nodes resolve it on kind's network.
-    if !is_rfc1123_label(&reg.name) {
-        c.err(
-            "registry.name",
-            format!("`{}` is not a valid registry container name (an RFC 1123 label: the nodes resolve it by DNS)", reg.name),
-            label_problem(&reg.name, "registry container name", DNS_LABEL_MAX, "").map(|(_, hint)| hint),
-        );
-    }
-    if reg.listen_address.parse::<std::net::IpAddr>().is_err() {
-        c.err(
-            "registry.listenAddress",
-            format!("`{}` is not an IP address", reg.listen_address),
-            Some("use 127.0.0.1 (this machine only, as kind documents) or 0.0.0.0".into()),
-        );
-    }
-    if env.cluster.provider == Provider::Existing {
-        c.err(
-            "registry.enabled",
-            "a local registry needs `cluster.provider: kind`: it is wired into kind's nodes".into(),
-            Some("remove the registry section, or point the cluster at a registry it can already pull from".into()),
-        );
-    }
-}
-
-fn cache(c: &mut Check, env: &Env) {
-    let cache = &env.cache;
-    if !cache.enabled {
-        return;
-    }
-    if env.cluster.provider == Provider::Existing {
-        c.err(
-            "cache.enabled",
-            "a pull-through cache needs `cluster.provider: kind`: it is wired into kind's nodes"
-                .into(),
-            Some(
-                "remove the cache section; a cluster of your own pulls as its nodes are set up to"
-                    .into(),
-            ),
-        );
-    }
-    let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
-    for (i, u) in cache.upstreams.iter().enumerate() {
-        let field = c.o.item("cache.upstreams", i);
-        let (name, port) = match u.host.rsplit_once(':') {
-            Some((n, p)) => (n, Some(p)),
-            None => (u.host.as_str(), None),
-        };
-        if !is_dns_name(name) || port.is_some_and(|p| p.parse::<u16>().map_or(true, |p| p == 0)) {
-            c.err(
-                &field,
-                format!("`{}` is not a registry host", u.host),
-                Some("a DNS name with an optional port, as image names carry it: `docker.io`, `ghcr.io`, `registry.example.com:5000`".into()),
-            );
-        }
-        if let Some(first) = seen.insert(&u.host, i) {
-            c.err(
-                &field,
-                format!(
-                    "duplicate upstream `{}`, already listed as cache.upstreams[{first}]",
-                    u.host
-                ),
-                None,
-            );
-        }
-        if env.registry.enabled && u.host == env.registry.host() {
-            c.err(
-                &field,
-                format!(
-                    "`{}` is the local registry's own name: its images are pushed there, not pulled through a cache",
-                    u.host
-                ),
-                None,
-            );
-        }
-        let rest = u
-            .remote
-            .strip_prefix("https://")
-            .or_else(|| u.remote.strip_prefix("http://"));
-        if rest.is_none_or(|r| r.is_empty() || r.contains(char::is_whitespace)) {
-            c.err(
-                &field,
-                format!("`{}` is not the URL of a registry's API", u.remote),
-                Some("an https:// (or http://) URL, such as https://registry-1.docker.io".into()),
-            );
-        }
     }
 }
 
