@@ -221,27 +221,10 @@ async fn create(
 }
 
 fn now_rfc3339() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    // civil date from days since 1970-01-01 (Howard Hinnant's algorithm): no date crate needed
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        (rem / 60) % 60,
-        rem % 60
-    )
+    // Whole seconds, as kind and kubectl print times: `2026-12-06T10:05:12Z`.
+    jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
 }
 
 #[async_trait::async_trait(?Send)]
@@ -607,18 +590,6 @@ impl Step for Existing {
             }),
         );
         Ok(Looked::Yes)
-    }
-
-    fn diff(&self, _cx: &Cx<'_>) -> Diff {
-        Diff::default()
-    }
-
-    async fn apply(&mut self, _cx: &Cx<'_>) -> Result<Vec<String>> {
-        Ok(Vec::new())
-    }
-
-    async fn remove(&mut self, _cx: &Cx<'_>) -> Result<Vec<String>> {
-        Ok(Vec::new())
     }
 }
 

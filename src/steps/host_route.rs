@@ -5,7 +5,7 @@
 
 use super::context::Api;
 use super::routes::{choose, Want};
-use super::{Cx, Diff, Looked, Mode, Step};
+use super::{Cx, Looked, Mode, Step};
 use crate::core::access::Endpoint;
 use crate::core::config::Provider;
 use crate::core::kubeconfig::{doc, Entry};
@@ -129,17 +129,5 @@ impl Step for HostRoute {
             })),
         );
         Ok(Looked::Yes)
-    }
-
-    fn diff(&self, _cx: &Cx<'_>) -> Diff {
-        Diff::default()
-    }
-
-    async fn apply(&mut self, _cx: &Cx<'_>) -> Result<Vec<String>> {
-        Ok(Vec::new())
-    }
-
-    async fn remove(&mut self, _cx: &Cx<'_>) -> Result<Vec<String>> {
-        Ok(Vec::new())
     }
 }

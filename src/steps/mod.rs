@@ -96,9 +96,17 @@ pub trait Step {
     async fn settle(&mut self, _cx: &Cx<'_>) -> Result<()> {
         Ok(())
     }
-    fn diff(&self, cx: &Cx<'_>) -> Diff;
-    async fn apply(&mut self, cx: &Cx<'_>) -> Result<Vec<String>>;
-    async fn remove(&mut self, cx: &Cx<'_>) -> Result<Vec<String>>;
+    /// Nothing to do, unless the step says otherwise (preflight and the host route only look).
+    fn diff(&self, _cx: &Cx<'_>) -> Diff {
+        Diff::default()
+    }
+    async fn apply(&mut self, _cx: &Cx<'_>) -> Result<Vec<String>> {
+        Ok(Vec::new())
+    }
+    /// Nothing of its own to remove, unless the step made something.
+    async fn remove(&mut self, _cx: &Cx<'_>) -> Result<Vec<String>> {
+        Ok(Vec::new())
+    }
     /// The executables `apply` will run for the difference `diff` found. `up` gets them all
     /// (found, or fetched into the cache) before the first change, so a tool that cannot be had
     /// stops `up` with nothing changed rather than halfway.

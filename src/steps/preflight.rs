@@ -110,12 +110,4 @@ impl Step for Preflight {
         }
         d
     }
-
-    async fn apply(&mut self, _cx: &Cx<'_>) -> Result<Vec<String>> {
-        Ok(Vec::new())
-    }
-
-    async fn remove(&mut self, _cx: &Cx<'_>) -> Result<Vec<String>> {
-        Ok(Vec::new())
-    }
 }

@@ -65,10 +65,6 @@ impl Step for Verify {
         Cx::set(&cx.report, Some(r));
         Ok(Vec::new())
     }
-
-    async fn remove(&mut self, _cx: &Cx<'_>) -> Result<Vec<String>> {
-        Ok(Vec::new())
-    }
 }
 
 /// What the `up` that ends with verify already holds: its Docker connection, its client of the
