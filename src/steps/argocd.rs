@@ -2,7 +2,7 @@
 //! Data is base64 (not stringData) so the live object compares field by field and a converged run
 //! writes nothing. `down` deletes only Secrets carrying our mark; ArgoCD's namespace stays.
 
-use super::routes::Creds;
+use super::routes::Credentials;
 use super::{Cx, Diff, Looked, Mode, Step};
 use crate::core::argocd::{cluster_secret, server, VclusterCreds};
 use crate::core::config::Env;
@@ -17,7 +17,11 @@ use std::collections::BTreeMap;
 
 /// Pure: the Namespace (only when absent: ArgoCD's own is never relabelled) and one Secret per
 /// vcluster whose credentials are known.
-pub fn manifests(env: &Env, creds: &BTreeMap<String, Creds>, with_namespace: bool) -> Vec<Value> {
+pub fn manifests(
+    env: &Env,
+    creds: &BTreeMap<String, Credentials>,
+    with_namespace: bool,
+) -> Vec<Value> {
     let mut out = Vec::new();
     if with_namespace {
         out.push(json!({"apiVersion": "v1", "kind": "Namespace",

@@ -4,7 +4,7 @@
 //! A cluster bootstrap did not make is adopted when it matches the file and never deleted.
 //! For `provider: existing`: the user's context, read and never changed.
 
-use super::routes::Creds;
+use super::routes::Credentials;
 use super::{Cx, Diff, Looked, Mode, Step};
 use crate::core::cluster_diff::{self, Action, Verdict};
 use crate::core::config::Env;
@@ -98,24 +98,18 @@ pub async fn is_ours(conn: &Conn, cluster: &str, seen: &ObservedCluster) -> Resu
 
 /// Admin credentials from a kubeconfig's current context (kind's admin.conf or the one `kind
 /// create` wrote for us).
-pub fn creds_from_kubeconfig(text: &str) -> Result<Creds> {
+pub fn creds_from_kubeconfig(text: &str) -> Result<Credentials> {
     let d = doc::parse(text)?;
     let current = d["current-context"]
         .as_str()
         .ok_or_else(|| anyhow!("the admin kubeconfig names no current context"))?
         .to_owned();
-    let c = doc::credentials(&d, &current)?;
-    Ok(Creds {
-        ca_pem: c.ca_pem,
-        client_cert_pem: c.client_cert_pem,
-        client_key_pem: c.client_key_pem,
-        token: c.token,
-    })
+    Ok(doc::credentials(&d, &current)?)
 }
 
 /// kind's admin kubeconfig, read from the control-plane node as `kind get kubeconfig` does, but
 /// through Docker's archive API: no process is spawned for a converged cluster.
-async fn admin_creds(conn: &Conn, seen: &ObservedCluster) -> Result<Creds> {
+async fn admin_creds(conn: &Conn, seen: &ObservedCluster) -> Result<Credentials> {
     let node = control_plane(seen).ok_or_else(|| anyhow!("the cluster has no node"))?;
     creds_from_kubeconfig(&admin_kubeconfig(conn, seen).await?)
         .with_context(|| format!("reading kind's admin kubeconfig from node {}", node.name))
@@ -411,7 +405,7 @@ impl Step for Cluster {
         let name = cx.cluster().to_owned();
         let action = self.action.clone().unwrap_or(Action::Create);
         let step = cx.progress.begin("cluster");
-        let result: Result<(String, Creds)> = async {
+        let result: Result<(String, Credentials)> = async {
             match &action {
                 Action::Start { .. } => {
                     let seen = self.seen.clone().unwrap_or(ObservedCluster {
@@ -565,8 +559,7 @@ impl Step for Existing {
 
     async fn observe(&mut self, cx: &Cx<'_>) -> Result<Looked> {
         let ctx = &cx.env.cluster.context;
-        let merged = cx.kubeconfig_merged()?;
-        let mut one = match doc::standalone(&merged, ctx) {
+        let mut one = match cx.host_context()? {
             Ok(one) => one,
             // `down` still removes our kubeconfig entries when the cluster's context is gone;
             // what we made inside that cluster cannot be reached, and is said to be left.
@@ -579,16 +572,7 @@ impl Step for Existing {
             Err(e) => return Err(e.into()),
         };
         doc::flatten(&mut one, &mut |p| std::fs::read(p))?;
-        let c = doc::credentials(&one, ctx)?;
-        Cx::set(
-            &cx.host_creds,
-            Some(Creds {
-                ca_pem: c.ca_pem,
-                client_cert_pem: c.client_cert_pem,
-                client_key_pem: c.client_key_pem,
-                token: c.token,
-            }),
-        );
+        Cx::set(&cx.host_creds, Some(doc::credentials(&one, ctx)?));
         Ok(Looked::Yes)
     }
 }

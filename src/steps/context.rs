@@ -11,7 +11,7 @@ use crate::drivers::helm::Helm;
 use crate::drivers::kubeconfig::{Paths, StoreError};
 use crate::drivers::toolchain::Pinned;
 use crate::progress::Progress;
-use crate::steps::routes::Creds;
+use crate::steps::routes::Credentials;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -101,13 +101,13 @@ pub struct Cx<'a> {
     pub docker: Mutex<Option<Conn>>,
     pub zone: Mutex<Option<ZoneVerdict>>,
     /// The host cluster's admin credentials (kind's admin kubeconfig, or the user's context).
-    pub host_creds: Mutex<Option<Creds>>,
+    pub host_creds: Mutex<Option<Credentials>>,
     /// Set by the cluster step in `down` when it will delete the whole cluster: the steps inside
     /// it then need not remove their parts one by one.
     pub cluster_goes: Mutex<bool>,
     pub api: Mutex<Option<std::sync::Arc<Api>>>,
     /// Each vcluster's credentials, by vcluster name, once it runs.
-    pub vclusters: Mutex<BTreeMap<String, Creds>>,
+    pub vclusters: Mutex<BTreeMap<String, Credentials>>,
     /// Kubeconfig entries to write, host cluster first.
     pub entries: Mutex<Vec<Entry>>,
     /// Changes made so far in this run (any step), which tells later steps to look again and
@@ -132,6 +132,10 @@ pub struct Cx<'a> {
     /// once before the first change (`runner::get_downloads`), read by the cache step, which
     /// warms their images while the cluster is made.
     pub installs: Mutex<Vec<crate::core::release::Release>>,
+    /// `provider: existing`: the user's context, alone (`doc::standalone` of what kubectl sees),
+    /// taken once and shared by the cluster step (its credentials) and the host route (its
+    /// private kubeconfig).
+    host_context: Mutex<Option<serde_json::Value>>,
     /// Their images, rendered once (`helm template`) for the offline check and the warm-up.
     images: tokio::sync::OnceCell<std::result::Result<Vec<String>, String>>,
 }
@@ -168,6 +172,7 @@ impl<'a> Cx<'a> {
             proven: Mutex::new(BTreeMap::new()),
             charts: Mutex::new(BTreeMap::new()),
             installs: Mutex::new(Vec::new()),
+            host_context: Mutex::new(None),
             images: tokio::sync::OnceCell::new(),
         })
     }
@@ -219,6 +224,26 @@ impl<'a> Cx<'a> {
         crate::drivers::kubeconfig::store::read_merged_with(&self.paths, |p| {
             Ok(self.kubeconfig_file(p)?.map(|r| r.tree.clone()))
         })
+    }
+
+    /// The user's context named by `cluster.context`, alone, as kubectl would see it: one read
+    /// per run, whichever step asks first. The outer error is the files' (unreadable), the inner
+    /// the context's (absent, dangling), which `down` lives with.
+    pub fn host_context(
+        &self,
+    ) -> std::result::Result<
+        std::result::Result<serde_json::Value, crate::core::kubeconfig::doc::DocError>,
+        StoreError,
+    > {
+        if let Some(v) = self.host_context.lock().ok().and_then(|h| h.clone()) {
+            return Ok(Ok(v));
+        }
+        let merged = self.kubeconfig_merged()?;
+        let one = crate::core::kubeconfig::doc::standalone(&merged, &self.env.cluster.context);
+        if let (Ok(v), Ok(mut h)) = (&one, self.host_context.lock()) {
+            *h = Some(v.clone());
+        }
+        Ok(one)
     }
 
     /// The file our entries live in (`ours_target`), looked for in what this run read.
@@ -422,11 +447,11 @@ impl<'a> Cx<'a> {
         self.zone.lock().ok()?.clone()
     }
 
-    pub fn host_creds(&self) -> Option<Creds> {
+    pub fn host_creds(&self) -> Option<Credentials> {
         self.host_creds.lock().ok()?.clone()
     }
 
-    pub fn vcluster_creds(&self, name: &str) -> Option<Creds> {
+    pub fn vcluster_creds(&self, name: &str) -> Option<Credentials> {
         self.vclusters.lock().ok()?.get(name).cloned()
     }
 

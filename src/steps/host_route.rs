@@ -35,8 +35,7 @@ fn private_kubeconfig(dir: &Path, entry: &Entry) -> Result<PathBuf> {
 /// certificate and a token. Returns the server (for progress) and the private kubeconfig.
 fn existing_kubeconfig(cx: &Cx<'_>, dir: &Path) -> Result<(String, PathBuf)> {
     let ctx = &cx.env.cluster.context;
-    let merged = cx.kubeconfig_merged()?;
-    let one = doc::standalone(&merged, ctx)?;
+    let one = cx.host_context()??;
     let server = doc::context_view(&one, ctx)
         .and_then(|v| v.server)
         .unwrap_or_default();

@@ -16,26 +16,24 @@ use crate::drivers::probe::HostFacts;
 use anyhow::{bail, Result};
 use std::time::Duration;
 
-/// Credentials of one endpoint, PEM.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Creds {
-    pub ca_pem: Vec<u8>,
-    pub client_cert_pem: Option<Vec<u8>>,
-    pub client_key_pem: Option<Vec<u8>>,
-    pub token: Option<String>,
-}
+pub use crate::core::kubeconfig::doc::Credentials;
 
 /// One context to place: its name, what it points at, how verify should read failures.
 pub struct Want<'a> {
     pub context: String,
     pub endpoint: Endpoint<'a>,
-    pub creds: Creds,
+    pub creds: Credentials,
     pub verify_route: VerifyRoute,
 }
 
 pub use crate::core::access::ordered;
 
-pub fn entry(env: &Env, context: &str, route: &crate::core::access::Route, creds: &Creds) -> Entry {
+pub fn entry(
+    env: &Env,
+    context: &str,
+    route: &crate::core::access::Route,
+    creds: &Credentials,
+) -> Entry {
     let insecure = env.access.insecure_skip_tls_verify;
     Entry {
         context: context.to_owned(),
@@ -294,7 +292,7 @@ mod tests {
             &env,
             "c",
             &r,
-            &Creds {
+            &Credentials {
                 ca_pem: b"CA".to_vec(),
                 ..Default::default()
             },
@@ -305,7 +303,7 @@ mod tests {
             &env,
             "c",
             &r,
-            &Creds {
+            &Credentials {
                 ca_pem: b"CA".to_vec(),
                 ..Default::default()
             },

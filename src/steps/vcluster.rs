@@ -3,7 +3,7 @@
 //! vclusters of a file run side by side.
 
 use super::releases::{Ops, ReleaseStep};
-use super::routes::Creds;
+use super::routes::Credentials;
 use super::{Cx, Diff, Looked, Mode, Step};
 use crate::core::config::{Env, Vcluster as Spec, VclusterAccess};
 use crate::core::objects::{self, Judged};
@@ -23,8 +23,10 @@ pub fn vcluster_release(env: &Env, v: &Spec) -> Release {
     }
 }
 
-pub fn creds_of(s: &VclusterSecret) -> Creds {
-    Creds {
+pub fn creds_of(s: &VclusterSecret) -> Credentials {
+    Credentials {
+        // The secret's own server is the in-cluster Service; the entry's is the route's.
+        server: String::new(),
         ca_pem: s.ca_pem.clone(),
         client_cert_pem: Some(s.cert_pem.clone()),
         client_key_pem: Some(s.key_pem.clone()),

@@ -138,9 +138,10 @@ pub fn standalone_typed(doc: &Value, context: &str) -> Result<kube::config::Kube
     })
 }
 
-/// The trust and credentials a context carries, decoded: what an `Entry` is built from when the
-/// source is a kubeconfig (the one `kind get kubeconfig` prints, or a vcluster secret's
-/// `config`), whatever route the entry will then be given.
+/// The trust and credentials a context carries, decoded: what an `Entry` is built from, whatever
+/// route it will then be given. The one credentials type of the tree: from a kubeconfig (the one
+/// `kind get kubeconfig` prints, the user's context on `provider: existing`), or from a vcluster
+/// secret's certificates (no `server` then: the entry's server is the route's).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Credentials {
     pub server: String,
