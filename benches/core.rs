@@ -28,11 +28,13 @@ fn full(text: &str) -> usize {
     let loaded = load_str(text, "bench.yaml", &[]);
     let env = loaded.env.expect("valid");
     let mut bytes = render::kind_config(&env).len();
-    bytes += render::to_yaml(&render::router_values(&env)).len();
+    let router = bootstrap::core::router::router_for(&env);
+    bytes += render::to_yaml(&router.release(&env).values).len();
     for v in &env.vclusters {
         bytes += render::to_yaml(&render::vcluster_values(&env, v)).len();
     }
-    bytes += render::routes(&env)
+    bytes += router
+        .all_objects(&env)
         .iter()
         .map(|r| render::to_yaml(r).len())
         .sum::<usize>();

@@ -137,7 +137,7 @@ pub enum CacheAction {
 pub struct InitArgs {
     /// The router that passes TLS through to the vclusters (ingress-nginx was retired in March
     /// 2026: new files get the Gateway API router)
-    #[arg(long, value_parser = ["ingress-nginx", "gateway-api"], default_value = "gateway-api")]
+    #[arg(long, value_parser = crate::core::router::KIND_NAMES, default_value = "gateway-api")]
     pub router: String,
     /// A vcluster to create (repeatable); default: dev
     #[arg(long = "vcluster", value_name = "NAME")]

@@ -63,8 +63,9 @@ pub fn envs_yaml(data: &[u8]) {
         back, kind,
         "the kind config reads back as rendered:\n{yaml}"
     );
-    let _ = bootstrap::core::render::router_values(env);
-    let _ = bootstrap::core::render::routes(env);
+    let router = bootstrap::core::router::router_for(env);
+    let _ = router.release(env).values;
+    let _ = router.all_objects(env);
     for v in &env.vclusters {
         let _ = bootstrap::core::render::vcluster_values(env, v);
     }

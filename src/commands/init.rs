@@ -101,16 +101,16 @@ pub fn starter(c: &Choices) -> String {
         name = c.cluster_name,
         value = scalar(&c.cluster_name)
     ));
-    let router_note = match c.router.as_str() {
-        "gateway-api" => "# The router: a Gateway API Gateway with a TLS passthrough listener; each vcluster's\n# TLSRoute sends its hostname (SNI) to it.\n",
-        _ => "# The router: ingress-nginx with SSL passthrough; each vcluster is reached by its hostname (SNI).\n# ingress-nginx was retired in March 2026 and its last chart is tested up to Kubernetes 1.35,\n# older than kind v0.32.0's default node: bootstrap warns; `kind: gateway-api` is current.\n",
-    };
+    let router_note = crate::core::router::kind_named(&c.router)
+        .map(|k| crate::core::router::router_of(k).about())
+        .unwrap_or_default();
     s.push_str(router_note);
     s.push_str(&format!(
-        "router:\n  kind: {}   # ingress-nginx or gateway-api\n  passthrough: true\n\
+        "router:\n  kind: {}   # {}\n  passthrough: true\n\
          \x20 domain: localtest.me   # every name under localtest.me resolves to 127.0.0.1\n\
          \x20 httpsPort: 8443        # https://<vcluster>-vcluster.localtest.me:8443\n\n",
-        c.router
+        c.router,
+        crate::core::router::KIND_NAMES.join(" or ")
     ));
     if c.vclusters.is_empty() {
         s.push_str(

@@ -35,7 +35,7 @@ pub fn run(g: &Global, args: &RenderArgs) -> Outcome {
         RenderWhat::Router => {
             let r = &env.router;
             print(
-                &render::router_values(&env),
+                &crate::core::router::router_for(&env).release(&env).values,
                 helm_comment(&r.release, &r.namespace, &r.chart),
             );
         }
@@ -58,7 +58,7 @@ pub fn run(g: &Global, args: &RenderArgs) -> Outcome {
             );
         }
         RenderWhat::Routes => {
-            let routes = render::routes(&env);
+            let routes = crate::core::router::router_for(&env).all_objects(&env);
             if json {
                 println!(
                     "{}",

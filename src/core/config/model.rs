@@ -74,7 +74,7 @@ pub enum RouterKind {
 }
 
 impl RouterKind {
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             RouterKind::IngressNginx => "ingress-nginx",
             RouterKind::GatewayApi => "gateway-api",

@@ -1,12 +1,9 @@
 //! kind's cluster configuration (kind.x-k8s.io/v1alpha4).
 
-use crate::core::config::{Env, RouterKind};
+use crate::core::config::Env;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-
-/// Label the router's pods select their node by (as in kind's ingress guide).
-pub const INGRESS_READY_LABEL: &str = "ingress-ready";
 
 /// The API server's certificate names. kind's kubeadm template sets
 /// `certSANs: [localhost, <apiServerAddress>]` (v1beta3 and v1beta4 alike). Up to kind v0.31 a
@@ -142,11 +139,11 @@ pub fn kind_cluster(env: &Env) -> KindCluster {
     let c = &env.cluster;
     let mut first = KindNode::plain("control-plane", c.node_image.as_deref());
     first.labels = c.node_labels.clone();
-    if env.router.kind == RouterKind::IngressNginx {
+    for (k, v) in crate::core::router::router_for(env).node_labels() {
         first
             .labels
-            .entry(INGRESS_READY_LABEL.into())
-            .or_insert_with(|| "true".into());
+            .entry((*k).into())
+            .or_insert_with(|| (*v).into());
     }
     first.extra_port_mappings = c
         .port_mappings

@@ -18,24 +18,17 @@ const ROUTER: &[&str] = &[
 impl Decoder<'_> {
     pub(super) fn router(&mut self, n: Option<&Node>, provider: Provider) -> Router {
         let f = self.fields(n, "router", ROUTER);
-        let kind = match self.choice(
-            f.get("kind"),
-            "router.kind",
-            &["ingress-nginx", "gateway-api"],
-        ) {
-            Some("gateway-api") => RouterKind::GatewayApi,
-            _ => RouterKind::IngressNginx,
-        };
+        let kind = self
+            .choice(
+                f.get("kind"),
+                "router.kind",
+                &crate::core::router::KIND_NAMES,
+            )
+            .and_then(crate::core::router::kind_named)
+            .unwrap_or(RouterKind::IngressNginx);
         // Each router kind installs its own chart, into its own namespace and release by default.
-        let (default_name, repo, chart, version) = match kind {
-            RouterKind::IngressNginx => (
-                "ingress-nginx",
-                INGRESS_NGINX_REPO,
-                "ingress-nginx",
-                INGRESS_NGINX_VERSION,
-            ),
-            RouterKind::GatewayApi => ("traefik", TRAEFIK_REPO, TRAEFIK_CHART, TRAEFIK_VERSION),
-        };
+        let d = crate::core::router::router_of(kind).defaults();
+        let (default_name, repo, chart, version) = (d.name, d.repo, d.chart, d.version);
         let service = match self.choice(
             f.get("service"),
             "router.service",

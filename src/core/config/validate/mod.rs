@@ -12,7 +12,6 @@ mod router;
 
 use images::{cache, registry};
 use ports::host_ports;
-pub use router::ingress_nginx_support;
 use router::{router_exposure, router_fields};
 
 /// RFC 1123 label: what Kubernetes accepts for namespaces, and kind for cluster names.
@@ -306,11 +305,9 @@ fn labels(c: &mut Check, env: &Env, kind: bool) {
     }
     // The router's pods run only on a node whose labels match its nodeSelector (as rendered,
     // with the file's router.values merged in); kind's one node gets the file's nodeLabels.
-    let values = crate::core::render::router::router_values(env);
-    let pointer = match env.router.kind {
-        RouterKind::IngressNginx => "/controller/nodeSelector",
-        RouterKind::GatewayApi => "/nodeSelector",
-    };
+    let router = crate::core::router::router_for(env);
+    let values = router.release(env).values;
+    let pointer = router.node_selector();
     let Some(selector) = values.pointer(pointer).and_then(|s| s.as_object()) else {
         return;
     };

@@ -72,7 +72,9 @@ pub(super) fn router_supports_node_image(c: &mut Check<'_>, env: &Env) {
     }
     match &env.cluster.node_image {
         Some(image) => {
-            if let Some((message, hint)) = ingress_nginx_support(env, image) {
+            if let Some((message, hint)) =
+                crate::core::router::router_for(env).kubernetes_support(env, image)
+            {
                 c.warn("cluster.nodeImage", message, Some(hint));
             }
         }
@@ -80,7 +82,8 @@ pub(super) fn router_supports_node_image(c: &mut Check<'_>, env: &Env) {
         // Said when the file chose ingress-nginx; a file that names no router gets the default
         // one quietly (the reference says which, and why it is still ingress-nginx).
         None if c.o.written("router.kind") => {
-            if let Some((message, hint)) = ingress_nginx_support(env, pins::KIND_DEFAULT_NODE_IMAGE)
+            if let Some((message, hint)) = crate::core::router::router_for(env)
+                .kubernetes_support(env, pins::KIND_DEFAULT_NODE_IMAGE)
             {
                 c.warn(
                     "router.kind",
@@ -91,30 +94,6 @@ pub(super) fn router_supports_node_image(c: &mut Check<'_>, env: &Env) {
         }
         None => {}
     }
-}
-
-/// When the file's router is ingress-nginx and `node_image` runs a Kubernetes newer than the
-/// chart line was tested on: what to tell the user, and the hint.
-pub fn ingress_nginx_support(env: &Env, node_image: &str) -> Option<(String, String)> {
-    let r = &env.router;
-    if r.kind != RouterKind::IngressNginx {
-        return None;
-    }
-    let version = r.chart.version.as_deref()?;
-    let max = pins::ingress_nginx_max_kubernetes(version)?;
-    let node = pins::kubernetes_minor(node_image)?;
-    (node > max).then(|| {
-        (
-            format!(
-                "ingress-nginx chart {version} is tested up to Kubernetes {}.{}, but the node image `{node_image}` runs Kubernetes {}.{}",
-                max.0, max.1, node.0, node.1
-            ),
-            format!(
-                "ingress-nginx was retired in March 2026; use `router.kind: gateway-api`, or a Kubernetes {}.{} node image",
-                max.0, max.1
-            ),
-        )
-    })
 }
 
 /// How the router is reached on a cluster bootstrap did not create: a LoadBalancer Service (the

@@ -3,9 +3,14 @@
 //! it answers when no route matches. The router step installs the kind the file names and, with
 //! `removals`, removes the other kind's release and objects (only those carrying our mark).
 
+mod gateway_api;
+mod ingress_nginx;
+
+pub use gateway_api::{GatewayApi, GATEWAY_API_CRDS};
+pub use ingress_nginx::{IngressNginx, INGRESS_READY_LABEL};
+
 use crate::core::config::{Env, RouterKind};
 use crate::core::release::Release;
-use crate::core::render::{self, gateway};
 use serde_json::Value;
 
 /// An object type a router kind owns objects of, so the router step can list ours (by the
@@ -16,27 +21,6 @@ pub struct ObjectType {
     pub kind: &'static str,
     pub namespaced: bool,
 }
-
-const INGRESS: ObjectType = ObjectType {
-    api_version: "networking.k8s.io/v1",
-    kind: "Ingress",
-    namespaced: true,
-};
-const GATEWAY_CLASS: ObjectType = ObjectType {
-    api_version: gateway::API_VERSION,
-    kind: "GatewayClass",
-    namespaced: false,
-};
-const GATEWAY: ObjectType = ObjectType {
-    api_version: gateway::API_VERSION,
-    kind: "Gateway",
-    namespaced: true,
-};
-const TLS_ROUTE: ObjectType = ObjectType {
-    api_version: gateway::API_VERSION,
-    kind: "TLSRoute",
-    namespaced: true,
-};
 
 /// A manifest from an upstream release, downloaded once and checked against its sha256 (the
 /// shell's `fetch_pinned(url, sha256) -> PathBuf`, into the XDG cache), then applied server-side
@@ -103,145 +87,59 @@ pub trait Router {
         Vec::new()
     }
     fn default_certificate(&self) -> DefaultCertificate;
-    /// The chart this kind installs by default: how its release is recognised after the file
-    /// switched to the other kind (and so no longer names it).
-    fn default_chart(&self) -> &'static str;
-}
-
-pub struct IngressNginx;
-
-impl Router for IngressNginx {
-    fn kind(&self) -> RouterKind {
-        RouterKind::IngressNginx
+    /// The chart this kind installs by default, and where: what the file gets when its
+    /// `router` section does not say, and how its release is recognised after the file switched
+    /// to the other kind (and so no longer names it).
+    fn defaults(&self) -> Defaults;
+    /// What `init` writes above the router section.
+    fn about(&self) -> &'static str;
+    /// Labels the first node must carry for the router's pods to be scheduled on it (kind puts
+    /// them there).
+    fn node_labels(&self) -> &'static [(&'static str, &'static str)] {
+        &[]
     }
-
-    fn release(&self, env: &Env) -> Release {
-        Release {
-            name: env.router.release.clone(),
-            namespace: env.router.namespace.clone(),
-            chart: env.router.chart.clone(),
-            values: render::router::ingress_nginx_values(env),
-        }
+    /// Where the chart's values hold the router pods' nodeSelector (a JSON pointer): checked
+    /// against the file's node labels before anything runs.
+    fn node_selector(&self) -> &'static str;
+    /// What to tell the user when this kind's chart is not known to run on the node image's
+    /// Kubernetes: the message and the hint.
+    fn kubernetes_support(&self, _env: &Env, _node_image: &str) -> Option<(String, String)> {
+        None
     }
-
-    fn vcluster_routes(&self, env: &Env, v: &crate::core::config::Vcluster) -> Vec<Value> {
-        vec![render::routes::ingress(env, v)]
-    }
-
-    fn owned_types(&self) -> &'static [ObjectType] {
-        &[INGRESS]
-    }
-
-    fn default_chart(&self) -> &'static str {
-        "ingress-nginx"
-    }
-
-    fn default_certificate(&self) -> DefaultCertificate {
-        DefaultCertificate {
-            subject_cn: "Kubernetes Ingress Controller Fake Certificate",
-            source: "kubernetes/ingress-nginx controller-v1.15.1: internal/net/ssl/ssl.go (its fake default certificate)",
-        }
+    /// Every object this kind applies besides its chart: our objects, then the routes (what
+    /// `render routes` prints).
+    fn all_objects(&self, env: &Env) -> Vec<Value> {
+        let mut all = self.objects(env);
+        all.extend(self.route_objects(env));
+        all
     }
 }
 
-/// `router.kind: gateway-api`, served by Traefik (README: "The Gateway API router").
-pub struct GatewayApi;
+/// A router kind's default chart, release and namespace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Defaults {
+    /// The release's name and namespace.
+    pub name: &'static str,
+    pub repo: &'static str,
+    pub chart: &'static str,
+    pub version: &'static str,
+}
 
-/// The Gateway API v1.6.1 standard channel (TLSRoute v1), which Traefik's chart does not ship
-/// (traefik/traefik-helm-chart commit ab7dbb15 "fix: remove Gateway API CRDs"; the chart's
-/// NOTES.txt tells users to apply the release's standard-install.yaml).
-pub const GATEWAY_API_CRDS: PinnedManifest = PinnedManifest {
-    what: "Gateway API v1.6.1 CRDs (standard channel)",
-    url: crate::core::config::pins::GATEWAY_API_STANDARD_INSTALL_URL,
-    sha256: crate::core::config::pins::GATEWAY_API_STANDARD_INSTALL_SHA256,
-    bundle_version: crate::core::config::pins::GATEWAY_API_VERSION,
+/// The kind named `name` in the file, if there is one.
+pub fn kind_named(name: &str) -> Option<RouterKind> {
+    ALL_KINDS.into_iter().find(|k| k.as_str() == name)
+}
+
+/// Every kind's name, for choices and help.
+pub const KIND_NAMES: [&str; ALL_KINDS.len()] = {
+    let mut names = [""; ALL_KINDS.len()];
+    let mut i = 0;
+    while i < ALL_KINDS.len() {
+        names[i] = ALL_KINDS[i].as_str();
+        i += 1;
+    }
+    names
 };
-
-impl Router for GatewayApi {
-    fn kind(&self) -> RouterKind {
-        RouterKind::GatewayApi
-    }
-
-    fn release(&self, env: &Env) -> Release {
-        Release {
-            name: env.router.release.clone(),
-            namespace: env.router.namespace.clone(),
-            chart: env.router.chart.clone(),
-            values: gateway::traefik_values(env),
-        }
-    }
-
-    fn prerequisites(&self) -> Vec<PinnedManifest> {
-        vec![GATEWAY_API_CRDS]
-    }
-
-    fn objects(&self, env: &Env) -> Vec<Value> {
-        gateway::gateway_objects(env)
-    }
-
-    fn vcluster_routes(&self, env: &Env, v: &crate::core::config::Vcluster) -> Vec<Value> {
-        gateway::tls_route(env, v).into_iter().collect()
-    }
-
-    fn owned_types(&self) -> &'static [ObjectType] {
-        &[GATEWAY_CLASS, GATEWAY, TLS_ROUTE]
-    }
-
-    fn default_chart(&self) -> &'static str {
-        crate::core::config::pins::TRAEFIK_CHART
-    }
-
-    /// The class accepted by Traefik, the Gateway programmed, each route accepted by our Gateway
-    /// with its backend resolved. Traefik sets exactly these (`makeGatewayStatus`,
-    /// `pkg/provider/kubernetes/gateway/kubernetes.go` at v3.7.9).
-    fn readiness(&self, env: &Env) -> Vec<Readiness> {
-        let ns = env.router.namespace.clone();
-        let mut facts = vec![
-            Readiness {
-                api_version: gateway::API_VERSION,
-                kind: "GatewayClass",
-                namespace: None,
-                name: gateway::GATEWAY_CLASS.into(),
-                condition: "Accepted",
-                parent: None,
-            },
-            Readiness {
-                api_version: gateway::API_VERSION,
-                kind: "Gateway",
-                namespace: Some(ns.clone()),
-                name: gateway::GATEWAY.into(),
-                condition: "Programmed",
-                parent: None,
-            },
-        ];
-        for r in gateway::tls_routes(env) {
-            for condition in ["Accepted", "ResolvedRefs"] {
-                facts.push(Readiness {
-                    api_version: gateway::API_VERSION,
-                    kind: "TLSRoute",
-                    namespace: r["metadata"]["namespace"].as_str().map(str::to_owned),
-                    name: r["metadata"]["name"]
-                        .as_str()
-                        .unwrap_or_default()
-                        .to_owned(),
-                    condition,
-                    parent: Some((ns.clone(), gateway::GATEWAY.into())),
-                });
-            }
-        }
-        facts
-    }
-
-    /// An SNI no TCP route takes falls through to Traefik's HTTPS handler, which terminates TLS
-    /// with the default store's certificate: generated, self-signed, CN `TRAEFIK DEFAULT CERT`
-    /// (`pkg/server/router/tcp/router.go` ServeTCP → httpsForwarder; `pkg/tls/generate/generate.go`).
-    fn default_certificate(&self) -> DefaultCertificate {
-        DefaultCertificate {
-            subject_cn: "TRAEFIK DEFAULT CERT",
-            source: "traefik/traefik v3.7.9: pkg/server/router/tcp/router.go, pkg/tls/generate/generate.go",
-        }
-    }
-}
 
 /// The router the file asks for.
 pub fn router_for(env: &Env) -> Box<dyn Router + Send + Sync> {
@@ -255,6 +153,7 @@ pub fn router_of(kind: RouterKind) -> Box<dyn Router + Send + Sync> {
     }
 }
 
+/// Every router kind, in the order `init` and the errors offer them.
 pub const ALL_KINDS: [RouterKind; 2] = [RouterKind::IngressNginx, RouterKind::GatewayApi];
 
 /// Does a live object (or a rendered one) satisfy a readiness fact? `Err` says what is missing,
@@ -443,17 +342,27 @@ pub fn removals(env: &Env, releases: &[SeenRelease], live: &[Value]) -> Vec<Remo
         .map(ObjectRef::of)
         .filter(|r| !wanted_refs.contains(r))
         .collect();
-    let rank = |r: &ObjectRef| match r.kind.as_str() {
-        "Ingress" | "TLSRoute" => 0,
-        "Gateway" => 1,
-        _ => 2,
+    // In the reverse of the order each kind applies its types in: routes before the Gateway
+    // they hang from, before its class.
+    let rank = |r: &ObjectRef| {
+        ALL_KINDS
+            .iter()
+            .filter_map(|k| {
+                let types = router_of(*k).owned_types();
+                types
+                    .iter()
+                    .position(|t| t.kind == r.kind && t.api_version == r.api_version)
+                    .map(|i| types.len() - 1 - i)
+            })
+            .min()
+            .unwrap_or(usize::MAX)
     };
     stale.sort_by(|a, b| rank(a).cmp(&rank(b)).then(a.cmp(b)));
     stale.dedup();
     let mut out: Vec<Removal> = stale.into_iter().map(Removal::Delete).collect();
 
     for other in ALL_KINDS.iter().filter(|k| **k != env.router.kind) {
-        let other_chart = router_of(*other).default_chart();
+        let other_chart = router_of(*other).defaults().chart;
         for r in releases {
             let same_slot =
                 r.name == wanted_release.name && r.namespace == wanted_release.namespace;
@@ -472,6 +381,7 @@ pub fn removals(env: &Env, releases: &[SeenRelease], live: &[Value]) -> Vec<Remo
 mod tests {
     use super::*;
     use crate::core::config::load_str;
+    use crate::core::render::{self, gateway};
     use serde_json::json;
 
     const VCS: &str = "vclusters:\n  - name: dev\n  - name: staging\n";

@@ -1,15 +1,121 @@
-//! The passthrough router's Helm release.
+//! `router.kind: ingress-nginx`: the chart's values (SSL passthrough, the node's 443 on kind),
+//! one Ingress per vcluster, and what proves it serves. Everything ingress-nginx is here.
 
-use super::kind::INGRESS_READY_LABEL;
-use crate::core::config::{Env, RouterKind, RouterService};
+use super::{DefaultCertificate, ObjectType, Router};
+use crate::core::config::{pins, Env, RouterKind, RouterService};
+use crate::core::ownership::MANAGED_BY;
+use crate::core::release::Release;
 use serde_json::{json, Value};
 
-/// The router chart's values for the router kind the file names.
-pub fn router_values(env: &Env) -> Value {
-    match env.router.kind {
-        RouterKind::IngressNginx => ingress_nginx_values(env),
-        RouterKind::GatewayApi => super::gateway::traefik_values(env),
+/// Label the router's pods select their node by (as in kind's ingress guide); kind puts it on
+/// the first control plane.
+pub const INGRESS_READY_LABEL: &str = "ingress-ready";
+
+const INGRESS: ObjectType = ObjectType {
+    api_version: "networking.k8s.io/v1",
+    kind: "Ingress",
+    namespaced: true,
+};
+
+pub struct IngressNginx;
+
+impl Router for IngressNginx {
+    fn kind(&self) -> RouterKind {
+        RouterKind::IngressNginx
     }
+
+    fn release(&self, env: &Env) -> Release {
+        Release {
+            name: env.router.release.clone(),
+            namespace: env.router.namespace.clone(),
+            chart: env.router.chart.clone(),
+            values: ingress_nginx_values(env),
+        }
+    }
+
+    fn vcluster_routes(&self, env: &Env, v: &crate::core::config::Vcluster) -> Vec<Value> {
+        vec![ingress(env, v)]
+    }
+
+    fn owned_types(&self) -> &'static [ObjectType] {
+        &[INGRESS]
+    }
+
+    fn defaults(&self) -> super::Defaults {
+        super::Defaults {
+            name: "ingress-nginx",
+            repo: pins::INGRESS_NGINX_REPO,
+            chart: "ingress-nginx",
+            version: pins::INGRESS_NGINX_VERSION,
+        }
+    }
+
+    fn about(&self) -> &'static str {
+        "# The router: ingress-nginx with SSL passthrough; each vcluster is reached by its hostname (SNI).\n# ingress-nginx was retired in March 2026 and its last chart is tested up to Kubernetes 1.35,\n# older than kind v0.32.0's default node: bootstrap warns; `kind: gateway-api` is current.\n"
+    }
+
+    fn node_labels(&self) -> &'static [(&'static str, &'static str)] {
+        &[(INGRESS_READY_LABEL, "true")]
+    }
+
+    fn node_selector(&self) -> &'static str {
+        "/controller/nodeSelector"
+    }
+
+    /// The node image runs a Kubernetes newer than the chart line was tested on.
+    fn kubernetes_support(&self, env: &Env, node_image: &str) -> Option<(String, String)> {
+        let version = env.router.chart.version.as_deref()?;
+        let max = pins::ingress_nginx_max_kubernetes(version)?;
+        let node = pins::kubernetes_minor(node_image)?;
+        (node > max).then(|| {
+            (
+                format!(
+                    "ingress-nginx chart {version} is tested up to Kubernetes {}.{}, but the node image `{node_image}` runs Kubernetes {}.{}",
+                    max.0, max.1, node.0, node.1
+                ),
+                format!(
+                    "ingress-nginx was retired in March 2026; use `router.kind: gateway-api`, or a Kubernetes {}.{} node image",
+                    max.0, max.1
+                ),
+            )
+        })
+    }
+
+    fn default_certificate(&self) -> DefaultCertificate {
+        DefaultCertificate {
+            subject_cn: "Kubernetes Ingress Controller Fake Certificate",
+            source: "kubernetes/ingress-nginx controller-v1.15.1: internal/net/ssl/ssl.go (its fake default certificate)",
+        }
+    }
+}
+
+/// `v`'s Ingress.
+pub fn ingress(env: &Env, v: &crate::core::config::Vcluster) -> Value {
+    json!({
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": {
+            "name": format!("{}-api", v.release),
+            "namespace": v.namespace,
+            "labels": { MANAGED_BY.0: MANAGED_BY.1, crate::core::ownership::ENV_LABEL: env.cluster.name, "bootstrap/vcluster": v.name },
+            "annotations": {
+                "nginx.ingress.kubernetes.io/ssl-passthrough": "true",
+                "nginx.ingress.kubernetes.io/backend-protocol": "HTTPS",
+                "nginx.ingress.kubernetes.io/ssl-redirect": "false",
+            },
+        },
+        "spec": {
+            "ingressClassName": ingress_class(env),
+            "rules": [{
+                "host": v.hostname,
+                "http": { "paths": [{
+                    "path": "/",
+                    "pathType": "Prefix",
+                    "backend": { "service": { "name": v.release, "port": { "number": 443 } } },
+                }]},
+            }],
+        },
+    })
 }
 
 /// ingress-nginx values for a kind node: bind the node's 80/443 as host ports (kind maps them to
@@ -45,7 +151,7 @@ pub fn ingress_nginx_values(env: &Env) -> Value {
     if env.cluster.provider == crate::core::config::Provider::Existing {
         existing_cluster(&mut v, env);
     }
-    super::merge(&mut v, &env.router.values);
+    crate::core::render::values::merge(&mut v, &env.router.values);
     v
 }
 
