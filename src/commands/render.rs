@@ -2,7 +2,7 @@
 
 use super::{Failure, Outcome};
 use crate::cli::{Global, Output, RenderArgs, RenderWhat};
-use crate::core::access::Zone;
+use crate::core::access::Origin;
 use crate::core::config::{AccessMode, Chart};
 use crate::core::render::{self, to_yaml};
 
@@ -76,7 +76,7 @@ pub fn run(g: &Global, args: &RenderArgs) -> Outcome {
             let mode = env.access.mode;
             let doc = serde_json::json!({
                 "accessMode": mode.as_str(),
-                "zonesTried": Zone::for_mode(mode),
+                "zonesTried": Origin::for_mode(mode),
                 "contexts": render::contexts(&env, mode),
             });
             let header = if mode == AccessMode::Auto {

@@ -5,10 +5,12 @@
 use crate::core::config::{AccessMode, Env, Provider, Vcluster};
 use serde::Serialize;
 
-/// Where the user stands, as far as routing is concerned.
+/// The side a route is dialled from: what the access table is indexed by. Not where the user
+/// stands (`core::zone::Zone`, the detected verdict), nor what they chose (`AccessMode`, which
+/// names the origins to try).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum Zone {
+pub enum Origin {
     /// Linux or macOS host, and WSL2 with Docker Desktop (which forwards published ports to it).
     Host,
     /// A container using the host's Docker socket: 127.0.0.1 is the container itself.
@@ -17,15 +19,15 @@ pub enum Zone {
     KindNetwork,
 }
 
-impl Zone {
+impl Origin {
     /// Zones tried, in order, for an access mode. `auto` tries all; the shell orders them by
     /// the detected zone and keeps the first route that verifies.
-    pub fn for_mode(mode: AccessMode) -> Vec<Zone> {
+    pub fn for_mode(mode: AccessMode) -> Vec<Origin> {
         match mode {
-            AccessMode::Host | AccessMode::Wsl2 => vec![Zone::Host],
-            AccessMode::Devcontainer => vec![Zone::Devcontainer, Zone::KindNetwork],
-            AccessMode::KindNetwork => vec![Zone::KindNetwork],
-            AccessMode::Auto => vec![Zone::Host, Zone::Devcontainer, Zone::KindNetwork],
+            AccessMode::Host | AccessMode::Wsl2 => vec![Origin::Host],
+            AccessMode::Devcontainer => vec![Origin::Devcontainer, Origin::KindNetwork],
+            AccessMode::KindNetwork => vec![Origin::KindNetwork],
+            AccessMode::Auto => vec![Origin::Host, Origin::Devcontainer, Origin::KindNetwork],
         }
     }
 }
@@ -33,7 +35,7 @@ impl Zone {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Route {
-    pub zone: Zone,
+    pub zone: Origin,
     pub server: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls_server_name: Option<String>,
@@ -50,7 +52,7 @@ pub enum Endpoint<'a> {
 
 pub const HOST_GATEWAY: &str = "host.docker.internal";
 
-fn route(zone: Zone, server: String, tls: Option<&str>, note: Option<&str>) -> Route {
+fn route(zone: Origin, server: String, tls: Option<&str>, note: Option<&str>) -> Route {
     Route {
         zone,
         server,
@@ -60,7 +62,7 @@ fn route(zone: Zone, server: String, tls: Option<&str>, note: Option<&str>) -> R
 }
 
 /// The route for one endpoint from one zone; None where that zone has no route to it.
-pub fn route_for(env: &Env, endpoint: Endpoint, zone: Zone) -> Option<Route> {
+pub fn route_for(env: &Env, endpoint: Endpoint, zone: Origin) -> Option<Route> {
     let node = format!("{}-control-plane", env.cluster.name);
     match endpoint {
         Endpoint::KindApi => {
@@ -71,7 +73,7 @@ pub fn route_for(env: &Env, endpoint: Endpoint, zone: Zone) -> Option<Route> {
                 // publishes on: a wildcard is dialed on 127.0.0.1 by the name localhost; any
                 // other address (loopback, or one interface such as the docker0 bridge) is
                 // dialed itself, since the port is bound there only.
-                Zone::Host => match address {
+                Origin::Host => match address {
                     "0.0.0.0" | "::" => route(
                         zone,
                         format!("https://127.0.0.1:{port}"),
@@ -83,7 +85,7 @@ pub fn route_for(env: &Env, endpoint: Endpoint, zone: Zone) -> Option<Route> {
                     }
                     a => route(zone, format!("https://{a}:{port}"), None, None),
                 },
-                Zone::Devcontainer => route(
+                Origin::Devcontainer => route(
                     zone,
                     format!("https://{HOST_GATEWAY}:{port}"),
                     Some("localhost"),
@@ -95,7 +97,7 @@ pub fn route_for(env: &Env, endpoint: Endpoint, zone: Zone) -> Option<Route> {
                 ),
                 // With several control planes, kind's load balancer is the API's address on its
                 // network (kubeadm's controlPlaneEndpoint, so the certificate holds its name).
-                Zone::KindNetwork => route(
+                Origin::KindNetwork => route(
                     zone,
                     format!(
                         "https://{}:6443",
@@ -127,14 +129,14 @@ pub fn route_for(env: &Env, endpoint: Endpoint, zone: Zone) -> Option<Route> {
                 ));
             }
             Some(match zone {
-                Zone::Host => route(zone, format!("https://{}:{port}", v.hostname), None, None),
-                Zone::Devcontainer => route(
+                Origin::Host => route(zone, format!("https://{}:{port}", v.hostname), None, None),
+                Origin::Devcontainer => route(
                     zone,
                     format!("https://{HOST_GATEWAY}:{port}"),
                     Some(&v.hostname),
                     None,
                 ),
-                Zone::KindNetwork => route(
+                Origin::KindNetwork => route(
                     zone,
                     format!("https://{node}:443"),
                     Some(&v.hostname),
@@ -164,7 +166,7 @@ pub fn ordered(
 ) -> Vec<Route> {
     let mut all = candidates(env, endpoint, mode);
     if mode == AccessMode::Auto {
-        let first = Zone::for_mode(zone_order(mode, here));
+        let first = Origin::for_mode(zone_order(mode, here));
         all.sort_by_key(|r| {
             first
                 .iter()
@@ -178,7 +180,7 @@ pub fn ordered(
 /// Candidate routes for an endpoint under an access mode, in the order they are tried.
 pub fn candidates(env: &Env, endpoint: Endpoint, mode: AccessMode) -> Vec<Route> {
     let mut out: Vec<Route> = Vec::new();
-    for zone in Zone::for_mode(mode) {
+    for zone in Origin::for_mode(mode) {
         if let Some(r) = route_for(env, endpoint, zone) {
             if !out
                 .iter()
@@ -212,32 +214,32 @@ mod tests {
         let dev = &e.vclusters[0];
         let r = |ep, z| route_for(&e, ep, z).unwrap();
         assert_eq!(
-            r(Endpoint::KindApi, Zone::Host).server,
+            r(Endpoint::KindApi, Origin::Host).server,
             "https://127.0.0.1:6443"
         );
-        assert_eq!(r(Endpoint::KindApi, Zone::Host).tls_server_name, None);
-        let d = r(Endpoint::KindApi, Zone::Devcontainer);
+        assert_eq!(r(Endpoint::KindApi, Origin::Host).tls_server_name, None);
+        let d = r(Endpoint::KindApi, Origin::Devcontainer);
         assert_eq!(
             (d.server.as_str(), d.tls_server_name.as_deref()),
             ("https://host.docker.internal:6443", Some("localhost"))
         );
         assert_eq!(
-            r(Endpoint::KindApi, Zone::KindNetwork).server,
+            r(Endpoint::KindApi, Origin::KindNetwork).server,
             "https://localdev-control-plane:6443"
         );
-        let v = r(Endpoint::Vcluster(dev), Zone::Host);
+        let v = r(Endpoint::Vcluster(dev), Origin::Host);
         assert_eq!(
             (v.server.as_str(), v.tls_server_name),
             ("https://dev-vcluster.cnoe.localtest.me:8443", None)
         );
-        let v = r(Endpoint::Vcluster(dev), Zone::Devcontainer);
+        let v = r(Endpoint::Vcluster(dev), Origin::Devcontainer);
         assert_eq!(v.server, "https://host.docker.internal:8443");
         // Never localhost on a passthrough route: the router routes on SNI.
         assert_eq!(
             v.tls_server_name.as_deref(),
             Some("dev-vcluster.cnoe.localtest.me")
         );
-        let v = r(Endpoint::Vcluster(dev), Zone::KindNetwork);
+        let v = r(Endpoint::Vcluster(dev), Origin::KindNetwork);
         assert_eq!(v.server, "https://localdev-control-plane:443");
         assert_eq!(
             v.tls_server_name.as_deref(),
@@ -245,7 +247,7 @@ mod tests {
         );
         // Every vcluster is reached through the router, from every zone.
         let staging = &e.vclusters[1];
-        for z in [Zone::Host, Zone::Devcontainer, Zone::KindNetwork] {
+        for z in [Origin::Host, Origin::Devcontainer, Origin::KindNetwork] {
             let v = r(Endpoint::Vcluster(staging), z);
             assert!(
                 v.server.ends_with(":8443") || v.server.ends_with(":443"),
@@ -263,7 +265,7 @@ mod tests {
         let c = candidates(&e, Endpoint::KindApi, AccessMode::Auto);
         assert_eq!(
             c.iter().map(|r| r.zone).collect::<Vec<_>>(),
-            vec![Zone::Host, Zone::Devcontainer, Zone::KindNetwork]
+            vec![Origin::Host, Origin::Devcontainer, Origin::KindNetwork]
         );
         assert_eq!(candidates(&e, Endpoint::KindApi, AccessMode::Wsl2).len(), 1);
     }
@@ -278,7 +280,7 @@ mod tests {
             )
             .env
             .unwrap();
-            let r = route_for(&e, Endpoint::KindApi, Zone::Host).unwrap();
+            let r = route_for(&e, Endpoint::KindApi, Origin::Host).unwrap();
             (r.server, r.tls_server_name)
         };
         // Bound on one interface only: dialed there; the certificate holds the address.

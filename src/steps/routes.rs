@@ -5,7 +5,7 @@
 
 use crate::core::access::Endpoint;
 #[cfg(test)]
-use crate::core::access::Zone;
+use crate::core::access::Origin;
 #[cfg(test)]
 use crate::core::config::AccessMode;
 use crate::core::config::Env;
@@ -262,7 +262,7 @@ mod tests {
             AccessMode::Auto,
             Some(AccessMode::Host),
         );
-        assert_eq!(host_first[0].zone, Zone::Host);
+        assert_eq!(host_first[0].zone, Origin::Host);
         let dc = ordered(
             &env,
             Endpoint::KindApi,
@@ -271,7 +271,7 @@ mod tests {
         );
         assert_eq!(
             dc.iter().map(|r| r.zone).collect::<Vec<_>>(),
-            vec![Zone::Devcontainer, Zone::KindNetwork, Zone::Host]
+            vec![Origin::Devcontainer, Origin::KindNetwork, Origin::Host]
         );
         let pinned = ordered(
             &env,
@@ -287,7 +287,7 @@ mod tests {
         let env = load_str("access: {insecureSkipTLSVerify: true}\n", "t", &[])
             .env
             .unwrap();
-        let r = crate::core::access::route_for(&env, Endpoint::KindApi, Zone::Host).unwrap();
+        let r = crate::core::access::route_for(&env, Endpoint::KindApi, Origin::Host).unwrap();
         let e = entry(
             &env,
             "c",

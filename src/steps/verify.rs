@@ -2,7 +2,7 @@
 //! own checks (Docker, the router passing each hostname through, the secrets in the cluster).
 
 use super::{Cx, Diff, Looked, Mode, Step};
-use crate::core::access::Zone;
+use crate::core::access::Origin;
 use crate::core::config::{Env, Provider};
 use crate::core::plan::{act, Op};
 use crate::core::verify::report::{ContextReport, EnvCheck};
@@ -161,19 +161,19 @@ async fn where_we_stand(
     targets: &[Resolved],
     passthrough: Option<&(u16, Vec<(String, String)>)>,
     facts: &mut Option<HostFacts>,
-) -> Zone {
+) -> Origin {
     let needs_here = passthrough.is_some_and(|(_, routes)| {
         routes.iter().any(|(context, _)| {
             let dial = context_dial(targets, context);
-            environment::router_server(env, context, dial, Zone::Host).as_deref()
+            environment::router_server(env, context, dial, Origin::Host).as_deref()
                 != dial.map(|d| d.server)
         })
     });
     if !needs_here {
-        return Zone::Host;
+        return Origin::Host;
     }
     if env.access.mode != crate::core::config::AccessMode::Auto {
-        return Zone::for_mode(env.access.mode)[0];
+        return Origin::for_mode(env.access.mode)[0];
     }
     let f = match *facts {
         Some(f) => f,
@@ -181,9 +181,9 @@ async fn where_we_stand(
     };
     *facts = Some(f);
     if f.in_container {
-        Zone::Devcontainer
+        Origin::Devcontainer
     } else {
-        Zone::Host
+        Origin::Host
     }
 }
 
@@ -191,7 +191,7 @@ fn passthrough_expects(
     env: &Env,
     targets: &[Resolved],
     passthrough: Option<(u16, Vec<(String, String)>)>,
-    here: Zone,
+    here: Origin,
 ) -> Vec<PassthroughExpect> {
     let Some((https_port, routes)) = passthrough else {
         return Vec::new();

@@ -61,7 +61,7 @@ pub fn router_server(
     env: &Env,
     context: &str,
     dial: Option<Dial>,
-    here: crate::core::access::Zone,
+    here: crate::core::access::Origin,
 ) -> Option<String> {
     use crate::core::access::{route_for, Endpoint};
     let v = env.vclusters.iter().find(|v| v.context == context)?;
@@ -357,7 +357,7 @@ argocd: { register: true }
 
     #[test]
     fn the_router_is_dialed_as_the_context_dials_it() {
-        use crate::core::access::Zone;
+        use crate::core::access::Origin;
         let e = env(FILE);
         let dev = declared_contexts(&e)[1].0.clone();
         let host = e.vclusters[0].hostname.clone();
@@ -369,13 +369,13 @@ argocd: { register: true }
         ] {
             let dial = Dial { server, sni: &host };
             assert_eq!(
-                router_server(&e, &dev, Some(dial), Zone::Host).as_deref(),
+                router_server(&e, &dev, Some(dial), Origin::Host).as_deref(),
                 Some(server)
             );
         }
         // No context, or one that does not go through the router: the table's route for here.
         assert_eq!(
-            router_server(&e, &dev, None, Zone::Devcontainer).as_deref(),
+            router_server(&e, &dev, None, Origin::Devcontainer).as_deref(),
             Some("https://host.docker.internal:8443")
         );
         let forward = Dial {
@@ -383,14 +383,14 @@ argocd: { register: true }
             sni: "localhost",
         };
         assert_eq!(
-            router_server(&e, &dev, Some(forward), Zone::Host).as_deref(),
+            router_server(&e, &dev, Some(forward), Origin::Host).as_deref(),
             Some(&*format!("https://{host}:8443"))
         );
         assert_eq!(
-            router_server(&e, &dev, None, Zone::KindNetwork).as_deref(),
+            router_server(&e, &dev, None, Origin::KindNetwork).as_deref(),
             Some("https://localdev-control-plane:443")
         );
-        assert_eq!(router_server(&e, "someone-elses", None, Zone::Host), None);
+        assert_eq!(router_server(&e, "someone-elses", None, Origin::Host), None);
     }
 
     fn node(state: &str, published: &[(u16, &str, u16)]) -> Option<NodeFacts> {
