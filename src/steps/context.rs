@@ -4,6 +4,7 @@
 //! stage run side by side, so what they learn goes behind locks.
 
 use crate::core::config::Env;
+use crate::core::kubeconfig::doc::Credentials;
 use crate::core::kubeconfig::Entry;
 use crate::core::zone::ZoneVerdict;
 use crate::drivers::docker::Conn;
@@ -11,7 +12,6 @@ use crate::drivers::helm::Helm;
 use crate::drivers::kubeconfig::{Paths, StoreError};
 use crate::drivers::toolchain::Pinned;
 use crate::progress::Progress;
-use crate::steps::routes::Credentials;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -90,6 +90,13 @@ impl Api {
             context: self.context.clone(),
         }
     }
+}
+
+/// The entry chosen for a context, with the probe that proved it (none when there was only one
+/// candidate: verify judges that one).
+pub struct Chosen {
+    pub entry: Entry,
+    pub proof: Option<crate::core::verify::report::ContextReport>,
 }
 
 pub struct Cx<'a> {
@@ -178,7 +185,7 @@ impl<'a> Cx<'a> {
     }
 
     /// Keep the proofs of what the route probes chose; the entries, for the kubeconfig step.
-    pub fn proved(&self, chosen: Vec<crate::steps::routes::Chosen>) -> Vec<Entry> {
+    pub fn proved(&self, chosen: Vec<Chosen>) -> Vec<Entry> {
         let mut proven = self.proven.lock().ok();
         chosen
             .into_iter()

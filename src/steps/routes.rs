@@ -16,6 +16,7 @@ use crate::drivers::probe::HostFacts;
 use anyhow::{bail, Result};
 use std::time::Duration;
 
+pub use super::context::Chosen;
 pub use crate::core::kubeconfig::doc::Credentials;
 
 /// One context to place: its name, what it points at, how verify should read failures.
@@ -52,13 +53,6 @@ pub fn entry(
         insecure_skip_tls_verify: insecure,
         namespace: None,
     }
-}
-
-/// The entry chosen for a context, with the probe that proved it (none when there was only one
-/// candidate: verify judges that one).
-pub struct Chosen {
-    pub entry: Entry,
-    pub proof: Option<crate::core::verify::report::ContextReport>,
 }
 
 /// The entry to write for each wanted context. `zone` is where the run found we stand (its
