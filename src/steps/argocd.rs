@@ -94,7 +94,7 @@ impl Step for Argocd {
             self.why_not = "the cluster is not running yet".into();
             return Ok(Looked::Not(self.why_not.clone()));
         };
-        let creds = cx.vclusters.lock().map(|m| m.clone()).unwrap_or_default();
+        let creds = cx.all_vcluster_creds();
         if creds.len() < cx.env.vclusters.len() && cx.mode != Mode::Down {
             self.why_not = "its vcluster is not running yet".into();
             return Ok(Looked::Not(self.why_not.clone()));
@@ -157,7 +157,7 @@ impl Step for Argocd {
             return Ok(Vec::new());
         };
         let step = cx.progress.begin("argocd");
-        let creds = cx.vclusters.lock().map(|m| m.clone()).unwrap_or_default();
+        let creds = cx.all_vcluster_creds();
         let objs = manifests(cx.env, &creds, !self.namespace_exists);
         let applied = kube::apply_manifests(&api.client, &objs, cx.opts.secret_timeout).await;
         let applied = match applied {

@@ -135,6 +135,7 @@ pub struct Cluster {
     /// The read of our record, started by `observe` and awaited by `settle`: it goes through
     /// Docker's archive API (tens of milliseconds), while the steps after this one observe.
     record: Option<(RecordRead, crate::progress::Step)>,
+    out: Vec<super::Output>,
 }
 
 impl Cluster {
@@ -227,6 +228,10 @@ impl Step for Cluster {
         super::StepId::Cluster
     }
 
+    fn outputs(&mut self) -> Vec<super::Output> {
+        std::mem::take(&mut self.out)
+    }
+
     fn name(&self) -> String {
         "cluster".into()
     }
@@ -256,7 +261,7 @@ impl Step for Cluster {
                     .context("reading kind's admin kubeconfig from the node")?,
                 None => admin_creds(&conn, &seen).await?,
             };
-            Cx::set(&cx.host_creds, Some(creds));
+            self.out.push(super::Output::HostCreds(creds));
         }
         self.seen = Some(seen);
         self.verdict = Some(verdict);
@@ -305,7 +310,7 @@ impl Step for Cluster {
         if cx.mode == Mode::Down {
             let goes =
                 !seen.nodes.is_empty() && !cx.opts.keep_cluster && (self.ours || cx.opts.force);
-            Cx::set(&cx.cluster_goes, goes);
+            self.out.push(super::Output::ClusterGoes(goes));
         }
         if cx.mode == Mode::Up && *action == Action::Nothing {
             if self.ours {
@@ -463,7 +468,7 @@ impl Step for Cluster {
             Ok((what, creds)) => {
                 step.finish(&what);
                 eprintln!("cluster `{name}`: {what}");
-                Cx::set(&cx.host_creds, Some(creds));
+                self.out.push(super::Output::HostCreds(creds));
                 Ok(vec![format!("cluster `{name}` {what}")])
             }
             Err(e) => {
@@ -545,12 +550,18 @@ impl Step for Cluster {
 
 /// `provider: existing`: the user's context is the host cluster. Read, never changed or removed.
 #[derive(Default)]
-pub struct Existing;
+pub struct Existing {
+    out: Vec<super::Output>,
+}
 
 #[async_trait::async_trait(?Send)]
 impl Step for Existing {
     fn id(&self) -> super::StepId {
         super::StepId::ExistingCluster
+    }
+
+    fn outputs(&mut self) -> Vec<super::Output> {
+        std::mem::take(&mut self.out)
     }
 
     fn name(&self) -> String {
@@ -572,7 +583,8 @@ impl Step for Existing {
             Err(e) => return Err(e.into()),
         };
         doc::flatten(&mut one, &mut |p| std::fs::read(p))?;
-        Cx::set(&cx.host_creds, Some(doc::credentials(&one, ctx)?));
+        self.out
+            .push(super::Output::HostCreds(doc::credentials(&one, ctx)?));
         Ok(Looked::Yes)
     }
 }

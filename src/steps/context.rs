@@ -105,22 +105,22 @@ pub struct Cx<'a> {
     pub opts: &'a Options,
     pub progress: &'a Progress,
     pub paths: Paths,
-    pub docker: Mutex<Option<Conn>>,
-    pub zone: Mutex<Option<ZoneVerdict>>,
+    docker: Mutex<Option<Conn>>,
+    zone: Mutex<Option<ZoneVerdict>>,
     /// The host cluster's admin credentials (kind's admin kubeconfig, or the user's context).
-    pub host_creds: Mutex<Option<Credentials>>,
+    host_creds: Mutex<Option<Credentials>>,
     /// Set by the cluster step in `down` when it will delete the whole cluster: the steps inside
     /// it then need not remove their parts one by one.
-    pub cluster_goes: Mutex<bool>,
-    pub api: Mutex<Option<std::sync::Arc<Api>>>,
+    cluster_goes: Mutex<bool>,
+    api: Mutex<Option<std::sync::Arc<Api>>>,
     /// Each vcluster's credentials, by vcluster name, once it runs.
-    pub vclusters: Mutex<BTreeMap<String, Credentials>>,
+    vclusters: Mutex<BTreeMap<String, Credentials>>,
     /// Kubeconfig entries to write, host cluster first.
-    pub entries: Mutex<Vec<Entry>>,
+    entries: Mutex<Vec<Entry>>,
     /// Changes made so far in this run (any step), which tells later steps to look again and
     /// the routes step that a just-installed vcluster may need a moment.
-    pub changed: Mutex<usize>,
-    pub report: Mutex<Option<crate::core::verify::Report>>,
+    pub(super) changed: Mutex<usize>,
+    report: Mutex<Option<crate::core::verify::Report>>,
     /// Where each tool was found (or why not), looked up once and only when a step needs it:
     /// a converged `up` looks up none (a version check runs the tool).
     tools: Mutex<BTreeMap<&'static str, std::result::Result<PathBuf, String>>>,
@@ -138,7 +138,7 @@ pub struct Cx<'a> {
     /// The releases the planned changes install (`cache:` on), each from its kept archive: set
     /// once before the first change (`runner::get_downloads`), read by the cache step, which
     /// warms their images while the cluster is made.
-    pub installs: Mutex<Vec<crate::core::release::Release>>,
+    pub(super) installs: Mutex<Vec<crate::core::release::Release>>,
     /// `provider: existing`: the user's context, alone (`doc::standalone` of what kubectl sees),
     /// taken once and shared by the cluster step (its credentials) and the host route (its
     /// private kubeconfig).
@@ -462,10 +462,55 @@ impl<'a> Cx<'a> {
         self.vclusters.lock().ok()?.get(name).cloned()
     }
 
-    pub fn set<T>(slot: &Mutex<T>, value: T) {
+    fn set<T>(slot: &Mutex<T>, value: T) {
         if let Ok(mut g) = slot.lock() {
             *g = value;
         }
+    }
+
+    /// Keep what a step made for the steps after it (the runner's call, never a step's).
+    pub(super) fn publish(&self, out: super::Output) {
+        use super::Output;
+        match out {
+            Output::Docker(c) => Self::set(&self.docker, Some(c)),
+            Output::Zone(z) => Self::set(&self.zone, Some(z)),
+            Output::HostCreds(c) => Self::set(&self.host_creds, Some(c)),
+            Output::ClusterGoes(g) => Self::set(&self.cluster_goes, g),
+            Output::Api(a) => Self::set(&self.api, Some(a)),
+            Output::HostEntry(e) => {
+                if let Ok(mut all) = self.entries.lock() {
+                    all.retain(|x| x.context != e.context);
+                    all.insert(0, e);
+                }
+            }
+            Output::VclusterCreds(name, c) => {
+                if let Ok(mut m) = self.vclusters.lock() {
+                    m.insert(name, c);
+                }
+            }
+            Output::VclusterEntries(entries) => {
+                if let Ok(mut all) = self.entries.lock() {
+                    all.retain(|e| !entries.iter().any(|n| n.context == e.context));
+                    all.extend(entries);
+                }
+            }
+            Output::Report(r) => Self::set(&self.report, Some(r)),
+        }
+    }
+
+    /// The kubeconfig entries to write, the host cluster's first.
+    pub fn entries(&self) -> Vec<Entry> {
+        self.entries.lock().map(|e| e.clone()).unwrap_or_default()
+    }
+
+    /// Every running vcluster's credentials, by name.
+    pub fn all_vcluster_creds(&self) -> BTreeMap<String, Credentials> {
+        self.vclusters.lock().map(|m| m.clone()).unwrap_or_default()
+    }
+
+    /// Verify's report, once (the command's outcome takes it).
+    pub(super) fn take_report(&self) -> Option<crate::core::verify::Report> {
+        self.report.lock().ok().and_then(|mut r| r.take())
     }
 
     pub fn changed_so_far(&self) -> usize {

@@ -3,7 +3,7 @@
 //! and host-route steps' own observe), waited for after the router is installed, and turned into
 //! the environment whose hostnames live under `<address>.sslip.io` (`core::exposure`).
 
-use super::{Cx, Mode, Options, Step};
+use super::{Cx, Mode, Options};
 use crate::core::config::Env;
 use crate::core::exposure::{self, Address};
 use crate::progress::Progress;
@@ -19,8 +19,8 @@ pub async fn router_address(
     wait: Option<Duration>,
 ) -> Result<Address> {
     let cx = Cx::new(env, Mode::Plan, opts, progress)?;
-    super::cluster::Existing.observe(&cx).await?;
-    super::host_route::HostRoute.observe(&cx).await?;
+    super::runner::look(&mut super::cluster::Existing::default(), &cx).await?;
+    super::runner::look(&mut super::host_route::HostRoute::default(), &cx).await?;
     let api = cx
         .api()
         .ok_or_else(|| anyhow!("the cluster's API was not reached"))?;

@@ -14,7 +14,9 @@ use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 
 #[derive(Default)]
-pub struct HostRoute;
+pub struct HostRoute {
+    out: Vec<super::Output>,
+}
 
 /// A kubeconfig of our own holding just the host cluster's context, for helm and the kube client.
 fn private_kubeconfig(dir: &Path, entry: &Entry) -> Result<PathBuf> {
@@ -49,6 +51,10 @@ fn existing_kubeconfig(cx: &Cx<'_>, dir: &Path) -> Result<(String, PathBuf)> {
 impl Step for HostRoute {
     fn id(&self) -> super::StepId {
         super::StepId::HostRoute
+    }
+
+    fn outputs(&mut self) -> Vec<super::Output> {
+        std::mem::take(&mut self.out)
     }
 
     fn name(&self) -> String {
@@ -113,20 +119,14 @@ impl Step for HostRoute {
             };
         step.finish(&shown);
         if let Some(entry) = entry {
-            if let Ok(mut entries) = cx.entries.lock() {
-                entries.retain(|e| e.context != entry.context);
-                entries.insert(0, entry);
-            }
+            self.out.push(super::Output::HostEntry(entry));
         }
-        Cx::set(
-            &cx.api,
-            Some(std::sync::Arc::new(Api {
-                client,
-                _scratch: scratch,
-                kubeconfig,
-                context: cx.env.cluster.context.clone(),
-            })),
-        );
+        self.out.push(super::Output::Api(std::sync::Arc::new(Api {
+            client,
+            _scratch: scratch,
+            kubeconfig,
+            context: cx.env.cluster.context.clone(),
+        })));
         Ok(Looked::Yes)
     }
 }

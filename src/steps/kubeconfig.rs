@@ -156,7 +156,7 @@ pub fn plan_writes(
 /// Write the entries gathered (all of them, or only the host cluster's: what a failed `up`
 /// writes once the cluster step succeeded, so the user can look).
 pub async fn write(cx: &Cx<'_>, host_only: bool) -> Result<Vec<String>> {
-    let mut entries = cx.entries.lock().map(|e| e.clone()).unwrap_or_default();
+    let mut entries = cx.entries();
     if host_only {
         entries.retain(|e| e.context == cx.env.cluster.context);
     }
@@ -217,7 +217,7 @@ impl Step for Kubeconfig {
     fn diff(&self, cx: &Cx<'_>) -> Diff {
         // A file that does not exist reads as an empty document.
         let empty = Value::Object(Default::default());
-        let entries = cx.entries.lock().map(|e| e.clone()).unwrap_or_default();
+        let entries = cx.entries();
         let why_not = if cx.mode == Mode::Offline {
             "not observed"
         } else {

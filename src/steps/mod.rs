@@ -62,6 +62,35 @@ pub enum Looked {
     Not(String),
 }
 
+/// What a step hands to the steps after it. A step returns these (`Step::outputs`) and never
+/// writes the shared context itself; the runner keeps each in `Cx` the moment the step's call
+/// returns, where later steps read it. Who makes what:
+///
+/// | output          | made by                               | read by                              |
+/// |-----------------|---------------------------------------|--------------------------------------|
+/// | `Docker`, `Zone`| preflight                             | every step that talks to Docker; routes |
+/// | `HostCreds`     | cluster (kind) or existing cluster    | host route                           |
+/// | `ClusterGoes`   | cluster, in `down`                    | the steps inside it (their `remove`) |
+/// | `Api`           | host route                            | registry, router, vclusters, argocd, verify |
+/// | `HostEntry`     | host route                            | kubeconfig                           |
+/// | `VclusterCreds` | each vcluster                         | vcluster routes, argocd              |
+/// | `VclusterEntries` | vcluster routes                     | kubeconfig                           |
+/// | `Report`        | verify                                | the command (`up`'s outcome)         |
+///
+/// The runner's own: the count of changes made so far, and the releases the planned changes
+/// install (`runner::get_downloads`, read by the cache step's warm-up).
+pub enum Output {
+    Docker(crate::drivers::docker::connect::Conn),
+    Zone(crate::core::zone::ZoneVerdict),
+    HostCreds(crate::core::kubeconfig::doc::Credentials),
+    ClusterGoes(bool),
+    Api(std::sync::Arc<context::Api>),
+    HostEntry(crate::core::kubeconfig::Entry),
+    VclusterCreds(String, crate::core::kubeconfig::doc::Credentials),
+    VclusterEntries(Vec<crate::core::kubeconfig::Entry>),
+    Report(crate::core::verify::Report),
+}
+
 /// Which step this is, for the walk to tell them apart (`name` is for people: it is what
 /// progress prints, and a vcluster's carries its name).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,6 +117,10 @@ pub enum StepId {
 #[async_trait::async_trait(?Send)]
 pub trait Step {
     fn id(&self) -> StepId;
+    /// What the step made for the steps after it since last asked (see `Output`).
+    fn outputs(&mut self) -> Vec<Output> {
+        Vec::new()
+    }
     /// For progress lines: "cluster", "vcluster dev".
     fn name(&self) -> String;
     async fn observe(&mut self, cx: &Cx<'_>) -> Result<Looked>;
@@ -159,9 +192,9 @@ pub fn pipeline(env: &Env) -> Vec<Stage> {
             ]);
             stages.push(vec![Box::new(network::Network::default())]);
         }
-        Provider::Existing => stages.push(vec![Box::new(cluster::Existing)]),
+        Provider::Existing => stages.push(vec![Box::new(cluster::Existing::default())]),
     }
-    stages.push(vec![Box::new(host_route::HostRoute)]);
+    stages.push(vec![Box::new(host_route::HostRoute::default())]);
     if env.cluster.provider == Provider::Kind {
         // Also when the file dropped the section: `down` still finds a registry of ours.
         stages.push(vec![Box::new(registry::Registry::default())]);
@@ -175,12 +208,12 @@ pub fn pipeline(env: &Env) -> Vec<Stage> {
                 .map(|i| Box::new(vcluster::Vcluster::new(env, i)) as Box<dyn Step>)
                 .collect(),
         );
-        stages.push(vec![Box::new(routes::Routes)]);
+        stages.push(vec![Box::new(routes::Routes::default())]);
     }
     stages.push(vec![Box::new(kubeconfig::Kubeconfig::default())]);
     if env.argocd.register && !env.vclusters.is_empty() {
         stages.push(vec![Box::new(argocd::Argocd::default())]);
     }
-    stages.push(vec![Box::new(verify::Verify)]);
+    stages.push(vec![Box::new(verify::Verify::default())]);
     stages
 }

@@ -14,12 +14,17 @@ use anyhow::Result;
 #[derive(Default)]
 pub struct Preflight {
     conflicts: Vec<PortConflict>,
+    out: Vec<super::Output>,
 }
 
 #[async_trait::async_trait(?Send)]
 impl Step for Preflight {
     fn id(&self) -> super::StepId {
         super::StepId::Preflight
+    }
+
+    fn outputs(&mut self) -> Vec<super::Output> {
+        std::mem::take(&mut self.out)
     }
 
     fn name(&self) -> String {
@@ -48,9 +53,9 @@ impl Step for Preflight {
             zone.zone.as_str(),
             zone.reasons.join("; ")
         );
-        Cx::set(&cx.zone, Some(zone.clone()));
+        self.out.push(super::Output::Zone(zone.clone()));
         if cx.mode == Mode::Down {
-            Cx::set(&cx.docker, Some(conn));
+            self.out.push(super::Output::Docker(conn));
             return Ok(Looked::Yes);
         }
         let needed = ports::needed(cx.env);
@@ -71,7 +76,7 @@ impl Step for Preflight {
             step.fail(&format!("{} host port(s) taken", conflicts.len()));
         }
         self.conflicts = conflicts;
-        Cx::set(&cx.docker, Some(conn));
+        self.out.push(super::Output::Docker(conn));
         Ok(Looked::Yes)
     }
 

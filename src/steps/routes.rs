@@ -162,12 +162,18 @@ pub async fn choose(
 }
 
 #[derive(Default)]
-pub struct Routes;
+pub struct Routes {
+    out: Vec<super::Output>,
+}
 
 #[async_trait::async_trait(?Send)]
 impl super::Step for Routes {
     fn id(&self) -> super::StepId {
         super::StepId::Routes
+    }
+
+    fn outputs(&mut self) -> Vec<super::Output> {
+        std::mem::take(&mut self.out)
     }
 
     fn name(&self) -> String {
@@ -221,11 +227,8 @@ impl super::Step for Routes {
             }
         };
         step.finish(&format!("{} context(s)", chosen.len()));
-        let entries = cx.proved(chosen);
-        if let Ok(mut all) = cx.entries.lock() {
-            all.retain(|e| !entries.iter().any(|n| n.context == e.context));
-            all.extend(entries);
-        }
+        self.out
+            .push(super::Output::VclusterEntries(cx.proved(chosen)));
         Ok(Looked::Yes)
     }
 

@@ -3,7 +3,7 @@
 //! where an earlier step changed the world or could not be looked at yet, and apply the
 //! difference. `down`: observe, then remove in reverse order.
 
-use super::{pipeline, Cx, Diff, Looked, Mode, Options, Stage, StepId};
+use super::{pipeline, Cx, Diff, Looked, Mode, Options, Stage, Step, StepId};
 use crate::core::config::Env;
 use crate::core::plan::{Op, Plan};
 use crate::progress::Progress;
@@ -22,6 +22,32 @@ pub struct Outcome {
     pub report: Option<crate::core::verify::Report>,
 }
 
+/// Keep what the step made for the steps after it (`Output`), right as its call returns.
+fn keep(s: &mut dyn Step, cx: &Cx<'_>) {
+    for out in s.outputs() {
+        cx.publish(out);
+    }
+}
+
+/// `observe`, then keep what it made.
+pub(super) async fn look(s: &mut dyn Step, cx: &Cx<'_>) -> Result<Looked> {
+    let r = s.observe(cx).await;
+    keep(s, cx);
+    r
+}
+
+async fn settle(s: &mut dyn Step, cx: &Cx<'_>) -> Result<()> {
+    let r = s.settle(cx).await;
+    keep(s, cx);
+    r
+}
+
+async fn apply(s: &mut dyn Step, cx: &Cx<'_>) -> Result<Vec<String>> {
+    let r = s.apply(cx).await;
+    keep(s, cx);
+    r
+}
+
 /// Observe every step in order; a stage's steps side by side. When a step cannot be observed,
 /// the blockers of the steps seen so far come first: a later step failing to look (a route to a
 /// cluster that is not ours and differs from the file) is a consequence, not the cause.
@@ -29,7 +55,7 @@ pub struct Outcome {
 async fn settle_all(stages: &mut [Stage], cx: &Cx<'_>) -> Result<()> {
     for stage in stages.iter_mut() {
         for s in stage.iter_mut() {
-            s.settle(cx)
+            settle(s.as_mut(), cx)
                 .await
                 .map_err(|e| anyhow!("{}: {e:#}", s.name()))?;
         }
@@ -47,7 +73,7 @@ async fn observe_stages(stages: &mut [Stage], cx: &Cx<'_>) -> Result<Vec<Vec<Loo
     let mut looked = Vec::new();
     for si in 0..stages.len() {
         let results = futures::future::join_all(stages[si].iter_mut().map(|s| async {
-            s.observe(cx)
+            look(s.as_mut(), cx)
                 .await
                 .map_err(|e| anyhow!("{}: {e:#}", s.name()))
         }))
@@ -187,7 +213,7 @@ fn outcome(cx: &Cx<'_>, d: Diff, changes: Vec<String>) -> Outcome {
         blockers: d.blockers,
         changes,
         kubeconfig: cx.paths.write_target(),
-        report: cx.report.lock().ok().and_then(|mut r| r.take()),
+        report: cx.take_report(),
     }
 }
 
@@ -299,15 +325,15 @@ async fn walk_up(
             let stale = again || looked[si][i] != Looked::Yes;
             async move {
                 if stale {
-                    s.observe(cx).await.map_err(|e| (s.name(), e))?;
-                    s.settle(cx).await.map_err(|e| (s.name(), e))?;
+                    look(s.as_mut(), cx).await.map_err(|e| (s.name(), e))?;
+                    settle(s.as_mut(), cx).await.map_err(|e| (s.name(), e))?;
                 }
                 let d = s.diff(cx);
                 if !d.blockers.is_empty() {
                     return Err((s.name(), anyhow!("{}", d.blockers.join("\n  - "))));
                 }
                 if d.needs_apply() {
-                    return s.apply(cx).await.map_err(|e| (s.name(), e));
+                    return apply(s.as_mut(), cx).await.map_err(|e| (s.name(), e));
                 }
                 Ok(Vec::new())
             }

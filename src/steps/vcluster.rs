@@ -44,6 +44,7 @@ pub struct Vcluster {
     secret: Option<VclusterSecret>,
     looked: bool,
     why_not: String,
+    out: Vec<super::Output>,
 }
 
 impl Vcluster {
@@ -58,6 +59,7 @@ impl Vcluster {
             secret: None,
             looked: false,
             why_not: "not observed".into(),
+            out: Vec::new(),
         }
     }
 
@@ -84,6 +86,10 @@ impl Step for Vcluster {
         super::StepId::Vcluster
     }
 
+    fn outputs(&mut self) -> Vec<super::Output> {
+        std::mem::take(&mut self.out)
+    }
+
     fn name(&self) -> String {
         format!("vcluster {}", self.name)
     }
@@ -100,9 +106,8 @@ impl Step for Vcluster {
         self.secret =
             kube::read_vcluster_secret(&api.client, &v.namespace, &v.secret_name()).await?;
         if let Some(s) = &self.secret {
-            if let Ok(mut m) = cx.vclusters.lock() {
-                m.insert(self.name.clone(), creds_of(s));
-            }
+            self.out
+                .push(super::Output::VclusterCreds(self.name.clone(), creds_of(s)));
         }
         self.looked = true;
         Ok(Looked::Yes)
@@ -201,9 +206,10 @@ impl Step for Vcluster {
             )
             .await
             .with_context(|| format!("vcluster {}", v.name))?;
-            if let Ok(mut m) = cx.vclusters.lock() {
-                m.insert(self.name.clone(), creds_of(&secret));
-            }
+            self.out.push(super::Output::VclusterCreds(
+                self.name.clone(),
+                creds_of(&secret),
+            ));
             self.secret = Some(secret);
             Ok(changes)
         }

@@ -14,12 +14,18 @@ use anyhow::Result;
 use std::time::Duration;
 
 #[derive(Default)]
-pub struct Verify;
+pub struct Verify {
+    out: Vec<super::Output>,
+}
 
 #[async_trait::async_trait(?Send)]
 impl Step for Verify {
     fn id(&self) -> super::StepId {
         super::StepId::Verify
+    }
+
+    fn outputs(&mut self) -> Vec<super::Output> {
+        std::mem::take(&mut self.out)
     }
 
     fn name(&self) -> String {
@@ -51,7 +57,7 @@ impl Step for Verify {
         // What kubectl sees: every file of the list, merged.
         let kc = crate::drivers::kubeconfig::store::read_merged(&cx.paths)?;
         let known = Known {
-            docker: cx.docker.lock().ok().and_then(|d| d.clone()),
+            docker: cx.docker(),
             client: cx.api().map(|a| a.client.clone()),
             proven: cx.proofs(),
         };
@@ -62,7 +68,7 @@ impl Step for Verify {
         } else {
             step.fail("some contexts failed");
         }
-        Cx::set(&cx.report, Some(r));
+        self.out.push(super::Output::Report(r));
         Ok(Vec::new())
     }
 }
