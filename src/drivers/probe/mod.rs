@@ -285,7 +285,7 @@ fn refused_through_gateway(p: &Probed) -> bool {
             loopback: false,
             ..
         })
-    ) && crate::core::verify::diagnose::is_gateway_host(&p.situation.host)
+    ) && crate::core::verify::diagnose::is_host_gateway(&p.situation.host)
 }
 
 /// One context's layers and failure, before diagnosis.

@@ -4,12 +4,12 @@
 
 use serde::Serialize;
 
-mod gateway;
+mod host_gateway;
 mod http;
 mod network;
 mod tls;
 
-pub use gateway::{is_gateway_host, Publisher};
+pub use host_gateway::{is_host_gateway, Publisher};
 
 use http::*;
 use network::*;

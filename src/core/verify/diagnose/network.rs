@@ -62,8 +62,8 @@ pub(super) fn tcp(
                 return localhost_trap(s, addr);
             }
             if let (false, Some(publishers)) = (loopback, &s.publishers) {
-                if is_gateway_host(&s.host) {
-                    return gateway::refused(s, addr, publishers);
+                if is_host_gateway(&s.host) {
+                    return host_gateway::refused(s, addr, publishers);
                 }
             }
             let hint = match &s.route {

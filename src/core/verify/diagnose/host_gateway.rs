@@ -10,7 +10,7 @@ use super::{Diagnosis, Layer, Route, Situation};
 /// Names that lead from a container to the host running its engine.
 pub const GATEWAY_HOSTS: [&str; 2] = ["host.docker.internal", "gateway.docker.internal"];
 
-pub fn is_gateway_host(host: &str) -> bool {
+pub fn is_host_gateway(host: &str) -> bool {
     GATEWAY_HOSTS.iter().any(|g| host.eq_ignore_ascii_case(g))
 }
 
@@ -195,8 +195,8 @@ mod tests {
 
     #[test]
     fn gateway_names() {
-        assert!(is_gateway_host("host.docker.internal"));
-        assert!(is_gateway_host("HOST.docker.internal"));
-        assert!(!is_gateway_host("127.0.0.1"));
+        assert!(is_host_gateway("host.docker.internal"));
+        assert!(is_host_gateway("HOST.docker.internal"));
+        assert!(!is_host_gateway("127.0.0.1"));
     }
 }
