@@ -19,8 +19,8 @@ pub async fn router_address(
     wait: Option<Duration>,
 ) -> Result<Address> {
     let cx = Cx::new(env, Mode::Plan, opts, progress)?;
-    super::runner::look(&mut super::cluster::Existing::default(), &cx).await?;
-    super::runner::look(&mut super::host_route::HostRoute::default(), &cx).await?;
+    super::look(&mut super::cluster::Existing::default(), &cx).await?;
+    super::look(&mut super::host_route::HostRoute::default(), &cx).await?;
     let api = cx
         .api()
         .ok_or_else(|| anyhow!("the cluster's API was not reached"))?;

@@ -163,6 +163,20 @@ pub trait Step {
     }
 }
 
+/// Keep what the step made for the steps after it (`Output`), right as its call returns.
+pub(crate) fn keep(s: &mut dyn Step, cx: &Cx<'_>) {
+    for out in s.outputs() {
+        cx.publish(out);
+    }
+}
+
+/// `observe`, then keep what it made.
+pub(crate) async fn look(s: &mut dyn Step, cx: &Cx<'_>) -> Result<Looked> {
+    let r = s.observe(cx).await;
+    keep(s, cx);
+    r
+}
+
 /// End a step's progress line with what its apply did.
 pub(crate) fn finish(
     step: crate::progress::Step,

@@ -3,7 +3,7 @@
 //! where an earlier step changed the world or could not be looked at yet, and apply the
 //! difference. `down`: observe, then remove in reverse order.
 
-use super::{pipeline, Cx, Diff, Looked, Mode, Options, Stage, Step, StepId};
+use super::{keep, look, pipeline, Cx, Diff, Looked, Mode, Options, Stage, Step, StepId};
 use crate::core::config::Env;
 use crate::core::plan::{Op, Plan};
 use crate::progress::Progress;
@@ -20,20 +20,6 @@ pub struct Outcome {
     pub changes: Vec<String>,
     pub kubeconfig: PathBuf,
     pub report: Option<crate::core::verify::Report>,
-}
-
-/// Keep what the step made for the steps after it (`Output`), right as its call returns.
-fn keep(s: &mut dyn Step, cx: &Cx<'_>) {
-    for out in s.outputs() {
-        cx.publish(out);
-    }
-}
-
-/// `observe`, then keep what it made.
-pub(super) async fn look(s: &mut dyn Step, cx: &Cx<'_>) -> Result<Looked> {
-    let r = s.observe(cx).await;
-    keep(s, cx);
-    r
 }
 
 async fn settle(s: &mut dyn Step, cx: &Cx<'_>) -> Result<()> {
