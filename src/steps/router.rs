@@ -1,4 +1,4 @@
-//! The passthrough router: the kind the file names (the `Router` interface: its release, the
+//! The passthrough router: the kind the file names (the `core::router::Kind` interface: its release, the
 //! upstream manifests it needs, its own objects), and nothing of ours left from the other kind.
 //! A switch (ingress-nginx to gateway-api and back) removes the old router's routes, objects
 //! and release first, only what carries our mark: both routers bind the node's 443.

@@ -2,7 +2,7 @@
 //! and TLSRoutes (`core::render::gateway` writes those documents), the Gateway API CRDs it
 //! needs, and what proves it serves.
 
-use super::{DefaultCertificate, ObjectType, PinnedManifest, Readiness, Router};
+use super::{DefaultCertificate, Kind, ObjectType, PinnedManifest, Readiness};
 use crate::core::config::{pins, Env, RouterKind};
 use crate::core::release::Release;
 use crate::core::render::gateway;
@@ -37,7 +37,7 @@ pub const GATEWAY_API_CRDS: PinnedManifest = PinnedManifest {
     bundle_version: crate::core::config::pins::GATEWAY_API_VERSION,
 };
 
-impl Router for GatewayApi {
+impl Kind for GatewayApi {
     fn kind(&self) -> RouterKind {
         RouterKind::GatewayApi
     }

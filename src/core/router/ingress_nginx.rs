@@ -1,7 +1,7 @@
 //! `router.kind: ingress-nginx`: the chart's values (SSL passthrough, the node's 443 on kind),
 //! one Ingress per vcluster, and what proves it serves. Everything ingress-nginx is here.
 
-use super::{DefaultCertificate, ObjectType, Router};
+use super::{DefaultCertificate, Kind, ObjectType};
 use crate::core::config::{pins, Env, RouterKind, RouterService};
 use crate::core::ownership::MANAGED_BY;
 use crate::core::release::Release;
@@ -19,7 +19,7 @@ const INGRESS: ObjectType = ObjectType {
 
 pub struct IngressNginx;
 
-impl Router for IngressNginx {
+impl Kind for IngressNginx {
     fn kind(&self) -> RouterKind {
         RouterKind::IngressNginx
     }

@@ -57,7 +57,9 @@ pub struct DefaultCertificate {
     pub source: &'static str,
 }
 
-pub trait Router {
+/// A router kind's behaviour: one implementation per file of this module (`ingress_nginx`,
+/// `gateway_api`); everything kind-specific the rest of the tree needs is asked of it.
+pub trait Kind {
     fn kind(&self) -> RouterKind;
     /// The router's Helm release.
     fn release(&self, env: &Env) -> Release;
@@ -142,11 +144,11 @@ pub const KIND_NAMES: [&str; ALL_KINDS.len()] = {
 };
 
 /// The router the file asks for.
-pub fn router_for(env: &Env) -> Box<dyn Router + Send + Sync> {
+pub fn router_for(env: &Env) -> Box<dyn Kind + Send + Sync> {
     router_of(env.router.kind)
 }
 
-pub fn router_of(kind: RouterKind) -> Box<dyn Router + Send + Sync> {
+pub fn router_of(kind: RouterKind) -> Box<dyn Kind + Send + Sync> {
     match kind {
         RouterKind::IngressNginx => Box::new(IngressNginx),
         RouterKind::GatewayApi => Box::new(GatewayApi),
@@ -568,7 +570,7 @@ mod tests {
         let y = render::to_yaml(&IngressNginx.vcluster_routes(&e, &e.vclusters[1]));
         assert!(y.contains("kind: Ingress") && !y.contains("vcluster-dev"));
         // Each alone is what the whole list holds for it.
-        for r in [&IngressNginx as &dyn Router, &GatewayApi] {
+        for r in [&IngressNginx as &dyn Kind, &GatewayApi] {
             let alone: Vec<Value> = e
                 .vclusters
                 .iter()
