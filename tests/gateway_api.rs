@@ -592,7 +592,7 @@ fn node_double_routes_each_hostname_to_its_vcluster_and_the_rest_to_traefiks_def
     );
     // bootstrap and the double agree on the implementation's facts, and verify names its
     // default certificate.
-    use bootstrap::core::router::{GatewayApi, Router};
+    use bootstrap::core::router::{GatewayApi, Kind};
     assert_eq!(
         GatewayApi.default_certificate().subject_cn,
         TRAEFIK.default_cert_cn
