@@ -99,41 +99,16 @@ impl Drop for Containerd {
     }
 }
 
-/// Requests the upstream registry served, from its access log.
-fn upstream_requests(container: &str) -> Vec<String> {
-    let out = Command::new("docker")
-        .args(["logs", container])
-        .output()
-        .unwrap();
-    let all = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    all.lines()
-        .filter(|l| l.contains("\"GET /v2/") || l.contains("\"HEAD /v2/"))
-        .map(str::to_owned)
-        .collect()
-}
-
 #[test]
 fn a_pull_through_cache_serves_the_nodes_and_outlives_the_upstream_and_the_cluster() {
     let test = "a_pull_through_cache_serves_the_nodes_and_outlives_the_upstream_and_the_cluster";
     if !docker_or_skip(test)
-        || !required(test, "Debian's docker-registry", "/usr/bin/docker-registry")
+        || !support::registry::image_or_skip(test)
         || !required(test, "Debian's containerd", "/usr/bin/containerd")
         || !unshare_works()
     {
         return;
     }
-    let built = Command::new(repo().join("tests/support/registry-image.sh"))
-        .output()
-        .unwrap();
-    assert!(
-        built.status.success(),
-        "{}",
-        String::from_utf8_lossy(&built.stderr)
-    );
     let spec = Spec::new(&unique("cj"));
     let _clean = Cleanup(vec![spec.name.clone()]);
     // The upstream: a real registry on kind's network, logging every request, with one image
@@ -160,22 +135,10 @@ fn a_pull_through_cache_serves_the_nodes_and_outlives_the_upstream_and_the_clust
         "bootstrap-test/registry:latest",
     ]);
     assert!(started, "could not start the upstream registry");
-    let pushed_as = format!("127.0.0.1:{upstream_port}/team/app:1");
-    assert!(docker_status(&[
-        "tag",
+    support::registry::push(
         "bootstrap-test/busybox:latest",
-        &pushed_as
-    ]));
-    let mut pushed = false;
-    for _ in 0..50 {
-        if docker_status(&["push", &pushed_as]) {
-            pushed = true;
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    assert!(pushed, "docker push to the upstream failed");
-    let _ = docker_status(&["rmi", &pushed_as]);
+        &format!("127.0.0.1:{upstream_port}/team/app:1"),
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("envs.yaml");
@@ -268,7 +231,7 @@ fn a_pull_through_cache_serves_the_nodes_and_outlives_the_upstream_and_the_clust
     )
     .unwrap();
     let image = format!("{upstream_host}/team/app:1");
-    let before = upstream_requests(&upstream).len();
+    let before = support::registry::requests(&upstream).len();
     let first = Containerd::start();
     let pulled = first.pull(&certs, &etc_hosts, &image);
     assert_eq!(
@@ -277,7 +240,7 @@ fn a_pull_through_cache_serves_the_nodes_and_outlives_the_upstream_and_the_clust
         "ctr pull through the cache: {}",
         pulled.text()
     );
-    let during = upstream_requests(&upstream).len();
+    let during = support::registry::requests(&upstream).len();
     assert!(
         during > before,
         "the cache fetched nothing from the upstream ({before} -> {during} requests)"

@@ -26,17 +26,13 @@ fn served(w: &World) -> Vec<String> {
 #[test]
 fn charts_are_kept_by_digest_and_a_recreated_cluster_asks_the_repository_nothing() {
     let test = "charts_are_kept_by_digest_and_a_recreated_cluster_asks_the_repository_nothing";
-    if !docker_or_skip(test) || !unshare_works() || !charts_or_skip(test) {
+    if !docker_or_skip(test)
+        || !unshare_works()
+        || !charts_or_skip(test)
+        || !support::registry::image_or_skip(test)
+    {
         return;
     }
-    let built = std::process::Command::new(repo().join("tests/support/registry-image.sh"))
-        .output()
-        .unwrap();
-    assert!(
-        built.status.success(),
-        "{}",
-        String::from_utf8_lossy(&built.stderr)
-    );
     let w = world_with(RouterUnderTest::IngressNginx);
     pin_node_image(&w);
     let _clean = Cleanup(vec![w.cluster.clone()]);
@@ -102,23 +98,9 @@ fn charts_are_kept_by_digest_and_a_recreated_cluster_asks_the_repository_nothing
     for i in &images {
         assert!(i.starts_with(&format!("{registry}/")), "{i}");
         let pushed = i.replacen(&registry, &format!("127.0.0.1:{upstream_port}"), 1);
-        assert!(docker_status(&[
-            "tag",
-            "bootstrap-test/busybox:latest",
-            &pushed
-        ]));
-        let mut ok = false;
-        for _ in 0..50 {
-            if docker_status(&["push", &pushed]) {
-                ok = true;
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(200));
-        }
-        assert!(ok, "docker push {pushed}");
-        let _ = docker_status(&["rmi", &pushed]);
+        support::registry::push("bootstrap-test/busybox:latest", &pushed);
     }
-    let pushed = upstream_requests(&upstream);
+    let pushed = support::registry::requests(&upstream);
 
     let first = up(&w, &[]);
     assert_eq!(first.code, 0, "{}", first.text());
@@ -130,7 +112,7 @@ fn charts_are_kept_by_digest_and_a_recreated_cluster_asks_the_repository_nothing
         "{}",
         first.text()
     );
-    let cold = upstream_requests(&upstream);
+    let cold = support::registry::requests(&upstream);
     let blobs = |log: &[String]| log.iter().filter(|l| l.contains("/blobs/")).count();
     assert!(
         blobs(&cold) > blobs(&pushed),
@@ -170,7 +152,7 @@ fn charts_are_kept_by_digest_and_a_recreated_cluster_asks_the_repository_nothing
     );
     assert_eq!(served(&w).len(), before, "{:?}", &served(&w)[before..]);
     // The warm recreation fetched no layer from the upstream (tags may be checked again).
-    let warm = upstream_requests(&upstream);
+    let warm = support::registry::requests(&upstream);
     assert_eq!(blobs(&warm), blobs(&cold), "{:?}", &warm[cold.len()..]);
     eprintln!(
         "upstream requests: {} after the pushes, {} after the cold up ({} blob reads), {} after the warm recreation ({} blob reads)",
@@ -235,21 +217,4 @@ fn charts_are_kept_by_digest_and_a_recreated_cluster_asks_the_repository_nothing
     assert_eq!(served(&w).len(), before);
 
     let _ = docker_status(&["volume", "rm", "-f", &cache]);
-}
-
-/// Requests the upstream registry served, from its access log.
-fn upstream_requests(container: &str) -> Vec<String> {
-    let out = std::process::Command::new("docker")
-        .args(["logs", container])
-        .output()
-        .unwrap();
-    let all = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    all.lines()
-        .filter(|l| l.contains("\"GET /v2/") || l.contains("\"HEAD /v2/"))
-        .map(str::to_owned)
-        .collect()
 }

@@ -14,28 +14,8 @@ use bootstrap::core::render::registry::Action;
 use bootstrap::drivers::registry;
 use k8s_openapi::api::core::v1::ConfigMap;
 use std::process::Command;
-use support::{docker, docker_or_skip, docker_status, free_port, repo, unique, Containers};
+use support::{docker, docker_or_skip, docker_status, free_port, unique, Containers};
 use testkit::{ApiServer, Auth, Pki};
-
-fn registry_image_or_skip(test: &str) -> bool {
-    if !std::path::Path::new("/usr/bin/docker-registry").exists() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "{test}: /usr/bin/docker-registry is required under CI (scripts/test.sh installs docker-registry)"
-        );
-        eprintln!("skipped {test}: Debian's docker-registry is not installed (scripts/test.sh installs it)");
-        return false;
-    }
-    let out = Command::new(repo().join("tests/support/registry-image.sh"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "registry-image.sh: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    true
-}
 
 /// kind's network, as kind makes it; shared with other tests, so made if absent and kept.
 fn kind_network() {
@@ -116,7 +96,7 @@ fn catalog(port: u16) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pushed_image_lands_in_the_registry_the_nodes_are_told_about() {
     let test = "a_pushed_image_lands_in_the_registry_the_nodes_are_told_about";
-    if !docker_or_skip(test) || !registry_image_or_skip(test) {
+    if !docker_or_skip(test) || !support::registry::image_or_skip(test) {
         return;
     }
     kind_network();
@@ -285,7 +265,7 @@ async fn a_pushed_image_lands_in_the_registry_the_nodes_are_told_about() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_registry_the_user_runs_is_used_only_when_shared_and_then_left_alone() {
     let test = "a_registry_the_user_runs_is_used_only_when_shared_and_then_left_alone";
-    if !docker_or_skip(test) || !registry_image_or_skip(test) {
+    if !docker_or_skip(test) || !support::registry::image_or_skip(test) {
         return;
     }
     kind_network();
@@ -337,7 +317,7 @@ async fn a_registry_the_user_runs_is_used_only_when_shared_and_then_left_alone()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn down_finds_our_registry_by_its_mark_after_the_file_dropped_it() {
     let test = "down_finds_our_registry_by_its_mark_after_the_file_dropped_it";
-    if !docker_or_skip(test) || !registry_image_or_skip(test) {
+    if !docker_or_skip(test) || !support::registry::image_or_skip(test) {
         return;
     }
     kind_network();

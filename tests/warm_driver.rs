@@ -7,10 +7,9 @@
 mod support;
 
 use bootstrap::drivers::warm;
-use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use support::{docker, docker_or_skip, docker_status, free_port, repo, unique, Containers};
+use support::{docker, docker_or_skip, docker_status, free_port, unique, Containers};
 
 fn ip(container: &str) -> String {
     docker(&[
@@ -29,22 +28,9 @@ fn an_image_pulled_through_the_cache_is_kept_and_failures_are_said() {
     if !docker_or_skip(test) {
         return;
     }
-    if !std::path::Path::new("/usr/bin/docker-registry").exists() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "{test}: /usr/bin/docker-registry is required under CI"
-        );
-        eprintln!("skipped {test}: Debian's docker-registry is not installed");
+    if !support::registry::image_or_skip(test) {
         return;
     }
-    let built = Command::new(repo().join("tests/support/registry-image.sh"))
-        .output()
-        .unwrap();
-    assert!(
-        built.status.success(),
-        "{}",
-        String::from_utf8_lossy(&built.stderr)
-    );
     let name = unique("warm");
     let (upstream, cache, net) = (
         format!("{name}-upstream"),
@@ -77,21 +63,7 @@ fn an_image_pulled_through_the_cache_is_kept_and_failures_are_said() {
         "bootstrap-test/registry:latest",
     ]));
     let pushed = format!("127.0.0.1:{port}/team/app:1");
-    assert!(docker_status(&[
-        "tag",
-        "bootstrap-test/busybox:latest",
-        &pushed
-    ]));
-    let mut ok = false;
-    for _ in 0..50 {
-        if docker_status(&["push", &pushed]) {
-            ok = true;
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
-    assert!(ok, "docker push {pushed}");
-    let _ = docker_status(&["rmi", &pushed]);
+    support::registry::push("bootstrap-test/busybox:latest", &pushed);
 
     let rt = tokio::runtime::Runtime::new().unwrap();
     let addr = format!("{}:5000", ip(&cache));

@@ -7,6 +7,7 @@ pub mod crds;
 pub mod full;
 pub mod helm;
 pub mod proxy;
+pub mod registry;
 pub mod spawns;
 
 use std::path::{Path, PathBuf};
