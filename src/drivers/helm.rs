@@ -4,17 +4,10 @@
 pub use crate::core::release::{is_converged, Release};
 use serde_json::Value;
 
-/// `helm upgrade --install` arguments; the values come from `values_file`; `labels` (`k=v`) mark
-/// the release ours (helm 3.13+ stores them on every revision's record).
-pub fn upgrade_args(
-    r: &Release,
-    values_file: &str,
-    labels: &str,
-    kube_context: &str,
-    kubeconfig: &str,
-    timeout_s: u64,
-) -> Vec<String> {
-    let mut a: Vec<String> = vec!["upgrade".into(), "--install".into(), r.name.clone()];
+/// The chart argument and where helm finds it: a local path as it is, else the name with
+/// `--repo` and `--version` when the file gives them.
+fn chart_source(r: &Release) -> Vec<String> {
+    let mut a = Vec::new();
     match (&r.chart.path, &r.chart.repo) {
         (Some(path), _) => a.push(path.clone()),
         (None, Some(repo)) => {
@@ -26,6 +19,21 @@ pub fn upgrade_args(
     if let (None, Some(v)) = (&r.chart.path, &r.chart.version) {
         a.extend(["--version".into(), v.clone()]);
     }
+    a
+}
+
+/// `helm upgrade --install` arguments; the values come from `values_file`; `labels` (`k=v`) mark
+/// the release ours (helm 3.13+ stores them on every revision's record).
+pub fn upgrade_args(
+    r: &Release,
+    values_file: &str,
+    labels: &str,
+    kube_context: &str,
+    kubeconfig: &str,
+    timeout_s: u64,
+) -> Vec<String> {
+    let mut a: Vec<String> = vec!["upgrade".into(), "--install".into(), r.name.clone()];
+    a.extend(chart_source(r));
     a.extend([
         "--namespace".into(),
         r.namespace.clone(),
@@ -49,17 +57,7 @@ pub fn upgrade_args(
 /// and values, rendered without a cluster. What `up` reads the release's images from.
 pub fn template_args(r: &Release, values_file: &str) -> Vec<String> {
     let mut a: Vec<String> = vec!["template".into(), r.name.clone()];
-    match (&r.chart.path, &r.chart.repo) {
-        (Some(path), _) => a.push(path.clone()),
-        (None, Some(repo)) => {
-            a.push(r.chart.name.clone());
-            a.extend(["--repo".into(), repo.clone()]);
-        }
-        (None, None) => a.push(r.chart.name.clone()),
-    }
-    if let (None, Some(v)) = (&r.chart.path, &r.chart.version) {
-        a.extend(["--version".into(), v.clone()]);
-    }
+    a.extend(chart_source(r));
     a.extend([
         "--namespace".into(),
         r.namespace.clone(),

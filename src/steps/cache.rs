@@ -58,6 +58,42 @@ fn plan_lines(cx: &Cx<'_>, actions: &[Action]) -> Vec<crate::core::plan::Action>
         .collect()
 }
 
+/// This part's share of what the caches need (`keep`: the containers' actions, or the hosts').
+fn planned(
+    cx: &Cx<'_>,
+    credentials: &BTreeMap<String, Credentials>,
+    seen: &Seen,
+    keep: fn(Vec<Action>) -> Vec<Action>,
+) -> std::result::Result<Vec<Action>, String> {
+    crate::core::render::cache::diff(&cx.env.cache, &owner(cx), credentials, seen).map(keep)
+}
+
+/// Look again (an earlier step may have just made the nodes or kind's network), decide this
+/// part's actions, and carry them out: one line per change.
+async fn converge(
+    cx: &Cx<'_>,
+    conn: &crate::drivers::docker::connect::Conn,
+    credentials: &BTreeMap<String, Credentials>,
+    nodes: bool,
+    keep: fn(Vec<Action>) -> Vec<Action>,
+    step: &crate::progress::Step,
+) -> Result<Vec<String>> {
+    let seen =
+        crate::drivers::docker::cache::observe(conn, &cx.env.cache, &cx.env.cluster.name, nodes)
+            .await?;
+    let actions = planned(cx, credentials, &seen, keep).map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(crate::drivers::docker::cache::apply(
+        conn,
+        &cx.env.cache,
+        &owner(cx),
+        credentials,
+        &seen,
+        &actions,
+        &|l| step.note(l),
+    )
+    .await?)
+}
+
 /// The containers and the warm-up.
 #[derive(Default)]
 pub struct Cache {
@@ -68,11 +104,12 @@ pub struct Cache {
 
 impl Cache {
     fn plan(&self, cx: &Cx<'_>) -> Option<std::result::Result<Vec<Action>, String>> {
-        let seen = self.seen.as_ref()?;
-        Some(
-            crate::core::render::cache::diff(&cx.env.cache, &owner(cx), &self.credentials, seen)
-                .map(containers_only),
-        )
+        Some(planned(
+            cx,
+            &self.credentials,
+            self.seen.as_ref()?,
+            containers_only,
+        ))
     }
 
     /// Warm when charts are to be installed and the network may be used.
@@ -186,42 +223,14 @@ impl Step for Cache {
         for n in &self.notes {
             step.note(n);
         }
-        let seen = crate::drivers::docker::cache::observe(
-            &conn,
-            &cx.env.cache,
-            &cx.env.cluster.name,
-            false,
-        )
-        .await?;
-        let actions = match crate::core::render::cache::diff(
-            &cx.env.cache,
-            &owner(cx),
-            &self.credentials,
-            &seen,
-        ) {
-            Ok(a) => containers_only(a),
-            Err(e) => {
-                step.fail("refused");
-                anyhow::bail!("{e}");
-            }
-        };
-        let changes = match crate::drivers::docker::cache::apply(
-            &conn,
-            &cx.env.cache,
-            &owner(cx),
-            &self.credentials,
-            &seen,
-            &actions,
-            &|l| step.note(l),
-        )
-        .await
-        {
-            Ok(c) => c,
-            Err(e) => {
-                step.fail("failed");
-                return Err(e.into());
-            }
-        };
+        let changes =
+            match converge(cx, &conn, &self.credentials, false, containers_only, &step).await {
+                Ok(c) => c,
+                Err(e) => {
+                    step.fail("failed");
+                    return Err(e);
+                }
+            };
         if Self::warms(cx) == 0 {
             return super::finish(step, Ok(changes));
         }
@@ -397,11 +406,12 @@ pub struct CacheHosts {
 
 impl CacheHosts {
     fn plan(&self, cx: &Cx<'_>) -> Option<std::result::Result<Vec<Action>, String>> {
-        let seen = self.seen.as_ref()?;
-        Some(
-            crate::core::render::cache::diff(&cx.env.cache, &owner(cx), &self.credentials, seen)
-                .map(hosts_only),
-        )
+        Some(planned(
+            cx,
+            &self.credentials,
+            self.seen.as_ref()?,
+            hosts_only,
+        ))
     }
 }
 
@@ -473,37 +483,7 @@ impl Step for CacheHosts {
             return Ok(Vec::new());
         }
         let step = cx.progress.begin("cache hosts");
-        // Looked at again: the cluster step may have just made the nodes.
-        let seen = crate::drivers::docker::cache::observe(
-            &conn,
-            &cx.env.cache,
-            &cx.env.cluster.name,
-            true,
-        )
-        .await?;
-        let actions = match crate::core::render::cache::diff(
-            &cx.env.cache,
-            &owner(cx),
-            &self.credentials,
-            &seen,
-        ) {
-            Ok(a) => hosts_only(a),
-            Err(e) => {
-                step.fail("refused");
-                anyhow::bail!("{e}");
-            }
-        };
-        let result = crate::drivers::docker::cache::apply(
-            &conn,
-            &cx.env.cache,
-            &owner(cx),
-            &self.credentials,
-            &seen,
-            &actions,
-            &|l| step.note(l),
-        )
-        .await
-        .map_err(anyhow::Error::from);
+        let result = converge(cx, &conn, &self.credentials, true, hosts_only, &step).await;
         super::finish(step, result)
     }
 
