@@ -38,7 +38,7 @@ pub struct Global {
     #[arg(long, global = true)]
     pub kubeconfig: Option<String>,
     /// Where you stand, which decides the routes written to the kubeconfig [env: BOOTSTRAP_ACCESS]
-    #[arg(long, global = true, value_parser = ["auto", "host", "devcontainer", "wsl2", "kind-network"])]
+    #[arg(long, global = true, value_parser = clap::builder::PossibleValuesParser::new(crate::core::config::AccessMode::NAMES))]
     pub access: Option<String>,
     /// Output format for commands that print data
     #[arg(short = 'o', long = "output", value_enum, default_value_t = Output::Table, global = true)]
@@ -137,7 +137,7 @@ pub enum CacheAction {
 pub struct InitArgs {
     /// The router that passes TLS through to the vclusters (ingress-nginx was retired in March
     /// 2026: new files get the Gateway API router)
-    #[arg(long, value_parser = crate::core::router::KIND_NAMES, default_value = "gateway-api")]
+    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(crate::core::router::kind_names()), default_value = "gateway-api")]
     pub router: String,
     /// A vcluster to create (repeatable); default: dev
     #[arg(long = "vcluster", value_name = "NAME")]

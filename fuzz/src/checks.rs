@@ -69,8 +69,8 @@ pub fn envs_yaml(data: &[u8]) {
     for v in &env.vclusters {
         let _ = bootstrap::core::render::vcluster_values(env, v);
     }
-    for mode in AccessMode::ALL {
-        let mode = AccessMode::parse(mode).expect("listed modes parse");
+    for mode in AccessMode::NAMES {
+        let mode: AccessMode = mode.parse().expect("listed modes parse");
         let _ = bootstrap::core::render::contexts(env, mode);
     }
     let plan = bootstrap::steps::runner::plan_offline(

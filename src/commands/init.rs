@@ -110,7 +110,7 @@ pub fn starter(c: &Choices) -> String {
          \x20 domain: localtest.me   # every name under localtest.me resolves to 127.0.0.1\n\
          \x20 httpsPort: 8443        # https://<vcluster>-vcluster.localtest.me:8443\n\n",
         c.router,
-        crate::core::router::KIND_NAMES.join(" or ")
+        crate::core::router::kind_names().join(" or ")
     ));
     if c.vclusters.is_empty() {
         s.push_str(

@@ -144,12 +144,12 @@ pub fn resolve_variables(g: &mut Global) -> Result<(), Failure> {
             .filter(|o| !o.value.trim().is_empty())
     };
     if let Some(a) = value("access") {
-        if config::AccessMode::parse(&a.value).is_none() {
+        if a.value.parse::<config::AccessMode>().is_err() {
             return Err(Failure::Invalid(format!(
                 "{}: access.mode: `{}` is not a valid value\n  hint: valid values: {}",
                 a.from,
                 a.value,
-                config::AccessMode::ALL.join(", ")
+                config::AccessMode::NAMES.join(", ")
             )));
         }
     }

@@ -23,7 +23,7 @@ pub fn run(g: &Global, args: &VerifyArgs) -> Outcome {
     let access = g
         .access
         .as_deref()
-        .and_then(AccessMode::parse)
+        .and_then(|a| a.parse().ok())
         .or_else(|| env.as_ref().map(|e| e.access.mode))
         .unwrap_or(AccessMode::Auto);
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -3,8 +3,11 @@
 
 use serde::Serialize;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, strum::IntoStaticStr, strum::VariantArray,
+)]
 #[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case")]
 pub enum Op {
     Preflight,
     CreateCluster,
@@ -57,32 +60,9 @@ pub struct Plan {
 }
 
 impl Op {
+    /// Its serde name (strum derives the same from the variants).
     pub fn as_str(self) -> &'static str {
-        match self {
-            Op::Preflight => "preflight",
-            Op::CreateCluster => "create-cluster",
-            Op::StartCluster => "start-cluster",
-            Op::RecreateCluster => "recreate-cluster",
-            Op::JoinNetwork => "join-network",
-            Op::InstallRouter => "install-router",
-            Op::UpgradeRouter => "upgrade-router",
-            Op::InstallVcluster => "install-vcluster",
-            Op::UpgradeVcluster => "upgrade-vcluster",
-            Op::RecoverRelease => "recover-release",
-            Op::ApplyCrds => "apply-crds",
-            Op::ApplyObject => "apply-object",
-            Op::Remove => "remove",
-            Op::Registry => "registry",
-            Op::Cache => "cache",
-            Op::WarmCache => "warm-cache",
-            Op::ApplyRoute => "apply-route",
-            Op::WaitVcluster => "wait-vcluster",
-            Op::WriteContext => "write-context",
-            Op::RegisterArgocd => "register-argocd",
-            Op::Adopt => "adopt",
-            Op::RecordCluster => "record-cluster",
-            Op::Verify => "verify",
-        }
+        self.into()
     }
 
     /// Counts as a change: zero changes means converged.
@@ -154,4 +134,16 @@ pub fn format_plan(p: &Plan) -> String {
         ));
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn op_names_are_serde_names() {
+        for v in <Op as strum::VariantArray>::VARIANTS {
+            assert_eq!(serde_json::to_value(v).unwrap(), v.as_str());
+        }
+    }
 }

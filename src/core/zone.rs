@@ -30,8 +30,11 @@ pub struct Evidence {
     pub docker_endpoint: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, strum::IntoStaticStr, strum::VariantArray,
+)]
 #[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case")]
 pub enum Zone {
     NativeHost,
     /// Inside a container that drives the host's Docker engine.
@@ -42,13 +45,9 @@ pub enum Zone {
 }
 
 impl Zone {
+    /// Its serde name (strum derives the same from the variants).
     pub fn as_str(self) -> &'static str {
-        match self {
-            Zone::NativeHost => "native-host",
-            Zone::Devcontainer => "devcontainer",
-            Zone::Wsl2 => "wsl2",
-            Zone::RemoteDocker => "remote-docker",
-        }
+        self.into()
     }
 }
 
@@ -164,6 +163,13 @@ pub fn needs_engine_info(e: &Evidence) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn zone_names_are_serde_names() {
+        for v in <Zone as strum::VariantArray>::VARIANTS {
+            assert_eq!(serde_json::to_value(v).unwrap(), v.as_str());
+        }
+    }
 
     fn base() -> Evidence {
         Evidence {

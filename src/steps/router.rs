@@ -11,8 +11,8 @@ use crate::core::ownership::ENV_LABEL;
 use crate::core::plan::{act, chart_ref, Op};
 use crate::core::release::Stored;
 use crate::core::router::{
-    crd_action, removals, router_for, router_of, CrdAction, ObjectRef, PinnedManifest, Removal,
-    SeenRelease, ALL_KINDS,
+    crd_action, removals, router_for, CrdAction, ObjectRef, PinnedManifest, Removal, SeenRelease,
+    KINDS,
 };
 use crate::drivers::kube;
 use anyhow::{Context, Result};
@@ -99,10 +99,7 @@ impl Step for Router {
         let selector = format!("{ENV_LABEL}={}", cx.cluster());
         // Independent reads, side by side: the release, our other releases, our objects of
         // every router kind, the objects this kind wants.
-        let types: Vec<_> = ALL_KINDS
-            .iter()
-            .flat_map(|k| router_of(*k).owned_types())
-            .collect();
+        let types: Vec<_> = KINDS.iter().flat_map(|k| k.owned_types()).collect();
         let owned =
             futures::future::try_join_all(types.iter().map(|t| {
                 kube::apply::list_labelled(&api.client, t.api_version, t.kind, &selector)

@@ -3,6 +3,9 @@
 
 use serde::Serialize;
 use std::collections::BTreeMap;
+// strum derives the names the file accepts (`VariantNames`, `FromStr`) and prints
+// (`IntoStaticStr`) from the same variants serde writes; `names_agree_with_serde` ties the two.
+use strum::{EnumString, IntoStaticStr, VariantNames};
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -17,8 +20,9 @@ pub struct Env {
     pub cache: Cache,
 }
 
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, EnumString, IntoStaticStr, VariantNames)]
 #[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case")]
 pub enum Provider {
     Kind,
     Existing,
@@ -49,8 +53,21 @@ pub struct ApiServer {
     pub port: u16,
 }
 
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Serialize,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    EnumString,
+    IntoStaticStr,
+    VariantNames,
+)]
 #[serde(rename_all = "UPPERCASE")]
+#[strum(serialize_all = "UPPERCASE")]
 pub enum Protocol {
     Tcp,
     Udp,
@@ -66,19 +83,22 @@ pub struct PortMapping {
     pub protocol: Protocol,
 }
 
+/// A router kind, by the name the file gives it (`ingress-nginx`, `gateway-api`): always one of
+/// `core::router::KINDS`, where each kind's behaviour lives. A name rather than an enum, so that
+/// a new kind is a file of `core::router` and its entry in that list, not also a variant here
+/// (the config cannot hold the kinds themselves: they read the config).
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "kebab-case")]
-pub enum RouterKind {
-    IngressNginx,
-    GatewayApi,
-}
+#[serde(transparent)]
+pub struct RouterKind(&'static str);
 
 impl RouterKind {
+    /// Only `core::router` makes one, from a name in its list of kinds.
+    pub(in crate::core) const fn named(name: &'static str) -> Self {
+        RouterKind(name)
+    }
+
     pub const fn as_str(self) -> &'static str {
-        match self {
-            RouterKind::IngressNginx => "ingress-nginx",
-            RouterKind::GatewayApi => "gateway-api",
-        }
+        self.0
     }
 }
 
@@ -102,7 +122,7 @@ pub struct Router {
 }
 
 /// The router's Service type on a cluster bootstrap did not create.
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, EnumString, IntoStaticStr, VariantNames)]
 pub enum RouterService {
     LoadBalancer,
     NodePort,
@@ -110,10 +130,7 @@ pub enum RouterService {
 
 impl RouterService {
     pub fn as_str(self) -> &'static str {
-        match self {
-            RouterService::LoadBalancer => "LoadBalancer",
-            RouterService::NodePort => "NodePort",
-        }
+        self.into()
     }
 }
 
@@ -139,8 +156,9 @@ pub struct Chart {
 /// How a vcluster is reached. Only through the router: `port-forward` was removed, because
 /// nothing supervises a forward (it dies with the terminal that started it and with the
 /// laptop's sleep), while the passthrough route works from every zone with certificates verified.
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, EnumString, IntoStaticStr, VariantNames)]
 #[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case")]
 pub enum VclusterAccess {
     Ingress,
 }
@@ -166,8 +184,9 @@ impl Vcluster {
     }
 }
 
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, EnumString, IntoStaticStr, VariantNames)]
 #[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case")]
 pub enum AccessMode {
     Auto,
     Host,
@@ -177,27 +196,11 @@ pub enum AccessMode {
 }
 
 impl AccessMode {
-    pub const ALL: [&'static str; 5] = ["auto", "host", "devcontainer", "wsl2", "kind-network"];
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "auto" => AccessMode::Auto,
-            "host" => AccessMode::Host,
-            "devcontainer" => AccessMode::Devcontainer,
-            "wsl2" => AccessMode::Wsl2,
-            "kind-network" => AccessMode::KindNetwork,
-            _ => return None,
-        })
-    }
+    /// What `access.mode`, `--access` and `BOOTSTRAP_ACCESS` accept (strum's names).
+    pub const NAMES: &'static [&'static str] = <Self as VariantNames>::VARIANTS;
 
     pub fn as_str(self) -> &'static str {
-        match self {
-            AccessMode::Auto => "auto",
-            AccessMode::Host => "host",
-            AccessMode::Devcontainer => "devcontainer",
-            AccessMode::Wsl2 => "wsl2",
-            AccessMode::KindNetwork => "kind-network",
-        }
+        self.into()
     }
 }
 
@@ -287,5 +290,34 @@ impl Upstream {
             host: host.to_owned(),
             remote,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every name strum accepts parses to the variant serde writes under that same name.
+    fn agree<E: VariantNames + std::str::FromStr + Serialize + Copy + Into<&'static str>>() {
+        for name in E::VARIANTS {
+            let Ok(v) = name.parse::<E>() else {
+                panic!("{name} does not parse")
+            };
+            assert_eq!(serde_json::to_value(v).unwrap(), *name);
+            assert_eq!(v.into(), *name);
+        }
+    }
+
+    #[test]
+    fn names_agree_with_serde() {
+        agree::<Provider>();
+        agree::<Protocol>();
+        agree::<RouterService>();
+        agree::<VclusterAccess>();
+        agree::<AccessMode>();
+        assert_eq!(
+            AccessMode::VARIANTS,
+            ["auto", "host", "devcontainer", "wsl2", "kind-network"]
+        );
     }
 }

@@ -3,7 +3,7 @@
 //! needs, and what proves it serves.
 
 use super::{DefaultCertificate, Kind, ObjectType, PinnedManifest, Readiness};
-use crate::core::config::{pins, Env, RouterKind};
+use crate::core::config::{pins, Env};
 use crate::core::release::Release;
 use crate::core::render::gateway;
 use serde_json::Value;
@@ -38,8 +38,8 @@ pub const GATEWAY_API_CRDS: PinnedManifest = PinnedManifest {
 };
 
 impl Kind for GatewayApi {
-    fn kind(&self) -> RouterKind {
-        RouterKind::GatewayApi
+    fn name(&self) -> &'static str {
+        "gateway-api"
     }
 
     fn release(&self, env: &Env) -> Release {

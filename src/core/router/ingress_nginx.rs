@@ -2,7 +2,7 @@
 //! one Ingress per vcluster, and what proves it serves. Everything ingress-nginx is here.
 
 use super::{DefaultCertificate, Kind, ObjectType};
-use crate::core::config::{pins, Env, RouterKind, RouterService};
+use crate::core::config::{pins, Env, RouterService};
 use crate::core::ownership::MANAGED_BY;
 use crate::core::release::Release;
 use serde_json::{json, Value};
@@ -20,8 +20,8 @@ const INGRESS: ObjectType = ObjectType {
 pub struct IngressNginx;
 
 impl Kind for IngressNginx {
-    fn kind(&self) -> RouterKind {
-        RouterKind::IngressNginx
+    fn name(&self) -> &'static str {
+        "ingress-nginx"
     }
 
     fn release(&self, env: &Env) -> Release {

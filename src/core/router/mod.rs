@@ -60,7 +60,8 @@ pub struct DefaultCertificate {
 /// A router kind's behaviour: one implementation per file of this module (`ingress_nginx`,
 /// `gateway_api`); everything kind-specific the rest of the tree needs is asked of it.
 pub trait Kind {
-    fn kind(&self) -> RouterKind;
+    /// What the file calls it (`router.kind`).
+    fn name(&self) -> &'static str;
     /// The router's Helm release.
     fn release(&self, env: &Env) -> Release;
     /// Upstream manifests the chart does not ship, applied before it.
@@ -127,36 +128,43 @@ pub struct Defaults {
     pub version: &'static str,
 }
 
+/// Every router kind, in the order `init` and the errors offer them; the first is what a file
+/// that names none gets. A new kind is a file of this module (`impl Kind`), its `mod` line and
+/// its entry here: the config's choices, `init`, `render`, kind's node labels, validation and
+/// the removal order are all asked of this list.
+pub static KINDS: &[&(dyn Kind + Sync)] = &[&IngressNginx, &GatewayApi];
+
 /// The kind named `name` in the file, if there is one.
 pub fn kind_named(name: &str) -> Option<RouterKind> {
-    ALL_KINDS.into_iter().find(|k| k.as_str() == name)
+    KINDS
+        .iter()
+        .find(|k| k.name() == name)
+        .map(|k| RouterKind::named(k.name()))
+}
+
+/// What a file that names no router gets.
+pub fn default_kind() -> RouterKind {
+    RouterKind::named(KINDS[0].name())
 }
 
 /// Every kind's name, for choices and help.
-pub const KIND_NAMES: [&str; ALL_KINDS.len()] = {
-    let mut names = [""; ALL_KINDS.len()];
-    let mut i = 0;
-    while i < ALL_KINDS.len() {
-        names[i] = ALL_KINDS[i].as_str();
-        i += 1;
-    }
-    names
-};
+pub fn kind_names() -> Vec<&'static str> {
+    KINDS.iter().map(|k| k.name()).collect()
+}
 
 /// The router the file asks for.
-pub fn router_for(env: &Env) -> Box<dyn Kind + Send + Sync> {
+pub fn router_for(env: &Env) -> &'static (dyn Kind + Sync) {
     router_of(env.router.kind)
 }
 
-pub fn router_of(kind: RouterKind) -> Box<dyn Kind + Send + Sync> {
-    match kind {
-        RouterKind::IngressNginx => Box::new(IngressNginx),
-        RouterKind::GatewayApi => Box::new(GatewayApi),
-    }
+pub fn router_of(kind: RouterKind) -> &'static (dyn Kind + Sync) {
+    KINDS
+        .iter()
+        .copied()
+        .find(|k| k.name() == kind.as_str())
+        // `RouterKind` is made only by `kind_named`/`default_kind`, from this list.
+        .expect("a RouterKind names one of KINDS")
 }
-
-/// Every router kind, in the order `init` and the errors offer them.
-pub const ALL_KINDS: [RouterKind; 2] = [RouterKind::IngressNginx, RouterKind::GatewayApi];
 
 /// Does a live object (or a rendered one) satisfy a readiness fact? `Err` says what is missing,
 /// for the step to report while it waits.
@@ -334,9 +342,8 @@ pub fn removals(env: &Env, releases: &[SeenRelease], live: &[Value]) -> Vec<Remo
         .iter()
         .filter(|o| is_ours(env, o))
         .filter(|o| {
-            ALL_KINDS.iter().any(|k| {
-                router_of(*k)
-                    .owned_types()
+            KINDS.iter().any(|k| {
+                k.owned_types()
                     .iter()
                     .any(|t| o["apiVersion"] == t.api_version && o["kind"] == t.kind)
             })
@@ -347,10 +354,10 @@ pub fn removals(env: &Env, releases: &[SeenRelease], live: &[Value]) -> Vec<Remo
     // In the reverse of the order each kind applies its types in: routes before the Gateway
     // they hang from, before its class.
     let rank = |r: &ObjectRef| {
-        ALL_KINDS
+        KINDS
             .iter()
             .filter_map(|k| {
-                let types = router_of(*k).owned_types();
+                let types = k.owned_types();
                 types
                     .iter()
                     .position(|t| t.kind == r.kind && t.api_version == r.api_version)
@@ -363,8 +370,11 @@ pub fn removals(env: &Env, releases: &[SeenRelease], live: &[Value]) -> Vec<Remo
     stale.dedup();
     let mut out: Vec<Removal> = stale.into_iter().map(Removal::Delete).collect();
 
-    for other in ALL_KINDS.iter().filter(|k| **k != env.router.kind) {
-        let other_chart = router_of(*other).defaults().chart;
+    for other in KINDS
+        .iter()
+        .filter(|k| k.name() != env.router.kind.as_str())
+    {
+        let other_chart = other.defaults().chart;
         for r in releases {
             let same_slot =
                 r.name == wanted_release.name && r.namespace == wanted_release.namespace;
@@ -412,6 +422,36 @@ mod tests {
 
     fn deletes(plan: &[Removal]) -> Vec<String> {
         plan.iter().map(ToString::to_string).collect()
+    }
+
+    /// The list of kinds is the only place a kind is named: the file's choice, its defaults and
+    /// the default kind all come from it.
+    #[test]
+    fn every_kind_is_chosen_by_its_name_and_brings_its_defaults() {
+        let names = kind_names();
+        let unique: std::collections::BTreeSet<_> = names.iter().collect();
+        assert_eq!(unique.len(), KINDS.len(), "names must be unique: {names:?}");
+        for k in KINDS {
+            let text = format!("router: {{kind: {}}}\n", k.name());
+            let env = load_str(&text, "t", &[]).env.unwrap();
+            assert_eq!(env.router.kind.as_str(), k.name());
+            assert!(std::ptr::addr_eq(router_for(&env), *k));
+            let d = k.defaults();
+            assert_eq!(
+                (env.router.chart.name.as_str(), env.router.release.as_str()),
+                (d.chart, d.name)
+            );
+        }
+        let unnamed = load_str("cluster: {name: a}\n", "t", &[]).env.unwrap();
+        assert_eq!(unnamed.router.kind, default_kind());
+        assert_eq!(default_kind().as_str(), KINDS[0].name());
+        let wrong = load_str("router: {kind: envoy}\n", "t", &[]);
+        let e = wrong
+            .diags
+            .errors()
+            .next()
+            .expect("an unknown kind is an error");
+        assert!(names.iter().all(|n| e.to_string().contains(n)), "{e}");
     }
 
     #[test]

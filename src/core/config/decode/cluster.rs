@@ -20,11 +20,9 @@ const PORT_MAPPING: &[&str] = &["containerPort", "hostPort", "listenAddress", "p
 impl Decoder<'_> {
     pub(super) fn cluster(&mut self, n: Option<&Node>) -> Cluster {
         let f = self.fields(n, "cluster", CLUSTER);
-        let provider =
-            match self.choice(f.get("provider"), "cluster.provider", &["kind", "existing"]) {
-                Some("existing") => Provider::Existing,
-                _ => Provider::Kind,
-            };
+        let provider = self
+            .pick(f.get("provider"), "cluster.provider")
+            .unwrap_or(Provider::Kind);
         let name = self
             .string(f.get("name"), "cluster.name")
             .unwrap_or_else(|| DEFAULT_CLUSTER_NAME.into());
@@ -57,15 +55,9 @@ impl Decoder<'_> {
             let listen_address = self
                 .string(m.get("listenAddress"), &format!("{p}.listenAddress"))
                 .unwrap_or_else(|| "0.0.0.0".into());
-            let protocol = match self.choice(
-                m.get("protocol"),
-                &format!("{p}.protocol"),
-                &["TCP", "UDP", "SCTP"],
-            ) {
-                Some("UDP") => Protocol::Udp,
-                Some("SCTP") => Protocol::Sctp,
-                _ => Protocol::Tcp,
-            };
+            let protocol = self
+                .pick(m.get("protocol"), &format!("{p}.protocol"))
+                .unwrap_or(Protocol::Tcp);
             for (key, v) in [("containerPort", container_port), ("hostPort", host_port)] {
                 if v.is_none() && m.get(key).is_none() {
                     self.reject(

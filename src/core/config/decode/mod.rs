@@ -352,6 +352,16 @@ impl Decoder<'_> {
         None
     }
 
+    /// A choice among an enum's names: those strum derives for it, which are its serde names.
+    fn pick<E: strum::VariantNames + std::str::FromStr>(
+        &mut self,
+        n: Option<&Node>,
+        path: &str,
+    ) -> Option<E> {
+        self.choice(n, path, E::VARIANTS)
+            .and_then(|s| s.parse().ok())
+    }
+
     fn list<'n>(&mut self, n: Option<&'n Node>, path: &str) -> &'n [Node] {
         let Some(n) = n else { return &[] };
         self.note(path, n);
@@ -457,8 +467,7 @@ impl Decoder<'_> {
         self.origins.items.insert("vclusters".into(), index);
         let a = self.fields(top.get("access"), "access", ACCESS);
         let mode = self
-            .choice(a.get("mode"), "access.mode", &AccessMode::ALL)
-            .and_then(AccessMode::parse)
+            .pick(a.get("mode"), "access.mode")
             .unwrap_or(AccessMode::Auto);
         let access = Access {
             mode,

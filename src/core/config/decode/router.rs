@@ -22,21 +22,16 @@ impl Decoder<'_> {
             .choice(
                 f.get("kind"),
                 "router.kind",
-                &crate::core::router::KIND_NAMES,
+                &crate::core::router::kind_names(),
             )
             .and_then(crate::core::router::kind_named)
-            .unwrap_or(RouterKind::IngressNginx);
+            .unwrap_or_else(crate::core::router::default_kind);
         // Each router kind installs its own chart, into its own namespace and release by default.
         let d = crate::core::router::router_of(kind).defaults();
         let (default_name, repo, chart, version) = (d.name, d.repo, d.chart, d.version);
-        let service = match self.choice(
-            f.get("service"),
-            "router.service",
-            &["LoadBalancer", "NodePort"],
-        ) {
-            Some("NodePort") => RouterService::NodePort,
-            _ => RouterService::LoadBalancer,
-        };
+        let service = self
+            .pick(f.get("service"), "router.service")
+            .unwrap_or(RouterService::LoadBalancer);
         let domain_from_address = self
             .choice(
                 f.get("domainFromAddress"),

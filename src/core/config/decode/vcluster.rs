@@ -51,7 +51,7 @@ impl Decoder<'_> {
         let access_node = f.get("access");
         let port_forward = access_node.filter(|n| n.value == Value::Str("port-forward".into()));
         if port_forward.is_none() {
-            self.choice(access_node, &format!("{p}.access"), &["ingress"]);
+            self.pick::<VclusterAccess>(access_node, &format!("{p}.access"));
         }
         let access = VclusterAccess::Ingress;
         let local_port = f.get("localPort");

@@ -16,8 +16,11 @@ use network::*;
 use tls::*;
 
 /// The layers of a context check, in the order they run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, strum::IntoStaticStr, strum::VariantArray,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum Layer {
     /// Resolving the context in the kubeconfig (before any network).
     Config,
@@ -29,15 +32,9 @@ pub enum Layer {
 }
 
 impl Layer {
+    /// Its serde name (strum derives the same from the variants).
     pub fn as_str(self) -> &'static str {
-        match self {
-            Layer::Config => "config",
-            Layer::Dns => "dns",
-            Layer::Tcp => "tcp",
-            Layer::Tls => "tls",
-            Layer::Auth => "auth",
-            Layer::Api => "api",
-        }
+        self.into()
     }
 }
 
