@@ -4,7 +4,7 @@
 
 mod verify_support;
 
-use bootstrap::core::verify::diagnose::Route;
+use bootstrap::core::verify::diagnose::Via;
 use bootstrap::core::verify::report::{CheckStatus, ContextReport};
 use bootstrap::core::verify::Report;
 use bootstrap::drivers::probe::{
@@ -21,7 +21,7 @@ const STAGING_HOST: &str = "staging-vcluster.cnoe.localtest.me";
 
 async fn verify(
     kc: &Path,
-    contexts: &[(&str, Route)],
+    contexts: &[(&str, Via)],
     in_container: bool,
     timeout: Duration,
 ) -> Report {
@@ -136,10 +136,10 @@ async fn healthy_contexts_pass_every_layer_and_kubectl_agrees() {
     let r = verify(
         &kc,
         &[
-            ("cert", Route::Api),
-            ("token", Route::Unknown),
-            ("by-name", Route::Unknown),
-            ("sni", Route::Unknown),
+            ("cert", Via::Api),
+            ("token", Via::Unknown),
+            ("by-name", Via::Unknown),
+            ("sni", Via::Unknown),
         ],
         false,
         T,
@@ -226,9 +226,9 @@ async fn refused_timed_out_and_the_localhost_trap() {
     );
     let timeout = Duration::from_millis(600);
     let list = [
-        ("healthy", Route::Unknown),
-        ("refused", Route::Api),
-        ("dead", Route::Unknown),
+        ("healthy", Via::Unknown),
+        ("refused", Via::Api),
+        ("dead", Via::Unknown),
     ];
     let r = verify(&kc, &list, false, timeout).await;
     assert_ok(&r, "healthy");
@@ -299,7 +299,7 @@ async fn name_mismatch_suggests_a_tls_server_name_that_works() {
     );
     let r = verify(
         &kc,
-        &[("plain", Route::Unknown), ("fixed", Route::Unknown)],
+        &[("plain", Via::Unknown), ("fixed", Via::Unknown)],
         false,
         T,
     )
@@ -342,7 +342,7 @@ async fn unknown_authority_names_the_issuer_seen_and_the_ca_expected() {
         )
         .token("t")],
     );
-    let r = verify(&kc, &[("stale", Route::Api)], false, T).await;
+    let r = verify(&kc, &[("stale", Via::Api)], false, T).await;
     assert_fails(
         &r,
         "stale",
@@ -428,7 +428,7 @@ async fn credentials_rejected_401_403_and_denied() {
         "web-server",
         "denied",
     ];
-    let list: Vec<(&str, Route)> = names.iter().map(|n| (*n, Route::Unknown)).collect();
+    let list: Vec<(&str, Via)> = names.iter().map(|n| (*n, Via::Unknown)).collect();
     let r = verify(&kc, &list, false, T).await;
     assert_fails(
         &r,
@@ -544,7 +544,7 @@ async fn passthrough_router_plain_http_and_another_service() {
             .token("dev"),
         ],
     );
-    let pass = |h: &str| Route::Passthrough {
+    let pass = |h: &str| Via::Passthrough {
         hostname: h.into(),
         https_port: p.router,
     };
@@ -553,9 +553,9 @@ async fn passthrough_router_plain_http_and_another_service() {
         &[
             ("dev-vcluster", pass(DEV_HOST)),
             ("staging-vcluster", pass(STAGING_HOST)),
-            ("staging-undeclared", Route::Unknown),
-            ("plain-http", Route::Unknown),
-            ("ssh", Route::Unknown),
+            ("staging-undeclared", Via::Unknown),
+            ("plain-http", Via::Unknown),
+            ("ssh", Via::Unknown),
         ],
         false,
         T,
@@ -648,7 +648,7 @@ async fn dns_failure_of_the_passthrough_domain() {
         dir.path(),
         &[Ctx::new("dev-vcluster", &format!("https://{host}:8443"), &pki.ca_pem).token("t")],
     );
-    let route = Route::Passthrough {
+    let route = Via::Passthrough {
         hostname: host.into(),
         https_port: 8443,
     };
@@ -1017,7 +1017,7 @@ async fn proxy_url_is_used_for_remote_servers_and_never_for_loopback() {
     std::fs::write(&path, kc).unwrap();
     let r = verify(
         &path,
-        &[("remote", Route::Unknown), ("local", Route::Unknown)],
+        &[("remote", Via::Unknown), ("local", Via::Unknown)],
         false,
         T,
     )
@@ -1067,9 +1067,9 @@ async fn contexts_of_one_server_and_user_share_a_connection_and_resume_sessions(
     ctxs.push(Ctx::new("wrong-token", &url, &pki.ca_pem).token("bad"));
     ctxs.push(Ctx::new("wrong-ca", &url, &other_ca.ca_pem).token("good"));
     let kc = write_kubeconfig(dir.path(), &ctxs);
-    let names: Vec<(&str, Route)> = ctxs
+    let names: Vec<(&str, Via)> = ctxs
         .iter()
-        .map(|c| (c.name.as_str(), Route::Unknown))
+        .map(|c| (c.name.as_str(), Via::Unknown))
         .collect();
     let r = verify(&kc, &names, false, T).await;
     for i in 0..5 {
@@ -1135,9 +1135,9 @@ async fn a_server_that_stops_answering_costs_one_timeout_for_all_who_share_it() 
         .map(|i| Ctx::new(&format!("ns-{i}"), &url, &pki.ca_pem).token("good"))
         .collect();
     let kc = write_kubeconfig(dir.path(), &ctxs);
-    let names: Vec<(&str, Route)> = ctxs
+    let names: Vec<(&str, Via)> = ctxs
         .iter()
-        .map(|c| (c.name.as_str(), Route::Unknown))
+        .map(|c| (c.name.as_str(), Via::Unknown))
         .collect();
     let timeout = Duration::from_millis(400);
     let started = std::time::Instant::now();

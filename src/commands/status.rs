@@ -24,7 +24,7 @@ struct Report {
 #[serde(rename_all = "camelCase")]
 struct RouteReport {
     context: String,
-    tried: Vec<crate::core::access::Route>,
+    tried: Vec<crate::core::access::Dial>,
     #[serde(skip_serializing_if = "Option::is_none")]
     why: Option<String>,
 }
@@ -49,7 +49,7 @@ fn kind_api_reason(v: &ZoneVerdict, env: &Env) -> String {
 
 fn routes(env: &Env, v: &ZoneVerdict) -> Vec<RouteReport> {
     use crate::core::access::Endpoint;
-    use crate::steps::routes::ordered;
+    use crate::steps::vcluster_dial::ordered;
     let mut out = Vec::new();
     if env.cluster.provider == Provider::Kind {
         out.push(RouteReport {

@@ -47,7 +47,7 @@ pub fn run(g: &Global, args: &VerifyArgs) -> Outcome {
             let targets = args
                 .contexts
                 .iter()
-                .map(|n| resolve(&kc, n, environment::route_for(env.as_ref(), n)))
+                .map(|n| resolve(&kc, n, environment::via_for(env.as_ref(), n)))
                 .collect();
             match facts {
                 Some(f) => runtime.block_on(verify_contexts_with(targets, args.timeout, f)),

@@ -32,9 +32,12 @@ impl Origin {
     }
 }
 
+/// What a context dials from one origin: the server, and the name its certificate holds when the
+/// dialed one is not in it. (A "route" in this tree is the router's object, an Ingress or a
+/// TLSRoute; what is behind the server is `verify::diagnose::Via`.)
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Route {
+pub struct Dial {
     pub zone: Origin,
     pub server: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -52,8 +55,8 @@ pub enum Endpoint<'a> {
 
 pub const HOST_GATEWAY: &str = "host.docker.internal";
 
-fn route(zone: Origin, server: String, tls: Option<&str>, note: Option<&str>) -> Route {
-    Route {
+fn dial(zone: Origin, server: String, tls: Option<&str>, note: Option<&str>) -> Dial {
+    Dial {
         zone,
         server,
         tls_server_name: tls.map(str::to_owned),
@@ -62,7 +65,7 @@ fn route(zone: Origin, server: String, tls: Option<&str>, note: Option<&str>) ->
 }
 
 /// The route for one endpoint from one zone; None where that zone has no route to it.
-pub fn route_for(env: &Env, endpoint: Endpoint, zone: Origin) -> Option<Route> {
+pub fn dial_for(env: &Env, endpoint: Endpoint, zone: Origin) -> Option<Dial> {
     let node = format!("{}-control-plane", env.cluster.name);
     match endpoint {
         Endpoint::KindApi => {
@@ -74,18 +77,16 @@ pub fn route_for(env: &Env, endpoint: Endpoint, zone: Origin) -> Option<Route> {
                 // other address (loopback, or one interface such as the docker0 bridge) is
                 // dialed itself, since the port is bound there only.
                 Origin::Host => match address {
-                    "0.0.0.0" | "::" => route(
+                    "0.0.0.0" | "::" => dial(
                         zone,
                         format!("https://127.0.0.1:{port}"),
                         Some("localhost"),
                         None,
                     ),
-                    a if a.contains(':') => {
-                        route(zone, format!("https://[{a}]:{port}"), None, None)
-                    }
-                    a => route(zone, format!("https://{a}:{port}"), None, None),
+                    a if a.contains(':') => dial(zone, format!("https://[{a}]:{port}"), None, None),
+                    a => dial(zone, format!("https://{a}:{port}"), None, None),
                 },
-                Origin::Devcontainer => route(
+                Origin::Devcontainer => dial(
                     zone,
                     format!("https://{HOST_GATEWAY}:{port}"),
                     Some("localhost"),
@@ -97,7 +98,7 @@ pub fn route_for(env: &Env, endpoint: Endpoint, zone: Origin) -> Option<Route> {
                 ),
                 // With several control planes, kind's load balancer is the API's address on its
                 // network (kubeadm's controlPlaneEndpoint, so the certificate holds its name).
-                Origin::KindNetwork => route(
+                Origin::KindNetwork => dial(
                     zone,
                     format!(
                         "https://{}:6443",
@@ -121,7 +122,7 @@ pub fn route_for(env: &Env, endpoint: Endpoint, zone: Origin) -> Option<Route> {
             // A real cluster's router is reached by its hostname from anywhere (its load
             // balancer or its nodes): the same route from every zone.
             if env.cluster.provider == Provider::Existing {
-                return Some(route(
+                return Some(dial(
                     zone,
                     format!("https://{}:{port}", v.hostname),
                     None,
@@ -129,14 +130,14 @@ pub fn route_for(env: &Env, endpoint: Endpoint, zone: Origin) -> Option<Route> {
                 ));
             }
             Some(match zone {
-                Origin::Host => route(zone, format!("https://{}:{port}", v.hostname), None, None),
-                Origin::Devcontainer => route(
+                Origin::Host => dial(zone, format!("https://{}:{port}", v.hostname), None, None),
+                Origin::Devcontainer => dial(
                     zone,
                     format!("https://{HOST_GATEWAY}:{port}"),
                     Some(&v.hostname),
                     None,
                 ),
-                Origin::KindNetwork => route(
+                Origin::KindNetwork => dial(
                     zone,
                     format!("https://{node}:443"),
                     Some(&v.hostname),
@@ -163,7 +164,7 @@ pub fn ordered(
     endpoint: Endpoint,
     mode: AccessMode,
     here: Option<AccessMode>,
-) -> Vec<Route> {
+) -> Vec<Dial> {
     let mut all = candidates(env, endpoint, mode);
     if mode == AccessMode::Auto {
         let first = Origin::for_mode(zone_order(mode, here));
@@ -178,10 +179,10 @@ pub fn ordered(
 }
 
 /// Candidate routes for an endpoint under an access mode, in the order they are tried.
-pub fn candidates(env: &Env, endpoint: Endpoint, mode: AccessMode) -> Vec<Route> {
-    let mut out: Vec<Route> = Vec::new();
+pub fn candidates(env: &Env, endpoint: Endpoint, mode: AccessMode) -> Vec<Dial> {
+    let mut out: Vec<Dial> = Vec::new();
     for zone in Origin::for_mode(mode) {
-        if let Some(r) = route_for(env, endpoint, zone) {
+        if let Some(r) = dial_for(env, endpoint, zone) {
             if !out
                 .iter()
                 .any(|o| o.server == r.server && o.tls_server_name == r.tls_server_name)
@@ -212,7 +213,7 @@ mod tests {
     fn the_access_table() {
         let e = env();
         let dev = &e.vclusters[0];
-        let r = |ep, z| route_for(&e, ep, z).unwrap();
+        let r = |ep, z| dial_for(&e, ep, z).unwrap();
         assert_eq!(
             r(Endpoint::KindApi, Origin::Host).server,
             "https://127.0.0.1:6443"
@@ -280,7 +281,7 @@ mod tests {
             )
             .env
             .unwrap();
-            let r = route_for(&e, Endpoint::KindApi, Origin::Host).unwrap();
+            let r = dial_for(&e, Endpoint::KindApi, Origin::Host).unwrap();
             (r.server, r.tls_server_name)
         };
         // Bound on one interface only: dialed there; the certificate holds the address.

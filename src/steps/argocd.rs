@@ -2,10 +2,10 @@
 //! Data is base64 (not stringData) so the live object compares field by field and a converged run
 //! writes nothing. `down` deletes only Secrets carrying our mark; ArgoCD's namespace stays.
 
-use super::routes::Credentials;
 use super::{Cx, Diff, Looked, Mode, Step};
 use crate::core::argocd::{cluster_secret, server, VclusterCreds};
 use crate::core::config::Env;
+use crate::core::kubeconfig::doc::Credentials;
 use crate::core::objects::{self, Judged};
 use crate::core::ownership::{self, Holder};
 use crate::core::plan::{act, Op};

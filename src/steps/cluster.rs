@@ -4,11 +4,11 @@
 //! A cluster bootstrap did not make is adopted when it matches the file and never deleted.
 //! For `provider: existing`: the user's context, read and never changed.
 
-use super::routes::Credentials;
 use super::{Cx, Diff, Looked, Mode, Step};
 use crate::core::cluster_diff::{self, Action, Verdict};
 use crate::core::config::Env;
 use crate::core::kubeconfig::doc;
+use crate::core::kubeconfig::doc::Credentials;
 use crate::core::ownership::{NodeRecord, NODE_RECORD};
 use crate::core::plan::{act, Op};
 use crate::drivers::docker::{files, nodes, observe, Conn, ObservedCluster};

@@ -20,7 +20,7 @@ pub async fn router_address(
 ) -> Result<Address> {
     let cx = Cx::new(env, Mode::Plan, opts, progress)?;
     super::look(&mut super::cluster::Existing::default(), &cx).await?;
-    super::look(&mut super::host_route::HostRoute::default(), &cx).await?;
+    super::look(&mut super::host_dial::HostDial::default(), &cx).await?;
     let api = cx
         .api()
         .ok_or_else(|| anyhow!("the cluster's API was not reached"))?;

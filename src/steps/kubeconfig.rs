@@ -3,7 +3,7 @@
 //! without our mark stop `up` before any change. `down` removes exactly what carries our mark.
 
 use super::{Cx, Diff, Looked, Mode, Step};
-use crate::core::access::{candidates, Endpoint, Route};
+use crate::core::access::{candidates, Dial, Endpoint};
 use crate::core::config::{Env, Provider};
 use crate::core::kubeconfig::{doc, Change, Entry};
 use crate::core::plan::{act, Op};
@@ -19,7 +19,7 @@ pub struct Kubeconfig {
 }
 
 /// Each context the file declares, with its candidate routes (what an unobserved plan shows).
-fn declared(env: &Env) -> Vec<(String, Vec<Route>)> {
+fn declared(env: &Env) -> Vec<(String, Vec<Dial>)> {
     let mut out = Vec::new();
     if env.cluster.provider == Provider::Kind {
         out.push((
@@ -36,7 +36,7 @@ fn declared(env: &Env) -> Vec<(String, Vec<Route>)> {
     out
 }
 
-fn route_detail(routes: &[Route]) -> String {
+fn route_detail(routes: &[Dial]) -> String {
     match routes {
         [one] => format!(
             "server {}{}",

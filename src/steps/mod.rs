@@ -9,16 +9,16 @@ pub mod cache;
 pub mod cluster;
 pub mod context;
 pub mod exposure;
-pub mod host_route;
+pub mod host_dial;
 pub mod kubeconfig;
 pub mod network;
 pub mod preflight;
 pub mod registry;
 pub mod releases;
 pub mod router;
-pub mod routes;
 pub mod runner;
 pub mod vcluster;
+pub mod vcluster_dial;
 pub mod verify;
 
 pub use context::{Cx, Mode, Options};
@@ -68,13 +68,13 @@ pub enum Looked {
 ///
 /// | output          | made by                               | read by                              |
 /// |-----------------|---------------------------------------|--------------------------------------|
-/// | `Docker`, `Zone`| preflight                             | every step that talks to Docker; routes |
-/// | `HostCreds`     | cluster (kind) or existing cluster    | host route                           |
+/// | `Docker`, `Zone`| preflight                             | every step that talks to Docker; vcluster dial |
+/// | `HostCreds`     | cluster (kind) or existing cluster    | host dial                            |
 /// | `ClusterGoes`   | cluster, in `down`                    | the steps inside it (their `remove`) |
-/// | `Api`           | host route                            | registry, router, vclusters, argocd, verify |
-/// | `HostEntry`     | host route                            | kubeconfig                           |
-/// | `VclusterCreds` | each vcluster                         | vcluster routes, argocd              |
-/// | `VclusterEntries` | vcluster routes                     | kubeconfig                           |
+/// | `Api`           | host dial                             | registry, router, vclusters, argocd, verify |
+/// | `HostEntry`     | host dial                             | kubeconfig                           |
+/// | `VclusterCreds` | each vcluster                         | vcluster dial, argocd                |
+/// | `VclusterEntries` | vcluster dial                       | kubeconfig                           |
 /// | `Report`        | verify                                | the command (`up`'s outcome)         |
 ///
 /// The runner's own: the count of changes made so far, and the releases the planned changes
@@ -100,12 +100,12 @@ pub enum StepId {
     ExistingCluster,
     Cache,
     Network,
-    HostRoute,
+    HostDial,
     Registry,
     CacheHosts,
     Router,
     Vcluster,
-    Routes,
+    VclusterDial,
     Kubeconfig,
     Argocd,
     Verify,
@@ -208,7 +208,7 @@ pub fn pipeline(env: &Env) -> Vec<Stage> {
         }
         Provider::Existing => stages.push(vec![Box::new(cluster::Existing::default())]),
     }
-    stages.push(vec![Box::new(host_route::HostRoute::default())]);
+    stages.push(vec![Box::new(host_dial::HostDial::default())]);
     if env.cluster.provider == Provider::Kind {
         // Also when the file dropped the section: `down` still finds a registry of ours.
         stages.push(vec![Box::new(registry::Registry::default())]);
@@ -222,7 +222,7 @@ pub fn pipeline(env: &Env) -> Vec<Stage> {
                 .map(|i| Box::new(vcluster::Vcluster::new(env, i)) as Box<dyn Step>)
                 .collect(),
         );
-        stages.push(vec![Box::new(routes::Routes::default())]);
+        stages.push(vec![Box::new(vcluster_dial::VclusterDial::default())]);
     }
     stages.push(vec![Box::new(kubeconfig::Kubeconfig::default())]);
     if env.argocd.register && !env.vclusters.is_empty() {

@@ -3,9 +3,9 @@
 //! vclusters of a file run side by side.
 
 use super::releases::{Ops, ReleaseStep};
-use super::routes::Credentials;
 use super::{Cx, Diff, Looked, Mode, Step};
 use crate::core::config::{Env, Vcluster as Spec, VclusterAccess};
+use crate::core::kubeconfig::doc::Credentials;
 use crate::core::objects::{self, Judged};
 use crate::core::plan::{act, chart_ref, Op};
 use crate::core::release::{Release, Verdict};

@@ -1,6 +1,6 @@
 //! Each context's server, tls-server-name and where its CA and credentials come from.
 
-use crate::core::access::{candidates, Endpoint, Route};
+use crate::core::access::{candidates, Dial, Endpoint};
 use crate::core::config::{AccessMode, Env, Provider};
 use serde::Serialize;
 
@@ -12,7 +12,7 @@ pub struct ContextPlan {
     pub ca: String,
     pub credentials: String,
     /// Tried in order; in auto mode the first that completes TLS and an authenticated /version wins.
-    pub routes: Vec<Route>,
+    pub routes: Vec<Dial>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub insecure_skip_tls_verify: bool,
 }

@@ -1,31 +1,31 @@
-//! What the environment file asks verify to check: which contexts and how each is routed, which
+//! What the environment file asks verify to check: which contexts and what is behind each, which
 //! hostnames the passthrough router must pass through, and what Docker and the host cluster's
 //! secrets must look like. Pure: the facts are gathered by `observe`.
 
-use super::diagnose::Route;
+use super::diagnose::Via;
 use super::report::{CheckStatus, EnvCheck};
 use crate::core::config::{Env, Provider, VclusterAccess};
 
-/// The contexts the file declares, host cluster first, each with its route.
-pub fn declared_contexts(env: &Env) -> Vec<(String, Route)> {
-    let mut out = vec![(env.cluster.context.clone(), Route::Api)];
+/// The contexts the file declares, host cluster first, each with what is behind its server.
+pub fn declared_contexts(env: &Env) -> Vec<(String, Via)> {
+    let mut out = vec![(env.cluster.context.clone(), Via::Api)];
     for v in &env.vclusters {
-        out.push((v.context.clone(), vcluster_route(env, v)));
+        out.push((v.context.clone(), vcluster_via(env, v)));
     }
     out
 }
 
-fn vcluster_route(env: &Env, v: &crate::core::config::Vcluster) -> Route {
+fn vcluster_via(env: &Env, v: &crate::core::config::Vcluster) -> Via {
     match v.access {
-        VclusterAccess::Ingress => Route::Passthrough {
+        VclusterAccess::Ingress => Via::Passthrough {
             hostname: v.hostname.clone(),
             https_port: env.router.https_port,
         },
     }
 }
 
-/// The route of any context name: what the file says, or `Unknown` for a context it does not declare.
-pub fn route_for(env: Option<&Env>, context: &str) -> Route {
+/// What is behind any context name: what the file says, or `Unknown` for a context it does not declare.
+pub fn via_for(env: Option<&Env>, context: &str) -> Via {
     env.and_then(|e| declared_contexts(e).into_iter().find(|(c, _)| c == context))
         .map(|(_, r)| r)
         .unwrap_or_default()
@@ -63,12 +63,12 @@ pub fn router_server(
     dial: Option<Dial>,
     here: crate::core::access::Origin,
 ) -> Option<String> {
-    use crate::core::access::{route_for, Endpoint};
+    use crate::core::access::{dial_for, Endpoint};
     let v = env.vclusters.iter().find(|v| v.context == context)?;
     if let Some(d) = dial.filter(|d| d.sni.eq_ignore_ascii_case(&v.hostname)) {
         return Some(d.server.to_owned());
     }
-    route_for(env, Endpoint::Vcluster(v), here).map(|r| r.server)
+    dial_for(env, Endpoint::Vcluster(v), here).map(|r| r.server)
 }
 
 /// What Docker showed about the kind cluster (gathered by `observe::docker_facts`).
@@ -330,21 +330,21 @@ argocd: { register: true }
     fn contexts_and_routes_come_from_the_file() {
         let e = env(FILE);
         let ctx = declared_contexts(&e);
-        assert_eq!(ctx[0].1, Route::Api);
+        assert_eq!(ctx[0].1, Via::Api);
         assert_eq!(ctx.len(), 3);
         let dev = &ctx[1];
         assert!(
-            matches!(&dev.1, Route::Passthrough { hostname, https_port: 8443 } if hostname.contains("dev")),
+            matches!(&dev.1, Via::Passthrough { hostname, https_port: 8443 } if hostname.contains("dev")),
             "{dev:?}"
         );
         assert!(
-            matches!(&ctx[2].1, Route::Passthrough { hostname, .. } if hostname.contains("staging")),
+            matches!(&ctx[2].1, Via::Passthrough { hostname, .. } if hostname.contains("staging")),
             "{:?}",
             ctx[2]
         );
-        assert_eq!(route_for(Some(&e), &ctx[1].0), ctx[1].1);
-        assert_eq!(route_for(Some(&e), "someone-elses"), Route::Unknown);
-        assert_eq!(route_for(None, &ctx[1].0), Route::Unknown);
+        assert_eq!(via_for(Some(&e), &ctx[1].0), ctx[1].1);
+        assert_eq!(via_for(Some(&e), "someone-elses"), Via::Unknown);
+        assert_eq!(via_for(None, &ctx[1].0), Via::Unknown);
     }
 
     #[test]

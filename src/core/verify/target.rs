@@ -3,7 +3,7 @@
 //! first file to define a name wins, as in kubectl); only the context asked for is typed with
 //! kube's model, so kube's auth layer can run its plugin as it would.
 
-use super::diagnose::{Credential, Route};
+use super::diagnose::{Credential, Via};
 
 use base64::Engine as _;
 use kube::config::AuthInfo;
@@ -32,7 +32,7 @@ pub struct Target {
     pub credential: Credential,
     pub insecure: bool,
     pub proxy_url: Option<String>,
-    pub route: Route,
+    pub via: Via,
     /// For a user whose credentials come from a plugin (exec, auth-provider): the context alone
     /// (its cluster, user, itself), for the probe to load with kube, which runs the plugin.
     pub plugin: Option<kube::config::Kubeconfig>,
@@ -61,7 +61,7 @@ pub type ReadFile<'a> = &'a dyn Fn(&Path) -> std::io::Result<Vec<u8>>;
 /// kube's model cannot hold fails only when it is the one asked for. File references
 /// (certificate-authority, client certificates, token files) are read with `read` here, so a
 /// missing file is reported as the context's `config` failure and not as a network one.
-pub fn resolve_with(doc: &serde_json::Value, name: &str, route: Route, read: ReadFile) -> Resolved {
+pub fn resolve_with(doc: &serde_json::Value, name: &str, via: Via, read: ReadFile) -> Resolved {
     let err = |server: Option<&str>, message: String| TargetError {
         context: name.to_string(),
         server: server.map(str::to_string),
@@ -133,7 +133,7 @@ pub fn resolve_with(doc: &serde_json::Value, name: &str, route: Route, read: Rea
         basic: creds.basic,
         insecure: cluster.insecure_skip_tls_verify.unwrap_or(false),
         proxy_url: cluster.proxy_url.clone().filter(|s| !s.is_empty()),
-        route,
+        via,
         plugin: plugin.then(|| kc.clone()),
         client_auth: None,
     })
@@ -331,8 +331,8 @@ mod tests {
     use super::*;
 
     /// Resolve with no file to read: every reference is missing.
-    fn resolve(doc: &serde_json::Value, name: &str, route: Route) -> Resolved {
-        resolve_with(doc, name, route, &|_| {
+    fn resolve(doc: &serde_json::Value, name: &str, via: Via) -> Resolved {
+        resolve_with(doc, name, via, &|_| {
             Err(std::io::Error::from(std::io::ErrorKind::NotFound))
         })
     }
@@ -403,7 +403,7 @@ contexts:
     #[test]
     fn resolves_server_name_ca_token_and_proxy() {
         let kc = crate::core::kubeconfig::doc::parse(KC).unwrap();
-        let t = resolve(&kc, "dev", Route::Api).unwrap();
+        let t = resolve(&kc, "dev", Via::Api).unwrap();
         assert_eq!(t.host, "host.docker.internal");
         assert_eq!(t.port, 8443);
         assert_eq!(
@@ -414,25 +414,25 @@ contexts:
         assert_eq!(t.token.as_deref(), Some("abc"));
         assert_eq!(t.credential, Credential::Token);
         assert_eq!(t.proxy_url.as_deref(), Some("http://proxy:3128"));
-        assert_eq!(t.route, Route::Api);
+        assert_eq!(t.via, Via::Api);
     }
 
     #[test]
     fn config_problems_name_what_is_wrong() {
         let kc = crate::core::kubeconfig::doc::parse(KC).unwrap();
-        let e = resolve(&kc, "missing", Route::Unknown).unwrap_err();
+        let e = resolve(&kc, "missing", Via::Unknown).unwrap_err();
         assert!(
             e.message
                 .contains("context `missing` is not in the kubeconfig"),
             "{}",
             e.message
         );
-        let e = resolve(&kc, "broken-ca", Route::Unknown).unwrap_err();
+        let e = resolve(&kc, "broken-ca", Via::Unknown).unwrap_err();
         assert!(e.message.contains("/nonexistent/ca.crt"), "{}", e.message);
         assert_eq!(e.server.as_deref(), Some("https://127.0.0.1:6443"));
-        let e = resolve(&kc, "half-cert", Route::Unknown).unwrap_err();
+        let e = resolve(&kc, "half-cert", Via::Unknown).unwrap_err();
         assert!(e.message.contains("without its key"), "{}", e.message);
-        let e = resolve(&kc, "no-cluster", Route::Unknown).unwrap_err();
+        let e = resolve(&kc, "no-cluster", Via::Unknown).unwrap_err();
         assert!(e.message.contains("cluster `nope`"), "{}", e.message);
     }
 
@@ -445,10 +445,10 @@ contexts:
             kube::config::Kubeconfig::from_yaml(KC).is_err(),
             "kube's reader refuses it"
         );
-        assert!(resolve(&kc, "dev", Route::Api).is_ok());
-        let e = resolve(&kc, "hand-written", Route::Api).unwrap_err();
+        assert!(resolve(&kc, "dev", Via::Api).is_ok());
+        let e = resolve(&kc, "hand-written", Via::Api).unwrap_err();
         assert!(e.message.contains("names no cluster"), "{}", e.message);
-        let e = resolve(&kc, "odd-types", Route::Api).unwrap_err();
+        let e = resolve(&kc, "odd-types", Via::Api).unwrap_err();
         assert!(
             e.message
                 .starts_with("context `odd-types`: its entries do not form a kubeconfig"),

@@ -20,7 +20,7 @@ pub use tls::cert_facts;
 use tls::*;
 
 use crate::core::verify::diagnose::{
-    diagnose, CertFacts, ConnectError, Credential, Failure, Layer, Route, Situation, TlsProblem,
+    diagnose, CertFacts, ConnectError, Credential, Failure, Layer, Situation, TlsProblem, Via,
 };
 use crate::core::verify::report::{CheckStatus, ContextReport, EnvCheck, LayerReport, Report};
 use crate::core::verify::target::{Resolved, Target};
@@ -109,8 +109,8 @@ pub async fn verify_contexts_with(
 
 /// Resolve context `name` of `doc`, the files it refers to (CA, client certificate and key,
 /// token file) read from disk.
-pub fn resolve(doc: &serde_json::Value, name: &str, route: Route) -> Resolved {
-    crate::core::verify::target::resolve_with(doc, name, route, &|p| std::fs::read(p))
+pub fn resolve(doc: &serde_json::Value, name: &str, via: Via) -> Resolved {
+    crate::core::verify::target::resolve_with(doc, name, via, &|p| std::fs::read(p))
 }
 
 /// Probe every target in parallel, then diagnose. `facts: None` detects where we stand, and
@@ -312,7 +312,7 @@ fn situation(t: &Target, timeout: Duration) -> Situation {
         host: t.host.clone(),
         port: t.port,
         tls_server_name: t.tls_server_name.clone(),
-        route: t.route.clone(),
+        via: t.via.clone(),
         credential: t.credential.clone(),
         in_container: false,
         timeout_ms: timeout.as_millis() as u64,

@@ -45,7 +45,7 @@ pub async fn check_passthrough(
                 port: url.port,
                 tls_server_name: Some(e.hostname.clone()),
                 ca_pem: e.ca_pem.clone(),
-                route: Route::Passthrough {
+                via: Via::Passthrough {
                     hostname: e.hostname.clone(),
                     https_port: e.https_port,
                 },

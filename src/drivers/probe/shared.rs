@@ -167,7 +167,7 @@ mod tests {
         let a = target("a");
         let mut same = target("b");
         same.cluster = "another-name".into();
-        same.route = Route::Api;
+        same.via = Via::Api;
         assert_eq!(
             share_key(&a),
             share_key(&same),

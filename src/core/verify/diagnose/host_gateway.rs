@@ -5,7 +5,7 @@
 //! which container publishes the port and on which address, and that decides what to do. Pure:
 //! the shell (`probe`) asks Docker only when such a refusal happened.
 
-use super::{Diagnosis, Layer, Route, Situation};
+use super::{Diagnosis, Layer, Situation, Via};
 
 /// Names that lead from a container to the host running its engine.
 pub const GATEWAY_HOSTS: [&str; 2] = ["host.docker.internal", "gateway.docker.internal"];
@@ -50,8 +50,8 @@ pub(super) fn refused(s: &Situation, addr: &str, publishers: &[Publisher]) -> Di
         .filter(|p| !is_loopback_ip(&p.host_ip))
         .collect();
     if let (Some(first), true) = (on_loopback.first(), elsewhere.is_empty()) {
-        let (inner, publish) = match &s.route {
-            Route::Passthrough { hostname, .. } => (
+        let (inner, publish) = match &s.via {
+            Via::Passthrough { hostname, .. } => (
                 format!(
                     "https://{}:443 with tls-server-name {hostname}",
                     first.container
@@ -93,8 +93,8 @@ pub(super) fn refused(s: &Situation, addr: &str, publishers: &[Publisher]) -> Di
             "connection to {} ({addr}) refused: nothing listens on that port, and Docker shows no running container publishing port {port}",
             s.host
         ),
-        hint: match &s.route {
-            Route::Passthrough { https_port, .. } => format!(
+        hint: match &s.via {
+            Via::Passthrough { https_port, .. } => format!(
                 "is the cluster up, with the router's https port published? kind must map host port {https_port} to the node's 443 (extraPortMappings); `bootstrap status` shows it, `bootstrap up` starts it"
             ),
             _ => "is the cluster up? `bootstrap status` shows it, `bootstrap up` starts it; or check the port in the server URL".into(),
@@ -106,12 +106,12 @@ pub(super) fn refused(s: &Situation, addr: &str, publishers: &[Publisher]) -> Di
 mod tests {
     use super::*;
 
-    fn sit(route: Route) -> Situation {
+    fn sit(via: Via) -> Situation {
         Situation {
             context: "kind-dev".into(),
             host: "host.docker.internal".into(),
             port: 6443,
-            route,
+            via,
             in_container: true,
             ..Default::default()
         }
@@ -126,11 +126,7 @@ mod tests {
 
     #[test]
     fn published_on_loopback_names_the_container_and_both_ways_out() {
-        let d = refused(
-            &sit(Route::Api),
-            "172.17.0.1:6443",
-            &[publisher("127.0.0.1")],
-        );
+        let d = refused(&sit(Via::Api), "172.17.0.1:6443", &[publisher("127.0.0.1")]);
         assert_eq!(d.layer, Layer::Tcp);
         for want in [
             "host.docker.internal (172.17.0.1:6443) refused",
@@ -154,7 +150,7 @@ mod tests {
     fn the_router_port_on_loopback_points_at_the_node_s_443() {
         let s = Situation {
             port: 8443,
-            ..sit(Route::Passthrough {
+            ..sit(Via::Passthrough {
                 hostname: "dev-vcluster.cnoe.localtest.me".into(),
                 https_port: 8443,
             })
@@ -172,7 +168,7 @@ mod tests {
 
     #[test]
     fn published_on_all_addresses_yet_refused_is_the_gateway() {
-        let d = refused(&sit(Route::Api), "10.0.0.9:6443", &[publisher("0.0.0.0")]);
+        let d = refused(&sit(Via::Api), "10.0.0.9:6443", &[publisher("0.0.0.0")]);
         assert!(
             d.diagnosis.contains("does not lead to that engine's host"),
             "{}",
@@ -183,7 +179,7 @@ mod tests {
 
     #[test]
     fn nobody_publishes_it() {
-        let d = refused(&sit(Route::Api), "172.17.0.1:6443", &[]);
+        let d = refused(&sit(Via::Api), "172.17.0.1:6443", &[]);
         assert!(
             d.diagnosis
                 .contains("Docker shows no running container publishing port 6443"),

@@ -38,10 +38,11 @@ impl Layer {
     }
 }
 
-/// How the environment file says this context is reached; `Unknown` for a context the file does
-/// not declare (`--context` on any kubeconfig entry).
+/// What the environment file says is behind this context's server: the API server itself, or a
+/// vcluster through the passthrough router; `Unknown` for a context the file does not declare
+/// (`--context` on any kubeconfig entry). What the context dials is an `access::Dial`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub enum Route {
+pub enum Via {
     #[default]
     Unknown,
     /// The host cluster's API server.
@@ -88,7 +89,7 @@ pub struct Situation {
     pub host: String,
     pub port: u16,
     pub tls_server_name: Option<String>,
-    pub route: Route,
+    pub via: Via,
     pub credential: Credential,
     /// Evidence (/.dockerenv, cgroup, devcontainer variables, or --access) that we run in a container.
     pub in_container: bool,

@@ -9,7 +9,7 @@ pub(super) fn dns(s: &Situation, timed_out: bool, message: &str) -> Diagnosis {
     let wildcard = LOOPBACK_WILDCARDS
         .iter()
         .find(|w| host.ends_with(&format!(".{w}")) || host == *w);
-    let passthrough = matches!(s.route, Route::Passthrough { .. });
+    let passthrough = matches!(s.via, Via::Passthrough { .. });
     if wildcard.is_some() || passthrough {
         let domain = match wildcard {
             Some(w) => w.to_string(),
@@ -25,8 +25,8 @@ pub(super) fn dns(s: &Situation, timed_out: bool, message: &str) -> Diagnosis {
             ),
             format!(
                 "add `127.0.0.1 {host}` to /etc/hosts, or use a resolver that allows rebinding for {domain} (dnsmasq: `rebind-domain-ok=/{domain}/`); inside a devcontainer use server https://host.docker.internal:{} with tls-server-name {host}",
-                match &s.route {
-                    Route::Passthrough { https_port, .. } => *https_port,
+                match &s.via {
+                    Via::Passthrough { https_port, .. } => *https_port,
                     _ => s.port,
                 }
             ),
@@ -66,11 +66,11 @@ pub(super) fn tcp(
                     return host_gateway::refused(s, addr, publishers);
                 }
             }
-            let hint = match &s.route {
-                Route::Passthrough { https_port, .. } => format!(
+            let hint = match &s.via {
+                Via::Passthrough { https_port, .. } => format!(
                     "is the cluster up, with the router's https port published? kind must map host port {https_port} to the node's 443 (extraPortMappings); `bootstrap status` shows it"
                 ),
-                Route::Api => "is the cluster up? `docker ps` should show its control-plane container publishing this port; `bootstrap up` starts it".into(),
+                Via::Api => "is the cluster up? `docker ps` should show its control-plane container publishing this port; `bootstrap up` starts it".into(),
                 _ => "check the port in the server URL and that the cluster is up (`bootstrap status`)".into(),
             };
             d(Layer::Tcp, format!("connection to {addr} refused: nothing listens on that port"), hint)
@@ -97,8 +97,8 @@ pub(super) fn tcp(
 }
 
 pub(super) fn localhost_trap(s: &Situation, addr: &str) -> Diagnosis {
-    let (port, name) = match &s.route {
-        Route::Passthrough {
+    let (port, name) = match &s.via {
+        Via::Passthrough {
             hostname,
             https_port,
         } => (*https_port, hostname.clone()),
@@ -114,7 +114,7 @@ pub(super) fn localhost_trap(s: &Situation, addr: &str) -> Diagnosis {
     let mut hint = format!(
         "use the devcontainer route: server https://host.docker.internal:{port} with tls-server-name: {name} (`bootstrap up --access devcontainer` writes it; on a Linux engine start the container with --add-host host.docker.internal:host-gateway)"
     );
-    if !matches!(s.route, Route::Passthrough { .. }) {
+    if !matches!(s.via, Via::Passthrough { .. }) {
         hint.push_str(
             "; on a Linux Docker engine a port published on 127.0.0.1 (kind's API) is not reachable that way: join the `kind` network or publish the API on 0.0.0.0",
         );

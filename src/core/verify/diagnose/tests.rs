@@ -12,7 +12,7 @@ fn sit(host: &str, port: u16) -> Situation {
 }
 
 fn passthrough(mut s: Situation, hostname: &str) -> Situation {
-    s.route = Route::Passthrough {
+    s.via = Via::Passthrough {
         hostname: hostname.into(),
         https_port: 8443,
     };
@@ -73,7 +73,7 @@ fn cases() -> Vec<Case> {
         Case {
             name: "localhost trap, api route",
             situation: Situation {
-                route: Route::Api,
+                via: Via::Api,
                 ..in_container.clone()
             },
             failure: refused("127.0.0.1:6443", true),
@@ -109,7 +109,7 @@ fn cases() -> Vec<Case> {
         Case {
             name: "refused on the host is no trap",
             situation: Situation {
-                route: Route::Api,
+                via: Via::Api,
                 ..sit("127.0.0.1", 6443)
             },
             failure: refused("127.0.0.1:6443", true),

@@ -68,7 +68,7 @@ fn presented(c: &CertFacts) -> String {
 /// passthrough is what failed, so this is read before the problem itself.
 fn router_answered(s: &Situation, problem: &TlsProblem, c: &CertFacts) -> Option<Diagnosis> {
     let sni = s.server_name();
-    let via_router = matches!(s.route, Route::Passthrough { .. });
+    let via_router = matches!(s.via, Via::Passthrough { .. });
     let foreign = matches!(
         problem,
         TlsProblem::UnknownAuthority | TlsProblem::NameMismatch
@@ -94,8 +94,8 @@ fn router_answered(s: &Situation, problem: &TlsProblem, c: &CertFacts) -> Option
 
 fn name_mismatch(s: &Situation, cert: Option<&CertFacts>) -> Diagnosis {
     let names = cert.map(|c| c.names.clone()).unwrap_or_default();
-    let hint = match &s.route {
-        Route::Passthrough { hostname, .. } => format!(
+    let hint = match &s.via {
+        Via::Passthrough { hostname, .. } => format!(
             "the router selects the vcluster by this name, so keep it: add {hostname} to the vcluster's certificate (chart value controlPlane.proxy.extraSANs) and let it reissue"
         ),
         _ => match suggest_name(&names) {
@@ -165,8 +165,8 @@ fn not_tls(s: &Situation, answer: Option<&str>) -> Diagnosis {
 
 fn closed(s: &Situation) -> Diagnosis {
     let sni = s.server_name();
-    let hint = match &s.route {
-        Route::Passthrough { .. } => format!(
+    let hint = match &s.via {
+        Via::Passthrough { .. } => format!(
             "the router found nothing to pass {sni} to: check the passthrough route (Ingress or TLSRoute) for {sni} and that the vcluster's service has endpoints"
         ),
         _ => "a proxy or port-forward accepted the connection but its backend is gone: check the pod behind it".into(),

@@ -1,20 +1,21 @@
-//! The host cluster's API from where we stand: the first candidate route (access table, ordered
+//! The host dial step (shown as "host route"): the host cluster's API from where we stand, the
+//! first candidate dial (access table, ordered
 //! by our zone) that verifies with the cluster's own CA; for `provider: existing`, the user's own
 //! server. It gives the later steps a kube client and helm, through a private kubeconfig: the
 //! user's file is written by the kubeconfig step only.
 
 use super::context::Api;
-use super::routes::{choose, Want};
+use super::vcluster_dial::{choose, Want};
 use super::{Cx, Looked, Mode, Step};
 use crate::core::access::Endpoint;
 use crate::core::config::Provider;
 use crate::core::kubeconfig::{doc, Entry};
-use crate::core::verify::diagnose::Route as VerifyRoute;
+use crate::core::verify::diagnose::Via;
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 
 #[derive(Default)]
-pub struct HostRoute {
+pub struct HostDial {
     out: Vec<super::Output>,
 }
 
@@ -48,9 +49,9 @@ fn existing_kubeconfig(cx: &Cx<'_>, dir: &Path) -> Result<(String, PathBuf)> {
 }
 
 #[async_trait::async_trait(?Send)]
-impl Step for HostRoute {
+impl Step for HostDial {
     fn id(&self) -> super::StepId {
-        super::StepId::HostRoute
+        super::StepId::HostDial
     }
 
     fn outputs(&mut self) -> Vec<super::Output> {
@@ -76,7 +77,7 @@ impl Step for HostRoute {
                     context: cx.env.cluster.context.clone(),
                     endpoint: Endpoint::KindApi,
                     creds,
-                    verify_route: VerifyRoute::Api,
+                    via: Via::Api,
                 }];
                 let zone = cx.zone();
                 let entry = match choose(cx.env, &wants, zone.as_ref(), cx.opts.timeout).await {

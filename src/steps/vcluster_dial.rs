@@ -1,5 +1,5 @@
-//! The routes step: each vcluster context's route from where the user stands. The access table
-//! gives candidates, ordered by our zone; with more than one, all are probed in parallel (TLS
+//! The vcluster dial step (shown as "routes"): what each vcluster context dials from where the
+//! user stands. The access table gives candidate dials, ordered by our zone; with more than one, all are probed in parallel (TLS
 //! with the cluster's CA, an authenticated /version, one authorised call) and the first in order
 //! that passes is kept. The kubeconfig step writes what this step chose.
 
@@ -10,21 +10,21 @@ use crate::core::access::Origin;
 use crate::core::config::AccessMode;
 use crate::core::config::Env;
 use crate::core::kubeconfig::{doc, Entry};
-use crate::core::verify::diagnose::Route as VerifyRoute;
+use crate::core::verify::diagnose::Via;
 use crate::drivers::probe::probe_all;
 use crate::drivers::probe::HostFacts;
 use anyhow::{bail, Result};
 use std::time::Duration;
 
 pub use super::context::Chosen;
-pub use crate::core::kubeconfig::doc::Credentials;
+use crate::core::kubeconfig::doc::Credentials;
 
 /// One context to place: its name, what it points at, how verify should read failures.
 pub struct Want<'a> {
     pub context: String,
     pub endpoint: Endpoint<'a>,
     pub creds: Credentials,
-    pub verify_route: VerifyRoute,
+    pub via: Via,
 }
 
 pub use crate::core::access::ordered;
@@ -32,7 +32,7 @@ pub use crate::core::access::ordered;
 pub fn entry(
     env: &Env,
     context: &str,
-    route: &crate::core::access::Route,
+    route: &crate::core::access::Dial,
     creds: &Credentials,
 ) -> Entry {
     let insecure = env.access.insecure_skip_tls_verify;
@@ -102,9 +102,7 @@ pub async fn choose(
     }
     let targets = names
         .iter()
-        .map(|(i, _, n)| {
-            crate::drivers::probe::resolve(&scratch, n, wants[*i].verify_route.clone())
-        })
+        .map(|(i, _, n)| crate::drivers::probe::resolve(&scratch, n, wants[*i].via.clone()))
         .collect();
     let facts = match zone {
         Some(z) => HostFacts::of(z),
@@ -162,14 +160,14 @@ pub async fn choose(
 }
 
 #[derive(Default)]
-pub struct Routes {
+pub struct VclusterDial {
     out: Vec<super::Output>,
 }
 
 #[async_trait::async_trait(?Send)]
-impl super::Step for Routes {
+impl super::Step for VclusterDial {
     fn id(&self) -> super::StepId {
-        super::StepId::Routes
+        super::StepId::VclusterDial
     }
 
     fn outputs(&mut self) -> Vec<super::Output> {
@@ -198,7 +196,7 @@ impl super::Step for Routes {
                 context: v.context.clone(),
                 endpoint: Endpoint::Vcluster(v),
                 creds,
-                verify_route: crate::core::verify::environment::route_for(Some(env), &v.context),
+                via: crate::core::verify::environment::via_for(Some(env), &v.context),
             });
         }
         let step = cx.progress.begin("vcluster routes");
@@ -284,7 +282,7 @@ mod tests {
         let env = load_str("access: {insecureSkipTLSVerify: true}\n", "t", &[])
             .env
             .unwrap();
-        let r = crate::core::access::route_for(&env, Endpoint::KindApi, Origin::Host).unwrap();
+        let r = crate::core::access::dial_for(&env, Endpoint::KindApi, Origin::Host).unwrap();
         let e = entry(
             &env,
             "c",
