@@ -2,7 +2,10 @@
 
 use crate::core::config::{Env, Vcluster};
 use base64::Engine;
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde_json::{json, Value};
+use std::collections::BTreeMap;
 
 /// Credentials read from the vcluster's `vc-<release>` secret (PEM).
 pub struct VclusterCreds<'a> {
@@ -23,6 +26,8 @@ pub fn server(v: &Vcluster) -> String {
 
 pub fn cluster_secret(env: &Env, v: &Vcluster, creds: &VclusterCreds) -> Value {
     let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+    // Argo CD's cluster config (its `ClusterConfig`, not a Kubernetes type), stored as text: the
+    // converged check compares that text with the live Secret's byte for byte.
     let config = json!({
         "tlsClientConfig": {
             "caData": b64(creds.ca_pem),
@@ -30,32 +35,24 @@ pub fn cluster_secret(env: &Env, v: &Vcluster, creds: &VclusterCreds) -> Value {
             "keyData": b64(creds.key_pem),
         }
     });
-    let mut labels = serde_json::Map::new();
-    labels.insert("argocd.argoproj.io/secret-type".into(), json!("cluster"));
-    let (managed_by, us) = crate::core::ownership::MANAGED_BY;
-    labels.insert(managed_by.into(), json!(us));
-    labels.insert(
-        crate::core::ownership::ENV_LABEL.into(),
-        json!(env.cluster.name),
-    );
-    labels.insert("bootstrap/vcluster".into(), json!(v.name));
-    for (k, val) in &env.argocd.labels {
-        labels.insert(k.clone(), json!(val));
-    }
-    json!({
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": {
-            "name": secret_name(v),
-            "namespace": env.argocd.namespace,
-            "labels": labels,
+    let mut labels = crate::core::ownership::labels(&env.cluster.name);
+    labels.insert("argocd.argoproj.io/secret-type".into(), "cluster".into());
+    labels.insert("bootstrap/vcluster".into(), v.name.clone());
+    labels.extend(env.argocd.labels.clone());
+    crate::core::objects::manifest(&Secret {
+        metadata: ObjectMeta {
+            name: Some(secret_name(v)),
+            namespace: Some(env.argocd.namespace.clone()),
+            labels: Some(labels),
+            ..Default::default()
         },
-        "type": "Opaque",
-        "stringData": {
-            "name": v.context,
-            "server": server(v),
-            "config": config.to_string(),
-        },
+        type_: Some("Opaque".into()),
+        string_data: Some(BTreeMap::from([
+            ("name".into(), v.context.clone()),
+            ("server".into(), server(v)),
+            ("config".into(), config.to_string()),
+        ])),
+        ..Default::default()
     })
 }
 

@@ -40,6 +40,40 @@ pub fn judge(want: &Value, live: Option<&Value>, cluster: &str) -> Judged {
     }
 }
 
+/// A typed object (k8s-openapi) as the value the steps apply, compare and print. k8s-openapi
+/// writes a struct's fields alphabetically (`metadata.annotations` before `name`) and its maps
+/// sorted; ours read the way manifests are written, identity first: `apiVersion`, `kind`,
+/// `metadata` with `name`, `namespace`, `labels`, `annotations`, then the rest as serialized.
+/// Key order means nothing to the API server nor to `holds`, but `render routes` prints it and
+/// the golden files pin it. It omits every field left `None`, so `holds` compares only what we
+/// set.
+pub fn manifest<T: serde::Serialize>(obj: &T) -> Value {
+    // k8s-openapi's objects have string keys only: serializing one cannot fail.
+    let mut v = serde_json::to_value(obj).unwrap_or(Value::Null);
+    lead(&mut v, "", &["apiVersion", "kind", "metadata"]);
+    lead(
+        &mut v,
+        "/metadata",
+        &["name", "namespace", "labels", "annotations"],
+    );
+    v
+}
+
+/// Puts `keys` (those present) first in the object at `pointer`, in that order; the others keep
+/// theirs after them.
+pub fn lead(v: &mut Value, pointer: &str, keys: &[&str]) {
+    let Some(m) = v.pointer_mut(pointer).and_then(Value::as_object_mut) else {
+        return;
+    };
+    let mut rest = std::mem::take(m);
+    for k in keys {
+        if let Some(x) = rest.shift_remove(*k) {
+            m.insert((*k).to_owned(), x);
+        }
+    }
+    m.extend(rest);
+}
+
 /// `ingress/dev-vcluster/vcluster-dev-helm-api`, as plans name an object.
 pub fn target(obj: &Value) -> String {
     let kind = obj["kind"].as_str().unwrap_or_default().to_lowercase();

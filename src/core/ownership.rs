@@ -12,6 +12,7 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::collections::BTreeMap;
 
 /// Label key and value every object we make carries (the Kubernetes recommended label).
 pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "bootstrap");
@@ -25,12 +26,13 @@ pub fn owner(cluster: &str) -> String {
     format!("env/{cluster}")
 }
 
-/// The labels that mark an object as this environment's.
-pub fn labels(cluster: &str) -> serde_json::Map<String, Value> {
-    let mut m = serde_json::Map::new();
-    m.insert(MANAGED_BY.0.into(), Value::from(MANAGED_BY.1));
-    m.insert(ENV_LABEL.into(), Value::from(cluster));
-    m
+/// The labels that mark an object as this environment's, as k8s-openapi's `ObjectMeta` holds
+/// them.
+pub fn labels(cluster: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (MANAGED_BY.0.into(), MANAGED_BY.1.into()),
+        (ENV_LABEL.into(), cluster.into()),
+    ])
 }
 
 /// `k=v,k=v` for `helm --labels`.

@@ -12,6 +12,8 @@ use crate::core::plan::{act, Op};
 use crate::drivers::kube;
 use anyhow::Result;
 use base64::Engine;
+use k8s_openapi::api::core::v1::{Namespace, Secret};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
@@ -24,8 +26,14 @@ pub fn manifests(
 ) -> Vec<Value> {
     let mut out = Vec::new();
     if with_namespace {
-        out.push(json!({"apiVersion": "v1", "kind": "Namespace",
-            "metadata": {"name": env.argocd.namespace, "labels": ownership::labels(&env.cluster.name)}}));
+        out.push(objects::manifest(&Namespace {
+            metadata: ObjectMeta {
+                name: Some(env.argocd.namespace.clone()),
+                labels: Some(ownership::labels(&env.cluster.name)),
+                ..Default::default()
+            },
+            ..Default::default()
+        }));
     }
     for v in &env.vclusters {
         let Some(c) = creds.get(&v.name) else {
@@ -59,6 +67,20 @@ pub fn manifests(
         out.push(secret);
     }
     out
+}
+
+/// An object of kind `K` by its name alone, for `live_objects` to find. Only for kinds whose
+/// every field but metadata is optional (so nothing else is serialized), as Namespace's and
+/// Secret's are.
+fn probe<K>(name: &str, namespace: Option<&str>) -> Value
+where
+    K: k8s_openapi::Metadata<Ty = ObjectMeta> + Default + serde::Serialize,
+{
+    let mut obj = K::default();
+    let meta = obj.metadata_mut();
+    meta.name = Some(name.to_owned());
+    meta.namespace = namespace.map(str::to_owned);
+    objects::manifest(&obj)
 }
 
 pub struct Argocd {
@@ -99,7 +121,7 @@ impl Step for Argocd {
             self.why_not = "its vcluster is not running yet".into();
             return Ok(Looked::Not(self.why_not.clone()));
         }
-        let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": cx.env.argocd.namespace}});
+        let ns = probe::<Namespace>(&cx.env.argocd.namespace, None);
         self.namespace_exists = kube::apply::live_objects(&api.client, &[ns])
             .await?
             .first()
@@ -181,9 +203,11 @@ impl Step for Argocd {
         };
         let mut removed = Vec::new();
         for v in &cx.env.vclusters {
-            let probe = json!({"apiVersion": "v1", "kind": "Secret",
-                "metadata": {"name": crate::core::argocd::secret_name(v), "namespace": cx.env.argocd.namespace}});
-            for (want, live) in kube::apply::live_objects(&api.client, &[probe]).await? {
+            let wanted = probe::<Secret>(
+                &crate::core::argocd::secret_name(v),
+                Some(&cx.env.argocd.namespace),
+            );
+            for (want, live) in kube::apply::live_objects(&api.client, &[wanted]).await? {
                 let Some(live) = live else { continue };
                 let holder = ownership::holder(live.pointer("/metadata/labels"), cx.cluster());
                 if holder != Holder::Ours && !cx.opts.force {

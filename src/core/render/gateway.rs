@@ -11,6 +11,11 @@
 //!   (`entryPointName` in `kubernetes.go`); the chart's `websecure` entry point is `:8443`, which
 //!   the pod publishes as hostPort 443 on the node, which kind publishes on `router.httpsPort`;
 //! - its controller name is `traefik.io/gateway-controller` (chart `templates/gatewayclass.yaml`).
+//!
+//! The objects are `json!` values, not types: k8s-openapi has no Gateway API kinds, and the
+//! `gateway-api` crate (kube-rs/gateway-api-rs; its newest release, 0.22.0, has TLSRoute `v1`)
+//! is built on kube 4.2 and k8s-openapi 0.28: it would bring a second kube and k8s-openapi
+//! beside ours (kube 5, k8s-openapi 0.29), and it needs Rust 1.92 where we promise 1.89.
 
 use crate::core::config::{Env, Provider, RouterService, VclusterAccess};
 use crate::core::ownership::MANAGED_BY;

@@ -25,7 +25,10 @@
 //! not read; containerd 2 already defaults `config_path` to `/etc/containerd/certs.d`.
 
 use crate::core::config::Registry;
-use serde_json::{json, Value};
+use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use serde_json::Value;
+use std::collections::BTreeMap;
 
 /// Where containerd looks for per-registry host files (the `config_path` we set).
 pub const CERTS_DIR: &str = "/etc/containerd/certs.d";
@@ -248,15 +251,18 @@ pub fn removals(r: &Registry, owner: &str, seen: &Seen) -> Vec<Removal> {
 
 /// The ConfigMap, labelled as ours so `down` removes only what `up` made.
 pub fn configmap(r: &Registry, owner_label: (&str, &str)) -> Value {
-    json!({
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {
-            "name": CONFIGMAP_NAME,
-            "namespace": CONFIGMAP_NAMESPACE,
-            "labels": { owner_label.0: owner_label.1 },
+    crate::core::objects::manifest(&ConfigMap {
+        metadata: ObjectMeta {
+            name: Some(CONFIGMAP_NAME.into()),
+            namespace: Some(CONFIGMAP_NAMESPACE.into()),
+            labels: Some(BTreeMap::from([(
+                owner_label.0.into(),
+                owner_label.1.into(),
+            )])),
+            ..Default::default()
         },
-        "data": { CONFIGMAP_KEY: hosting_v1(r) },
+        data: Some(BTreeMap::from([(CONFIGMAP_KEY.into(), hosting_v1(r))])),
+        ..Default::default()
     })
 }
 
@@ -264,6 +270,7 @@ pub fn configmap(r: &Registry, owner_label: (&str, &str)) -> Value {
 mod tests {
     use super::*;
     use crate::core::config::load_str;
+    use serde_json::json;
 
     fn reg(text: &str) -> Registry {
         let l = load_str(text, "t.yaml", &[]);

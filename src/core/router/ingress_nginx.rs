@@ -3,8 +3,13 @@
 
 use super::{DefaultCertificate, Kind, ObjectType};
 use crate::core::config::{pins, Env, RouterService};
-use crate::core::ownership::MANAGED_BY;
+use crate::core::objects;
 use crate::core::release::Release;
+use k8s_openapi::api::networking::v1::{
+    HTTPIngressPath, HTTPIngressRuleValue, Ingress, IngressBackend, IngressRule,
+    IngressServiceBackend, IngressSpec, ServiceBackendPort,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde_json::{json, Value};
 
 /// Label the router's pods select their node by (as in kind's ingress guide); kind puts it on
@@ -89,33 +94,70 @@ impl Kind for IngressNginx {
     }
 }
 
+/// What ingress-nginx reads on each Ingress: hand the TLS stream to the vcluster's HTTPS Service
+/// untouched, and never redirect. In this order in what `render routes` prints.
+const ANNOTATIONS: [(&str, &str); 3] = [
+    ("nginx.ingress.kubernetes.io/ssl-passthrough", "true"),
+    ("nginx.ingress.kubernetes.io/backend-protocol", "HTTPS"),
+    ("nginx.ingress.kubernetes.io/ssl-redirect", "false"),
+];
+
 /// `v`'s Ingress.
 pub fn ingress(env: &Env, v: &crate::core::config::Vcluster) -> Value {
-    json!({
-        "apiVersion": "networking.k8s.io/v1",
-        "kind": "Ingress",
-        "metadata": {
-            "name": format!("{}-api", v.release),
-            "namespace": v.namespace,
-            "labels": { MANAGED_BY.0: MANAGED_BY.1, crate::core::ownership::ENV_LABEL: env.cluster.name, "bootstrap/vcluster": v.name },
-            "annotations": {
-                "nginx.ingress.kubernetes.io/ssl-passthrough": "true",
-                "nginx.ingress.kubernetes.io/backend-protocol": "HTTPS",
-                "nginx.ingress.kubernetes.io/ssl-redirect": "false",
-            },
+    let mut labels = crate::core::ownership::labels(&env.cluster.name);
+    labels.insert("bootstrap/vcluster".into(), v.name.clone());
+    let ingress = Ingress {
+        metadata: ObjectMeta {
+            name: Some(format!("{}-api", v.release)),
+            namespace: Some(v.namespace.clone()),
+            labels: Some(labels),
+            annotations: Some(
+                ANNOTATIONS
+                    .iter()
+                    .map(|(k, val)| ((*k).to_owned(), (*val).to_owned()))
+                    .collect(),
+            ),
+            ..Default::default()
         },
-        "spec": {
-            "ingressClassName": ingress_class(env),
-            "rules": [{
-                "host": v.hostname,
-                "http": { "paths": [{
-                    "path": "/",
-                    "pathType": "Prefix",
-                    "backend": { "service": { "name": v.release, "port": { "number": 443 } } },
-                }]},
-            }],
-        },
-    })
+        spec: Some(IngressSpec {
+            ingress_class_name: Some(ingress_class(env)),
+            rules: Some(vec![IngressRule {
+                host: Some(v.hostname.clone()),
+                http: Some(HTTPIngressRuleValue {
+                    paths: vec![HTTPIngressPath {
+                        path: Some("/".into()),
+                        path_type: "Prefix".into(),
+                        backend: IngressBackend {
+                            service: Some(IngressServiceBackend {
+                                name: v.release.clone(),
+                                port: Some(ServiceBackendPort {
+                                    number: Some(443),
+                                    ..Default::default()
+                                }),
+                            }),
+                            ..Default::default()
+                        },
+                    }],
+                }),
+            }]),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let mut out = objects::manifest(&ingress);
+    // `render routes` prints this value and the golden routes.yaml pins its order: the
+    // annotations as listed above (passthrough first), not sorted, and a path before its backend.
+    objects::lead(
+        &mut out,
+        "/metadata/annotations",
+        &ANNOTATIONS.map(|(k, _)| k),
+    );
+    objects::lead(
+        &mut out,
+        "/spec/rules/0/http/paths/0",
+        &["path", "pathType", "backend"],
+    );
+    out
 }
 
 /// ingress-nginx values for a kind node: bind the node's 80/443 as host ports (kind maps them to
