@@ -105,18 +105,7 @@ pub fn resolve_with(doc: &serde_json::Value, name: &str, via: Via, read: ReadFil
     let plugin = user
         .as_ref()
         .is_some_and(|u| u.exec.is_some() || u.auth_provider.is_some());
-    let creds = user
-        .as_ref()
-        .map(|u| credentials(u, read))
-        .transpose()
-        .map_err(|m| {
-            err(
-                Some(&server),
-                format!("user `{}`: {m}", ctx.user.clone().unwrap_or_default()),
-            )
-        })?
-        .unwrap_or_default();
-    Ok(Target {
+    let mut target = Target {
         context: name.to_string(),
         cluster: ctx.cluster.clone(),
         server: server.clone(),
@@ -126,49 +115,26 @@ pub fn resolve_with(doc: &serde_json::Value, name: &str, via: Via, read: ReadFil
         base_path: url.path,
         tls_server_name: cluster.tls_server_name.clone().filter(|s| !s.is_empty()),
         ca_pem,
-        credential: creds.describe(),
-        client_cert_pem: creds.cert,
-        client_key_pem: creds.key,
-        token: creds.token,
-        basic: creds.basic,
         insecure: cluster.insecure_skip_tls_verify.unwrap_or(false),
         proxy_url: cluster.proxy_url.clone().filter(|s| !s.is_empty()),
         via,
         plugin: plugin.then(|| kc.clone()),
-        client_auth: None,
-    })
-}
-
-#[derive(Default)]
-struct Creds {
-    cert: Option<Vec<u8>>,
-    key: Option<Vec<u8>>,
-    token: Option<String>,
-    basic: Option<(String, String)>,
-    plugin: Option<String>,
-}
-
-impl Creds {
-    fn describe(&self) -> Credential {
-        if let Some(cert) = &self.cert {
-            return Credential::ClientCert {
-                subject: cert_subject(cert).unwrap_or_else(|| "unreadable".into()),
-            };
-        }
-        if self.token.is_some() {
-            return Credential::Token;
-        }
-        if self.basic.is_some() {
-            return Credential::Basic;
-        }
-        match &self.plugin {
-            Some(p) => Credential::Plugin { what: p.clone() },
-            None => Credential::None,
-        }
+        ..Default::default()
+    };
+    if let Some(u) = &user {
+        present(&mut target, u, read).map_err(|m| {
+            err(
+                Some(&server),
+                format!("user `{}`: {m}", ctx.user.clone().unwrap_or_default()),
+            )
+        })?;
     }
+    Ok(target)
 }
 
-fn credentials(a: &AuthInfo, read: ReadFile) -> Result<Creds, String> {
+/// Put the user's credentials on the target, and say which one the probe presents (in the order
+/// client-go prefers: a client certificate, a token, basic auth, a plugin).
+fn present(t: &mut Target, a: &AuthInfo, read: ReadFile) -> Result<(), String> {
     let cert = data_or_file(
         a.client_certificate_data.as_deref(),
         a.client_certificate.as_deref(),
@@ -219,13 +185,20 @@ fn credentials(a: &AuthInfo, read: ReadFile) -> Result<Creds, String> {
             .as_ref()
             .map(|p| format!("auth-provider {}", p.name))
     };
-    Ok(Creds {
-        cert,
-        key,
-        token,
-        basic,
-        plugin,
-    })
+    t.credential = match (&cert, &token, &basic, plugin) {
+        (Some(c), ..) => Credential::ClientCert {
+            subject: cert_subject(c).unwrap_or_else(|| "unreadable".into()),
+        },
+        (None, Some(_), ..) => Credential::Token,
+        (None, None, Some(_), _) => Credential::Basic,
+        (None, None, None, Some(what)) => Credential::Plugin { what },
+        (None, None, None, None) => Credential::None,
+    };
+    t.client_cert_pem = cert;
+    t.client_key_pem = key;
+    t.token = token;
+    t.basic = basic;
+    Ok(())
 }
 
 /// Inline base64 data wins over a file reference, as in client-go.
