@@ -118,9 +118,24 @@ pub struct Cx<'a> {
     /// Kubeconfig entries to write, host cluster first.
     entries: Mutex<Vec<Entry>>,
     /// Changes made so far in this run (any step), which tells later steps to look again and
-    /// the routes step that a just-installed vcluster may need a moment.
+    /// the vcluster dial step that a just-installed vcluster may need a moment.
     pub(super) changed: Mutex<usize>,
     report: Mutex<Option<crate::core::verify::Report>>,
+    /// Each context whose dial a probe of this run proved, with the entry it proved: `up`'s
+    /// verify does not dial again what nothing has changed since.
+    proven: Mutex<BTreeMap<String, (Entry, crate::core::verify::report::ContextReport)>>,
+    /// The releases the planned changes install (`cache:` on), each from its kept archive: set
+    /// once before the first change (`runner::get_downloads`), read by the cache step, which
+    /// warms their images while the cluster is made.
+    pub(super) installs: Mutex<Vec<crate::core::release::Release>>,
+    memo: Memo,
+}
+
+/// What the run looked up once and reuses: caches of reads and lookups, filled on first use by
+/// whichever step asks first. Not data one step hands another (that is `Output`): a step that
+/// reads one of these would get the same answer by looking itself, only slower.
+#[derive(Default)]
+struct Memo {
     /// Where each tool was found (or why not), looked up once and only when a step needs it:
     /// a converged `up` looks up none (a version check runs the tool).
     tools: Mutex<BTreeMap<&'static str, std::result::Result<PathBuf, String>>>,
@@ -129,21 +144,15 @@ pub struct Cx<'a> {
     /// thousands of contexts. A write re-reads its file under the lock and empties this.
     kubeconfig_reads:
         Mutex<BTreeMap<PathBuf, Option<Arc<crate::drivers::kubeconfig::store::Read>>>>,
-    /// Each context whose route a probe of this run proved, with the entry it proved: `up`'s
-    /// verify does not dial again what nothing has changed since.
-    proven: Mutex<BTreeMap<String, (Entry, crate::core::verify::report::ContextReport)>>,
     /// Chart archives kept by digest (`cache:` on), found or fetched before the first change,
     /// by `core::charts::key`: the releases install from these.
     charts: Mutex<BTreeMap<String, PathBuf>>,
-    /// The releases the planned changes install (`cache:` on), each from its kept archive: set
-    /// once before the first change (`runner::get_downloads`), read by the cache step, which
-    /// warms their images while the cluster is made.
-    pub(super) installs: Mutex<Vec<crate::core::release::Release>>,
     /// `provider: existing`: the user's context, alone (`doc::standalone` of what kubectl sees),
-    /// taken once and shared by the cluster step (its credentials) and the host route (its
+    /// taken once and shared by the cluster step (its credentials) and the host dial (its
     /// private kubeconfig).
     host_context: Mutex<Option<serde_json::Value>>,
-    /// Their images, rendered once (`helm template`) for the offline check and the warm-up.
+    /// The images of the releases the planned changes install (`Cx::installs`), rendered once
+    /// (`helm template`) for the offline check and the warm-up.
     images: tokio::sync::OnceCell<std::result::Result<Vec<String>, String>>,
 }
 
@@ -174,13 +183,9 @@ impl<'a> Cx<'a> {
             entries: Mutex::new(Vec::new()),
             changed: Mutex::new(0),
             report: Mutex::new(None),
-            tools: Mutex::new(BTreeMap::new()),
-            kubeconfig_reads: Mutex::new(BTreeMap::new()),
             proven: Mutex::new(BTreeMap::new()),
-            charts: Mutex::new(BTreeMap::new()),
             installs: Mutex::new(Vec::new()),
-            host_context: Mutex::new(None),
-            images: tokio::sync::OnceCell::new(),
+            memo: Memo::default(),
         })
     }
 
@@ -212,6 +217,7 @@ impl<'a> Cx<'a> {
         path: &std::path::Path,
     ) -> std::result::Result<Option<Arc<crate::drivers::kubeconfig::store::Read>>, StoreError> {
         if let Some(found) = self
+            .memo
             .kubeconfig_reads
             .lock()
             .ok()
@@ -220,7 +226,7 @@ impl<'a> Cx<'a> {
             return Ok(found);
         }
         let read = crate::drivers::kubeconfig::store::read_keeping_bytes(path)?.map(Arc::new);
-        if let Ok(mut r) = self.kubeconfig_reads.lock() {
+        if let Ok(mut r) = self.memo.kubeconfig_reads.lock() {
             r.insert(path.to_owned(), read.clone());
         }
         Ok(read)
@@ -242,12 +248,12 @@ impl<'a> Cx<'a> {
         std::result::Result<serde_json::Value, crate::core::kubeconfig::doc::DocError>,
         StoreError,
     > {
-        if let Some(v) = self.host_context.lock().ok().and_then(|h| h.clone()) {
+        if let Some(v) = self.memo.host_context.lock().ok().and_then(|h| h.clone()) {
             return Ok(Ok(v));
         }
         let merged = self.kubeconfig_merged()?;
         let one = crate::core::kubeconfig::doc::standalone(&merged, &self.env.cluster.context);
-        if let (Ok(v), Ok(mut h)) = (&one, self.host_context.lock()) {
+        if let (Ok(v), Ok(mut h)) = (&one, self.memo.host_context.lock()) {
             *h = Some(v.clone());
         }
         Ok(one)
@@ -266,7 +272,7 @@ impl<'a> Cx<'a> {
     /// A write session that starts from what this run already read of each file.
     pub fn kubeconfig_session(&self) -> crate::drivers::kubeconfig::Session {
         let mut s = crate::drivers::kubeconfig::Session::default();
-        if let Ok(r) = self.kubeconfig_reads.lock() {
+        if let Ok(r) = self.memo.kubeconfig_reads.lock() {
             for (path, read) in r.iter() {
                 if let Some(read) = read {
                     s.know(path, read.clone());
@@ -278,7 +284,7 @@ impl<'a> Cx<'a> {
 
     /// After a write: what was read is no longer what the files hold.
     pub fn kubeconfig_written(&self) {
-        if let Ok(mut r) = self.kubeconfig_reads.lock() {
+        if let Ok(mut r) = self.memo.kubeconfig_reads.lock() {
             r.clear();
         }
     }
@@ -295,6 +301,7 @@ impl<'a> Cx<'a> {
     /// Where a tool is, without downloading: its variable, PATH at a fitting version, the cache.
     pub fn find_tool(&self, pin: &'static Pinned) -> std::result::Result<PathBuf, String> {
         if let Some(found) = self
+            .memo
             .tools
             .lock()
             .ok()
@@ -305,7 +312,7 @@ impl<'a> Cx<'a> {
         let found = crate::drivers::toolchain::observe(pin, &self.toolchain_options())
             .map(|l| l.path)
             .map_err(|e| e.to_string());
-        if let Ok(mut t) = self.tools.lock() {
+        if let Ok(mut t) = self.memo.tools.lock() {
             t.insert(pin.tool.name, found.clone());
         }
         found
@@ -327,7 +334,7 @@ impl<'a> Cx<'a> {
                 .map_err(|e| anyhow::anyhow!("fetching {}: {e}", pin.tool.name))?
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
         eprintln!("toolchain: {}: {}", pin.tool.name, located.describe(pin));
-        if let Ok(mut t) = self.tools.lock() {
+        if let Ok(mut t) = self.memo.tools.lock() {
             t.insert(pin.tool.name, Ok(located.path.clone()));
         }
         Ok(located.path)
@@ -343,7 +350,7 @@ impl<'a> Cx<'a> {
             anyhow::bail!("chart {} names no repository and version", c.name);
         };
         let k = crate::core::charts::key(&repo, &c.name, &version);
-        if let Some(p) = self.charts.lock().unwrap().get(&k) {
+        if let Some(p) = self.memo.charts.lock().unwrap().get(&k) {
             return Ok(p.clone());
         }
         let o = crate::drivers::toolchain::Options::from_env(self.opts.offline);
@@ -355,14 +362,15 @@ impl<'a> Cx<'a> {
         })
         .await
         .map_err(|e| anyhow::anyhow!("keeping chart {}: {e}", c.name))??;
-        self.charts.lock().unwrap().insert(k, path.clone());
+        self.memo.charts.lock().unwrap().insert(k, path.clone());
         Ok(path)
     }
 
     /// Every image the releases in `installs` run, each once: their charts rendered by `helm
     /// template` with the values `up` installs them with (the list follows the chart version).
     pub async fn planned_images(&self) -> std::result::Result<Vec<String>, String> {
-        self.images
+        self.memo
+            .images
             .get_or_init(|| async {
                 let installs = self.installs.lock().map(|i| i.clone()).unwrap_or_default();
                 if installs.is_empty() {
@@ -400,7 +408,7 @@ impl<'a> Cx<'a> {
     pub fn kept_chart(&self, c: &crate::core::config::Chart) -> Option<PathBuf> {
         let (repo, version) = (c.repo.as_ref()?, c.version.as_ref()?);
         let k = crate::core::charts::key(repo, &c.name, version);
-        self.charts.lock().unwrap().get(&k).cloned()
+        self.memo.charts.lock().unwrap().get(&k).cloned()
     }
 
     pub async fn file(&self, p: &crate::core::router::PinnedManifest) -> anyhow::Result<PathBuf> {
