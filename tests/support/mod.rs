@@ -30,7 +30,12 @@ pub const NODE_IMAGE_V2: &str = "bootstrap-test/kind-node:v2";
 pub fn node_image() -> String {
     static TAG: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     TAG.get_or_init(|| {
-        let bin = repo().join("target/debug/kind-node-double");
+        // Where cargo put it: `CARGO_TARGET_DIR` when set (relative to where cargo ran, the
+        // checkout), as node-image.sh reads it too.
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| "target".into());
+        let bin = repo().join(target).join("debug/kind-node-double");
         let out = Command::new("sha256sum").arg(&bin).output().unwrap();
         let sum: String = String::from_utf8_lossy(&out.stdout).chars().take(16).collect();
         assert_eq!(sum.len(), 16, "sha256sum {}", bin.display());

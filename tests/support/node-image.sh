@@ -5,7 +5,8 @@
 # brought up to date first (`cargo test` of the root package does not build testkit's binaries).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-bin="${1:-target/debug/kind-node-double}"
+# Where cargo puts it: $CARGO_TARGET_DIR when set (a relative one is relative to the checkout).
+bin="${1:-${CARGO_TARGET_DIR:-target}/debug/kind-node-double}"
 # Always build: cargo does nothing when the binary is current, and a stale one would be imaged.
 [ -n "${1:-}" ] || cargo build -q -p testkit --bin kind-node-double
 sum=$(sha256sum "$bin" | cut -c1-16)
