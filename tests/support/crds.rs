@@ -7,7 +7,7 @@
 //! `hack/boilerplate/boilerplate.sh.txt` (no year in it), a `# Gateway API Standard channel
 //! install` banner, then for each `config/crd/standard/gateway*.yaml` in name order `---`, a
 //! `# <path>` header and the file. The rebuilt bytes must hash to the pin bootstrap holds
-//! (`core::config::pins::GATEWAY_API_STANDARD_INSTALL_SHA256`), so nothing here can make the
+//! (`core::router::GATEWAY_API_CRDS.sha256`), so nothing here can make the
 //! router step accept other bytes.
 
 use std::path::{Path, PathBuf};
@@ -81,7 +81,7 @@ pub fn standard_install() -> Vec<u8> {
         .collect();
     assert_eq!(
         sum,
-        bootstrap::core::config::pins::GATEWAY_API_STANDARD_INSTALL_SHA256,
+        bootstrap::core::router::GATEWAY_API_CRDS.sha256,
         "the rebuilt standard-install.yaml does not hash to bootstrap's pin"
     );
     bytes
@@ -90,7 +90,7 @@ pub fn standard_install() -> Vec<u8> {
 /// Leave the asset in bootstrap's download cache under `cache_root` (what `$XDG_CACHE_HOME/
 /// bootstrap` or `~/.cache/bootstrap` is), as a previous download would have.
 pub fn seed_cache(cache_root: &Path) -> PathBuf {
-    let sha = bootstrap::core::config::pins::GATEWAY_API_STANDARD_INSTALL_SHA256;
+    let sha = bootstrap::core::router::GATEWAY_API_CRDS.sha256;
     let dir = cache_root.join("downloads").join(sha);
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("standard-install.yaml");

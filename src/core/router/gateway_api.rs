@@ -3,10 +3,31 @@
 //! needs, and what proves it serves.
 
 use super::{DefaultCertificate, Kind, ObjectType, PinnedManifest, Readiness};
-use crate::core::config::{pins, Env};
+use crate::core::config::Env;
 use crate::core::release::Release;
 use crate::core::render::gateway;
 use serde_json::Value;
+
+/// Traefik chart 41.3.0 (Traefik v3.7.11): traefik/traefik-helm-chart tag v41.3.0, the Gateway API
+/// implementation behind `router.kind: gateway-api` (README, "The Gateway API router").
+const TRAEFIK_REPO: &str = "https://traefik.github.io/charts";
+const TRAEFIK_CHART: &str = "traefik";
+const TRAEFIK_VERSION: &str = "41.3.0";
+
+/// Gateway API: kubernetes-sigs/gateway-api tag v1.6.1 (2026-07-16). TLSRoute is served only as
+/// `gateway.networking.k8s.io/v1` by its standard channel (v1alpha2/v1alpha3 are `served: false`).
+const GATEWAY_API_VERSION: &str = "v1.6.1";
+const GATEWAY_API_STANDARD_INSTALL_URL: &str =
+    "https://github.com/kubernetes-sigs/gateway-api/releases/download/v1.6.1/standard-install.yaml";
+/// sha256 of the release asset `standard-install.yaml`, rebuilt from the source at tag v1.6.1
+/// exactly as the release does (`make build-install-yaml`, i.e. `hack/build-install-yaml.sh`: the
+/// boilerplate, which carries no year, then each `config/crd/standard/gateway*.yaml` behind a
+/// `# <path>` header). The project's `verify-release-artifacts` workflow checks the published
+/// asset equals that build. No internet here to download the asset itself: the first real fetch
+/// confirms this pin, or refuses the file and says so. Its documents, comments aside, equal
+/// ../shared/contracts/crds/gateway-api-v1.6.1-standard-install.yaml (checked when pinned).
+const GATEWAY_API_STANDARD_INSTALL_SHA256: &str =
+    "24d931f22abd8e40c973264319ead7cfa09d0fb7716b7ab1ee2ff174cb063a73";
 
 const GATEWAY_CLASS: ObjectType = ObjectType {
     api_version: gateway::API_VERSION,
@@ -32,9 +53,9 @@ pub struct GatewayApi;
 /// NOTES.txt tells users to apply the release's standard-install.yaml).
 pub const GATEWAY_API_CRDS: PinnedManifest = PinnedManifest {
     what: "Gateway API v1.6.1 CRDs (standard channel)",
-    url: crate::core::config::pins::GATEWAY_API_STANDARD_INSTALL_URL,
-    sha256: crate::core::config::pins::GATEWAY_API_STANDARD_INSTALL_SHA256,
-    bundle_version: crate::core::config::pins::GATEWAY_API_VERSION,
+    url: GATEWAY_API_STANDARD_INSTALL_URL,
+    sha256: GATEWAY_API_STANDARD_INSTALL_SHA256,
+    bundle_version: GATEWAY_API_VERSION,
 };
 
 impl Kind for GatewayApi {
@@ -70,9 +91,9 @@ impl Kind for GatewayApi {
     fn defaults(&self) -> super::Defaults {
         super::Defaults {
             name: "traefik",
-            repo: pins::TRAEFIK_REPO,
-            chart: pins::TRAEFIK_CHART,
-            version: pins::TRAEFIK_VERSION,
+            repo: TRAEFIK_REPO,
+            chart: TRAEFIK_CHART,
+            version: TRAEFIK_VERSION,
         }
     }
 

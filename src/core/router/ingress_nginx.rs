@@ -12,6 +12,26 @@ use k8s_openapi::api::networking::v1::{
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde_json::{json, Value};
 
+/// ingress-nginx chart 4.15.1 (controller v1.15.1): kubernetes/ingress-nginx tag
+/// helm-chart-4.15.1, the last release before the project was retired (March 2026).
+const INGRESS_NGINX_REPO: &str = "https://kubernetes.github.io/ingress-nginx";
+const INGRESS_NGINX_VERSION: &str = "4.15.1";
+
+/// The newest Kubernetes minor each ingress-nginx chart line was tested on: the "Supported
+/// Versions table" of README.md at kubernetes/ingress-nginx tag helm-chart-4.15.1 (v1.15.x: 1.35
+/// down to 1.31; v1.14.x: 1.34; v1.13.x: 1.33).
+const INGRESS_NGINX_MAX_KUBERNETES: &[(&str, (u32, u32))] =
+    &[("4.15.", (1, 35)), ("4.14.", (1, 34)), ("4.13.", (1, 33))];
+
+/// The newest Kubernetes minor an ingress-nginx chart version is known to support.
+fn ingress_nginx_max_kubernetes(chart_version: &str) -> Option<(u32, u32)> {
+    let v = chart_version.trim_start_matches('v');
+    INGRESS_NGINX_MAX_KUBERNETES
+        .iter()
+        .find(|(prefix, _)| v.starts_with(prefix))
+        .map(|(_, max)| *max)
+}
+
 /// Label the router's pods select their node by (as in kind's ingress guide); kind puts it on
 /// the first control plane.
 pub const INGRESS_READY_LABEL: &str = "ingress-ready";
@@ -49,9 +69,9 @@ impl Kind for IngressNginx {
     fn defaults(&self) -> super::Defaults {
         super::Defaults {
             name: "ingress-nginx",
-            repo: pins::INGRESS_NGINX_REPO,
+            repo: INGRESS_NGINX_REPO,
             chart: "ingress-nginx",
-            version: pins::INGRESS_NGINX_VERSION,
+            version: INGRESS_NGINX_VERSION,
         }
     }
 
@@ -70,7 +90,7 @@ impl Kind for IngressNginx {
     /// The node image runs a Kubernetes newer than the chart line was tested on.
     fn kubernetes_support(&self, env: &Env, node_image: &str) -> Option<(String, String)> {
         let version = env.router.chart.version.as_deref()?;
-        let max = pins::ingress_nginx_max_kubernetes(version)?;
+        let max = ingress_nginx_max_kubernetes(version)?;
         let node = pins::kubernetes_minor(node_image)?;
         (node > max).then(|| {
             (
@@ -257,6 +277,13 @@ fn controller_value(env: &Env) -> String {
 mod tests {
     use super::*;
     use crate::core::config::load_str;
+
+    #[test]
+    fn ingress_nginx_support_by_chart_line() {
+        assert_eq!(ingress_nginx_max_kubernetes("4.15.1"), Some((1, 35)));
+        assert_eq!(ingress_nginx_max_kubernetes("4.14.1"), Some((1, 34)));
+        assert_eq!(ingress_nginx_max_kubernetes("9.0.0"), None);
+    }
 
     #[test]
     fn an_existing_cluster_gets_a_load_balancer_not_kind_host_ports() {

@@ -20,10 +20,8 @@ pub const MAX_WORKERS: u32 = 16;
 /// failures; more only slows a laptop.
 pub const MAX_CONTROL_PLANES: u32 = 5;
 // Versions for a file that names none: the current pins, with where each was checked.
-pub use super::pins::{
-    INGRESS_NGINX_REPO, INGRESS_NGINX_VERSION, TRAEFIK_CHART, TRAEFIK_REPO, TRAEFIK_VERSION,
-    VCLUSTER_REPO, VCLUSTER_VERSION,
-};
+// A router kind's are its own (`core::router`).
+pub use super::pins::{VCLUSTER_REPO, VCLUSTER_VERSION};
 
 const TOP: &[&str] = &[
     "apiVersion",
