@@ -37,7 +37,10 @@ pub fn cluster_secret(env: &Env, v: &Vcluster, creds: &VclusterCreds) -> Value {
     });
     let mut labels = crate::core::ownership::labels(&env.cluster.name);
     labels.insert("argocd.argoproj.io/secret-type".into(), "cluster".into());
-    labels.insert("bootstrap/vcluster".into(), v.name.clone());
+    labels.insert(
+        crate::core::ownership::VCLUSTER_LABEL.into(),
+        v.name.clone(),
+    );
     labels.extend(env.argocd.labels.clone());
     crate::core::objects::manifest(&Secret {
         metadata: ObjectMeta {

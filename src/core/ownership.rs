@@ -18,6 +18,9 @@ use std::collections::BTreeMap;
 pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "bootstrap");
 /// Label naming the environment (its cluster name) an object or release belongs to.
 pub const ENV_LABEL: &str = "bootstrap/env";
+/// Label naming the vcluster an object is for (its route, its Argo CD Secret): the vcluster's
+/// step makes and removes those, not the router's.
+pub const VCLUSTER_LABEL: &str = "bootstrap/vcluster";
 /// Where the cluster record lives inside the control-plane node.
 pub const NODE_RECORD: &str = "/kind/bootstrap.json";
 

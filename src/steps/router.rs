@@ -7,7 +7,7 @@ use super::releases::{Ops, ReleaseStep};
 use super::{Cx, Diff, Looked, Mode, Step};
 use crate::core::config::Env;
 use crate::core::objects::{self, Judged};
-use crate::core::ownership::ENV_LABEL;
+use crate::core::ownership::{ENV_LABEL, VCLUSTER_LABEL};
 use crate::core::plan::{act, chart_ref, Op};
 use crate::core::release::Stored;
 use crate::core::router::{
@@ -319,11 +319,12 @@ impl Step for Router {
         let step = cx.progress.begin("router");
         let mut removed = Vec::new();
         // Our router objects (GatewayClass, Gateway) go before the release that serves them;
-        // the CRDs stay: they are cluster-wide and may serve the user's own controllers.
+        // the routes are their vcluster's step's (they carry its label); the CRDs stay: they are
+        // cluster-wide and may serve the user's own controllers.
         for o in self
             .owned
             .iter()
-            .filter(|o| !matches!(o["kind"].as_str(), Some("Ingress") | Some("TLSRoute")))
+            .filter(|o| o["metadata"]["labels"].get(VCLUSTER_LABEL).is_none())
         {
             let r = ObjectRef::of(o);
             let obj = serde_json::json!({"apiVersion": r.api_version, "kind": r.kind,

@@ -186,7 +186,7 @@ pub fn tls_route(env: &Env, v: &crate::core::config::Vcluster) -> Option<Value> 
                 "metadata": {
                     "name": format!("{}-api", v.release),
                     "namespace": v.namespace,
-                    "labels": { MANAGED_BY.0: MANAGED_BY.1, crate::core::ownership::ENV_LABEL: env.cluster.name, "bootstrap/vcluster": v.name },
+                    "labels": { MANAGED_BY.0: MANAGED_BY.1, crate::core::ownership::ENV_LABEL: env.cluster.name, crate::core::ownership::VCLUSTER_LABEL: v.name },
                 },
                 "spec": {
                     "parentRefs": [{

@@ -125,7 +125,10 @@ const ANNOTATIONS: [(&str, &str); 3] = [
 /// `v`'s Ingress.
 pub fn ingress(env: &Env, v: &crate::core::config::Vcluster) -> Value {
     let mut labels = crate::core::ownership::labels(&env.cluster.name);
-    labels.insert("bootstrap/vcluster".into(), v.name.clone());
+    labels.insert(
+        crate::core::ownership::VCLUSTER_LABEL.into(),
+        v.name.clone(),
+    );
     let ingress = Ingress {
         metadata: ObjectMeta {
             name: Some(format!("{}-api", v.release)),

@@ -73,7 +73,7 @@ pub trait Kind {
         Vec::new()
     }
     /// The route objects sending `v`'s hostname to its service, TLS untouched, labelled
-    /// `bootstrap/vcluster: <name>`; rendered alone, so each vcluster's step costs the same
+    /// `bootstrap/vcluster: <name>` (`ownership::VCLUSTER_LABEL`: the vcluster's step owns them); rendered alone, so each vcluster's step costs the same
     /// however many the file has.
     fn vcluster_routes(&self, env: &Env, v: &crate::core::config::Vcluster) -> Vec<Value>;
     /// Every vcluster's route objects, in file order.
