@@ -135,15 +135,3 @@ pub fn format_plan(p: &Plan) -> String {
     }
     s
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn op_names_are_serde_names() {
-        for v in <Op as strum::VariantArray>::VARIANTS {
-            assert_eq!(serde_json::to_value(v).unwrap(), v.as_str());
-        }
-    }
-}

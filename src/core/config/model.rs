@@ -4,7 +4,7 @@
 use serde::Serialize;
 use std::collections::BTreeMap;
 // strum derives the names the file accepts (`VariantNames`, `FromStr`) and prints
-// (`IntoStaticStr`) from the same variants serde writes; `names_agree_with_serde` ties the two.
+// (`IntoStaticStr`) from the same variants serde writes; `core::tests` ties the two.
 use strum::{EnumString, IntoStaticStr, VariantNames};
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -290,34 +290,5 @@ impl Upstream {
             host: host.to_owned(),
             remote,
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Every name strum accepts parses to the variant serde writes under that same name.
-    fn agree<E: VariantNames + std::str::FromStr + Serialize + Copy + Into<&'static str>>() {
-        for name in E::VARIANTS {
-            let Ok(v) = name.parse::<E>() else {
-                panic!("{name} does not parse")
-            };
-            assert_eq!(serde_json::to_value(v).unwrap(), *name);
-            assert_eq!(v.into(), *name);
-        }
-    }
-
-    #[test]
-    fn names_agree_with_serde() {
-        agree::<Provider>();
-        agree::<Protocol>();
-        agree::<RouterService>();
-        agree::<VclusterAccess>();
-        agree::<AccessMode>();
-        assert_eq!(
-            AccessMode::VARIANTS,
-            ["auto", "host", "devcontainer", "wsl2", "kind-network"]
-        );
     }
 }

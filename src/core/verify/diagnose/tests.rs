@@ -462,10 +462,3 @@ fn suggestion_prefers_localhost_then_dns_names() {
     assert_eq!(suggest_name(&v(&["10.0.0.1"])).as_deref(), Some("10.0.0.1"));
     assert_eq!(suggest_name(&[]), None);
 }
-
-#[test]
-fn layer_names_are_serde_names() {
-    for v in <Layer as strum::VariantArray>::VARIANTS {
-        assert_eq!(serde_json::to_value(v).unwrap(), v.as_str());
-    }
-}
