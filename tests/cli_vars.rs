@@ -137,12 +137,14 @@ fn down_writes_the_kubeconfig_bootstrap_kubeconfig_names() {
         context: "ours".into(),
         cluster: "ours".into(),
         user: "ours".into(),
-        server: "https://127.0.0.1:9".into(),
+        creds: bootstrap::core::kubeconfig::doc::Credentials {
+            server: "https://127.0.0.1:9".into(),
+            ca_pem: b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n".to_vec(),
+            client_cert_pem: None,
+            client_key_pem: None,
+            token: Some("t".into()),
+        },
         tls_server_name: None,
-        ca_pem: b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n".to_vec(),
-        client_cert_pem: None,
-        client_key_pem: None,
-        token: Some("t".into()),
         insecure_skip_tls_verify: false,
         namespace: None,
     };
@@ -243,9 +245,12 @@ fn kubeconfig_path_is_expanded_and_relative_to_the_environment_file() {
             context: "ctx".into(),
             cluster: "ctx".into(),
             user: "ctx".into(),
-            server: "https://127.0.0.1:6443".into(),
-            ca_pem: b"CA".to_vec(),
-            token: Some("t".into()),
+            creds: bootstrap::core::kubeconfig::doc::Credentials {
+                server: "https://127.0.0.1:6443".into(),
+                ca_pem: b"CA".to_vec(),
+                token: Some("t".into()),
+                ..Default::default()
+            },
             ..Default::default()
         };
         bootstrap::drivers::kubeconfig::Session::default()

@@ -90,21 +90,27 @@ fn world() -> World {
             context: "kind-localdev".into(),
             cluster: "kind-localdev".into(),
             user: "kind-localdev".into(),
-            server: format!("https://127.0.0.1:{}", kind_api.port()),
+            creds: bootstrap::core::kubeconfig::doc::Credentials {
+                server: format!("https://127.0.0.1:{}", kind_api.port()),
+                ca_pem: kind_pki.ca_pem.clone().into_bytes(),
+                client_cert_pem: Some(admin.cert_pem.into_bytes()),
+                client_key_pem: Some(admin.key_pem.into_bytes()),
+                ..Default::default()
+            },
             tls_server_name: Some("localhost".into()),
-            ca_pem: kind_pki.ca_pem.clone().into_bytes(),
-            client_cert_pem: Some(admin.cert_pem.into_bytes()),
-            client_key_pem: Some(admin.key_pem.into_bytes()),
             ..Default::default()
         },
         Entry {
             context: "dev-vcluster".into(),
             cluster: "dev-vcluster".into(),
             user: "dev-vcluster".into(),
-            server: format!("https://127.0.0.1:{}", vcluster.port()),
+            creds: bootstrap::core::kubeconfig::doc::Credentials {
+                server: format!("https://127.0.0.1:{}", vcluster.port()),
+                ca_pem: vc_pki.ca_pem.clone().into_bytes(),
+                token: Some("vc-token".into()),
+                ..Default::default()
+            },
             tls_server_name: Some(VC_HOST.into()),
-            ca_pem: vc_pki.ca_pem.clone().into_bytes(),
-            token: Some("vc-token".into()),
             namespace: Some("default".into()),
             ..Default::default()
         },
@@ -206,7 +212,7 @@ fn the_clusters_own_ca_is_what_kubectl_checks_against() {
     let Some(kubectl) = kubectl() else { return };
     let w = world();
     let mut wrong = w.entries[1].clone();
-    wrong.ca_pem = Pki::new("some-other-ca").ca_pem.into_bytes();
+    wrong.creds.ca_pem = Pki::new("some-other-ca").ca_pem.into_bytes();
     write(&w, &[wrong], None);
     let out = get_version(&kubectl, &w.path, "dev-vcluster");
     let stderr = String::from_utf8_lossy(&out.stderr);

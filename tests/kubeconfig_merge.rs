@@ -61,7 +61,7 @@ fn merge_into_a_thousand_foreign_contexts_loses_nothing() {
     for e in ours() {
         let v = doc::context_view(&after, &e.context).unwrap();
         assert_eq!(v.owner.as_deref(), Some(OWNER));
-        assert_eq!(v.server.as_deref(), Some(e.server.as_str()));
+        assert_eq!(v.server.as_deref(), Some(e.creds.server.as_str()));
     }
     assert_eq!(after["current-context"], "dev-vcluster");
 

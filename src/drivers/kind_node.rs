@@ -98,12 +98,8 @@ async fn node_labels(
         context: context.clone(),
         cluster: context.clone(),
         user: context.clone(),
-        server,
+        creds: doc::Credentials { server, ..c },
         tls_server_name: Some("localhost".into()),
-        ca_pem: c.ca_pem,
-        client_cert_pem: c.client_cert_pem,
-        client_key_pem: c.client_key_pem,
-        token: c.token,
         insecure_skip_tls_verify: false,
         namespace: None,
     };

@@ -89,7 +89,7 @@ impl Step for HostDial {
                 };
                 let shown = format!(
                     "{}{}",
-                    entry.server,
+                    entry.creds.server,
                     entry
                         .tls_server_name
                         .as_ref()

@@ -59,7 +59,7 @@ fn route_detail(routes: &[Dial]) -> String {
 fn entry_detail(e: &Entry) -> String {
     format!(
         "server {}{}",
-        e.server,
+        e.creds.server,
         e.tls_server_name
             .as_ref()
             .map(|t| format!(", tls-server-name {t}"))

@@ -40,16 +40,17 @@ pub fn entry(
         context: context.to_owned(),
         cluster: context.to_owned(),
         user: context.to_owned(),
-        server: route.server.clone(),
-        tls_server_name: route.tls_server_name.clone(),
-        ca_pem: if insecure {
-            Vec::new()
-        } else {
-            creds.ca_pem.clone()
+        // The route's server; no CA when insecure (kubectl refuses both).
+        creds: Credentials {
+            server: route.server.clone(),
+            ca_pem: if insecure {
+                Vec::new()
+            } else {
+                creds.ca_pem.clone()
+            },
+            ..creds.clone()
         },
-        client_cert_pem: creds.client_cert_pem.clone(),
-        client_key_pem: creds.client_key_pem.clone(),
-        token: creds.token.clone(),
+        tls_server_name: route.tls_server_name.clone(),
         insecure_skip_tls_verify: insecure,
         namespace: None,
     }
@@ -135,7 +136,7 @@ pub async fn choose(
                     .map(|((_, j, _), r)| {
                         format!(
                             "{}{}: {}",
-                            cands[*j].server,
+                            cands[*j].creds.server,
                             cands[*j]
                                 .tls_server_name
                                 .as_ref()
@@ -292,7 +293,7 @@ mod tests {
                 ..Default::default()
             },
         );
-        assert!(e.insecure_skip_tls_verify && e.ca_pem.is_empty());
+        assert!(e.insecure_skip_tls_verify && e.creds.ca_pem.is_empty());
         let env = load_str("{}\n", "t", &[]).env.unwrap();
         let e = entry(
             &env,
@@ -303,6 +304,6 @@ mod tests {
                 ..Default::default()
             },
         );
-        assert!(!e.insecure_skip_tls_verify && e.ca_pem == b"CA");
+        assert!(!e.insecure_skip_tls_verify && e.creds.ca_pem == b"CA");
     }
 }

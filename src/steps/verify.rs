@@ -87,13 +87,13 @@ pub struct Known {
 /// Whether the kubeconfig's context still dials what the probe proved: the same server, name,
 /// trust and credentials.
 fn same_route(t: &crate::core::verify::Target, e: &crate::core::kubeconfig::Entry) -> bool {
-    t.server == e.server
+    t.server == e.creds.server
         && t.tls_server_name == e.tls_server_name
         && t.insecure == e.insecure_skip_tls_verify
-        && t.ca_pem.as_deref().unwrap_or_default() == e.ca_pem.as_slice()
-        && t.client_cert_pem == e.client_cert_pem
-        && t.client_key_pem == e.client_key_pem
-        && t.token == e.token
+        && t.ca_pem.as_deref().unwrap_or_default() == e.creds.ca_pem.as_slice()
+        && t.client_cert_pem == e.creds.client_cert_pem
+        && t.client_key_pem == e.creds.client_key_pem
+        && t.token == e.creds.token
         && t.plugin.is_none()
 }
 

@@ -92,15 +92,18 @@ pub fn entry(context: &str, server: &str) -> Entry {
         context: context.into(),
         cluster: format!("{context}-cluster"),
         user: format!("{context}-user"),
-        server: server.into(),
+        creds: bootstrap::core::kubeconfig::doc::Credentials {
+            server: server.into(),
+            ca_pem: format!(
+                "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+                "Q".repeat(900)
+            )
+            .into_bytes(),
+            client_cert_pem: Some(format!("CERT-{context}").into_bytes()),
+            client_key_pem: Some(format!("KEY-{context}").into_bytes()),
+            ..Default::default()
+        },
         tls_server_name: Some("localhost".into()),
-        ca_pem: format!(
-            "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
-            "Q".repeat(900)
-        )
-        .into_bytes(),
-        client_cert_pem: Some(format!("CERT-{context}").into_bytes()),
-        client_key_pem: Some(format!("KEY-{context}").into_bytes()),
         ..Default::default()
     }
 }

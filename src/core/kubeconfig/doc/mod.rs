@@ -32,13 +32,10 @@ pub struct Entry {
     pub context: String,
     pub cluster: String,
     pub user: String,
-    pub server: String,
+    /// The server it dials and the trust and identity it presents. The CA is always written as
+    /// `certificate-authority-data`, and must be empty when insecure.
+    pub creds: Credentials,
     pub tls_server_name: Option<String>,
-    /// Always written as `certificate-authority-data`; must be empty when insecure.
-    pub ca_pem: Vec<u8>,
-    pub client_cert_pem: Option<Vec<u8>>,
-    pub client_key_pem: Option<Vec<u8>>,
-    pub token: Option<String>,
     /// Only when the environment file asks for it; then no CA is written (kubectl refuses both).
     pub insecure_skip_tls_verify: bool,
     /// None leaves whatever namespace the context has (users switch it with `kubens`).
@@ -488,13 +485,13 @@ fn validate(entries: &[Entry]) -> Result<(), DocError> {
                 "context, cluster and user names must not be empty",
             ));
         }
-        if e.server.is_empty() {
+        if e.creds.server.is_empty() {
             return Err(invalid(e, "the server URL is empty"));
         }
-        if !e.insecure_skip_tls_verify && e.ca_pem.is_empty() {
+        if !e.insecure_skip_tls_verify && e.creds.ca_pem.is_empty() {
             return Err(invalid(e, "no CA certificate: the cluster's own CA is required unless insecure-skip-tls-verify is asked for"));
         }
-        if e.client_cert_pem.is_some() != e.client_key_pem.is_some() {
+        if e.creds.client_cert_pem.is_some() != e.creds.client_key_pem.is_some() {
             return Err(invalid(
                 e,
                 "a client certificate needs its key, and a key its certificate",
@@ -526,7 +523,7 @@ fn validate(entries: &[Entry]) -> Result<(), DocError> {
 
 fn cluster_body(e: &Entry) -> Map<String, Value> {
     let mut m = Map::new();
-    m.insert("server".into(), e.server.clone().into());
+    m.insert("server".into(), e.creds.server.clone().into());
     if let Some(n) = &e.tls_server_name {
         m.insert("tls-server-name".into(), n.clone().into());
     }
@@ -535,7 +532,7 @@ fn cluster_body(e: &Entry) -> Map<String, Value> {
     } else {
         m.insert(
             "certificate-authority-data".into(),
-            B64.encode(&e.ca_pem).into(),
+            B64.encode(&e.creds.ca_pem).into(),
         );
     }
     m
@@ -543,11 +540,11 @@ fn cluster_body(e: &Entry) -> Map<String, Value> {
 
 fn user_body(e: &Entry) -> Map<String, Value> {
     let mut m = Map::new();
-    if let (Some(c), Some(k)) = (&e.client_cert_pem, &e.client_key_pem) {
+    if let (Some(c), Some(k)) = (&e.creds.client_cert_pem, &e.creds.client_key_pem) {
         m.insert("client-certificate-data".into(), B64.encode(c).into());
         m.insert("client-key-data".into(), B64.encode(k).into());
     }
-    if let Some(t) = &e.token {
+    if let Some(t) = &e.creds.token {
         m.insert("token".into(), t.clone().into());
     }
     m

@@ -138,10 +138,10 @@ pub fn standalone_typed(doc: &Value, context: &str) -> Result<kube::config::Kube
     })
 }
 
-/// The trust and credentials a context carries, decoded: what an `Entry` is built from, whatever
-/// route it will then be given. The one credentials type of the tree: from a kubeconfig (the one
-/// `kind get kubeconfig` prints, the user's context on `provider: existing`), or from a vcluster
-/// secret's certificates (no `server` then: the entry's server is the route's).
+/// The server, trust and credentials a context carries, decoded. The one credentials type of the
+/// tree: read from a kubeconfig (the one `kind get kubeconfig` prints, the user's context on
+/// `provider: existing`) or from a vcluster secret's certificates (no `server` then), and held
+/// by each `Entry` we write, with the server of the dial chosen for it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Credentials {
     pub server: String,

@@ -41,11 +41,14 @@ fn entry(ctx: &str) -> Entry {
         context: ctx.into(),
         cluster: format!("{ctx}-cluster"),
         user: format!("{ctx}-user"),
-        server: "https://127.0.0.1:6443".into(),
+        creds: Credentials {
+            server: "https://127.0.0.1:6443".into(),
+            ca_pem: b"-----BEGIN CERTIFICATE-----\nCA\n-----END CERTIFICATE-----\n".to_vec(),
+            client_cert_pem: Some(b"CERT".to_vec()),
+            client_key_pem: Some(b"KEY".to_vec()),
+            ..Default::default()
+        },
         tls_server_name: Some("localhost".into()),
-        ca_pem: b"-----BEGIN CERTIFICATE-----\nCA\n-----END CERTIFICATE-----\n".to_vec(),
-        client_cert_pem: Some(b"CERT".to_vec()),
-        client_key_pem: Some(b"KEY".to_vec()),
         ..Default::default()
     }
 }
@@ -189,7 +192,7 @@ fn upsert_into_empty_document_writes_marked_entries_with_header() {
     assert_eq!(
         B64.decode(c["certificate-authority-data"].as_str().unwrap())
             .unwrap(),
-        entry("dev").ca_pem
+        entry("dev").creds.ca_pem
     );
     assert!(c.get("insecure-skip-tls-verify").is_none());
     assert_eq!(
@@ -250,7 +253,7 @@ fn update_changes_only_what_differs_and_keeps_what_others_added_to_ours() {
     }
     d["contexts"][0]["context"]["namespace"] = "team-a".into();
     let mut e = entry("dev");
-    e.server = "https://host.docker.internal:6443".into();
+    e.creds.server = "https://host.docker.internal:6443".into();
     e.tls_server_name = None;
     let ch = upsert(&mut d, &[e], "o").unwrap();
     assert_eq!(
@@ -343,7 +346,7 @@ fn insecure_only_when_asked_and_then_without_ca() {
     assert!(c.get("certificate-authority-data").is_none());
 
     let mut no_ca = entry("dev");
-    no_ca.ca_pem.clear();
+    no_ca.creds.ca_pem.clear();
     assert!(matches!(
         upsert(&mut parse("").unwrap(), &[no_ca], "o"),
         Err(DocError::InvalidEntry { .. })
@@ -353,14 +356,14 @@ fn insecure_only_when_asked_and_then_without_ca() {
 #[test]
 fn invalid_entries_are_refused_before_any_change() {
     let mut half = entry("dev");
-    half.client_key_pem = None;
+    half.creds.client_key_pem = None;
     assert!(matches!(
         upsert(&mut parse("").unwrap(), &[half], "o"),
         Err(DocError::InvalidEntry { .. })
     ));
     let mut other = entry("b");
     other.cluster = "dev-cluster".into();
-    other.server = "https://elsewhere".into();
+    other.creds.server = "https://elsewhere".into();
     assert!(
         matches!(upsert(&mut parse("").unwrap(), &[entry("dev"), other], "o"), Err(DocError::InvalidEntry { reason, .. }) if reason.contains("dev-cluster"))
     );
@@ -381,9 +384,9 @@ fn two_contexts_may_share_one_cluster() {
 #[test]
 fn token_user() {
     let mut e = entry("dev");
-    e.client_cert_pem = None;
-    e.client_key_pem = None;
-    e.token = Some("s3cret".into());
+    e.creds.client_cert_pem = None;
+    e.creds.client_key_pem = None;
+    e.creds.token = Some("s3cret".into());
     let mut d = parse("").unwrap();
     upsert(&mut d, &[e], "o").unwrap();
     let u = d["users"][0]["user"].as_object().unwrap();
@@ -729,7 +732,10 @@ fn credentials_decode_what_kind_prints() {
     let back = credentials(&d, "dev").unwrap();
     assert_eq!(
         (back.ca_pem, back.client_cert_pem),
-        (entry("dev").ca_pem, entry("dev").client_cert_pem)
+        (
+            entry("dev").creds.ca_pem,
+            entry("dev").creds.client_cert_pem
+        )
     );
     let bad = parse("clusters:\n- name: c\n  cluster: {certificate-authority-data: '%%%'}\ncontexts:\n- name: x\n  context: {cluster: c}\n").unwrap();
     assert!(matches!(
