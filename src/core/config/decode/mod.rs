@@ -249,18 +249,24 @@ impl Decoder<'_> {
         }
     }
 
-    fn port(&mut self, n: Option<&Node>, path: &str) -> Option<u16> {
-        let n = n?;
+    /// A whole number, or the type error saying `expected`. Variables arrive as text, and a
+    /// quoted number in the file is still a number to a person.
+    fn whole_number(&mut self, n: &Node, path: &str, expected: &str) -> Option<i64> {
         self.note(path, n);
         let v = match &n.value {
-            Value::Int(i) => *i,
-            // Variables arrive as text; a quoted number in the file is still a number to a person.
-            Value::Str(s) if s.trim().parse::<i64>().is_ok() => s.trim().parse().unwrap_or(-1),
-            _ => {
-                self.type_error(n, path, "a port number (1-65535)");
-                return None;
-            }
+            Value::Int(i) => Some(*i),
+            Value::Str(s) => s.trim().parse().ok(),
+            _ => None,
         };
+        if v.is_none() {
+            self.type_error(n, path, expected);
+        }
+        v
+    }
+
+    fn port(&mut self, n: Option<&Node>, path: &str) -> Option<u16> {
+        let n = n?;
+        let v = self.whole_number(n, path, "a port number (1-65535)")?;
         if !(1..=65535).contains(&v) {
             self.reject(
                 &at(n),
@@ -283,15 +289,7 @@ impl Decoder<'_> {
         hint: &str,
     ) -> Option<u32> {
         let n = n?;
-        self.note(path, n);
-        let v = match &n.value {
-            Value::Int(i) => *i,
-            Value::Str(s) if s.trim().parse::<i64>().is_ok() => s.trim().parse().unwrap_or(-1),
-            _ => {
-                self.type_error(n, path, &format!("a whole number from {min} to {max}"));
-                return None;
-            }
-        };
+        let v = self.whole_number(n, path, &format!("a whole number from {min} to {max}"))?;
         if !(i64::from(min)..=i64::from(max)).contains(&v) {
             self.reject(
                 &at(n),
