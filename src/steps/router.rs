@@ -235,9 +235,7 @@ impl Step for Router {
             for a in self.removals(cx.env) {
                 match a {
                     Removal::Delete(o) => {
-                        let obj = serde_json::json!({"apiVersion": o.api_version, "kind": o.kind,
-                            "metadata": {"name": o.name, "namespace": o.namespace}});
-                        for d in kube::delete_manifests(&api.client, &[obj]).await? {
+                        for d in kube::delete_manifests(&api.client, &[o.manifest()]).await? {
                             if d.changed {
                                 step.note(&format!("deleted {o}"));
                                 changes.push(format!("deleted {o}"));
@@ -327,9 +325,7 @@ impl Step for Router {
             .filter(|o| o["metadata"]["labels"].get(VCLUSTER_LABEL).is_none())
         {
             let r = ObjectRef::of(o);
-            let obj = serde_json::json!({"apiVersion": r.api_version, "kind": r.kind,
-                "metadata": {"name": r.name, "namespace": r.namespace}});
-            for d in kube::delete_manifests(&api.client, &[obj]).await? {
+            for d in kube::delete_manifests(&api.client, &[r.manifest()]).await? {
                 if d.changed {
                     removed.push(format!("{r}"));
                 }

@@ -282,6 +282,12 @@ impl ObjectRef {
             name: v["metadata"]["name"].as_str().unwrap_or_default().into(),
         }
     }
+
+    /// The object by its identity alone: what a delete (or a look-up) needs.
+    pub fn manifest(&self) -> Value {
+        serde_json::json!({"apiVersion": self.api_version, "kind": self.kind,
+            "metadata": {"name": self.name, "namespace": self.namespace}})
+    }
 }
 
 impl std::fmt::Display for ObjectRef {
