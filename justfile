@@ -19,7 +19,7 @@ bench:
 
 # Opt-in end to end against a real kind cluster (needs kind, helm, internet)
 e2e:
-    BOOTSTRAP_E2E=1 cargo test --test e2e -- --nocapture
+    BOOTSTRAP_E2E=1 cargo test --test e2e -- --ignored --nocapture
 
 # Regenerate golden files after an intended render change
 golden:

@@ -1,7 +1,8 @@
 //! Opt-in end to end: the real stack (kind, helm, charts from the internet) on a machine that has
 //! them, with both routers (envs/localdev.yaml: ingress-nginx; envs/gateway.yaml: Traefik and
-//! the Gateway API). Skipped unless BOOTSTRAP_E2E=1; run with `just e2e` or
-//! `BOOTSTRAP_E2E=1 cargo test --test e2e -- --nocapture --test-threads=1`. Uses envs/localdev.yaml
+//! the Gateway API). Ignored by a plain `cargo test` (reported as ignored, not as passed); run
+//! with `just e2e` or
+//! `BOOTSTRAP_E2E=1 cargo test --test e2e -- --ignored --nocapture --test-threads=1`. Uses envs/localdev.yaml
 //! and a private kubeconfig; it needs host ports 6443 and 8443 free and deletes the `localdev`
 //! cluster at the end. Two journeys, one after the other (they share the file's cluster and
 //! ports): from the host, and from a devcontainer started as devcontainer/devcontainer.json says
@@ -19,12 +20,16 @@ use std::time::Instant;
 /// Both journeys use the file's cluster name and host ports.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
+/// Asked for by name (`--ignored`), the suite still wants the variable: it deletes the
+/// `localdev` cluster and takes host ports 6443 and 8443, so it never runs by accident and never
+/// reports a pass it did not run.
 fn enabled() -> bool {
-    if std::env::var("BOOTSTRAP_E2E").as_deref() == Ok("1") {
-        return true;
-    }
-    eprintln!("skipped: set BOOTSTRAP_E2E=1 on a machine with kind, helm, Docker and internet");
-    false
+    assert_eq!(
+        std::env::var("BOOTSTRAP_E2E").as_deref(),
+        Ok("1"),
+        "set BOOTSTRAP_E2E=1 on a machine with kind, helm, Docker and internet"
+    );
+    true
 }
 
 fn root() -> PathBuf {
@@ -55,6 +60,7 @@ fn bootstrap_with(file: &str, kubeconfig: &std::path::Path, args: &[&str]) -> (i
 }
 
 #[test]
+#[ignore = "opt-in end to end: BOOTSTRAP_E2E=1 cargo test --test e2e -- --ignored (needs kind, helm, Docker and internet)"]
 fn localdev_up_verify_up_again_kubectl_down() {
     if !enabled() {
         return;
@@ -65,6 +71,7 @@ fn localdev_up_verify_up_again_kubectl_down() {
 /// The same journey with the Gateway API router (envs/gateway.yaml: Traefik, the Gateway API
 /// v1.6.1 CRDs downloaded and checked against their pin, one TLSRoute per vcluster).
 #[test]
+#[ignore = "opt-in end to end: BOOTSTRAP_E2E=1 cargo test --test e2e -- --ignored (needs kind, helm, Docker and internet)"]
 fn gateway_up_verify_up_again_kubectl_down() {
     if !enabled() {
         return;
@@ -130,6 +137,7 @@ fn host_journey(file: &str) {
 /// `up` with no Docker writes and the kubeconfig untouched, and `down` leaving nothing of ours
 /// (the network join included).
 #[test]
+#[ignore = "opt-in end to end: BOOTSTRAP_E2E=1 cargo test --test e2e -- --ignored (needs kind, helm, Docker and internet)"]
 fn devcontainer_journey_on_the_real_stack() {
     use journey_support::*;
     if !enabled() {
